@@ -1,0 +1,352 @@
+//! `maml`: train, evaluate, benchmark and gradient-check MAML from the command line; JSON lines on stdout.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::prelude::Device;
+use burn::tensor::FloatDType;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use maml_lab::config::{Arch, Downsample, TaskKind, TrainerConfig};
+use maml_lab::maml::EvalReport;
+use maml_lab::tasks::ImageSet;
+use maml_lab::{TrainError, Trainer, gradcheck};
+
+/// Model-Agnostic Meta-Learning (Finn, Abbeel, Levine 2017), exact or first-order, on burn's CPU backend.
+///
+/// MAML learns an initialisation θ from which a few gradient steps on a new task's small support
+/// set (α = inner_lr, `inner_steps` steps) give a model that does well on that task's query set.
+/// The meta-update (Adam with β = meta_lr) differentiates through those inner steps: exactly,
+/// second derivatives included, or first-order with `--first-order`.
+///
+/// Every subcommand prints JSON lines on stdout; the last line is its summary.
+#[derive(Parser)]
+#[command(name = "maml", version, after_help = "Example: maml train --task sinusoid --iterations 2000 --out runs/sine && maml eval --run runs/sine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Meta-train; writes OUT/config.json, OUT/weights.bin and OUT/metrics.jsonl.
+    Train {
+        #[command(flatten)]
+        setup: Setup,
+        /// Meta-iterations (one meta-batch and one Adam step each).
+        #[arg(long, default_value_t = 1000)]
+        iterations: usize,
+        /// Run directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print a JSON line every this many iterations (every line also goes to metrics.jsonl).
+        #[arg(long, default_value_t = 100)]
+        log_every: usize,
+        /// Also train the "pretrained" baseline (same network and budget, no inner steps:
+        /// plain joint training on the meta-train tasks) into OUT/pretrained.bin, for `eval`.
+        #[arg(long)]
+        pretrained: bool,
+    },
+    /// Meta-test a run: accuracy (or MSE) after each inner step 0..K over many held-out tasks,
+    /// with 95 % confidence intervals, beside random-init (and pretrained) baselines.
+    Eval {
+        /// A directory written by `maml train`.
+        #[arg(long)]
+        run: PathBuf,
+        /// Meta-test tasks.
+        #[arg(long, default_value_t = 600)]
+        tasks: usize,
+        /// Inner steps at test time [default: the run's test_inner_steps].
+        #[arg(long)]
+        inner_steps: Option<usize>,
+        /// An Omniglot-layout zip whose classes, all of them, become the meta-test set
+        /// [default: the run's own meta-test split].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Meta-iterations per second of a configuration (after two warm-up iterations).
+    Bench {
+        #[command(flatten)]
+        setup: Setup,
+        /// first or second (exact) order.
+        #[arg(long, default_value = "second")]
+        order: Order,
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+    },
+    /// Checks the exact meta-gradient against central finite differences in f64.
+    Gradcheck {
+        #[arg(long, default_value = "mlp")]
+        model: Arch,
+        #[arg(long, default_value_t = 1)]
+        inner_steps: usize,
+        /// Parameter coordinates to compare (at least one per parameter tensor).
+        #[arg(long, default_value_t = 16)]
+        coords: usize,
+        /// Filters of the conv nets (kept small: each coordinate costs two meta-losses).
+        #[arg(long, default_value_t = 4)]
+        filters: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Order {
+    First,
+    Second,
+}
+
+/// The run's configuration: the task's preset from the paper, then any flag given.
+#[derive(Args)]
+struct Setup {
+    /// sinusoid, glyphs, omniglot (needs --data) or noise (the chance-level control).
+    #[arg(long, default_value = "sinusoid")]
+    task: TaskKind,
+    /// Omniglot-layout zip: once (its characters split into meta-train and meta-test by the
+    /// seed) or twice (meta-train, then meta-test).
+    #[arg(long)]
+    data: Vec<PathBuf>,
+    /// Classes per task (N).
+    #[arg(long)]
+    ways: Option<usize>,
+    /// Support examples per class (K); sinusoid: support points.
+    #[arg(long)]
+    shots: Option<usize>,
+    /// Query examples per class; sinusoid: query points.
+    #[arg(long)]
+    queries: Option<usize>,
+    /// mlp, conv4 or seed-cnn [default: the task's].
+    #[arg(long)]
+    model: Option<Arch>,
+    /// Filters per conv block (seed-cnn: F, 2F, 2F).
+    #[arg(long)]
+    filters: Option<usize>,
+    /// Hidden units of the MLP.
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// conv4 downsampling: stride or max-pool.
+    #[arg(long)]
+    downsample: Option<Downsample>,
+    /// α, the inner-loop learning rate.
+    #[arg(long, allow_negative_numbers = true)]
+    inner_lr: Option<f64>,
+    /// β, the meta learning rate (Adam).
+    #[arg(long, allow_negative_numbers = true)]
+    meta_lr: Option<f64>,
+    /// Inner steps during meta-training (0: no adaptation, i.e. plain joint training).
+    #[arg(long)]
+    inner_steps: Option<usize>,
+    /// Inner steps at meta-test time.
+    #[arg(long)]
+    test_inner_steps: Option<usize>,
+    /// Tasks per meta-update.
+    #[arg(long)]
+    meta_batch: Option<usize>,
+    /// First-order MAML (no second derivatives).
+    #[arg(long)]
+    first_order: bool,
+    /// Clip the meta-gradient to this global L2 norm.
+    #[arg(long, allow_negative_numbers = true)]
+    grad_clip: Option<f64>,
+    /// Omniglot: do not add rotated characters as classes.
+    #[arg(long)]
+    no_rotations: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl Setup {
+    fn config(&self) -> TrainerConfig {
+        let mut c = TrainerConfig::preset(self.task);
+        let (t, m, o) = (&mut c.task, &mut c.model, &mut c.maml);
+        macro_rules! set {
+            ($($flag:ident => $field:expr),* $(,)?) => { $(if let Some(v) = self.$flag { $field = v; })* };
+        }
+        set!(ways => t.ways, shots => t.shots, queries => t.queries, model => m.arch, filters => m.filters,
+             hidden => m.hidden, downsample => m.downsample, inner_lr => o.inner_lr, meta_lr => o.meta_lr,
+             inner_steps => o.inner_steps, test_inner_steps => o.test_inner_steps, meta_batch => o.meta_batch);
+        o.first_order |= self.first_order;
+        o.grad_clip = self.grad_clip.or(o.grad_clip);
+        t.rotations &= !self.no_rotations;
+        t.data = self.data.iter().map(|p| p.display().to_string()).collect();
+        c.seed = self.seed;
+        c
+    }
+}
+
+/// Why the command failed, as one sentence for stderr.
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Train { setup, iterations, out, log_every, pretrained } => train(&setup, iterations, &out, log_every, pretrained),
+        Command::Eval { run, tasks, inner_steps, data } => eval(&run, tasks, inner_steps, data.as_deref()),
+        Command::Bench { setup, order, iterations } => bench(&setup, order, iterations),
+        Command::Gradcheck { model, inner_steps, coords, filters, seed } => {
+            let mut device = Device::flex();
+            device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
+            let report = gradcheck::gradcheck(model, filters, inner_steps, coords, seed, &device);
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+    }
+}
+
+fn load_data(paths: &[impl AsRef<Path>]) -> Result<Vec<ImageSet>, Failure> {
+    paths
+        .iter()
+        .map(|p| {
+            let p = p.as_ref();
+            let bytes = std::fs::read(p).map_err(|e| Failure(format!("cannot read {}: {e}", p.display())))?;
+            ImageSet::from_zip(&bytes).map_err(|e| Failure(format!("{}: {e}", p.display())))
+        })
+        .collect()
+}
+
+fn progress(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64); // draws on stderr, and only on a terminal
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}").expect("a valid template"));
+    bar
+}
+
+fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrained: bool) -> Result<(), Failure> {
+    let config = setup.config();
+    let data = load_data(&setup.data)?;
+    let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
+    std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
+    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+    let start = Instant::now();
+    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, "maml", out)?;
+    std::fs::write(out.join("metrics.jsonl"), metrics)?;
+    if pretrained {
+        let mut joint = config.clone();
+        joint.maml.inner_steps = 0;
+        let mut baseline = Trainer::new(joint, &data, &Device::flex())?;
+        let (_, metrics) = train_loop(&mut baseline, iterations, log_every, "pretrained", out)?;
+        std::fs::write(out.join("pretrained-metrics.jsonl"), metrics)?;
+    }
+    println!("{}", json!({"iterations": trainer.iteration(), "meta_loss": meta_loss, "seconds": start.elapsed().as_secs_f64()}));
+    Ok(())
+}
+
+/// Trains, saving the weights (`<name>.bin`; `weights.bin` for MAML) even when it diverges.
+fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, name: &str, out: &Path) -> Result<(f64, String), Failure> {
+    let file = out.join(if name == "maml" { "weights.bin".to_string() } else { format!("{name}.bin") });
+    let bar = progress(iterations);
+    bar.set_message(name.to_string());
+    let (mut metrics, mut last) = (String::new(), f64::NAN);
+    let start = Instant::now();
+    for _ in 0..iterations {
+        let report = match trainer.step() {
+            Ok(r) => r,
+            Err(e @ TrainError::Diverged { .. }) => {
+                std::fs::write(&file, trainer.save_weights())?;
+                bar.abandon();
+                return Err(Failure(e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut line = serde_json::to_value(&report)?;
+        line["run"] = json!(name);
+        line["seconds"] = json!(start.elapsed().as_secs_f64());
+        metrics.push_str(&line.to_string());
+        metrics.push('\n');
+        if log_every > 0 && report.iteration % log_every == 0 {
+            bar.suspend(|| println!("{line}"));
+        }
+        bar.inc(1);
+        last = report.meta_loss;
+    }
+    bar.finish_and_clear();
+    std::fs::write(&file, trainer.save_weights())?;
+    Ok((last, metrics))
+}
+
+fn headline(report: &EvalReport) -> Value {
+    report.headline().into_iter().map(|(step, s)| json!({"step": step, "mean": s.mean, "ci95": s.ci95})).collect()
+}
+
+fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path>) -> Result<(), Failure> {
+    let read = |name: &str| std::fs::read(run.join(name)).map_err(|e| Failure(format!("cannot read {}: {e}", run.join(name).display())));
+    let weights = read("weights.bin")?;
+    let config = maml_lab::weights::Weights::decode(&weights)?.config;
+    let sets = match data {
+        // every class of that zip becomes meta-test (and, unused, meta-train)
+        Some(path) => {
+            let set = load_data(&[path])?.remove(0);
+            vec![set.clone(), set]
+        }
+        None => load_data(&config.task.data)?,
+    };
+    let trainer = Trainer::from_weights(&weights, &sets, &Device::flex())?;
+    let steps = inner_steps.unwrap_or(config.maml.test_inner_steps);
+    if tasks < 2 {
+        return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
+    }
+    let maml = trainer.evaluate(tasks, steps);
+    let mut baselines = json!({"random_init": headline(&trainer.evaluate_random_init(tasks, steps))});
+    if let Ok(bytes) = std::fs::read(run.join("pretrained.bin")) {
+        let pretrained = Trainer::from_weights(&bytes, &sets, &Device::flex())?;
+        baselines["pretrained"] = headline(&pretrained.evaluate(tasks, steps));
+    }
+    let classification = maml.steps[0].accuracy.is_some();
+    println!(
+        "{}",
+        json!({
+            "task": config.task.kind, "ways": config.task.ways, "shots": config.task.shots,
+            "metric": if classification { "accuracy_percent" } else { "mse" },
+            "tasks": tasks, "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
+            "steps": headline(&maml), "baselines": baselines,
+        })
+    );
+    Ok(())
+}
+
+fn bench(setup: &Setup, order: Order, iterations: usize) -> Result<(), Failure> {
+    let mut config = setup.config();
+    config.maml.first_order = matches!(order, Order::First);
+    let data = load_data(&setup.data)?;
+    let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
+    for _ in 0..2 {
+        trainer.step()?; // warm-up: allocator and kernel caches
+    }
+    let mut times = Vec::with_capacity(iterations);
+    let start = Instant::now();
+    for _ in 0..iterations.max(1) {
+        let t = Instant::now();
+        trainer.step()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let total = start.elapsed().as_secs_f64();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({
+            "it_per_s": times.len() as f64 / total, "ms_per_iter_median": times[times.len() / 2],
+            "task": config.task.kind, "model": config.model.arch,
+            "order": if config.maml.first_order { "first" } else { "second" },
+            "meta_batch": config.maml.meta_batch, "inner_steps": config.maml.inner_steps, "iterations": times.len(),
+        })
+    );
+    Ok(())
+}

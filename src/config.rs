@@ -1,0 +1,241 @@
+//! Every hyper-parameter, in one place: the task, model, MAML and trainer configs and their defaults.
+//!
+//! The CLI, the web handle and the tests all build these same structs, and every run saves them
+//! as JSON beside its weights. Field names are the paper's words and double as CLI flags
+//! (`inner_lr` is `--inner-lr`) and URL keys.
+
+use burn::config::Config;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Generates `Display`/`FromStr` from one table of (variant, name), the same names serde uses.
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.name()) }
+        }
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!("unknown {} '{s}' (expected one of: {})", stringify!($name).to_lowercase(),
+                        [$($text),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// The task families of `src/tasks/`.
+    TaskKind {
+        /// Regression to A sin(x - φ) from K points (the paper's toy problem).
+        Sinusoid = "sinusoid",
+        /// Procedural characters, `shared/specs/glyphs.md`.
+        Glyphs = "glyphs",
+        /// Omniglot-layout zips read from bytes.
+        Omniglot = "omniglot",
+        /// Uniform images plus Gaussian noise with unrelated labels: the chance-level control.
+        Noise = "noise",
+    }
+);
+
+named_enum!(
+    /// The networks of `src/model/`.
+    Arch {
+        /// 1-40-40-1 ReLU (sinusoid).
+        Mlp = "mlp",
+        /// 4 x [3x3 conv, batch-norm, ReLU] and a linear head (the paper's Omniglot network).
+        Conv4 = "conv4",
+        /// 3 x [3x3 conv 64-128-128, batch-norm, ReLU, 2x2 max-pool] and a linear head.
+        SeedCnn = "seed-cnn",
+    }
+);
+
+named_enum!(
+    /// How conv4 halves the resolution in each block.
+    Downsample {
+        /// Stride-2 convolutions (the paper's Omniglot network).
+        Stride = "stride",
+        /// Stride-1 convolutions followed by 2x2 max-pool (the paper's MiniImageNet network).
+        MaxPool = "max-pool",
+    }
+);
+
+#[derive(Config, Debug)]
+pub struct TaskConfig {
+    pub kind: TaskKind,
+    /// Classes per task (N). Ignored by the sinusoid.
+    #[config(default = 5)]
+    pub ways: usize,
+    /// Support examples per class (K); for the sinusoid, support points.
+    #[config(default = 1)]
+    pub shots: usize,
+    /// Query examples per class (Q); for the sinusoid, query points.
+    #[config(default = 15)]
+    pub queries: usize,
+    /// Sinusoid amplitude range A (paper: [0.1, 5]).
+    #[config(default = "[0.1, 5.0]")]
+    pub amplitude: [f64; 2],
+    /// Sinusoid phase range φ (paper: [0, π]).
+    #[config(default = "[0.0, std::f64::consts::PI]")]
+    pub phase: [f64; 2],
+    /// Sinusoid input range x (paper: [-5, 5]).
+    #[config(default = "[-5.0, 5.0]")]
+    pub input_range: [f64; 2],
+    /// Omniglot: add each character rotated by 90, 180 and 270 degrees as new classes (paper).
+    #[config(default = true)]
+    pub rotations: bool,
+    /// Omniglot, one zip: the fraction of its characters that are meta-train (1200 / 1623 in
+    /// the usual split); the rest are meta-test. With two zips, the first is meta-train.
+    #[config(default = 0.74)]
+    pub meta_train_fraction: f64,
+    /// Noise: side of the square images.
+    #[config(default = 32)]
+    pub noise_side: usize,
+    /// Noise: channels.
+    #[config(default = 3)]
+    pub noise_channels: usize,
+    /// Noise: standard deviation of the Gaussian added to the uniform images.
+    #[config(default = 0.1)]
+    pub noise_std: f64,
+    /// Omniglot: where the zips came from (file names), for the record and for `maml eval`.
+    #[config(default = "Vec::new()")]
+    pub data: Vec<String>,
+}
+
+#[derive(Config, Debug)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Hidden units of the MLP's two layers.
+    #[config(default = 40)]
+    pub hidden: usize,
+    /// Filters per conv4 block; the seed-cnn uses F, 2F, 2F (64-128-128 at the default).
+    #[config(default = 64)]
+    pub filters: usize,
+    #[config(default = "Downsample::Stride")]
+    pub downsample: Downsample,
+    /// Average the last feature map over space instead of flattening it into the head.
+    #[config(default = false)]
+    pub global_pool: bool,
+}
+
+#[derive(Config, Debug)]
+pub struct MamlConfig {
+    /// α: the inner-loop (adaptation) learning rate.
+    #[config(default = 0.4)]
+    pub inner_lr: f64,
+    /// β: Adam's learning rate for the meta-update.
+    #[config(default = 0.001)]
+    pub meta_lr: f64,
+    /// Gradient steps of adaptation during meta-training.
+    #[config(default = 1)]
+    pub inner_steps: usize,
+    /// Gradient steps of adaptation at meta-test time.
+    #[config(default = 3)]
+    pub test_inner_steps: usize,
+    /// Tasks per meta-update.
+    #[config(default = 32)]
+    pub meta_batch: usize,
+    /// First-order MAML: treat the inner gradient as a constant (no second derivatives).
+    #[config(default = false)]
+    pub first_order: bool,
+    /// Rescale the meta-gradient to at most this global L2 norm.
+    pub grad_clip: Option<f64>,
+}
+
+#[derive(Config, Debug)]
+pub struct TrainerConfig {
+    pub task: TaskConfig,
+    pub model: ModelConfig,
+    pub maml: MamlConfig,
+    /// Seeds tasks, initial weights and evaluation tasks.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl TrainerConfig {
+    /// The paper's settings for a task family (design.md, "Reference settings"); the noise
+    /// control uses the seed article's network with the MiniImageNet schedule.
+    pub fn preset(kind: TaskKind) -> Self {
+        let task = TaskConfig::new(kind);
+        match kind {
+            TaskKind::Sinusoid => Self::new(
+                task.with_shots(10).with_queries(10),
+                ModelConfig::new(Arch::Mlp),
+                MamlConfig::new().with_inner_lr(0.01).with_meta_batch(25).with_test_inner_steps(10),
+            ),
+            TaskKind::Glyphs | TaskKind::Omniglot => {
+                Self::new(task, ModelConfig::new(Arch::Conv4), MamlConfig::new())
+            }
+            TaskKind::Noise => Self::new(
+                task,
+                ModelConfig::new(Arch::SeedCnn),
+                MamlConfig::new().with_inner_lr(0.01).with_inner_steps(5).with_test_inner_steps(10).with_meta_batch(4),
+            ),
+        }
+    }
+
+    /// Refuses configurations that cannot run, with one sentence naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let (t, m, o) = (&self.task, &self.model, &self.maml);
+        let positive = |name: &str, v: usize| if v == 0 { Err(format!("{name} must be at least 1")) } else { Ok(()) };
+        if t.kind != TaskKind::Sinusoid {
+            positive("ways", t.ways)?;
+            if t.ways < 2 {
+                return Err("ways must be at least 2: a 1-way task has nothing to learn".into());
+            }
+        }
+        positive("shots", t.shots)?;
+        positive("queries", t.queries)?;
+        positive("meta_batch", o.meta_batch)?;
+        if !(o.inner_lr.is_finite() && o.inner_lr >= 0.0) {
+            return Err(format!("inner_lr (α) must be a finite number ≥ 0, not {}", o.inner_lr));
+        }
+        if !(o.meta_lr.is_finite() && o.meta_lr > 0.0) {
+            return Err(format!("meta_lr (β) must be a finite number > 0, not {}", o.meta_lr));
+        }
+        if let Some(c) = o.grad_clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(format!("grad_clip must be a finite number > 0, not {c}"));
+        }
+        for (name, [lo, hi]) in [("amplitude", t.amplitude), ("phase", t.phase), ("input_range", t.input_range)] {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(format!("{name} must be a finite range [low, high] with low ≤ high"));
+            }
+        }
+        if !(t.meta_train_fraction > 0.0 && t.meta_train_fraction < 1.0) {
+            return Err("meta_train_fraction must lie strictly between 0 and 1".into());
+        }
+        if !(t.noise_std.is_finite() && t.noise_std >= 0.0) {
+            return Err("noise_std must be a finite number ≥ 0".into());
+        }
+        positive("noise_side", t.noise_side)?;
+        positive("noise_channels", t.noise_channels)?;
+        match m.arch {
+            Arch::Mlp => positive("hidden", m.hidden)?,
+            Arch::Conv4 | Arch::SeedCnn => positive("filters", m.filters)?,
+        }
+        let wants_mlp = t.kind == TaskKind::Sinusoid;
+        if wants_mlp != (m.arch == Arch::Mlp) {
+            return Err(format!(
+                "model {} does not fit task {}: the sinusoid takes the mlp, image tasks take conv4 or seed-cnn",
+                m.arch, t.kind
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! Models with an explicit, differentiable backward: layers, losses and the networks built from them.
+
+pub mod layers;
+pub mod loss;
+pub mod net;
+
+pub use layers::Grads;
+pub use loss::Target;
+pub use net::{InputShape, Network};

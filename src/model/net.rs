@@ -1,0 +1,197 @@
+//! The networks (mlp, conv4, seed-cnn) as one sequential stack: conv blocks, hidden dense layers, a linear head.
+
+use burn::prelude::*;
+
+use super::layers::{self, BatchNorm, BatchNormCache, Conv, Dense, Grads, MaxPoolCache};
+use super::loss::Target;
+use crate::config::{Arch, Downsample, ModelConfig};
+use crate::rng::Rng;
+
+/// The layout of one example: `[channels, height, width]`; a vector of d features is `[d, 1, 1]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InputShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl InputShape {
+    pub fn vector(d: usize) -> Self {
+        Self { channels: d, height: 1, width: 1 }
+    }
+    pub fn image(channels: usize, side: usize) -> Self {
+        Self { channels, height: side, width: side }
+    }
+    pub fn numel(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// [3x3 conv, batch-norm, ReLU] and, for max-pool downsampling, a 2x2 max-pool.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    pub conv: Conv,
+    pub norm: BatchNorm,
+    pub pool: bool,
+}
+
+#[derive(Module, Debug)]
+pub struct Network {
+    pub blocks: Vec<ConvBlock>,
+    pub hidden: Vec<Dense>,
+    pub head: Dense,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub global_pool: bool,
+}
+
+/// What a conv block's backward needs from its forward.
+struct BlockCache {
+    x: Tensor<4>,
+    norm: BatchNormCache,
+    relu_mask: Tensor<4>,
+    pool: Option<MaxPoolCache>,
+}
+
+impl Network {
+    /// Builds the network for inputs of `input` and `outputs` outputs, drawing the initial
+    /// weights from `rng`: He-normal weights, zero biases, batch-norm γ = 1 and β = 0.
+    pub fn new(config: &ModelConfig, input: InputShape, outputs: usize, rng: &mut Rng, device: &Device) -> Result<Self, String> {
+        let (mut blocks, mut hidden) = (Vec::new(), Vec::new());
+        let (mut c, mut h, mut w) = (input.channels, input.height, input.width);
+        let block_plan: Vec<(usize, bool)> = match config.arch {
+            Arch::Mlp => vec![],
+            Arch::Conv4 => vec![(config.filters, config.downsample == Downsample::MaxPool); 4],
+            Arch::SeedCnn => vec![(config.filters, true), (2 * config.filters, true), (2 * config.filters, true)],
+        };
+        for (c_out, pool) in block_plan {
+            let stride = if pool { 1 } else { 2 };
+            let conv = Conv::new(c, c_out, stride, rng, device);
+            (h, w) = (conv.out_side(h), conv.out_side(w));
+            if pool {
+                (h, w) = (h / 2, w / 2);
+            }
+            if h == 0 || w == 0 {
+                return Err(format!(
+                    "{}x{} images are too small for {}: a block would leave no pixels",
+                    input.height, input.width, config.arch
+                ));
+            }
+            blocks.push(ConvBlock { conv, norm: BatchNorm::new(c_out, device), pool });
+            c = c_out;
+        }
+        let mut features = if blocks.is_empty() { input.numel() } else if config.global_pool { c } else { c * h * w };
+        if config.arch == Arch::Mlp {
+            for _ in 0..2 {
+                hidden.push(Dense::new(features, config.hidden, rng, device));
+                features = config.hidden;
+            }
+        }
+        let head = Dense::new(features, outputs, rng, device);
+        Ok(Self {
+            blocks,
+            hidden,
+            head,
+            channels: input.channels,
+            height: input.height,
+            width: input.width,
+            global_pool: config.global_pool,
+        })
+    }
+
+    fn as_image(&self, x: Tensor<2>) -> Tensor<4> {
+        let n = x.dims()[0];
+        x.reshape([n, self.channels, self.height, self.width])
+    }
+
+    /// Outputs (logits or regression values) for a batch `x: [n, features]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut h = if self.blocks.is_empty() { x } else { self.features(self.conv_forward(x, None)) };
+        for dense in &self.hidden {
+            h = layers::relu(dense.forward(h)).0;
+        }
+        self.head.forward(h)
+    }
+
+    fn conv_forward(&self, x: Tensor<2>, mut caches: Option<&mut Vec<BlockCache>>) -> Tensor<4> {
+        let mut h = self.as_image(x);
+        for block in &self.blocks {
+            let z = block.conv.forward(h.clone());
+            let (y, norm) = block.norm.forward(z);
+            let (mut a, relu_mask) = layers::relu(y);
+            let mut pool = None;
+            if block.pool {
+                let (pooled, cache) = layers::max_pool(a);
+                (a, pool) = (pooled, Some(cache));
+            }
+            if let Some(caches) = caches.as_deref_mut() {
+                caches.push(BlockCache { x: h, norm, relu_mask, pool });
+            }
+            h = a;
+        }
+        h
+    }
+
+    fn features(&self, h: Tensor<4>) -> Tensor<2> {
+        if self.global_pool { layers::global_mean_pool(h) } else { h.flatten(1, 3) }
+    }
+
+    pub fn loss(&self, x: Tensor<2>, target: &Target) -> Tensor<1> {
+        target.loss(self.forward(x))
+    }
+
+    /// The loss, the outputs and the gradient of the loss with respect to every parameter,
+    /// computed by the hand-written backward. On an autodiff device the gradients stay
+    /// connected to the parameters, which is what makes the meta-gradient exact.
+    pub fn loss_and_grads(&self, x: Tensor<2>, target: &Target) -> (Tensor<1>, Tensor<2>, Grads) {
+        // 1. forward, keeping what each backward needs
+        let mut caches = Vec::with_capacity(self.blocks.len());
+        let conv_out = (!self.blocks.is_empty()).then(|| self.conv_forward(x.clone(), Some(&mut caches)));
+        let mut h = match &conv_out {
+            Some(out) => self.features(out.clone()),
+            None => x,
+        };
+        let mut hidden_in = Vec::with_capacity(self.hidden.len());
+        for dense in &self.hidden {
+            let (a, mask) = layers::relu(dense.forward(h.clone()));
+            hidden_in.push((h, mask));
+            h = a;
+        }
+        let out = self.head.forward(h.clone());
+        let (loss, dout) = target.loss_and_grad(out.clone());
+
+        // 2. backward through the head and the hidden layers
+        let mut grads = Grads::default();
+        let need_dx = !self.hidden.is_empty() || !self.blocks.is_empty();
+        let mut dh = self.head.backward(h, dout, need_dx, &mut grads);
+        for (i, (dense, (input, mask))) in self.hidden.iter().zip(hidden_in).enumerate().rev() {
+            let dz = dh.expect("a hidden layer's output gradient should exist") * mask;
+            let first = i == 0 && self.blocks.is_empty();
+            dh = dense.backward(input, dz, !first, &mut grads);
+        }
+
+        // 3. backward through the conv blocks, last to first
+        if let Some(conv_out) = conv_out {
+            let dfeatures = dh.expect("the features' gradient should exist");
+            let [n, c, fh, fw] = conv_out.dims();
+            let mut da = if self.global_pool {
+                layers::global_mean_pool_backward(dfeatures, [fh, fw])
+            } else {
+                dfeatures.reshape([n, c, fh, fw])
+            };
+            for (i, (block, cache)) in self.blocks.iter().zip(caches).enumerate().rev() {
+                if let Some(pool) = cache.pool {
+                    da = layers::max_pool_backward(pool, da);
+                }
+                let dy = da * cache.relu_mask;
+                let dz = block.norm.backward(cache.norm, dy, &mut grads);
+                match block.conv.backward(cache.x, dz, i > 0, &mut grads) {
+                    Some(dx) => da = dx,
+                    None => break,
+                }
+            }
+        }
+        (loss, out, grads)
+    }
+}

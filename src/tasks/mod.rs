@@ -1,0 +1,162 @@
+//! Task families behind one sampler interface: every task is N-way K-shot (or K-point regression) with a query set.
+//!
+//! Tasks are plain host data (`Vec<f32>`), a pure function of the configuration and the RNG
+//! handed in, so the CLI, the page and the tests see the same tasks for the same seed, and the
+//! page can draw a task's images without reading tensors back.
+
+pub mod glyphs;
+pub mod noise;
+pub mod omniglot;
+pub mod sinusoid;
+
+use crate::config::{TaskConfig, TaskKind};
+use crate::model::InputShape;
+use crate::rng::Rng;
+
+pub use omniglot::{DataError, ImageSet};
+
+/// Which side of the meta-train / meta-test split a task is drawn from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    MetaTrain,
+    MetaTest,
+}
+
+/// What the examples of a set are labelled with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Labels {
+    /// Class indices in `0..ways`, shuffled per task.
+    Classes { labels: Vec<usize>, ways: usize },
+    /// Regression targets, one per example.
+    Values(Vec<f32>),
+}
+
+/// A support or query set: `n` examples of `shape`, row-major in `x`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Set {
+    pub x: Vec<f32>,
+    pub n: usize,
+    pub labels: Labels,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    pub support: Set,
+    pub query: Set,
+    /// What generated the task, for display: the sinusoid's amplitude and phase, or the class
+    /// ids behind labels 0..N.
+    pub meta: TaskMeta,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskMeta {
+    Sinusoid { amplitude: f64, phase: f64 },
+    Classes(Vec<usize>),
+    Noise,
+}
+
+/// One task family.
+pub trait TaskSampler: Send {
+    /// Draws a task from one side of the split.
+    fn sample(&self, split: Split, rng: &mut Rng) -> Task;
+    /// The layout of one example.
+    fn input_shape(&self) -> InputShape;
+    /// Network outputs: N for classification, 1 for regression.
+    fn outputs(&self) -> usize;
+}
+
+/// Builds the sampler of `config`. Omniglot needs its image sets: one zip split by the seed,
+/// or a meta-train and a meta-test zip.
+pub fn sampler(config: &TaskConfig, data: &[ImageSet], seed: u64) -> Result<Box<dyn TaskSampler>, DataError> {
+    Ok(match config.kind {
+        TaskKind::Sinusoid => Box::new(sinusoid::Sinusoid::new(config)),
+        TaskKind::Glyphs => Box::new(ClassTasks::new(config, glyphs::GlyphPool::train(), glyphs::GlyphPool::test())?),
+        TaskKind::Noise => Box::new(noise::Noise::new(config)),
+        TaskKind::Omniglot => {
+            let (train, test) = match data {
+                [] => return Err(DataError::Missing),
+                [one] => one.split(config.meta_train_fraction, seed),
+                [train, test, ..] => (train.clone(), test.clone()),
+            };
+            let (train, test) = (omniglot::Pool::new(train, config.rotations), omniglot::Pool::new(test, config.rotations));
+            Box::new(ClassTasks::new(config, train, test)?)
+        }
+    })
+}
+
+/// A set of classes, each with a number of images of one shape.
+pub trait ClassPool: Send {
+    fn num_classes(&self) -> usize;
+    /// Images of class `class`.
+    fn instances(&self, class: usize) -> usize;
+    fn image(&self, class: usize, instance: usize) -> Vec<f32>;
+    fn shape(&self) -> InputShape;
+    /// A stable id for class `class`, for display.
+    fn class_id(&self, class: usize) -> usize {
+        class
+    }
+    /// A readable name for class `class`, for messages and display.
+    fn class_name(&self, class: usize) -> String {
+        format!("class {}", self.class_id(class))
+    }
+}
+
+/// N-way K-shot tasks over a meta-train and a meta-test pool of classes.
+pub struct ClassTasks<P: ClassPool> {
+    train: P,
+    test: P,
+    ways: usize,
+    shots: usize,
+    queries: usize,
+}
+
+impl<P: ClassPool> ClassTasks<P> {
+    pub fn new(config: &TaskConfig, train: P, test: P) -> Result<Self, DataError> {
+        for (pool, split) in [(&train, "meta-train"), (&test, "meta-test")] {
+            if pool.num_classes() < config.ways {
+                return Err(DataError::TooFewClasses { split, classes: pool.num_classes(), ways: config.ways });
+            }
+            let needed = config.shots + config.queries;
+            if let Some(class) = (0..pool.num_classes()).find(|&c| pool.instances(c) < needed) {
+                return Err(DataError::TooFewImages { class: pool.class_name(class), images: pool.instances(class), needed });
+            }
+        }
+        Ok(Self { train, test, ways: config.ways, shots: config.shots, queries: config.queries })
+    }
+}
+
+impl<P: ClassPool> TaskSampler for ClassTasks<P> {
+    fn sample(&self, split: Split, rng: &mut Rng) -> Task {
+        let pool = match split {
+            Split::MetaTrain => &self.train,
+            Split::MetaTest => &self.test,
+        };
+        // The order in which classes are drawn is random, so label i is a random class: labels
+        // are shuffled per task and carry no meaning across tasks.
+        let classes = rng.choose(pool.num_classes(), self.ways);
+        let per_class = self.shots + self.queries;
+        let mut support = (Vec::new(), Vec::new());
+        let mut query = (Vec::new(), Vec::new());
+        for (label, &class) in classes.iter().enumerate() {
+            for (i, instance) in rng.choose(pool.instances(class), per_class).into_iter().enumerate() {
+                let (x, y) = if i < self.shots { &mut support } else { &mut query };
+                x.extend(pool.image(class, instance));
+                y.push(label);
+            }
+        }
+        let set = |(x, labels): (Vec<f32>, Vec<usize>)| Set { n: labels.len(), x, labels: Labels::Classes { labels, ways: self.ways } };
+        Task {
+            support: set(support),
+            query: set(query),
+            meta: TaskMeta::Classes(classes.iter().map(|&c| pool.class_id(c)).collect()),
+        }
+    }
+
+    fn input_shape(&self) -> InputShape {
+        self.train.shape()
+    }
+
+    fn outputs(&self) -> usize {
+        self.ways
+    }
+}

@@ -1,0 +1,220 @@
+//! Omniglot-layout zips (`<root>/<alphabet>/<character>/*.png`) read from bytes into 28x28 classes.
+//!
+//! The page hands this module the bytes of a file a person picked, so everything a file can get
+//! wrong is a typed `DataError` that names the problem (and the file), never a panic.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+
+use super::ClassPool;
+use crate::model::InputShape;
+use crate::rng::Rng;
+
+/// Largest zip accepted (the full Omniglot background set is about 9 MB).
+pub const MAX_ZIP_BYTES: usize = 64 << 20;
+/// Largest total of unpacked PNG bytes accepted: a guard against zip bombs.
+pub const MAX_UNPACKED_BYTES: u64 = 512 << 20;
+/// Images are area-averaged down to SIDE x SIDE, as in the MAML paper's Omniglot setup.
+pub const SIDE: usize = 28;
+/// RNG stream of the meta-train / meta-test split of a single zip.
+const SPLIT_STREAM: u64 = 0x5EED_5B17;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DataError {
+    #[error("the omniglot task needs a zip of characters (`--data ZIP`, or pick a file on the page)")]
+    Missing,
+    #[error("the file is {bytes} bytes, over the {limit}-byte limit")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("the file is not a readable zip archive ({0})")]
+    NotZip(String),
+    #[error("the zip unpacks to more than {limit} bytes; refusing it")]
+    UnpackedTooLarge { limit: u64 },
+    #[error("the zip has no PNG images in the layout <alphabet>/<character>/<image>.png")]
+    NoImages,
+    #[error("cannot read the image '{file}': {reason}")]
+    BadPng { file: String, reason: String },
+    #[error("the {split} split has {classes} classes, fewer than ways = {ways}")]
+    TooFewClasses { split: &'static str, classes: usize, ways: usize },
+    #[error("the character '{class}' has {images} images, fewer than shots + queries = {needed}")]
+    TooFewImages { class: String, images: usize, needed: usize },
+}
+
+/// Characters and their images, each image SIDE x SIDE, ink = 1, background = 0.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImageSet {
+    /// `alphabet/character` names, sorted, so the order does not depend on the zip's.
+    pub names: Vec<String>,
+    pub images: Vec<Vec<Vec<f32>>>,
+}
+
+impl ImageSet {
+    /// Reads an Omniglot-layout zip from its bytes.
+    pub fn from_zip(bytes: &[u8]) -> Result<Self, DataError> {
+        if bytes.len() > MAX_ZIP_BYTES {
+            return Err(DataError::TooLarge { bytes: bytes.len(), limit: MAX_ZIP_BYTES });
+        }
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| DataError::NotZip(e.to_string()))?;
+        let mut classes: BTreeMap<String, BTreeMap<String, Vec<f32>>> = BTreeMap::new();
+        let mut unpacked = 0u64;
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).map_err(|e| DataError::NotZip(e.to_string()))?;
+            let name = entry.name().map_err(|e| DataError::NotZip(e.to_string()))?.into_owned();
+            let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+            let is_png = name.to_ascii_lowercase().ends_with(".png");
+            let hidden = parts.iter().any(|p| p.starts_with('.') || *p == "__MACOSX");
+            if entry.is_dir() || !is_png || hidden || parts.len() < 3 {
+                continue;
+            }
+            unpacked += entry.size();
+            if unpacked > MAX_UNPACKED_BYTES {
+                return Err(DataError::UnpackedTooLarge { limit: MAX_UNPACKED_BYTES });
+            }
+            let mut png = Vec::with_capacity(entry.size() as usize);
+            entry
+                .by_ref()
+                .take(MAX_UNPACKED_BYTES)
+                .read_to_end(&mut png)
+                .map_err(|e| DataError::BadPng { file: name.clone(), reason: e.to_string() })?;
+            let image = decode_ink(&png).map_err(|reason| DataError::BadPng { file: name.clone(), reason })?;
+            let class = format!("{}/{}", parts[parts.len() - 3], parts[parts.len() - 2]);
+            classes.entry(class).or_default().insert(name, image);
+        }
+        if classes.is_empty() {
+            return Err(DataError::NoImages);
+        }
+        let (names, images) = classes.into_iter().map(|(k, v)| (k, v.into_values().collect())).unzip();
+        Ok(Self { names, images })
+    }
+
+    /// Splits the characters into meta-train and meta-test, deterministically from the seed.
+    pub fn split(&self, meta_train_fraction: f64, seed: u64) -> (ImageSet, ImageSet) {
+        let mut order: Vec<usize> = (0..self.names.len()).collect();
+        Rng::stream(seed, SPLIT_STREAM).shuffle(&mut order);
+        let n_train = ((self.names.len() as f64 * meta_train_fraction).round() as usize).clamp(1, self.names.len());
+        let pick = |idx: &[usize]| {
+            let mut idx = idx.to_vec();
+            idx.sort(); // keep the name order inside each side
+            ImageSet {
+                names: idx.iter().map(|&i| self.names[i].clone()).collect(),
+                images: idx.iter().map(|&i| self.images[i].clone()).collect(),
+            }
+        };
+        (pick(&order[..n_train]), pick(&order[n_train..]))
+    }
+
+    pub fn num_images(&self) -> usize {
+        self.images.iter().map(Vec::len).sum()
+    }
+}
+
+/// Decodes a PNG of any colour type to SIDE x SIDE ink values (dark pixels are ink).
+fn decode_ink(png_bytes: &[u8]) -> Result<Vec<f32>, String> {
+    let mut decoder = png::Decoder::new(Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let size = reader.output_buffer_size().ok_or("the image is too large")?;
+    let mut buf = vec![0u8; size];
+    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    if w == 0 || h == 0 {
+        return Err("the image is empty".into());
+    }
+    let channels = info.color_type.samples();
+    let ink: Vec<f32> = buf[..info.buffer_size()]
+        .chunks_exact(channels)
+        .map(|px| {
+            let (lum, alpha) = match px {
+                [g] => (px_f(*g), 1.0),
+                [g, a] => (px_f(*g), px_f(*a)),
+                [r, g, b] => (0.299 * px_f(*r) + 0.587 * px_f(*g) + 0.114 * px_f(*b), 1.0),
+                [r, g, b, a] => (0.299 * px_f(*r) + 0.587 * px_f(*g) + 0.114 * px_f(*b), px_f(*a)),
+                _ => unreachable!("PNG pixels have 1 to 4 samples"),
+            };
+            // composite on white paper, then ink = darkness
+            1.0 - (lum * alpha + (1.0 - alpha))
+        })
+        .collect();
+    Ok(area_resize(&ink, h, w, SIDE))
+}
+
+fn px_f(v: u8) -> f32 {
+    v as f32 / 255.0
+}
+
+/// Area averaging: each output pixel is the mean of the input area it covers, fractional
+/// pixels weighted by their overlap (105 -> 28 averages 3.75 x 3.75 input pixels).
+pub fn area_resize(src: &[f32], h: usize, w: usize, side: usize) -> Vec<f32> {
+    let weights = |n_in: usize| -> Vec<Vec<(usize, f32)>> {
+        let scale = n_in as f64 / side as f64;
+        (0..side)
+            .map(|o| {
+                let (lo, hi) = (o as f64 * scale, (o + 1) as f64 * scale);
+                (lo.floor() as usize..(hi.ceil() as usize).min(n_in))
+                    .map(|i| (i, (((i + 1) as f64).min(hi) - (i as f64).max(lo)) / scale))
+                    .filter(|&(_, wt)| wt > 0.0)
+                    .map(|(i, wt)| (i, wt as f32))
+                    .collect()
+            })
+            .collect()
+    };
+    let (rows, cols) = (weights(h), weights(w));
+    let mut out = vec![0f32; side * side];
+    for (r, row_w) in rows.iter().enumerate() {
+        for (c, col_w) in cols.iter().enumerate() {
+            out[r * side + c] = row_w
+                .iter()
+                .map(|&(i, wi)| wi * col_w.iter().map(|&(j, wj)| wj * src[i * w + j]).sum::<f32>())
+                .sum();
+        }
+    }
+    out
+}
+
+/// The classes of an `ImageSet`, each character optionally also rotated by 90, 180 and 270
+/// degrees as three new classes (as in the MAML paper).
+pub struct Pool {
+    set: ImageSet,
+    rotations: usize,
+}
+
+impl Pool {
+    pub fn new(set: ImageSet, rotations: bool) -> Self {
+        Self { set, rotations: if rotations { 4 } else { 1 } }
+    }
+}
+
+impl ClassPool for Pool {
+    fn num_classes(&self) -> usize {
+        self.set.names.len() * self.rotations
+    }
+    fn instances(&self, class: usize) -> usize {
+        self.set.images[class / self.rotations].len()
+    }
+    fn image(&self, class: usize, instance: usize) -> Vec<f32> {
+        let img = &self.set.images[class / self.rotations][instance];
+        let quarter_turns = class % self.rotations;
+        (0..SIDE * SIDE)
+            .map(|k| {
+                let (r, c) = (k / SIDE, k % SIDE);
+                // source pixel of (r, c) after `quarter_turns` counter-clockwise rotations
+                let (sr, sc) = match quarter_turns {
+                    0 => (r, c),
+                    1 => (c, SIDE - 1 - r),
+                    2 => (SIDE - 1 - r, SIDE - 1 - c),
+                    _ => (SIDE - 1 - c, r),
+                };
+                img[sr * SIDE + sc]
+            })
+            .collect()
+    }
+    fn shape(&self) -> InputShape {
+        InputShape::image(1, SIDE)
+    }
+    fn class_name(&self, class: usize) -> String {
+        let name = &self.set.names[class / self.rotations];
+        match class % self.rotations {
+            0 => name.clone(),
+            q => format!("{name} (rotated {}°)", 90 * q),
+        }
+    }
+}

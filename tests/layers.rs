@@ -1,0 +1,92 @@
+//! Each hand-written backward equals burn's own autodiff gradient (f64, flex).
+
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use maml_lab::config::{Arch, Downsample, ModelConfig};
+use maml_lab::maml::params::autodiff_grads;
+use maml_lab::model::{InputShape, Network, Target};
+use maml_lab::rng::Rng;
+
+fn device() -> Device {
+    let mut d = Device::flex();
+    // every test in this binary asks for f64; only the first call configures the device
+    let _ = d.configure(FloatDType::F64);
+    d.autodiff()
+}
+
+fn random(shape: [usize; 2], rng: &mut Rng, device: &Device) -> Tensor<2> {
+    let v: Vec<f64> = (0..shape[0] * shape[1]).map(|_| rng.normal()).collect();
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+fn onehot(n: usize, ways: usize, device: &Device) -> Target {
+    let v: Vec<f64> = (0..n * ways).map(|i| if i % ways == (i / ways) % ways { 1.0 } else { 0.0 }).collect();
+    Target::Classes(Tensor::from_data(TensorData::new(v, [n, ways]), device))
+}
+
+/// Largest |manual - autodiff| relative to the largest gradient entry.
+fn compare(net: &Network, x: Tensor<2>, target: &Target) -> f64 {
+    let (_, _, manual) = net.loss_and_grads(x.clone(), target);
+    let reference = autodiff_grads(net, &net.loss(x, target).backward());
+    assert_eq!(manual.0.len(), reference.0.len(), "every parameter should get a gradient");
+    let mut worst: f64 = 0.0;
+    for (id, r) in &reference.0 {
+        let r: Vec<f64> = r.clone().into_data().convert::<f64>().try_to_vec().unwrap();
+        let m: Vec<f64> = manual.0[id].clone().into_data().convert::<f64>().try_to_vec().unwrap();
+        let scale = r.iter().fold(1e-12f64, |a, v| a.max(v.abs()));
+        for (a, b) in m.iter().zip(&r) {
+            worst = worst.max((a - b).abs() / scale);
+        }
+    }
+    worst
+}
+
+fn check(arch: Arch, downsample: Downsample, global_pool: bool, input: InputShape, outputs: usize, n: usize) {
+    let device = device();
+    let mut rng = Rng::new(42);
+    let config = ModelConfig::new(arch).with_filters(3).with_hidden(7).with_downsample(downsample).with_global_pool(global_pool);
+    let net = Network::new(&config, input, outputs, &mut rng, &device).unwrap();
+    let x = random([n, input.numel()], &mut rng, &device);
+    let target = if arch == Arch::Mlp { Target::Values(random([n, outputs], &mut rng, &device)) } else { onehot(n, outputs, &device) };
+    let err = compare(&net, x, &target);
+    assert!(err < 1e-10, "{arch} {downsample} global_pool={global_pool}: manual vs autodiff gradient error {err:e}");
+}
+
+#[test]
+fn dense_relu_and_mse_backward_equals_autodiff() {
+    check(Arch::Mlp, Downsample::Stride, false, InputShape::vector(3), 2, 6);
+}
+
+#[test]
+fn strided_conv_batchnorm_and_cross_entropy_backward_equals_autodiff() {
+    check(Arch::Conv4, Downsample::Stride, false, InputShape::image(1, 28), 5, 5);
+}
+
+#[test]
+fn max_pool_backward_equals_autodiff() {
+    check(Arch::Conv4, Downsample::MaxPool, false, InputShape::image(2, 20), 3, 4);
+}
+
+#[test]
+fn seed_cnn_backward_equals_autodiff_on_odd_sides() {
+    check(Arch::SeedCnn, Downsample::MaxPool, false, InputShape::image(3, 28), 4, 4);
+}
+
+#[test]
+fn global_mean_pool_backward_equals_autodiff() {
+    check(Arch::Conv4, Downsample::Stride, true, InputShape::image(1, 16), 3, 4);
+}
+
+#[test]
+fn max_pool_backward_sends_ties_to_one_element_like_autodiff() {
+    // a blank background gives windows of equal activations: the gradient must go to one of them
+    let device = device();
+    let mut rng = Rng::new(5);
+    let config = ModelConfig::new(Arch::SeedCnn).with_filters(2);
+    let input = InputShape::image(1, 12);
+    let net = Network::new(&config, input, 3, &mut rng, &device).unwrap();
+    let v: Vec<f64> = (0..3 * 144).map(|i| if (i % 144) % 13 == 0 { rng.next_f64() } else { 0.0 }).collect();
+    let x = Tensor::from_data(TensorData::new(v, [3, 144]), &device);
+    let err = compare(&net, x, &onehot(3, 3, &device));
+    assert!(err < 1e-10, "manual vs autodiff gradient error {err:e}");
+}
