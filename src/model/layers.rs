@@ -41,10 +41,13 @@ pub fn host_param<const D: usize>(
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
-/// He (Kaiming) normal: std = sqrt(2 / fan_in), the usual choice in front of a ReLU.
-fn he_normal<const D: usize>(shape: [usize; D], fan_in: usize, rng: &mut Rng, device: &Device) -> Param<Tensor<D>> {
-    let std = (2.0 / fan_in as f64).sqrt();
-    host_param(shape, device, || std * rng.normal())
+/// PyTorch's default initialisation of linear and conv layers, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+/// (kaiming_uniform with a = sqrt(5)), which the PyTorch MAML references (learn2learn, higher)
+/// use to reproduce the paper's figures. He-normal makes the sinusoid MLP's first outputs so
+/// large that α = 0.01 diverges from a random start.
+fn torch_uniform<const D: usize>(shape: [usize; D], fan_in: usize, rng: &mut Rng, device: &Device) -> Param<Tensor<D>> {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    host_param(shape, device, || rng.uniform(-bound, bound))
 }
 
 fn constant<const D: usize>(shape: [usize; D], value: f64, device: &Device) -> Param<Tensor<D>> {
@@ -62,7 +65,7 @@ pub struct Dense {
 
 impl Dense {
     pub fn new(d_in: usize, d_out: usize, rng: &mut Rng, device: &Device) -> Self {
-        Self { weight: he_normal([d_in, d_out], d_in, rng, device), bias: constant([d_out], 0.0, device) }
+        Self { weight: torch_uniform([d_in, d_out], d_in, rng, device), bias: torch_uniform([d_out], d_in, rng, device) }
     }
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
@@ -93,7 +96,7 @@ const PAD: usize = 1;
 impl Conv {
     pub fn new(c_in: usize, c_out: usize, stride: usize, rng: &mut Rng, device: &Device) -> Self {
         let fan_in = c_in * KERNEL * KERNEL;
-        Self { weight: he_normal([c_out, c_in, KERNEL, KERNEL], fan_in, rng, device), stride }
+        Self { weight: torch_uniform([c_out, c_in, KERNEL, KERNEL], fan_in, rng, device), stride }
     }
 
     fn options(&self) -> ConvOptions<2> {

@@ -56,7 +56,8 @@ struct BlockCache {
 
 impl Network {
     /// Builds the network for inputs of `input` and `outputs` outputs, drawing the initial
-    /// weights from `rng`: He-normal weights, zero biases, batch-norm γ = 1 and β = 0.
+    /// weights from `rng`: PyTorch's default uniform for weights and biases (see `layers`),
+    /// batch-norm γ = 1 and β = 0.
     pub fn new(config: &ModelConfig, input: InputShape, outputs: usize, rng: &mut Rng, device: &Device) -> Result<Self, String> {
         let (mut blocks, mut hidden) = (Vec::new(), Vec::new());
         let (mut c, mut h, mut w) = (input.channels, input.height, input.width);

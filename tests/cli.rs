@@ -1,0 +1,83 @@
+//! The `maml` command line: each subcommand's last JSON line, and one clear sentence for bad input.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn maml(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maml")).args(args).output().expect("the binary should run")
+}
+
+fn last_json(out: &Output) -> Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")
+}
+
+fn refused(args: &[&str], words: &str) {
+    let out = maml(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert!(stderr.contains(words), "{args:?}: '{stderr}' should mention '{words}'");
+}
+
+#[test]
+fn gradcheck_prints_its_figures() {
+    let r = last_json(&maml(&["gradcheck", "--model", "mlp", "--inner-steps", "2", "--coords", "6"]));
+    assert_eq!(r["model"], "mlp");
+    assert_eq!(r["inner_steps"], 2);
+    assert!(r["coords"].as_u64().unwrap() >= 5);
+    assert!(r["max_rel_err"].as_f64().unwrap() < 1e-5);
+}
+
+#[test]
+fn train_then_eval_writes_a_run_and_reports_every_step() {
+    let dir = std::env::temp_dir().join(format!("maml-cli-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let r = last_json(&maml(&["train", "--task", "sinusoid", "--iterations", "20", "--meta-batch", "4", "--out", out, "--pretrained"]));
+    assert_eq!(r["iterations"], 20);
+    assert!(r["meta_loss"].as_f64().unwrap().is_finite() && r["seconds"].as_f64().is_some());
+    for f in ["config.json", "weights.bin", "metrics.jsonl", "pretrained.bin"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 20);
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["maml"]["meta_batch"], 4);
+
+    let e = last_json(&maml(&["eval", "--run", out, "--tasks", "10"]));
+    assert_eq!(e["task"], "sinusoid");
+    assert_eq!(e["metric"], "mse");
+    let steps = e["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 11, "the sinusoid meta-tests with 10 steps by default, 0..=10");
+    assert!(steps.iter().all(|s| s["mean"].as_f64().is_some() && s["ci95"].as_f64().is_some()));
+    assert_eq!(e["baselines"]["random_init"].as_array().unwrap().len(), 11);
+    assert_eq!(e["baselines"]["pretrained"].as_array().unwrap().len(), 11);
+    let e = last_json(&maml(&["eval", "--run", out, "--tasks", "4", "--inner-steps", "2"]));
+    assert_eq!(e["steps"].as_array().unwrap().len(), 3);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bench_reports_speed() {
+    let r = last_json(&maml(&["bench", "--task", "sinusoid", "--order", "first", "--iterations", "3"]));
+    assert!(r["it_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["ms_per_iter_median"].as_f64().unwrap() > 0.0);
+    assert_eq!((r["task"].as_str(), r["model"].as_str(), r["order"].as_str()), (Some("sinusoid"), Some("mlp"), Some("first")));
+    assert_eq!(r["meta_batch"], 25);
+}
+
+#[test]
+fn bad_flags_and_impossible_settings_get_one_sentence() {
+    refused(&["bench", "--task", "glyphs", "--ways", "0"], "ways must be at least 1");
+    refused(&["bench", "--task", "glyphs", "--shots", "0"], "shots must be at least 1");
+    refused(&["bench", "--inner-lr", "-1"], "inner_lr");
+    refused(&["bench", "--meta-lr", "nan"], "meta_lr");
+    refused(&["bench", "--task", "glyphs", "--ways", "600"], "fewer than ways");
+    refused(&["bench", "--task", "omniglot"], "needs a zip");
+    refused(&["bench", "--task", "omniglot", "--data", "/no/such.zip"], "cannot read");
+    refused(&["bench", "--task", "mnist"], "unknown taskkind 'mnist'");
+    refused(&["train", "--iterations", "1"], "--out");
+    refused(&["eval", "--run", "/no/such/run"], "cannot read");
+}

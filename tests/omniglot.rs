@@ -1,0 +1,168 @@
+//! Omniglot-layout zips from bytes: layout, downsampling, rotations, the split, and every bad input's error.
+
+use std::io::Write;
+
+use maml_lab::config::{TaskConfig, TaskKind};
+use maml_lab::rng::Rng;
+use maml_lab::tasks::omniglot::{MAX_ZIP_BYTES, area_resize};
+use maml_lab::tasks::{self, DataError, ImageSet, Split, TaskMeta};
+
+/// A 105x105 1-bit PNG, ink dark, with a filled square of `ink` side in the top-left corner.
+fn png(ink: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 105, 105);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::One);
+    let mut writer = enc.write_header().unwrap();
+    let row_bytes = 105usize.div_ceil(8);
+    let mut data = vec![0xFFu8; row_bytes * 105]; // white paper
+    for r in 0..ink {
+        for c in 0..ink {
+            data[r * row_bytes + c / 8] &= !(0x80 >> (c % 8));
+        }
+    }
+    writer.write_image_data(&data).unwrap();
+    drop(writer);
+    out
+}
+
+fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        w.start_file(name.as_str(), options).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// `alphabets` x `characters` classes of `images` PNGs, inside a root folder, as Omniglot ships.
+fn omniglot_zip(alphabets: usize, characters: usize, images: usize) -> Vec<u8> {
+    let mut entries = vec![];
+    for a in 0..alphabets {
+        for c in 0..characters {
+            for i in 0..images {
+                let name = format!("images_background/Alphabet_{a}/character{:02}/{a}{c}_{i:02}.png", c + 1);
+                entries.push((name, png(10 + 5 * c + i)));
+            }
+        }
+    }
+    zip(&entries)
+}
+
+#[test]
+fn reads_the_omniglot_layout_and_downsamples_to_28_with_ink_one() {
+    let set = ImageSet::from_zip(&omniglot_zip(2, 3, 4)).unwrap();
+    assert_eq!(set.names.len(), 6);
+    assert_eq!(set.names[0], "Alphabet_0/character01");
+    assert_eq!(set.num_images(), 24);
+    let img = &set.images[0][0]; // a 10x10 ink square in 105x105 -> 10/3.75 = 2.67 pixels
+    assert_eq!(img.len(), 784);
+    assert!((img[0] - 1.0).abs() < 1e-6 && (img[28 + 1] - 1.0).abs() < 1e-6, "the square's inside is full ink");
+    assert!((img[2] - 0.6667 / 1.0).abs() < 1e-3, "the square's edge pixel is 2.5/3.75 covered: {}", img[2]);
+    assert_eq!(img[3], 0.0);
+    let total: f32 = img.iter().sum();
+    assert!((total - 100.0 / (3.75 * 3.75)).abs() < 1e-3, "area averaging keeps the ink mass: {total}");
+}
+
+#[test]
+fn area_resize_averages_exactly() {
+    // 4x4 -> 2x2 averages 2x2 blocks
+    let src: Vec<f32> = (0..16).map(|v| v as f32).collect();
+    assert_eq!(area_resize(&src, 4, 4, 2), vec![2.5, 4.5, 10.5, 12.5]);
+}
+
+#[test]
+fn rotations_add_three_rotated_classes_per_character() {
+    let set = ImageSet::from_zip(&omniglot_zip(1, 5, 3)).unwrap();
+    let with = TaskConfig::new(TaskKind::Omniglot).with_ways(20).with_shots(1).with_queries(2).with_meta_train_fraction(0.5);
+    // 5 characters, 4 rotations each: a 20-way task needs them all on one side; two zips give that
+    let sampler = tasks::sampler(&with, &[set.clone(), set.clone()], 0).unwrap();
+    let task = sampler.sample(Split::MetaTest, &mut Rng::new(1));
+    let TaskMeta::Classes(classes) = task.meta else { panic!() };
+    assert_eq!(classes.len(), 20);
+    let without = with.clone().with_rotations(false);
+    assert!(matches!(tasks::sampler(&without, &[set.clone(), set], 0), Err(DataError::TooFewClasses { classes: 5, ways: 20, .. })));
+}
+
+#[test]
+fn a_rotated_class_is_the_character_turned_a_quarter() {
+    let set = ImageSet::from_zip(&omniglot_zip(1, 2, 3)).unwrap();
+    let config = TaskConfig::new(TaskKind::Omniglot).with_ways(8).with_shots(2).with_queries(1);
+    let sampler = tasks::sampler(&config, &[set.clone(), set.clone()], 0).unwrap();
+    let task = sampler.sample(Split::MetaTrain, &mut Rng::new(3));
+    let TaskMeta::Classes(classes) = &task.meta else { panic!() };
+    // the ink square sits top-left; rotated classes move it to other corners, so the ink's
+    // centre of mass differs between a class and its rotations
+    let corner = |img: &[f32]| {
+        let (mut r, mut c, mut m) = (0.0, 0.0, 0.0);
+        for (k, v) in img.iter().enumerate() {
+            r += v * (k / 28) as f32;
+            c += v * (k % 28) as f32;
+            m += v;
+        }
+        ((r / m) > 14.0, (c / m) > 14.0)
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    // support images come 2 per label: take the first of each
+    for (i, img) in task.support.x.chunks(784).enumerate().step_by(2) {
+        seen.insert((classes[i / 2] % 4, corner(img)));
+    }
+    let corners: std::collections::BTreeSet<_> = seen.iter().map(|(_, c)| *c).collect();
+    assert_eq!(corners.len(), 4, "8 classes of 2 characters x 4 rotations cover all four corners: {seen:?}");
+}
+
+#[test]
+fn one_zip_splits_characters_disjointly_and_reproducibly_by_seed() {
+    let set = ImageSet::from_zip(&omniglot_zip(4, 5, 2)).unwrap();
+    let (train, test) = set.split(0.75, 7);
+    assert_eq!((train.names.len(), test.names.len()), (15, 5));
+    assert!(train.names.iter().all(|n| !test.names.contains(n)));
+    assert_eq!(set.split(0.75, 7), (train.clone(), test));
+    assert_ne!(set.split(0.75, 8).0, train, "another seed, another split");
+}
+
+#[test]
+fn bad_inputs_get_typed_errors() {
+    assert!(matches!(ImageSet::from_zip(b"definitely not a zip"), Err(DataError::NotZip(_))));
+    let no_pngs = zip(&[("readme.txt".into(), b"hello".to_vec()), ("a/b.png".into(), png(3))]);
+    assert_eq!(ImageSet::from_zip(&no_pngs), Err(DataError::NoImages), "a PNG outside <alphabet>/<character>/ is not in the layout");
+    let broken = zip(&[("root/Alpha/character01/x.png".into(), b"\x89PNG garbage".to_vec())]);
+    match ImageSet::from_zip(&broken) {
+        Err(DataError::BadPng { file, .. }) => assert_eq!(file, "root/Alpha/character01/x.png"),
+        other => panic!("expected BadPng, got {other:?}"),
+    }
+    let huge = vec![0u8; MAX_ZIP_BYTES + 1];
+    assert!(matches!(ImageSet::from_zip(&huge), Err(DataError::TooLarge { .. })));
+}
+
+#[test]
+fn impossible_task_settings_for_the_data_are_refused() {
+    let set = ImageSet::from_zip(&omniglot_zip(1, 3, 4)).unwrap();
+    let config = TaskConfig::new(TaskKind::Omniglot).with_rotations(false);
+    let two = [set.clone(), set.clone()];
+    assert!(matches!(tasks::sampler(&config, &two, 0), Err(DataError::TooFewClasses { ways: 5, classes: 3, .. })));
+    let few_images = config.clone().with_ways(3).with_shots(2).with_queries(3);
+    match tasks::sampler(&few_images, &two, 0) {
+        Err(DataError::TooFewImages { images: 4, needed: 5, class }) => assert!(class.contains("character01")),
+        other => panic!("expected TooFewImages, got {:?}", other.err()),
+    }
+    assert!(matches!(tasks::sampler(&config, &[], 0), Err(DataError::Missing)));
+}
+
+/// The official subsets, when `shared/` is beside the project.
+#[test]
+fn reads_the_official_omniglot_subsets_when_present() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/omniglot");
+    for (file, characters) in [("images_background_small1.zip", 136), ("images_background_small2.zip", 156)] {
+        let Ok(bytes) = std::fs::read(dir.join(file)) else {
+            eprintln!("skipping: {file} not found beside the project");
+            continue;
+        };
+        let set = ImageSet::from_zip(&bytes).unwrap();
+        assert_eq!(set.names.len(), characters, "{file}");
+        assert!(set.images.iter().all(|c| c.len() == 20), "{file}: 20 drawers per character");
+        let ink: f32 = set.images[0][0].iter().sum::<f32>() / 784.0;
+        assert!((0.02..0.4).contains(&ink), "{file}: ink should be the minority of pixels, got {ink}");
+    }
+}

@@ -1,0 +1,138 @@
+//! The Trainer's contract: reproducible steps, divergence kept safe, live settings, weights in and out.
+
+use burn::prelude::Device;
+use maml_lab::config::{Arch, TaskKind, TrainerConfig};
+use maml_lab::weights::Weights;
+use maml_lab::{TrainError, Trainer};
+
+fn small(kind: TaskKind) -> TrainerConfig {
+    let mut c = TrainerConfig::preset(kind);
+    c.model.filters = 4;
+    c.maml.meta_batch = 2;
+    c.task.queries = c.task.queries.min(5);
+    c
+}
+
+#[test]
+fn the_same_seed_gives_the_same_losses() {
+    let run = |seed| {
+        let mut c = small(TaskKind::Glyphs);
+        c.seed = seed;
+        let mut t = Trainer::new(c, &[], &Device::flex()).unwrap();
+        (0..3).map(|_| t.step().unwrap().meta_loss).collect::<Vec<_>>()
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2));
+}
+
+#[test]
+fn divergence_is_an_error_naming_the_iteration_and_keeps_the_last_finite_weights() {
+    let mut c = small(TaskKind::Sinusoid);
+    c.maml.inner_lr = 1e30; // one inner step overflows
+    let mut t = Trainer::new(c, &[], &Device::flex()).unwrap();
+    let before = t.save_weights();
+    match t.step() {
+        Err(TrainError::Diverged { iteration: 1, .. }) => {}
+        other => panic!("expected divergence at iteration 1, got {other:?}"),
+    }
+    assert_eq!(t.save_weights(), before, "a diverged step must not touch the weights");
+    assert_eq!(t.iteration(), 0);
+    // lowering α lets the same run go on
+    let mut maml = t.config().maml.clone();
+    maml.inner_lr = 0.01;
+    t.set_maml(maml).unwrap();
+    let report = t.step().unwrap();
+    assert_eq!(report.iteration, 1);
+    assert!(report.meta_loss.is_finite());
+}
+
+#[test]
+fn live_settings_are_validated_and_take_effect() {
+    let mut t = Trainer::new(small(TaskKind::Sinusoid), &[], &Device::flex()).unwrap();
+    let mut bad = t.config().maml.clone();
+    bad.meta_lr = f64::NAN;
+    assert!(matches!(t.set_maml(bad), Err(TrainError::Config(_))));
+    let mut maml = t.config().maml.clone();
+    maml.inner_steps = 3;
+    maml.first_order = true;
+    t.set_maml(maml).unwrap();
+    assert_eq!(t.config().maml.inner_steps, 3);
+    assert!(t.step().is_ok());
+}
+
+#[test]
+fn gradient_clipping_rescales_the_meta_gradient() {
+    // Adam is invariant to one constant scale of the gradient, but clipping rescales every
+    // iteration by its own factor, so the trajectory must change
+    let run = |clip| {
+        let mut c = small(TaskKind::Sinusoid);
+        c.maml.grad_clip = clip;
+        let mut t = Trainer::new(c, &[], &Device::flex()).unwrap();
+        let norms: Vec<f64> = (0..3).map(|_| t.step().unwrap().grad_norm).collect();
+        (norms, Weights::decode(&t.save_weights()).unwrap().values)
+    };
+    let (norms, free) = run(None);
+    assert!(norms.iter().all(|&n| n > 1e-3), "the test needs gradients above the clip: {norms:?}");
+    assert!(run(Some(1e-3)).1 != free, "clipping should change the trajectory");
+    assert!(run(Some(1e9)).1 == free, "a clip above the norm changes nothing");
+}
+
+#[test]
+fn weights_round_trip_and_reproduce_the_evaluation() {
+    let mut t = Trainer::new(small(TaskKind::Glyphs), &[], &Device::flex()).unwrap();
+    for _ in 0..2 {
+        t.step().unwrap();
+    }
+    let bytes = t.save_weights();
+    let loaded = Trainer::from_weights(&bytes, &[], &Device::flex()).unwrap();
+    assert_eq!(loaded.iteration(), 2);
+    assert_eq!(format!("{:?}", loaded.config()), format!("{:?}", t.config()));
+    assert_eq!(loaded.evaluate(4, 2), t.evaluate(4, 2));
+    assert_eq!(loaded.save_weights(), bytes);
+}
+
+#[test]
+fn weights_of_another_model_or_a_corrupt_file_are_refused_and_change_nothing() {
+    let mut glyphs = Trainer::new(small(TaskKind::Glyphs), &[], &Device::flex()).unwrap();
+    let before = glyphs.save_weights();
+    let mut wider = small(TaskKind::Glyphs);
+    wider.model.filters = 8;
+    let other = Trainer::new(wider, &[], &Device::flex()).unwrap().save_weights();
+    match glyphs.load_weights(&other) {
+        Err(TrainError::Weights(m)) => assert!(m.contains("another model") && m.contains("8 filters"), "{m}"),
+        other => panic!("expected a weights error, got {other:?}"),
+    }
+    let sine = Trainer::new(small(TaskKind::Sinusoid), &[], &Device::flex()).unwrap().save_weights();
+    assert!(matches!(glyphs.load_weights(&sine), Err(TrainError::Weights(_))));
+    assert!(matches!(glyphs.load_weights(b"PK\x03\x04 a zip, not weights"), Err(TrainError::Weights(_))));
+    assert!(matches!(glyphs.load_weights(&before[..before.len() - 3]), Err(TrainError::Weights(_))));
+    let mut tampered = before.clone();
+    let n = tampered.len();
+    tampered[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert!(matches!(glyphs.load_weights(&tampered), Err(TrainError::Weights(_))));
+    assert_eq!(glyphs.save_weights(), before);
+}
+
+#[test]
+fn impossible_configurations_are_refused_with_a_sentence() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut TrainerConfig)>)> = vec![
+        ("ways", Box::new(|c| c.task.ways = 0)),
+        ("shots", Box::new(|c| c.task.shots = 0)),
+        ("inner_lr", Box::new(|c| c.maml.inner_lr = -0.1)),
+        ("inner_lr", Box::new(|c| c.maml.inner_lr = f64::INFINITY)),
+        ("meta_lr", Box::new(|c| c.maml.meta_lr = 0.0)),
+        ("meta_batch", Box::new(|c| c.maml.meta_batch = 0)),
+        ("does not fit", Box::new(|c| c.model.arch = Arch::Mlp)),
+    ];
+    for (word, break_it) in cases {
+        let mut c = small(TaskKind::Glyphs);
+        break_it(&mut c);
+        match Trainer::new(c, &[], &Device::flex()) {
+            Err(TrainError::Config(m)) => assert!(m.contains(word), "'{m}' should mention {word}"),
+            other => panic!("expected a config error about {word}, got {:?}", other.err()),
+        }
+    }
+    let mut c = small(TaskKind::Glyphs);
+    c.task.ways = 500; // more ways than the 423 meta-test classes
+    assert!(matches!(Trainer::new(c, &[], &Device::flex()), Err(TrainError::Data(_))));
+}
