@@ -166,6 +166,47 @@ pub struct TrainerConfig {
     pub seed: u64,
 }
 
+/// The settings a person chooses (CLI flags, the page's controls and URL): a task, and any
+/// field to change from that task's preset. Names are the config fields' names.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub task: Option<TaskKind>,
+    pub ways: Option<usize>,
+    pub shots: Option<usize>,
+    pub queries: Option<usize>,
+    pub model: Option<Arch>,
+    pub filters: Option<usize>,
+    pub hidden: Option<usize>,
+    pub downsample: Option<Downsample>,
+    pub inner_lr: Option<f64>,
+    pub meta_lr: Option<f64>,
+    pub inner_steps: Option<usize>,
+    pub test_inner_steps: Option<usize>,
+    pub meta_batch: Option<usize>,
+    pub first_order: Option<bool>,
+    pub grad_clip: Option<f64>,
+    pub rotations: Option<bool>,
+    pub seed: Option<u64>,
+}
+
+impl Settings {
+    /// The task's preset with every given setting applied (not yet validated).
+    pub fn config(&self) -> TrainerConfig {
+        let mut c = TrainerConfig::preset(self.task.unwrap_or(TaskKind::Sinusoid));
+        let (t, m, o) = (&mut c.task, &mut c.model, &mut c.maml);
+        macro_rules! set {
+            ($($field:ident => $target:expr),* $(,)?) => { $(if let Some(v) = self.$field { $target = v; })* };
+        }
+        set!(ways => t.ways, shots => t.shots, queries => t.queries, rotations => t.rotations, model => m.arch,
+             filters => m.filters, hidden => m.hidden, downsample => m.downsample, inner_lr => o.inner_lr,
+             meta_lr => o.meta_lr, inner_steps => o.inner_steps, test_inner_steps => o.test_inner_steps,
+             meta_batch => o.meta_batch, first_order => o.first_order, seed => c.seed);
+        o.grad_clip = self.grad_clip.or(o.grad_clip);
+        c
+    }
+}
+
 impl TrainerConfig {
     /// The paper's settings for a task family (design.md, "Reference settings"); the noise
     /// control uses the seed article's network with the MiniImageNet schedule.

@@ -9,10 +9,12 @@ pub mod config;
 pub mod gradcheck;
 pub mod maml;
 pub mod model;
+pub mod readback;
 pub mod rng;
 pub mod tasks;
 pub mod trainer;
 pub mod weights;
+pub mod web;
 
 pub use config::{Arch, Downsample, MamlConfig, ModelConfig, TaskConfig, TaskKind, TrainerConfig};
 pub use trainer::{StepReport, TrainError, Trainer};

@@ -7,8 +7,10 @@ use serde::Serialize;
 
 use crate::config::{MamlConfig, TrainerConfig};
 use crate::maml::adapt::correct;
-use crate::maml::params::{meta_gradients, read_params, scale_gradients, write_params};
-use crate::maml::{EvalReport, TaskTensors, adapt, evaluate};
+use crate::maml::params::{meta_gradients, param_tensors, scale_gradients, write_params};
+use crate::maml::view::view;
+use crate::maml::{EvalReport, TaskTensors, View, adapt, evaluate};
+use crate::readback::Pending;
 use crate::model::Network;
 use crate::rng::Rng;
 use crate::tasks::{self, DataError, ImageSet, Split, Task, TaskSampler};
@@ -167,42 +169,65 @@ impl Trainer {
     /// Meta-test: adapt the meta-learned weights to `tasks` held-out tasks with `steps` inner
     /// steps of α. The tasks come from the seed's meta-test stream: the same on every call.
     pub fn evaluate(&self, tasks: usize, steps: usize) -> EvalReport {
-        let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
-        evaluate(&self.net.valid(), self.sampler.as_ref(), &mut rng, tasks, self.config.maml.inner_lr, steps)
+        self.evaluate_pending(tasks, steps, false).wait()
     }
 
     /// The same meta-test from a fresh random initialisation: what adaptation alone achieves.
     pub fn evaluate_random_init(&self, tasks: usize, steps: usize) -> EvalReport {
-        let mut init = Rng::stream(self.config.seed, streams::RANDOM_INIT_BASELINE);
-        let device = self.device.clone().inner();
-        let net = Network::new(&self.config.model, self.sampler.input_shape(), self.sampler.outputs(), &mut init, &device)
-            .expect("the configuration was validated when the trainer was built");
+        self.evaluate_pending(tasks, steps, true).wait()
+    }
+
+    /// `evaluate` (or, with `random_init`, its baseline) as a pending read.
+    pub fn evaluate_pending(&self, tasks: usize, steps: usize, random_init: bool) -> Pending<EvalReport> {
+        let net = if random_init {
+            let mut init = Rng::stream(self.config.seed, streams::RANDOM_INIT_BASELINE);
+            Network::new(&self.config.model, self.sampler.input_shape(), self.sampler.outputs(), &mut init, &self.device.clone().inner())
+                .expect("the configuration was validated when the trainer was built")
+        } else {
+            self.net.valid()
+        };
         let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
         evaluate(&net, self.sampler.as_ref(), &mut rng, tasks, self.config.maml.inner_lr, steps)
     }
 
-    /// A meta-test task for display, the n-th of the view stream.
+    /// A meta-test task for display, the `index`-th of the view stream.
     pub fn view_task(&self, index: u64) -> Task {
-        self.sampler.sample(Split::MetaTest, &mut Rng::stream(self.config.seed ^ index, streams::VIEW))
+        self.sampler.sample(Split::MetaTest, &mut Rng::stream(self.config.seed ^ index.wrapping_mul(0x9E37_79B9), streams::VIEW))
+    }
+
+    /// The `index`-th view task adapted step by step with the current weights and α.
+    pub fn view_pending(&self, index: u64, steps: usize) -> Pending<View> {
+        view(&self.net.valid(), self.view_task(index), self.sampler.input_shape(), self.config.maml.inner_lr, steps)
     }
 
     /// The weights with their config, as the bytes of a weights file.
     pub fn save_weights(&self) -> Vec<u8> {
-        let params = read_params(&self.net);
-        Weights {
-            config: self.config.clone(),
-            iteration: self.iteration,
-            shapes: params.iter().map(|p| p.shape.clone()).collect(),
-            values: params.into_iter().map(|p| p.values).collect(),
-        }
-        .encode()
+        self.weights_pending().wait()
+    }
+
+    pub fn weights_pending(&self) -> Pending<Vec<u8>> {
+        let tensors = param_tensors(&self.net);
+        let shapes: Vec<Vec<usize>> = tensors.iter().map(|(s, _)| s.clone()).collect();
+        let (config, iteration) = (self.config.clone(), self.iteration);
+        Pending::from_parts(tensors.into_iter().map(|(_, t)| t).collect(), move |flat| {
+            let mut rest = flat;
+            let values = shapes
+                .iter()
+                .map(|s| {
+                    let (mine, tail) = rest.split_at(s.iter().product());
+                    rest = tail;
+                    mine.iter().map(|&v| v as f32).collect()
+                })
+                .collect();
+            Weights { config, iteration, shapes, values }.encode()
+        })
     }
 
     /// Loads weights into this run. A file from another model or shape is refused with the
     /// reason and nothing changes. Adam's state restarts.
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), TrainError> {
         let w = Weights::decode(bytes).map_err(TrainError::Weights)?;
-        let ours: Vec<Vec<usize>> = read_params(&self.net).into_iter().map(|p| p.shape).collect();
+        let ours: Vec<Vec<usize>> = param_tensors(&self.net).into_iter().map(|(s, _)| s).collect();
         if w.shapes != ours {
             let (theirs, mine) = (&w.config.model, &self.config.model);
             return Err(TrainError::Weights(format!(

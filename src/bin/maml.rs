@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use maml_lab::config::{Arch, Downsample, TaskKind, TrainerConfig};
+use maml_lab::config::{Arch, Downsample, Settings, TaskKind, TrainerConfig};
 use maml_lab::maml::EvalReport;
 use maml_lab::tasks::ImageSet;
 use maml_lab::{TrainError, Trainer, gradcheck};
@@ -161,19 +161,27 @@ struct Setup {
 
 impl Setup {
     fn config(&self) -> TrainerConfig {
-        let mut c = TrainerConfig::preset(self.task);
-        let (t, m, o) = (&mut c.task, &mut c.model, &mut c.maml);
-        macro_rules! set {
-            ($($flag:ident => $field:expr),* $(,)?) => { $(if let Some(v) = self.$flag { $field = v; })* };
+        let mut c = Settings {
+            task: Some(self.task),
+            ways: self.ways,
+            shots: self.shots,
+            queries: self.queries,
+            model: self.model,
+            filters: self.filters,
+            hidden: self.hidden,
+            downsample: self.downsample,
+            inner_lr: self.inner_lr,
+            meta_lr: self.meta_lr,
+            inner_steps: self.inner_steps,
+            test_inner_steps: self.test_inner_steps,
+            meta_batch: self.meta_batch,
+            first_order: self.first_order.then_some(true),
+            grad_clip: self.grad_clip,
+            rotations: self.no_rotations.then_some(false),
+            seed: Some(self.seed),
         }
-        set!(ways => t.ways, shots => t.shots, queries => t.queries, model => m.arch, filters => m.filters,
-             hidden => m.hidden, downsample => m.downsample, inner_lr => o.inner_lr, meta_lr => o.meta_lr,
-             inner_steps => o.inner_steps, test_inner_steps => o.test_inner_steps, meta_batch => o.meta_batch);
-        o.first_order |= self.first_order;
-        o.grad_clip = self.grad_clip.or(o.grad_clip);
-        t.rotations &= !self.no_rotations;
-        t.data = self.data.iter().map(|p| p.display().to_string()).collect();
-        c.seed = self.seed;
+        .config();
+        c.task.data = self.data.iter().map(|p| p.display().to_string()).collect();
         c
     }
 }

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::adapt::{TaskTensors, correct};
 use super::params::SgdStep;
-use crate::model::Network;
+use crate::model::{Network, Target};
+use crate::readback::Pending;
 use crate::tasks::{Split, TaskSampler};
 use crate::rng::Rng;
 
@@ -82,39 +83,55 @@ impl EvalReport {
 
 /// Adapts `net` (on a plain, non-autodiff device) to each of `tasks` meta-test tasks drawn from
 /// `rng`, recording the query loss and accuracy after every inner step 0..=steps.
-pub fn evaluate(net: &Network, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, inner_lr: f64, steps: usize) -> EvalReport {
+pub fn evaluate(net: &Network, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, inner_lr: f64, steps: usize) -> Pending<EvalReport> {
     let device = net.head.bias.val().device();
-    let curves = (0..tasks)
-        .map(|_| {
-            let task = sampler.sample(Split::MetaTest, rng);
-            evaluate_task(net, &TaskTensors::new(&task, sampler.input_shape(), &device), inner_lr, steps)
-        })
-        .collect();
-    EvalReport::from_curves(curves)
+    let mut parts = Vec::with_capacity(tasks);
+    let mut layout = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let task = sampler.sample(Split::MetaTest, rng);
+        let t = TaskTensors::new(&task, sampler.input_shape(), &device);
+        parts.push(task_readings(net, &t, inner_lr, steps));
+        layout.push((task.query.n, matches!(t.query, Target::Classes(_))));
+    }
+    Pending::from_parts(parts, move |values| {
+        let mut rest = values;
+        let curves = layout
+            .into_iter()
+            .map(|(n_query, classification)| {
+                let width = if classification { 2 * (steps + 1) } else { steps + 1 };
+                let (mine, tail) = rest.split_at(width);
+                rest = tail;
+                curve(mine, classification, n_query)
+            })
+            .collect();
+        EvalReport::from_curves(curves)
+    })
 }
 
-/// One task's curve; all values of the task come back in a single transfer.
-pub fn evaluate_task(net: &Network, t: &TaskTensors, inner_lr: f64, steps: usize) -> TaskCurve {
+/// One task's query loss (and number correct) after each inner step 0..=steps, as one tensor:
+/// [loss_0, correct_0, loss_1, correct_1, ...] (no `correct` for regression).
+pub fn task_readings(net: &Network, t: &TaskTensors, inner_lr: f64, steps: usize) -> Tensor<1> {
     let mut adapted = net.clone();
     let mut metrics = Vec::with_capacity(2 * (steps + 1));
     for step in 0..=steps {
         let out = adapted.forward(t.query_x.clone());
         metrics.push(t.query.loss(out.clone()));
-        if let Some(c) = correct(out, &t.query) {
-            metrics.push(c);
-        }
+        metrics.extend(correct(out, &t.query));
         if step < steps {
             let grads = adapted.loss_and_grads(t.support_x.clone(), &t.support).2;
             adapted = adapted.map(&mut SgdStep { grads: &grads, lr: inner_lr });
         }
     }
-    let values: Vec<f64> = Tensor::cat(metrics, 0).into_data().convert::<f64>().try_to_vec::<f64>().expect("metrics are float");
-    let n_query = t.query_x.dims()[0] as f64;
-    match t.query {
-        crate::model::Target::Classes(_) => TaskCurve {
+    Tensor::cat(metrics, 0)
+}
+
+fn curve(values: &[f64], classification: bool, n_query: usize) -> TaskCurve {
+    if classification {
+        TaskCurve {
             loss: values.iter().step_by(2).copied().collect(),
-            accuracy: Some(values.iter().skip(1).step_by(2).map(|c| c / n_query).collect()),
-        },
-        crate::model::Target::Values(_) => TaskCurve { loss: values, accuracy: None },
+            accuracy: Some(values.iter().skip(1).step_by(2).map(|c| c / n_query as f64).collect()),
+        }
+    } else {
+        TaskCurve { loss: values.to_vec(), accuracy: None }
     }
 }

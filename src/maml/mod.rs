@@ -3,6 +3,8 @@
 pub mod adapt;
 pub mod evaluate;
 pub mod params;
+pub mod view;
 
 pub use adapt::{TaskTensors, adapt};
 pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
+pub use view::View;

@@ -95,7 +95,24 @@ pub fn scale_gradients(net: &Network, grads: GradientsParams, factor: f64) -> Gr
     s.0
 }
 
-/// A parameter's id, shape and values, in the network's visit order.
+/// Every parameter's shape and its values flattened (detached, on a plain device), in the
+/// network's visit order.
+pub fn param_tensors(net: &Network) -> Vec<(Vec<usize>, Tensor<1>)> {
+    struct Collect(Vec<(Vec<usize>, Tensor<1>)>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let t = p.val().detach();
+            let shape = t.dims().to_vec();
+            let flat = if t.is_autodiff() { t.inner() } else { t }.reshape([shape.iter().product::<usize>()]);
+            self.0.push((shape, flat));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    net.visit(&mut c);
+    c.0
+}
+
+/// A parameter's id, shape and values.
 #[derive(Clone, Debug)]
 pub struct ParamValues {
     pub id: ParamId,
@@ -103,7 +120,7 @@ pub struct ParamValues {
     pub values: Vec<f32>,
 }
 
-/// Every parameter's values (a synchronous read: native, or the CPU backend in the browser).
+/// Every parameter's values, read synchronously (finite differences, tests).
 pub fn read_params(net: &Network) -> Vec<ParamValues> {
     struct Read(Vec<ParamValues>);
     impl ModuleVisitor for Read {

@@ -1,0 +1,162 @@
+//! The browser's handle: one `Lab` over a Trainer, driven by the page's worker with scalars, bytes and JSON.
+//!
+//! Compiled natively too (`cfg_attr`), so its contract is tested by `cargo test`. Every method
+//! that reads results from the device is async: WebGPU in the browser can only read that way.
+//! Results are small JSON strings; failures are one sentence for the screen, and a failed
+//! call leaves the lab as it was.
+
+use burn::prelude::Device;
+#[cfg(target_family = "wasm")]
+use wasm_bindgen::prelude::*;
+
+use crate::config::{MamlConfig, Settings, TrainerConfig};
+use crate::tasks::ImageSet;
+use crate::trainer::{TrainError, Trainer};
+
+#[cfg(target_family = "wasm")]
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[cfg_attr(target_family = "wasm", wasm_bindgen)]
+pub struct Lab {
+    trainer: Trainer,
+    data: Vec<ImageSet>,
+    device: Device,
+    backend: &'static str,
+}
+
+fn parse_settings(json: &str) -> Result<TrainerConfig, String> {
+    let settings: Settings = serde_json::from_str(json).map_err(|e| format!("unreadable settings: {e}"))?;
+    Ok(settings.config())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("reports always serialise")
+}
+
+#[cfg_attr(target_family = "wasm", wasm_bindgen)]
+impl Lab {
+    /// A lab on the CPU backend (flex) with the given settings JSON.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(constructor))]
+    pub fn new(settings_json: &str) -> Result<Lab, String> {
+        Self::on_device(settings_json, Device::flex(), "cpu")
+    }
+
+    /// A lab on WebGPU. The caller checks `navigator.gpu` first: without it wgpu panics rather
+    /// than failing.
+    #[cfg(target_family = "wasm")]
+    pub async fn webgpu(settings_json: String) -> Result<Lab, String> {
+        let device = Device::wgpu_options()
+            .graphics_api(burn::tensor::wgpu::WgpuBackend::WebGpu)
+            .init_async()
+            .await
+            .map_err(|e| format!("WebGPU could not start: {e:?}"))?;
+        Self::on_device(&settings_json, device, "webgpu")
+    }
+
+    fn on_device(settings_json: &str, device: Device, backend: &'static str) -> Result<Lab, String> {
+        let config = parse_settings(settings_json)?;
+        let trainer = Trainer::new(config, &[], &device).map_err(|e| e.to_string())?;
+        Ok(Lab { trainer, data: vec![], device, backend })
+    }
+
+    /// "cpu" or "webgpu".
+    pub fn backend(&self) -> String {
+        self.backend.to_string()
+    }
+
+    pub fn iteration(&self) -> usize {
+        self.trainer.iteration()
+    }
+
+    /// The full configuration as JSON.
+    pub fn config(&self) -> String {
+        json(self.trainer.config())
+    }
+
+    /// A new run with these settings, on the same device and data. On failure the current run
+    /// goes on untouched.
+    pub fn reset(&mut self, settings_json: &str) -> Result<(), String> {
+        let config = parse_settings(settings_json)?;
+        self.trainer = Trainer::new(config, &self.data, &self.device).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Reads an Omniglot-layout zip for the omniglot task (split by the seed into meta-train and
+    /// meta-test); the next `reset` uses it. Returns `{"characters", "images"}`. A bad zip
+    /// changes nothing.
+    pub fn load_zip(&mut self, bytes: &[u8]) -> Result<String, String> {
+        let set = ImageSet::from_zip(bytes).map_err(|e| e.to_string())?;
+        let summary = serde_json::json!({"characters": set.names.len(), "images": set.num_images()});
+        self.data = vec![set];
+        Ok(summary.to_string())
+    }
+
+    /// Changes α, β, the inner steps, the meta-batch or first-order from the next
+    /// meta-iteration on, keeping the weights and Adam's state. Takes the settings JSON; only
+    /// the MAML fields are read.
+    pub fn set_maml(&mut self, settings_json: &str) -> Result<(), String> {
+        let settings: Settings = serde_json::from_str(settings_json).map_err(|e| format!("unreadable settings: {e}"))?;
+        let current = &self.trainer.config().maml;
+        let maml = MamlConfig {
+            inner_lr: settings.inner_lr.unwrap_or(current.inner_lr),
+            meta_lr: settings.meta_lr.unwrap_or(current.meta_lr),
+            inner_steps: settings.inner_steps.unwrap_or(current.inner_steps),
+            test_inner_steps: settings.test_inner_steps.unwrap_or(current.test_inner_steps),
+            meta_batch: settings.meta_batch.unwrap_or(current.meta_batch),
+            first_order: settings.first_order.unwrap_or(current.first_order),
+            grad_clip: settings.grad_clip.or(current.grad_clip),
+        };
+        self.trainer.set_maml(maml).map_err(|e| e.to_string())
+    }
+
+    /// Runs up to `n` meta-iterations. Returns `{"reports": [StepReport...], "error": null | "..."}`:
+    /// a divergence stops the batch with its sentence, the last finite weights kept.
+    pub async fn step(&mut self, n: u32) -> String {
+        let mut reports = Vec::with_capacity(n as usize);
+        let mut error = None;
+        for _ in 0..n {
+            let (pending, readings) = self.trainer.forward_backward();
+            let values = match readings.into_data_async().await {
+                Ok(data) => crate::readback::to_f64(data),
+                Err(e) => {
+                    error = Some(format!("reading the meta-loss from the device failed: {e:?}"));
+                    break;
+                }
+            };
+            match self.trainer.apply(pending, &values) {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        serde_json::json!({"reports": reports, "error": error}).to_string()
+    }
+
+    /// Meta-test on `tasks` fixed tasks with `steps` inner steps: an EvalReport as JSON. With
+    /// `random_init`, the same from a fresh random initialisation.
+    pub async fn evaluate(&self, tasks: u32, steps: u32, random_init: bool) -> Result<String, String> {
+        let report = self.trainer.evaluate_pending(tasks.max(1) as usize, steps as usize, random_init).wait_async().await?;
+        Ok(json(&report))
+    }
+
+    /// The `index`-th display task adapted step by step (a View as JSON).
+    pub async fn view(&self, index: u32, steps: u32) -> Result<String, String> {
+        Ok(json(&self.trainer.view_pending(index as u64, steps as usize).wait_async().await?))
+    }
+
+    /// The weights with their config, as the bytes of a weights file.
+    pub async fn export_weights(&self) -> Result<Vec<u8>, String> {
+        self.trainer.weights_pending().wait_async().await
+    }
+
+    /// Loads a weights file into the current model; a file of another model or a damaged one
+    /// is refused with the reason and nothing changes.
+    pub fn import_weights(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.trainer.load_weights(bytes).map_err(|e: TrainError| e.to_string())
+    }
+}

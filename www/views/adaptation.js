@@ -1,0 +1,140 @@
+// One freshly sampled meta-test task adapted step by step: the support set, then for images each
+// query with its predicted label after the chosen inner step (right in green, wrong in red), and
+// for the sinusoid the true curve, the K support points and the prediction after each step.
+import uPlot from '../vendor/uPlot.esm.js';
+
+const SCALE = 2;
+const RIGHT = '#16a34a';
+const WRONG = '#dc2626';
+
+export class AdaptationView {
+  constructor(el, caption, stepInput) {
+    this.el = el;
+    this.caption = caption;
+    this.stepInput = stepInput;
+    this.view = null;
+    stepInput.addEventListener('input', () => this.draw());
+  }
+
+  /** view: the wasm handle's View (support/query sets, predictions after each step). */
+  update(view) {
+    if (!view || !Array.isArray(view.steps) || view.steps.length === 0) throw new Error('adaptation view: no steps');
+    const kindChanged = !this.view || (this.view.grid_x.length > 0) !== (view.grid_x.length > 0);
+    this.view = view;
+    const last = view.steps.length - 1;
+    this.stepInput.max = String(last);
+    if (Number(this.stepInput.value) > last || kindChanged) this.stepInput.value = String(last);
+    if (kindChanged) {
+      this.el.replaceChildren();
+      this.plot?.destroy();
+      this.plot = null;
+    }
+    this.draw();
+  }
+
+  draw() {
+    const v = this.view;
+    if (!v) return;
+    const step = Math.min(Number(this.stepInput.value), v.steps.length - 1);
+    const s = v.steps[step];
+    const metric = s.accuracy != null ? `accuracy ${(100 * s.accuracy).toFixed(0)} %` : `MSE ${s.query_loss.toFixed(3)}`;
+    this.caption.textContent = `after ${step} inner step${step === 1 ? '' : 's'}: query loss ${s.query_loss.toFixed(3)}, ${metric}`;
+    if (v.grid_x.length > 0) this.drawCurve(v, step);
+    else this.drawImages(v, s);
+  }
+
+  drawCurve(v, step) {
+    const before = v.steps[0].predictions;
+    const after = v.steps[step].predictions;
+    // support points as a sparse series on the grid's x (uPlot wants one x column)
+    const xs = [...v.grid_x, ...v.support_x];
+    const order = xs.map((x, i) => [x, i]).sort((a, b) => a[0] - b[0]);
+    const n = v.grid_x.length;
+    const col = (f) => order.map(([, i]) => f(i));
+    const data = [
+      order.map(([x]) => x),
+      col((i) => (i < n ? v.grid_y[i] : null)),
+      col((i) => (i < n ? before[i] : null)),
+      col((i) => (i < n ? after[i] : null)),
+      col((i) => (i >= n ? v.support_y[i - n] : null)),
+    ];
+    if (!this.plot) {
+      this.plot = new uPlot({
+        width: Math.max(280, this.el.clientWidth), height: 260,
+        scales: { x: { time: false } },
+        axes: [{ label: 'x' }, { label: 'y', size: 50 }],
+        series: [
+          {},
+          { label: 'true function', stroke: '#111827', width: 2, spanGaps: true, points: { show: false } },
+          { label: 'before adaptation', stroke: '#9ca3af', width: 2, dash: [6, 4], spanGaps: true, points: { show: false } },
+          { label: 'after adaptation', stroke: '#2563eb', width: 2, spanGaps: true, points: { show: false } },
+          { label: 'support points (K)', stroke: '#ea580c', paths: () => null, points: { show: true, size: 9, fill: '#ea580c' } },
+        ],
+      }, data, this.el);
+      new ResizeObserver(() => this.plot?.setSize({ width: Math.max(280, this.el.clientWidth), height: 260 })).observe(this.el);
+    } else {
+      this.plot.setData(data);
+    }
+    this.plot.series[3].label = `after ${step} step${step === 1 ? '' : 's'}`;
+  }
+
+  drawImages(v, s) {
+    const { channels, height, width } = v.shape;
+    const cell = width * SCALE + 8;
+    const perRow = Math.max(5, Math.floor((this.el.clientWidth || 600) / cell));
+    const nSupport = v.support_y.length;
+    const nQuery = v.query_y.length;
+    const rows = (n) => Math.ceil(n / perRow);
+    const label = 14;
+    const canvas = this.canvas ?? document.createElement('canvas');
+    this.canvas = canvas;
+    if (!canvas.isConnected) this.el.replaceChildren(canvas);
+    canvas.width = perRow * cell;
+    canvas.height = 22 + rows(nSupport) * (cell + label) + 22 + rows(nQuery) * (cell + label);
+    const ctx = canvas.getContext('2d');
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.font = '12px system-ui, sans-serif';
+    ctx.fillStyle = '#374151';
+    ctx.fillText(`support set (${nSupport}): what the model adapts on`, 2, 14);
+    const image = (x, i, px, py, border) => {
+      const img = ctx.createImageData(width, height);
+      const plane = width * height;
+      for (let p = 0; p < plane; p++) {
+        const at = (c) => x[i * channels * plane + Math.min(c, channels - 1) * plane + p];
+        // ink dark on paper for one channel, true colour for three
+        const [r, g, b] = channels === 1 ? [255 - at(0), 255 - at(0), 255 - at(0)] : [at(0), at(1), at(2)];
+        img.data.set([r, g, b, 255], 4 * p);
+      }
+      const tmp = new OffscreenCanvas(width, height);
+      tmp.getContext('2d').putImageData(img, 0, 0);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(tmp, px + 4, py + 4, width * SCALE, height * SCALE);
+      if (border) {
+        ctx.strokeStyle = border;
+        ctx.lineWidth = 3;
+        ctx.strokeRect(px + 2, py + 2, width * SCALE + 4, height * SCALE + 4);
+      }
+    };
+    let y = 22;
+    for (let i = 0; i < nSupport; i++) {
+      const px = (i % perRow) * cell;
+      const py = y + Math.floor(i / perRow) * (cell + label);
+      image(v.support_x, i, px, py, null);
+      ctx.fillStyle = '#374151';
+      ctx.fillText(`label ${v.support_y[i]}`, px + 4, py + cell + 10);
+    }
+    y += rows(nSupport) * (cell + label) + 18;
+    ctx.fillStyle = '#374151';
+    ctx.fillText('query set: predicted label (green right, red wrong)', 2, y - 4);
+    for (let i = 0; i < nQuery; i++) {
+      const px = (i % perRow) * cell;
+      const py = y + Math.floor(i / perRow) * (cell + label);
+      const predicted = s.predictions[i];
+      const right = predicted === v.query_y[i];
+      image(v.query_x, i, px, py, right ? RIGHT : WRONG);
+      ctx.fillStyle = right ? RIGHT : WRONG;
+      ctx.fillText(right ? `→ ${predicted} ✓` : `→ ${predicted} (is ${v.query_y[i]})`, px + 4, py + cell + 10);
+    }
+  }
+}

@@ -1,0 +1,113 @@
+// The live charts, each a small class owning one uPlot: update(data) checks its input and redraws.
+import uPlot from '../vendor/uPlot.esm.js';
+
+const COLORS = { maml: '#2563eb', mamlSoft: 'rgba(37,99,235,0.25)', random: '#9ca3af', test: '#dc2626', band: 'rgba(37,99,235,0.12)' };
+
+function size(el) {
+  return { width: Math.max(280, el.clientWidth), height: 220 };
+}
+
+/** Fits a chart to its container when the window changes size. */
+function autosize(plot, el) {
+  new ResizeObserver(() => plot.setSize(size(el))).observe(el);
+}
+
+/** Meta-loss over iterations: every training meta-loss (light), its moving average, and the
+ *  meta-test loss after adaptation at intervals. */
+export class LossChart {
+  constructor(el) {
+    this.el = el;
+    this.plot = new uPlot({
+      ...size(el),
+      scales: { x: { time: false }, y: { distr: 3 } },
+      axes: [{ label: 'meta-iteration' }, { label: 'query loss after adaptation', size: 60 }],
+      series: [
+        {},
+        { label: 'meta-train', stroke: COLORS.mamlSoft, width: 1, points: { show: false } },
+        { label: 'moving average', stroke: COLORS.maml, width: 2, points: { show: false } },
+        { label: 'meta-test', stroke: COLORS.test, width: 2, spanGaps: true, points: { show: true, size: 6 } },
+      ],
+    }, [[], [], [], []], el);
+    autosize(this.plot, el);
+  }
+  /** history: {x, loss, avg, test} arrays of equal length (test is null between evaluations). */
+  update(h) {
+    if (h.x.length !== h.loss.length) throw new Error('loss chart: columns differ in length');
+    this.plot.setData([h.x, h.loss, h.avg, h.test]);
+  }
+}
+
+/** Meta-test accuracy (or MSE) after each inner step 0..k, MAML beside random init, with the
+ *  95 % confidence interval of each as a band. */
+export class StepChart {
+  constructor(el) {
+    this.el = el;
+    this.metric = null;
+  }
+  build(metric) {
+    this.plot?.destroy();
+    this.metric = metric;
+    const band = (color) => ({ stroke: 'transparent', fill: color, points: { show: false } });
+    this.plot = new uPlot({
+      ...size(this.el),
+      scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
+      axes: [{ label: 'inner step', incrs: [1, 2, 5] }, { label: metric === 'accuracy' ? 'query accuracy %' : 'query MSE', size: 60 }],
+      series: [
+        {},
+        { label: 'MAML', stroke: COLORS.maml, width: 2 },
+        { label: 'random init', stroke: COLORS.random, width: 2, dash: [6, 4] },
+        { label: 'MAML lo', ...band(COLORS.band) },
+        { label: 'MAML hi', ...band(COLORS.band) },
+      ],
+      bands: [{ series: [4, 3], fill: COLORS.band }],
+      legend: { show: true },
+    }, [[], [], [], [], []], this.el);
+    autosize(this.plot, this.el);
+  }
+  update({ maml, random }) {
+    const metric = maml.steps[0].accuracy ? 'accuracy' : 'mse';
+    if (metric !== this.metric) this.build(metric);
+    const pick = (s) => (metric === 'accuracy' ? { mean: 100 * s.accuracy.mean, ci: 100 * s.accuracy.ci95 } : { mean: s.loss.mean, ci: s.loss.ci95 });
+    const m = maml.steps.map(pick);
+    const r = random.steps.map(pick);
+    this.plot.setData([
+      maml.steps.map((s) => s.step), m.map((v) => v.mean), r.map((v) => v.mean),
+      m.map((v) => v.mean - v.ci), m.map((v) => v.mean + v.ci),
+    ]);
+  }
+}
+
+/** Per-task accuracy (or MSE) after the last inner step on the fixed meta-test tasks: every task
+ *  a point, with the mean and its 95 % interval as lines. */
+export class TaskChart {
+  constructor(el) {
+    this.el = el;
+    this.metric = null;
+  }
+  build(metric) {
+    this.plot?.destroy();
+    this.metric = metric;
+    this.plot = new uPlot({
+      ...size(this.el),
+      scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
+      axes: [{ label: 'meta-test task' }, { label: metric === 'accuracy' ? 'accuracy % after k steps' : 'MSE after k steps', size: 60 }],
+      series: [
+        {},
+        { label: 'task', stroke: COLORS.maml, paths: () => null, points: { show: true, size: 8, fill: COLORS.maml } },
+        { label: 'mean', stroke: COLORS.test, width: 2, points: { show: false } },
+        { label: '95 % CI', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
+        { label: '', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
+      ],
+    }, [[], [], [], [], []], this.el);
+    autosize(this.plot, this.el);
+  }
+  update({ maml }) {
+    const metric = maml.steps[0].accuracy ? 'accuracy' : 'mse';
+    if (metric !== this.metric) this.build(metric);
+    const last = maml.steps[maml.steps.length - 1];
+    const values = maml.tasks.map((t) => (metric === 'accuracy' ? 100 * t.accuracy[t.accuracy.length - 1] : t.loss[t.loss.length - 1]));
+    const stat = metric === 'accuracy' ? { mean: 100 * last.accuracy.mean, ci: 100 * last.accuracy.ci95 } : { mean: last.loss.mean, ci: last.loss.ci95 };
+    const x = values.map((_, i) => i + 1);
+    this.plot.setData([x, values, x.map(() => stat.mean), x.map(() => stat.mean - stat.ci), x.map(() => stat.mean + stat.ci)]);
+  }
+}

@@ -1,0 +1,168 @@
+// The worker owns the wasm and the training loop; the page only draws what it posts.
+// Every message out carries the run's generation, so the page drops reports of a run it reset.
+import init, { Lab } from './pkg/maml_lab.js';
+
+let lab = null;
+let generation = 0;
+let running = false;
+let batch = 1; // meta-iterations per call, tuned so one call takes ~100 ms
+let settings = null;
+let backendWanted = 'auto';
+const EVAL_TASKS = 24;
+const EVAL_EVERY_MS = 4000;
+let lastEval = 0;
+
+const post = (type, payload = {}, transfer = []) => postMessage({ type, generation, ...payload }, transfer);
+
+// The handle's methods borrow it mutably across awaits: run them one at a time.
+let queue = Promise.resolve();
+function exclusive(fn) {
+  const next = queue.then(fn);
+  queue = next.catch(() => {});
+  return next;
+}
+
+/** Picks the backend: WebGPU when asked for (or on auto with a hardware adapter), else the CPU,
+ *  always with the reason, so the page can say which backend runs and why. */
+async function createLab(json) {
+  const cpu = (why) => ({ lab: new Lab(json), backend: 'cpu', adapter: null, why });
+  if (backendWanted === 'cpu') return cpu('the CPU was chosen');
+  if (!('gpu' in navigator)) return cpu('this browser has no WebGPU (navigator.gpu is missing)');
+  let adapter = null;
+  try { adapter = await navigator.gpu.requestAdapter(); } catch (e) { return cpu(`WebGPU refused an adapter (${e.message})`); }
+  if (!adapter) return cpu('WebGPU gave no adapter');
+  const info = adapter.info ?? {};
+  const name = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' ') || 'unnamed adapter';
+  if (backendWanted === 'auto' && info.isFallbackAdapter) {
+    return cpu(`the only WebGPU adapter is a software fallback (${name}), slower than the CPU path; choose WebGPU to use it anyway`);
+  }
+  try {
+    return { lab: await Lab.webgpu(json), backend: 'webgpu', adapter: name, why: backendWanted === 'webgpu' ? 'WebGPU was chosen' : 'WebGPU is available' };
+  } catch (e) {
+    return cpu(`WebGPU failed to start (${e}); the CPU took over`);
+  }
+}
+
+async function start(msg) {
+  running = false;
+  generation = msg.generation;
+  settings = msg.settings;
+  backendWanted = msg.backend ?? backendWanted;
+  const json = JSON.stringify(settings);
+  const t0 = performance.now();
+  if (lab && msg.keepBackend) {
+    await exclusive(() => lab.reset(json)); // throws, and keeps the old run, on bad settings
+  } else {
+    const made = await createLab(json);
+    lab?.free();
+    lab = made.lab;
+    post('backend', { backend: made.backend, adapter: made.adapter, why: made.why });
+  }
+  batch = 1;
+  lastEval = 0;
+  post('ready', { config: JSON.parse(lab.config()), ms: performance.now() - t0 });
+  await evaluate();
+  await view(0);
+}
+
+async function stepOnce() {
+  const t0 = performance.now();
+  const out = JSON.parse(await exclusive(() => lab.step(batch)));
+  const ms = performance.now() - t0;
+  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length });
+  if (out.error) {
+    running = false;
+    post('diverged', { message: out.error });
+    return false;
+  }
+  // aim for ~100 ms per call: responsive to pause and sliders, few messages
+  const per = ms / Math.max(1, out.reports.length);
+  batch = Math.max(1, Math.min(50, Math.round(100 / Math.max(per, 0.1))));
+  return true;
+}
+
+async function loop(gen) {
+  while (running && gen === generation) {
+    if (!(await stepOnce())) break;
+    if (performance.now() - lastEval > EVAL_EVERY_MS) await evaluate();
+    await new Promise((r) => setTimeout(r, 0)); // let messages in
+  }
+}
+
+async function evaluate() {
+  lastEval = performance.now();
+  const steps = settings.test_inner_steps;
+  const maml = JSON.parse(await exclusive(() => lab.evaluate(EVAL_TASKS, steps, false)));
+  const random = JSON.parse(await exclusive(() => lab.evaluate(EVAL_TASKS, steps, true)));
+  post('evaluation', { iteration: lab.iteration(), maml, random });
+}
+
+let viewIndex = 0;
+async function view(index) {
+  viewIndex = index;
+  const v = JSON.parse(await exclusive(() => lab.view(index, settings.test_inner_steps)));
+  post('view', { index, view: v, iteration: lab.iteration() });
+}
+
+const handlers = {
+  async init(msg) {
+    await init();
+    post('loaded');
+    await start(msg);
+  },
+  start,
+  play() {
+    if (running) return;
+    running = true;
+    loop(generation);
+  },
+  pause() {
+    running = false;
+  },
+  async step() {
+    running = false;
+    batch = 1;
+    if (await stepOnce()) await evaluate();
+    await view(viewIndex);
+  },
+  async maml(msg) {
+    settings = msg.settings;
+    await exclusive(() => lab.set_maml(JSON.stringify(settings)));
+    post('maml', { config: JSON.parse(lab.config()) });
+  },
+  async view(msg) {
+    await view(msg.index ?? viewIndex);
+  },
+  async evaluate() {
+    await evaluate();
+  },
+  async loadZip(msg) {
+    const summary = JSON.parse(await exclusive(() => lab.load_zip(new Uint8Array(msg.bytes))));
+    post('zip', { name: msg.name, ...summary });
+  },
+  async exportWeights() {
+    const bytes = await exclusive(() => lab.export_weights());
+    post('weights', { bytes }, [bytes.buffer]);
+  },
+  async importWeights(msg) {
+    await exclusive(() => lab.import_weights(new Uint8Array(msg.bytes)));
+    post('imported', { name: msg.name, iteration: lab.iteration() });
+    await evaluate();
+    await view(viewIndex);
+  },
+};
+
+onmessage = async ({ data: msg }) => {
+  try {
+    await handlers[msg.type](msg);
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) {
+      // a panic inside the wasm (a lost GPU device, an out-of-memory): this instance is done
+      running = false;
+      post('fatal', { request: msg.type, message: String(e.message ?? e) });
+      return;
+    }
+    // a failed call leaves the run as it was; the page shows the sentence
+    post('error', { request: msg.type, message: String(e?.message ?? e) });
+  }
+};
