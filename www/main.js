@@ -7,6 +7,8 @@ import { AdaptationView } from './views/adaptation.js';
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
 const MAX_ZIP = 64 << 20;
+// meta-test tasks per evaluation; `?eval_tasks=N` (not part of the run's link) lowers it for slow devices and tests
+const EVAL_TASKS = Math.min(200, Math.max(2, Number(new URLSearchParams(location.search).get('eval_tasks')) || 24));
 
 const lab = {
   state: null, config: null, backend: null, ready: false, running: false, iteration: 0,
@@ -141,10 +143,11 @@ function start({ keepBackend }) {
   lab.running = false;
   lab.iteration = 0;
   lab.history = { x: [], loss: [], avg: [], test: [] };
+  Object.assign(ema, { value: 0, n: 0 });
   lab.evaluation = null;
   dirty.loss = true;
   setButtons();
-  post({ type: 'start', generation, settings: settings(lab.state), backend: lab.state.backend, keepBackend });
+  post({ type: 'start', generation, settings: settings(lab.state), backend: lab.state.backend, keepBackend, evalTasks: EVAL_TASKS });
 }
 
 const dirty = { loss: false, evaluation: false, view: false };
@@ -223,16 +226,19 @@ function onFatal(m) {
   showState();
   spawn();
   generation += 1;
-  post({ type: 'init', generation, settings: settings(lab.state), backend: 'cpu' });
+  post({ type: 'init', generation, settings: settings(lab.state), backend: 'cpu', evalTasks: EVAL_TASKS });
   if (weightsSnapshot) post({ type: 'importWeights', bytes: weightsSnapshot.slice(0), name: 'the last snapshot' });
 }
 
+// exponential moving average with Adam's bias correction, so the first points are not pulled to 0
+const ema = { value: 0, n: 0 };
 function addReport(r) {
   const h = lab.history;
-  const prev = h.avg.length ? h.avg[h.avg.length - 1] : r.meta_loss;
+  ema.value = 0.95 * ema.value + 0.05 * r.meta_loss;
+  ema.n += 1;
   h.x.push(r.iteration);
   h.loss.push(r.meta_loss);
-  h.avg.push(0.95 * prev + 0.05 * r.meta_loss);
+  h.avg.push(ema.value / (1 - Math.pow(0.95, ema.n)));
   h.test.push(null);
   if (h.x.length > MAX_POINTS) {
     for (const k of Object.keys(h)) h[k] = h[k].filter((_, i) => i % 2 === 0 || h.test[i] !== null);
@@ -342,7 +348,8 @@ function main() {
   wire();
   spawn();
   generation += 1;
-  post({ type: 'init', generation, settings: settings(lab.state), backend: lab.state.backend });
+  $('eval-tasks').textContent = EVAL_TASKS;
+  post({ type: 'init', generation, settings: settings(lab.state), backend: lab.state.backend, evalTasks: EVAL_TASKS });
   requestAnimationFrame(draw);
 }
 

@@ -8,7 +8,7 @@ let running = false;
 let batch = 1; // meta-iterations per call, tuned so one call takes ~100 ms
 let settings = null;
 let backendWanted = 'auto';
-const EVAL_TASKS = 24;
+let evalTasks = 24; // meta-test tasks per evaluation (`?eval_tasks=N` on the page's URL)
 const EVAL_EVERY_MS = 4000;
 let lastEval = 0;
 
@@ -48,6 +48,7 @@ async function start(msg) {
   generation = msg.generation;
   settings = msg.settings;
   backendWanted = msg.backend ?? backendWanted;
+  evalTasks = msg.evalTasks ?? evalTasks;
   const json = JSON.stringify(settings);
   const t0 = performance.now();
   if (lab && msg.keepBackend) {
@@ -84,7 +85,10 @@ async function stepOnce() {
 async function loop(gen) {
   while (running && gen === generation) {
     if (!(await stepOnce())) break;
-    if (performance.now() - lastEval > EVAL_EVERY_MS) await evaluate();
+    if (performance.now() - lastEval > EVAL_EVERY_MS) {
+      await evaluate();
+      await view(viewIndex);
+    }
     await new Promise((r) => setTimeout(r, 0)); // let messages in
   }
 }
@@ -92,8 +96,8 @@ async function loop(gen) {
 async function evaluate() {
   lastEval = performance.now();
   const steps = settings.test_inner_steps;
-  const maml = JSON.parse(await exclusive(() => lab.evaluate(EVAL_TASKS, steps, false)));
-  const random = JSON.parse(await exclusive(() => lab.evaluate(EVAL_TASKS, steps, true)));
+  const maml = JSON.parse(await exclusive(() => lab.evaluate(evalTasks, steps, false)));
+  const random = JSON.parse(await exclusive(() => lab.evaluate(evalTasks, steps, true)));
   post('evaluation', { iteration: lab.iteration(), maml, random });
 }
 

@@ -6,7 +6,7 @@ import { serve } from '../../scripts/serve.mjs';
 const QUIET = ['--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 const WEBGPU = ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
 
-export async function open({ webgpu = false, hash = '', viewport = { width: 1360, height: 1000 } } = {}) {
+export async function open({ webgpu = false, hash = '', query = '', viewport = { width: 1360, height: 1000 } } = {}) {
   const server = await serve(0);
   const base = `http://127.0.0.1:${server.address().port}/`;
   const browser = await chromium.launch({
@@ -17,7 +17,7 @@ export async function open({ webgpu = false, hash = '', viewport = { width: 1360
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  await page.goto(base + hash);
+  await page.goto(base + query + hash);
   const close = async () => { await browser.close(); server.close(); };
   return { page, base, consoleErrors, close };
 }

@@ -61,6 +61,7 @@ export class AdaptationView {
     if (!this.plot) {
       this.plot = new uPlot({
         width: Math.max(280, this.el.clientWidth), height: 260,
+        legend: { live: false },
         scales: { x: { time: false } },
         axes: [{ label: 'x' }, { label: 'y', size: 50 }],
         series: [

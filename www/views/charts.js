@@ -20,7 +20,8 @@ export class LossChart {
     this.plot = new uPlot({
       ...size(el),
       scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: 'meta-iteration' }, { label: 'query loss after adaptation', size: 60 }],
+      axes: [{ label: 'meta-iteration' }, { label: 'meta-loss', size: 60 }],
+      legend: { live: false },
       series: [
         {},
         { label: 'meta-train', stroke: COLORS.mamlSoft, width: 1, points: { show: false } },
@@ -56,11 +57,11 @@ export class StepChart {
         {},
         { label: 'MAML', stroke: COLORS.maml, width: 2 },
         { label: 'random init', stroke: COLORS.random, width: 2, dash: [6, 4] },
-        { label: 'MAML lo', ...band(COLORS.band) },
-        { label: 'MAML hi', ...band(COLORS.band) },
+        { label: '95 % CI', ...band(COLORS.band) },
+        { label: 'CI high', ...band(COLORS.band) },
       ],
       bands: [{ series: [4, 3], fill: COLORS.band }],
-      legend: { show: true },
+      legend: { live: false },
     }, [[], [], [], [], []], this.el);
     autosize(this.plot, this.el);
   }
@@ -89,6 +90,7 @@ export class TaskChart {
     this.metric = metric;
     this.plot = new uPlot({
       ...size(this.el),
+      legend: { live: false },
       scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
       axes: [{ label: 'meta-test task' }, { label: metric === 'accuracy' ? 'accuracy % after k steps' : 'MSE after k steps', size: 60 }],
       series: [
@@ -96,7 +98,7 @@ export class TaskChart {
         { label: 'task', stroke: COLORS.maml, paths: () => null, points: { show: true, size: 8, fill: COLORS.maml } },
         { label: 'mean', stroke: COLORS.test, width: 2, points: { show: false } },
         { label: '95 % CI', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
-        { label: '', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
+        { label: 'CI high', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
       ],
     }, [[], [], [], [], []], this.el);
     autosize(this.plot, this.el);
