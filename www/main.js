@@ -174,6 +174,7 @@ function onWorker(m) {
     case 'reports':
       for (const r of m.reports) addReport(r);
       lab.iteration = m.reports[m.reports.length - 1].iteration;
+      lab.wasmBytes = m.wasmBytes;
       $('iteration').textContent = lab.iteration;
       $('speed').textContent = (1000 / m.msPerIteration).toFixed(1);
       dirty.loss = true;

@@ -3,6 +3,7 @@
 import init, { Lab } from './pkg/maml_lab.js';
 
 let lab = null;
+let wasm = null; // the instance's exports: its memory size is reported, so a leak would show
 let generation = 0;
 let running = false;
 let batch = 1; // meta-iterations per call, tuned so one call takes ~100 ms
@@ -70,7 +71,7 @@ async function stepOnce() {
   const t0 = performance.now();
   const out = JSON.parse(await exclusive(() => lab.step(batch)));
   const ms = performance.now() - t0;
-  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length });
+  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: wasm.memory.buffer.byteLength });
   if (out.error) {
     running = false;
     post('diverged', { message: out.error });
@@ -110,7 +111,7 @@ async function view(index) {
 
 const handlers = {
   async init(msg) {
-    await init();
+    wasm = await init();
     post('loaded');
     await start(msg);
   },

@@ -27,3 +27,13 @@ export async function until(page, fn, arg, timeout = 60_000) {
   const handle = await page.waitForFunction(fn, arg, { timeout, polling: 100 });
   return handle.jsonValue();
 }
+
+/** Runs `fn({ page, consoleErrors })` on a freshly opened page and always closes it. */
+export async function withPage(options, fn) {
+  const opened = await open(options);
+  try {
+    return await fn(opened);
+  } finally {
+    await opened.close();
+  }
+}

@@ -38,18 +38,30 @@ export class LossChart {
   }
 }
 
-/** Meta-test accuracy (or MSE) after each inner step 0..k, MAML beside random init, with the
- *  95 % confidence interval of each as a band. */
-export class StepChart {
+/** A chart of an evaluation, rebuilt when its metric (accuracy or MSE) changes with the task. */
+class EvaluationChart {
   constructor(el) {
     this.el = el;
     this.metric = null;
   }
-  build(metric) {
+  /** Builds the plot for `metric` unless it is already built for it. */
+  ensure(metric) {
+    if (metric === this.metric) return;
     this.plot?.destroy();
     this.metric = metric;
+    this.plot = new uPlot(this.options(metric), this.options(metric).series.map(() => []), this.el);
+    autosize(this.plot, this.el);
+  }
+}
+
+const metricOf = (evaluation) => (evaluation.maml.steps[0].accuracy ? 'accuracy' : 'mse');
+
+/** Meta-test accuracy (or MSE) after each inner step 0..k, MAML beside random init, with the
+ *  95 % confidence interval of MAML's as a band. */
+export class StepChart extends EvaluationChart {
+  options(metric) {
     const band = (color) => ({ stroke: 'transparent', fill: color, points: { show: false } });
-    this.plot = new uPlot({
+    return {
       ...size(this.el),
       scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
       axes: [{ label: 'inner step', incrs: [1, 2, 5] }, { label: metric === 'accuracy' ? 'query accuracy %' : 'query MSE', size: 60 }],
@@ -62,12 +74,11 @@ export class StepChart {
       ],
       bands: [{ series: [4, 3], fill: COLORS.band }],
       legend: { live: false },
-    }, [[], [], [], [], []], this.el);
-    autosize(this.plot, this.el);
+    };
   }
   update({ maml, random }) {
-    const metric = maml.steps[0].accuracy ? 'accuracy' : 'mse';
-    if (metric !== this.metric) this.build(metric);
+    const metric = metricOf({ maml });
+    this.ensure(metric);
     const pick = (s) => (metric === 'accuracy' ? { mean: 100 * s.accuracy.mean, ci: 100 * s.accuracy.ci95 } : { mean: s.loss.mean, ci: s.loss.ci95 });
     const m = maml.steps.map(pick);
     const r = random.steps.map(pick);
@@ -80,15 +91,9 @@ export class StepChart {
 
 /** Per-task accuracy (or MSE) after the last inner step on the fixed meta-test tasks: every task
  *  a point, with the mean and its 95 % interval as lines. */
-export class TaskChart {
-  constructor(el) {
-    this.el = el;
-    this.metric = null;
-  }
-  build(metric) {
-    this.plot?.destroy();
-    this.metric = metric;
-    this.plot = new uPlot({
+export class TaskChart extends EvaluationChart {
+  options(metric) {
+    return {
       ...size(this.el),
       legend: { live: false },
       scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
@@ -100,12 +105,11 @@ export class TaskChart {
         { label: '95 % CI', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
         { label: 'CI high', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
       ],
-    }, [[], [], [], [], []], this.el);
-    autosize(this.plot, this.el);
+    };
   }
   update({ maml }) {
-    const metric = maml.steps[0].accuracy ? 'accuracy' : 'mse';
-    if (metric !== this.metric) this.build(metric);
+    const metric = metricOf({ maml });
+    this.ensure(metric);
     const last = maml.steps[maml.steps.length - 1];
     const values = maml.tasks.map((t) => (metric === 'accuracy' ? 100 * t.accuracy[t.accuracy.length - 1] : t.loss[t.loss.length - 1]));
     const stat = metric === 'accuracy' ? { mean: 100 * last.accuracy.mean, ci: 100 * last.accuracy.ci95 } : { mean: last.loss.mean, ci: last.loss.ci95 };
