@@ -7,9 +7,12 @@
 
 use burn::prelude::*;
 
+/// Turns the values read back into the operation's result.
+type Finish<T> = Box<dyn FnOnce(&[f64]) -> T>;
+
 pub struct Pending<T> {
     readings: Tensor<1>,
-    finish: Box<dyn FnOnce(&[f64]) -> T>,
+    finish: Finish<T>,
 }
 
 impl<T> Pending<T> {

@@ -115,7 +115,8 @@ fn weights_of_another_model_or_a_corrupt_file_are_refused_and_change_nothing() {
 
 #[test]
 fn impossible_configurations_are_refused_with_a_sentence() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut TrainerConfig)>)> = vec![
+    type Break = Box<dyn Fn(&mut TrainerConfig)>;
+    let cases: Vec<(&str, Break)> = vec![
         ("ways", Box::new(|c| c.task.ways = 0)),
         ("shots", Box::new(|c| c.task.shots = 0)),
         ("inner_lr", Box::new(|c| c.maml.inner_lr = -0.1)),
