@@ -1,8 +1,9 @@
 // The page's main thread: builds the controls from the state table, talks to the worker, and
 // draws the latest reports on animation frames. It never trains and never waits on the wasm.
-import { CONTROLS, control, parseHash, toHash, settings, needsReset, defaults } from './state.js';
+import { coerce, parseHash, toHash, settings, needsReset, defaults } from './state.js';
 import { LossChart, StepChart, TaskChart } from './views/charts.js';
 import { AdaptationView } from './views/adaptation.js';
+import { Controls } from './views/controls.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
@@ -32,75 +33,27 @@ function notice(text, level = 'info', key = text) {
 }
 
 // ---------------------------------------------------------------- controls
-const formats = {
-  log: (v) => (v >= 0.01 ? String(+v.toPrecision(3)) : v.toExponential(1)),
-  int: (v) => String(v),
-};
-const logToSlider = (c, v) => Math.round((1000 * Math.log(v / c.min)) / Math.log(c.max / c.min));
-const sliderToLog = (c, s) => +(c.min * Math.pow(c.max / c.min, s / 1000)).toPrecision(3);
-
-function buildControls() {
-  for (const c of CONTROLS) {
-    const row = document.createElement('div');
-    row.className = 'row';
-    row.dataset.key = c.key;
-    const label = Object.assign(document.createElement('label'), { htmlFor: c.key, textContent: c.label });
-    let input;
-    if (c.kind === 'enum') {
-      input = document.createElement('select');
-      for (const v of c.values) input.append(new Option(v, v));
-    } else if (c.kind === 'bool') {
-      input = Object.assign(document.createElement('input'), { type: 'checkbox' });
-    } else if (c.live) {
-      input = Object.assign(document.createElement('input'), { type: 'range' });
-      Object.assign(input, c.kind === 'log' ? { min: 0, max: 1000, step: 1 } : { min: c.min, max: c.max, step: 1 });
-    } else {
-      input = Object.assign(document.createElement('input'), { type: 'number', min: c.min, max: c.max, step: 1 });
-    }
-    input.id = c.key;
-    const output = document.createElement('output');
-    output.htmlFor = c.key;
-    row.append(label, input, output);
-    $(c.live ? 'live-controls' : 'run-controls').append(row);
-    input.addEventListener(c.live ? 'input' : 'change', () => onControl(c, input));
-  }
-}
-
-function readControl(c, input) {
-  if (c.kind === 'bool') return input.checked;
-  if (c.kind === 'enum') return input.value;
-  if (c.kind === 'log') return sliderToLog(c, Number(input.value));
-  return input.value;
-}
+let controls = null;
 
 function showState() {
-  for (const c of CONTROLS) {
-    const input = $(c.key);
-    const v = lab.state[c.key];
-    if (c.kind === 'bool') input.checked = v;
-    else if (c.kind === 'log') input.value = logToSlider(c, v);
-    else input.value = String(v);
-    input.parentElement.querySelector('output').textContent = c.kind === 'log' ? formats.log(v) : c.kind === 'int' && c.live ? String(v) : '';
-    const irrelevant = c.images && lab.state.task === 'sinusoid';
-    input.parentElement.hidden = irrelevant;
-  }
+  controls.show(lab.state);
   history.replaceState(null, '', toHash(lab.state));
 }
 
-function onControl(c, input) {
-  const raw = readControl(c, input);
+/** A control changed: a live one goes to the worker, any other starts a new run. */
+function onControl(c, raw) {
   const before = lab.state;
   let next = { ...before };
   if (c.key === 'task') {
-    // a new task brings its own preset (the paper's settings, sized for the page)
-    next = { ...defaults(raw), seed: before.seed, backend: before.backend };
     if (raw === 'omniglot' && !zipLoaded) {
-      notice('The omniglot task needs a zip of characters: pick one under "The run". The glyph task keeps running meanwhile.', 'warn', 'zip');
+      notice('The omniglot task needs a zip of characters: pick one under "The run". The current run goes on meanwhile.', 'warn', 'zip');
       showState();
       return;
     }
+    // a new task brings its own preset (the paper's settings, sized for the page)
+    next = { ...defaults(raw), seed: before.seed, backend: before.backend };
   } else {
-    const [value, problem] = coerceInput(c, raw, before[c.key]);
+    const [value, problem] = coerce(c, raw, before[c.key]);
     if (problem) notice(problem, 'warn');
     next[c.key] = value;
   }
@@ -111,21 +64,12 @@ function onControl(c, input) {
   else post({ type: 'maml', settings: settings(next) });
 }
 
-function coerceInput(c, raw, fallback) {
-  if (c.kind === 'int' && !c.live) {
-    const v = Number(raw);
-    if (!Number.isFinite(v) || raw === '') return [fallback, `${c.label} must be a number; keeping ${fallback}`];
-    const clamped = Math.min(c.max, Math.max(c.min, Math.round(v)));
-    return [clamped, clamped !== v ? `${c.label} must be in ${c.min}..${c.max}; using ${clamped}` : null];
-  }
-  return [c.kind === 'int' ? Number(raw) : raw, null];
-}
-
 // ---------------------------------------------------------------- worker
 let worker = null;
 let generation = 0;
 let zipLoaded = false;
 let weightsSnapshot = null; // re-loaded into a new worker if the old one dies
+const SNAPSHOT_EVERY_MS = 30_000;
 
 function post(msg, transfer = []) {
   worker.postMessage(msg, transfer);
@@ -145,6 +89,7 @@ function start({ keepBackend }) {
   lab.history = { x: [], loss: [], avg: [], test: [] };
   Object.assign(ema, { value: 0, n: 0 });
   lab.evaluation = null;
+  weightsSnapshot = null;
   dirty.loss = true;
   setButtons();
   post({ type: 'start', generation, settings: settings(lab.state), backend: lab.state.backend, keepBackend, evalTasks: EVAL_TASKS });
@@ -153,7 +98,12 @@ function start({ keepBackend }) {
 const dirty = { loss: false, evaluation: false, view: false };
 
 function onWorker(m) {
-  if (m.type === 'weights') return download(m.bytes);
+  if (m.type === 'weights') {
+    if (m.generation !== generation) return; // weights of a run since reset
+    weightsSnapshot = m.bytes;
+    if (m.purpose === 'download') download(m.bytes);
+    return;
+  }
   if (m.type === 'error') return onError(m);
   if (m.type === 'fatal') return onFatal(m);
   if (m.type === 'loaded') return;
@@ -221,7 +171,7 @@ function onError(m) {
 }
 
 function onFatal(m) {
-  notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} failed (${m.message}); restarted on the CPU${weightsSnapshot ? ' from the last saved weights' : ''}.`, 'error', 'fatal');
+  notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} failed (${m.message}); restarted on the CPU${weightsSnapshot ? ' from the weights of at most 30 s ago' : ''}.`, 'error', 'fatal');
   worker.terminate();
   lab.state = { ...lab.state, backend: 'cpu' };
   showState();
@@ -280,7 +230,6 @@ function setButtons() {
 }
 
 function download(bytes) {
-  weightsSnapshot = bytes;
   const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
   const a = Object.assign(document.createElement('a'), { href: url, download: `maml-${lab.state.task}-it${lab.iteration}.bin` });
   document.body.append(a);
@@ -300,7 +249,9 @@ function wire() {
   $('step').onclick = () => post({ type: 'step' });
   $('reset').onclick = () => start({ keepBackend: true });
   $('new-task').onclick = () => post({ type: 'view', index: ++viewIndex });
-  $('download').onclick = () => post({ type: 'exportWeights' });
+  $('download').onclick = () => post({ type: 'exportWeights', purpose: 'download' });
+  // keep a recent copy of the weights on this side, so a crashed worker loses little
+  setInterval(() => { if (lab.running) post({ type: 'exportWeights', purpose: 'snapshot' }); }, SNAPSHOT_EVERY_MS);
   $('weights').onchange = async (e) => {
     const file = e.target.files[0];
     e.target.value = '';
@@ -340,7 +291,7 @@ function main() {
     notice('The link asks for the omniglot task, which needs a zip of characters: pick one under "The run". Showing glyphs meanwhile.', 'warn', 'zip');
     lab.state = { ...lab.state, task: 'glyphs' };
   }
-  buildControls();
+  controls = new Controls($('live-controls'), $('run-controls'), onControl);
   showState();
   charts.loss = new LossChart($('loss-chart'));
   charts.steps = new StepChart($('step-chart'));

@@ -56,8 +56,11 @@ async function start(msg) {
     await exclusive(() => lab.reset(json)); // throws, and keeps the old run, on bad settings
   } else {
     const made = await createLab(json);
-    lab?.free();
-    lab = made.lab;
+    // swap once the old run's call in flight, if any, has returned
+    await exclusive(() => {
+      lab?.free();
+      lab = made.lab;
+    });
     post('backend', { backend: made.backend, adapter: made.adapter, why: made.why });
   }
   batch = 1;
@@ -145,9 +148,9 @@ const handlers = {
     const summary = JSON.parse(await exclusive(() => lab.load_zip(new Uint8Array(msg.bytes))));
     post('zip', { name: msg.name, ...summary });
   },
-  async exportWeights() {
+  async exportWeights(msg) {
     const bytes = await exclusive(() => lab.export_weights());
-    post('weights', { bytes }, [bytes.buffer]);
+    post('weights', { bytes, purpose: msg.purpose }, [bytes.buffer]);
   },
   async importWeights(msg) {
     await exclusive(() => lab.import_weights(new Uint8Array(msg.bytes)));
@@ -157,7 +160,7 @@ const handlers = {
   },
 };
 
-onmessage = async ({ data: msg }) => {
+async function dispatch(msg) {
   try {
     await handlers[msg.type](msg);
   } catch (e) {
@@ -170,4 +173,14 @@ onmessage = async ({ data: msg }) => {
     // a failed call leaves the run as it was; the page shows the sentence
     post('error', { request: msg.type, message: String(e?.message ?? e) });
   }
+}
+
+// Requests are handled in order (an import right after an init waits for it); pause acts at once.
+let inbox = Promise.resolve();
+onmessage = ({ data: msg }) => {
+  if (msg.type === 'pause') {
+    running = false;
+    return;
+  }
+  inbox = inbox.then(() => dispatch(msg));
 };

@@ -187,3 +187,14 @@ test('a long run keeps memory flat', { timeout: 10 * 60_000 }, () => withPage({ 
   assert.ok(late.wasm <= early.wasm * 1.1, `wasm memory grew from ${early.wasm} to ${late.wasm} bytes`);
   assert.ok(late.points <= 4100, `the loss history holds ${late.points} points`);
 }));
+
+test('a run setting typed out of range is clamped with a notice and starts a new run', () => withPage({ hash: '#task=glyphs' }, async ({ page }) => {
+  await ready(page);
+  await steps(page, 1);
+  await page.fill('#ways', '50');
+  await page.dispatchEvent('#ways', 'change');
+  await until(page, () => window.lab.ready && window.lab.config.task.ways === 20 && window.lab.iteration === 0);
+  assert.match(await page.textContent('#notices'), /ways=50 is outside 2\.\.20; using 20/);
+  assert.match(await page.evaluate(() => location.hash), /ways=20/);
+  await steps(page, 1);
+}));

@@ -1,0 +1,60 @@
+// The control panel, built from the state table: a slider, number field, list or checkbox per
+// control, each with the control's key as its id. It shows a state and reports raw input.
+import { CONTROLS } from '../state.js';
+
+const RESOLUTION = 1000; // steps of a log slider
+const logToSlider = (c, v) => Math.round((RESOLUTION * Math.log(v / c.min)) / Math.log(c.max / c.min));
+const sliderToLog = (c, s) => +(c.min * Math.pow(c.max / c.min, s / RESOLUTION)).toPrecision(3);
+const formatLog = (v) => (v >= 0.01 ? String(+v.toPrecision(3)) : v.toExponential(1));
+
+function input(c) {
+  if (c.kind === 'enum') {
+    const select = document.createElement('select');
+    for (const v of c.values) select.append(new Option(v, v));
+    return select;
+  }
+  if (c.kind === 'bool') return Object.assign(document.createElement('input'), { type: 'checkbox' });
+  if (c.live) {
+    const range = Object.assign(document.createElement('input'), { type: 'range', step: 1 });
+    return Object.assign(range, c.kind === 'log' ? { min: 0, max: RESOLUTION } : { min: c.min, max: c.max });
+  }
+  return Object.assign(document.createElement('input'), { type: 'number', min: c.min, max: c.max, step: 1 });
+}
+
+export class Controls {
+  /** Live controls go to `liveBox`, the others to `runBox`; `onInput(control, raw)` hears every change. */
+  constructor(liveBox, runBox, onInput) {
+    this.inputs = new Map();
+    for (const c of CONTROLS) {
+      const row = Object.assign(document.createElement('div'), { className: 'row' });
+      const el = input(c);
+      el.id = c.key;
+      const output = document.createElement('output');
+      output.htmlFor = c.key;
+      row.append(Object.assign(document.createElement('label'), { htmlFor: c.key, textContent: c.label }), el, output);
+      (c.live ? liveBox : runBox).append(row);
+      // sliders act while dragged; fields and lists when committed
+      el.addEventListener(c.live ? 'input' : 'change', () => onInput(c, this.read(c)));
+      this.inputs.set(c.key, { el, output, row });
+    }
+  }
+
+  read(c) {
+    const { el } = this.inputs.get(c.key);
+    if (c.kind === 'bool') return el.checked;
+    if (c.kind === 'log') return sliderToLog(c, Number(el.value));
+    return el.value;
+  }
+
+  show(state) {
+    for (const c of CONTROLS) {
+      const { el, output, row } = this.inputs.get(c.key);
+      const v = state[c.key];
+      if (c.kind === 'bool') el.checked = v;
+      else if (c.kind === 'log') el.value = logToSlider(c, v);
+      else el.value = String(v);
+      output.textContent = c.kind === 'log' ? formatLog(v) : c.live && c.kind === 'int' ? String(v) : '';
+      row.hidden = Boolean(c.images) && state.task === 'sinusoid';
+    }
+  }
+}
