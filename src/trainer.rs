@@ -92,14 +92,6 @@ impl Trainer {
         self.iteration
     }
 
-    pub fn network(&self) -> &Network {
-        &self.net
-    }
-
-    pub fn sampler(&self) -> &dyn TaskSampler {
-        self.sampler.as_ref()
-    }
-
     /// Changes the MAML settings (α, β, inner steps, first-order, meta-batch, clipping) from the
     /// next meta-iteration on, keeping the weights and Adam's state.
     pub fn set_maml(&mut self, maml: MamlConfig) -> Result<(), TrainError> {
