@@ -55,6 +55,8 @@ class EvaluationChart {
 }
 
 const metricOf = (evaluation) => (evaluation.maml.steps[0].accuracy ? 'accuracy' : 'mse');
+// MSE is drawn on a log scale, where an interval's lower edge below zero cannot be shown
+const floor = (metric, v) => (metric === 'mse' ? Math.max(v, 1e-3) : v);
 
 /** Meta-test accuracy (or MSE) after each inner step 0..k, MAML beside random init, with the
  *  95 % confidence interval of MAML's as a band. */
@@ -84,7 +86,7 @@ export class StepChart extends EvaluationChart {
     const r = random.steps.map(pick);
     this.plot.setData([
       maml.steps.map((s) => s.step), m.map((v) => v.mean), r.map((v) => v.mean),
-      m.map((v) => v.mean - v.ci), m.map((v) => v.mean + v.ci),
+      m.map((v) => floor(metric, v.mean - v.ci)), m.map((v) => v.mean + v.ci),
     ]);
   }
 }
@@ -114,6 +116,6 @@ export class TaskChart extends EvaluationChart {
     const values = maml.tasks.map((t) => (metric === 'accuracy' ? 100 * t.accuracy[t.accuracy.length - 1] : t.loss[t.loss.length - 1]));
     const stat = metric === 'accuracy' ? { mean: 100 * last.accuracy.mean, ci: 100 * last.accuracy.ci95 } : { mean: last.loss.mean, ci: last.loss.ci95 };
     const x = values.map((_, i) => i + 1);
-    this.plot.setData([x, values, x.map(() => stat.mean), x.map(() => stat.mean - stat.ci), x.map(() => stat.mean + stat.ci)]);
+    this.plot.setData([x, values, x.map(() => stat.mean), x.map(() => floor(metric, stat.mean - stat.ci)), x.map(() => stat.mean + stat.ci)]);
   }
 }
