@@ -1,0 +1,52 @@
+"""Runs `maml bench` and the PyTorch reference (torch_maml.py, loop and vmap) alternately on this
+machine and prints, per configuration, the median it/s of each and the ratio of ours to the faster
+PyTorch. A benchmark, not a test. It makes bench/.venv with torch from PyPI on first use.
+
+usage: python3 bench/compare.py [--repeats 3]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / "bench" / ".venv"
+CONFIGS = [  # (task, order, iterations)
+    ("sinusoid", "second", 300), ("sinusoid", "first", 300),
+    ("glyphs", "second", 5), ("glyphs", "first", 5),
+]
+
+
+def run(cmd):
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("--repeats", type=int, default=3)
+    args = a.parse_args()
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "torch"], check=True)
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    maml = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")) + "/release/maml"
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    print(f"{'task':9} {'order':6} {'ours it/s':>10} {'torch loop':>11} {'torch vmap':>11} {'ratio':>6}")
+    for task, order, n in CONFIGS:
+        ours, loop, vmapped = [], [], []
+        for _ in range(args.repeats):  # alternate, so load drifts hit all three alike
+            ours.append(run([maml, "bench", "--task", task, "--order", order, "--iterations", str(n)])["it_per_s"])
+            for impl, acc in (("loop", loop), ("vmap", vmapped)):
+                acc.append(run([python, "bench/torch_maml.py", "--task", task, "--order", order, "--impl", impl, "--iterations", str(n)])["it_per_s"])
+        o, l, v = (statistics.median(x) for x in (ours, loop, vmapped))
+        print(f"{task:9} {order:6} {o:10.2f} {l:11.2f} {v:11.2f} {o / max(l, v):6.2f}")
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
