@@ -199,11 +199,22 @@ impl Settings {
             ($($field:ident => $target:expr),* $(,)?) => { $(if let Some(v) = self.$field { $target = v; })* };
         }
         set!(ways => t.ways, shots => t.shots, queries => t.queries, rotations => t.rotations, model => m.arch,
-             filters => m.filters, hidden => m.hidden, downsample => m.downsample, inner_lr => o.inner_lr,
-             meta_lr => o.meta_lr, inner_steps => o.inner_steps, test_inner_steps => o.test_inner_steps,
-             meta_batch => o.meta_batch, first_order => o.first_order, seed => c.seed);
-        o.grad_clip = self.grad_clip.or(o.grad_clip);
+             filters => m.filters, hidden => m.hidden, downsample => m.downsample, seed => c.seed);
+        *o = self.maml(o);
         c
+    }
+
+    /// `current` with the given MAML settings applied (α, β, steps, meta-batch, first-order, clip).
+    pub fn maml(&self, current: &MamlConfig) -> MamlConfig {
+        MamlConfig {
+            inner_lr: self.inner_lr.unwrap_or(current.inner_lr),
+            meta_lr: self.meta_lr.unwrap_or(current.meta_lr),
+            inner_steps: self.inner_steps.unwrap_or(current.inner_steps),
+            test_inner_steps: self.test_inner_steps.unwrap_or(current.test_inner_steps),
+            meta_batch: self.meta_batch.unwrap_or(current.meta_batch),
+            first_order: self.first_order.unwrap_or(current.first_order),
+            grad_clip: self.grad_clip.or(current.grad_clip),
+        }
     }
 }
 

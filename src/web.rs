@@ -9,7 +9,7 @@ use burn::prelude::Device;
 #[cfg(target_family = "wasm")]
 use wasm_bindgen::prelude::*;
 
-use crate::config::{MamlConfig, Settings, TrainerConfig};
+use crate::config::Settings;
 use crate::tasks::ImageSet;
 use crate::trainer::{TrainError, Trainer};
 
@@ -27,9 +27,8 @@ pub struct Lab {
     backend: &'static str,
 }
 
-fn parse_settings(json: &str) -> Result<TrainerConfig, String> {
-    let settings: Settings = serde_json::from_str(json).map_err(|e| format!("unreadable settings: {e}"))?;
-    Ok(settings.config())
+fn parse_settings(json: &str) -> Result<Settings, String> {
+    serde_json::from_str(json).map_err(|e| format!("unreadable settings: {e}"))
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -57,7 +56,7 @@ impl Lab {
     }
 
     fn on_device(settings_json: &str, device: Device, backend: &'static str) -> Result<Lab, String> {
-        let config = parse_settings(settings_json)?;
+        let config = parse_settings(settings_json)?.config();
         let trainer = Trainer::new(config, &[], &device).map_err(|e| e.to_string())?;
         Ok(Lab { trainer, data: vec![], device, backend })
     }
@@ -79,7 +78,7 @@ impl Lab {
     /// A new run with these settings, on the same device and data. On failure the current run
     /// goes on untouched.
     pub fn reset(&mut self, settings_json: &str) -> Result<(), String> {
-        let config = parse_settings(settings_json)?;
+        let config = parse_settings(settings_json)?.config();
         self.trainer = Trainer::new(config, &self.data, &self.device).map_err(|e| e.to_string())?;
         Ok(())
     }
@@ -98,17 +97,7 @@ impl Lab {
     /// meta-iteration on, keeping the weights and Adam's state. Takes the settings JSON; only
     /// the MAML fields are read.
     pub fn set_maml(&mut self, settings_json: &str) -> Result<(), String> {
-        let settings: Settings = serde_json::from_str(settings_json).map_err(|e| format!("unreadable settings: {e}"))?;
-        let current = &self.trainer.config().maml;
-        let maml = MamlConfig {
-            inner_lr: settings.inner_lr.unwrap_or(current.inner_lr),
-            meta_lr: settings.meta_lr.unwrap_or(current.meta_lr),
-            inner_steps: settings.inner_steps.unwrap_or(current.inner_steps),
-            test_inner_steps: settings.test_inner_steps.unwrap_or(current.test_inner_steps),
-            meta_batch: settings.meta_batch.unwrap_or(current.meta_batch),
-            first_order: settings.first_order.unwrap_or(current.first_order),
-            grad_clip: settings.grad_clip.or(current.grad_clip),
-        };
+        let maml = parse_settings(settings_json)?.maml(&self.trainer.config().maml);
         self.trainer.set_maml(maml).map_err(|e| e.to_string())
     }
 
