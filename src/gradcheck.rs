@@ -13,7 +13,7 @@ use crate::maml::params::{Detach, Perturb, SgdStep, autodiff_grads, read_params}
 use crate::maml::{TaskTensors, adapt};
 use crate::model::{Grads, Network};
 use crate::rng::Rng;
-use crate::tasks::{self, Split};
+use crate::tasks::{self, Split, Task};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct GradcheckReport {
@@ -64,21 +64,18 @@ pub fn gradcheck(arch: Arch, filters: usize, inner_steps: usize, coords: usize, 
     let sampler = tasks::sampler(&task_config, &[], seed).expect("built-in tasks need no data");
     let mut rng = Rng::stream(seed, 7);
     let net = Network::new(&model_config, sampler.input_shape(), sampler.outputs(), &mut rng, &device).expect("a valid model");
-    let batch: Vec<TaskTensors> =
-        (0..2).map(|_| TaskTensors::new(&sampler.sample(Split::MetaTrain, &mut rng), sampler.input_shape(), &device)).collect();
+    // the exact and first-order meta-gradients adapt both tasks at once (tiled weights); the
+    // references below adapt each task alone
+    let drawn: Vec<Task> = (0..2).map(|_| sampler.sample(Split::MetaTrain, &mut rng)).collect();
+    let both = TaskTensors::new(&drawn, sampler.input_shape(), &device);
+    let batch: Vec<TaskTensors> = drawn.iter().map(|t| TaskTensors::new(std::slice::from_ref(t), sampler.input_shape(), &device)).collect();
 
     let meta_grads = |first_order: bool| -> Grads {
-        let loss = batch
-            .iter()
-            .map(|t| adapt(&net, t, alpha, inner_steps, first_order).loss(t.query_x.clone(), &t.query))
-            .reduce(|a, b| a + b)
-            .expect("two tasks")
-            .div_scalar(batch.len() as f64);
+        let loss = adapt(&net, &both, alpha, inner_steps, first_order).loss(both.query_x.clone(), &both.query).mean();
         autodiff_grads(&net, &loss.backward())
     };
     let exact = meta_grads(false);
     let first_order = meta_grads(true);
-
     // F(θ), its inner steps by burn's autodiff, and the first-order reference ∇L_query(θ_k)
     let adapt_autodiff = |start: &Network, t: &TaskTensors| -> Network {
         let mut m = start.clone().map(&mut Detach { leaf: true });
@@ -96,7 +93,7 @@ pub fn gradcheck(arch: Arch, filters: usize, inner_steps: usize, coords: usize, 
         let adapted = adapt_autodiff(&net, t);
         let g = autodiff_grads(&adapted, &adapted.loss(t.query_x.clone(), &t.query).backward());
         for (id, v) in g.0 {
-            let v = v.div_scalar(batch.len() as f64);
+            let v = v.mul_scalar(1.0 / batch.len() as f64);
             let sum = fo_reference.0.remove(&id).map_or(v.clone(), |acc| acc + v);
             fo_reference.0.insert(id, sum);
         }

@@ -1,9 +1,12 @@
-//! Each hand-written backward equals burn's own autodiff gradient (f64, flex).
+//! Each hand-written backward equals burn's own autodiff gradient (f64, flex), for one task and
+//! for several tasks at once (each with its own weights, as after an inner step).
 
+use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
-use burn::tensor::FloatDType;
+use burn::tensor::{Distribution, FloatDType};
 use maml_lab::config::{Arch, Downsample, ModelConfig};
-use maml_lab::maml::params::autodiff_grads;
+use maml_lab::maml::adapt::tile;
+use maml_lab::maml::params::{Detach, autodiff_grads};
 use maml_lab::model::{InputShape, Network, Target};
 use maml_lab::rng::Rng;
 
@@ -14,20 +17,37 @@ fn device() -> Device {
     d.autodiff()
 }
 
-fn random(shape: [usize; 2], rng: &mut Rng, device: &Device) -> Tensor<2> {
-    let v: Vec<f64> = (0..shape[0] * shape[1]).map(|_| rng.normal()).collect();
+fn random(shape: [usize; 3], rng: &mut Rng, device: &Device) -> Tensor<3> {
+    let v: Vec<f64> = (0..shape.iter().product()).map(|_| rng.normal()).collect();
     Tensor::from_data(TensorData::new(v, shape), device)
 }
 
-fn onehot(n: usize, ways: usize, device: &Device) -> Target {
-    let v: Vec<f64> = (0..n * ways).map(|i| if i % ways == (i / ways) % ways { 1.0 } else { 0.0 }).collect();
-    Target::Classes(Tensor::from_data(TensorData::new(v, [n, ways]), device))
+fn onehot(tasks: usize, n: usize, ways: usize, device: &Device) -> Target {
+    let v: Vec<f64> = (0..tasks * n * ways).map(|i| if i % ways == (i / ways + i / (n * ways)) % ways { 1.0 } else { 0.0 }).collect();
+    Target::Classes(Tensor::from_data(TensorData::new(v, [tasks, n, ways]), device))
 }
 
-/// Largest |manual - autodiff| relative to the largest gradient entry.
-fn compare(net: &Network, x: Tensor<2>, target: &Target) -> f64 {
+/// Adds N(0, 0.1) noise to every parameter, so that tiled tasks' weights differ.
+struct Jitter;
+impl ModuleMapper for Jitter {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        p.map(|t| {
+            let noise = Tensor::random(t.shape(), Distribution::Normal(0.0, 0.1), &t.device());
+            t + noise
+        })
+    }
+}
+
+/// `net` as `tasks` tasks with different weights, each a fresh leaf.
+fn tasks_of(net: &Network, tasks: usize) -> Network {
+    if tasks == 1 { net.clone() } else { tile(net, tasks).map(&mut Jitter).map(&mut Detach { leaf: true }) }
+}
+
+/// Largest |manual - autodiff| relative to the largest gradient entry; the manual gradient is
+/// that of the tasks' summed loss.
+fn compare(net: &Network, x: Tensor<3>, target: &Target) -> f64 {
     let (_, _, manual) = net.loss_and_grads(x.clone(), target);
-    let reference = autodiff_grads(net, &net.loss(x, target).backward());
+    let reference = autodiff_grads(net, &net.loss(x, target).sum().backward());
     assert_eq!(manual.0.len(), reference.0.len(), "every parameter should get a gradient");
     let mut worst: f64 = 0.0;
     for (id, r) in &reference.0 {
@@ -43,13 +63,16 @@ fn compare(net: &Network, x: Tensor<2>, target: &Target) -> f64 {
 
 fn check(arch: Arch, downsample: Downsample, global_pool: bool, input: InputShape, outputs: usize, n: usize) {
     let device = device();
-    let mut rng = Rng::new(42);
-    let config = ModelConfig::new(arch).with_filters(3).with_hidden(7).with_downsample(downsample).with_global_pool(global_pool);
-    let net = Network::new(&config, input, outputs, &mut rng, &device).unwrap();
-    let x = random([n, input.numel()], &mut rng, &device);
-    let target = if arch == Arch::Mlp { Target::Values(random([n, outputs], &mut rng, &device)) } else { onehot(n, outputs, &device) };
-    let err = compare(&net, x, &target);
-    assert!(err < 1e-10, "{arch} {downsample} global_pool={global_pool}: manual vs autodiff gradient error {err:e}");
+    for tasks in [1, 3] {
+        let mut rng = Rng::new(42);
+        let config = ModelConfig::new(arch).with_filters(3).with_hidden(7).with_downsample(downsample).with_global_pool(global_pool);
+        let net = tasks_of(&Network::new(&config, input, outputs, &mut rng, &device).unwrap(), tasks);
+        let x = random([tasks, n, input.numel()], &mut rng, &device);
+        let target =
+            if arch == Arch::Mlp { Target::Values(random([tasks, n, outputs], &mut rng, &device)) } else { onehot(tasks, n, outputs, &device) };
+        let err = compare(&net, x, &target);
+        assert!(err < 1e-10, "{arch} {downsample} global_pool={global_pool}, {tasks} tasks: manual vs autodiff gradient error {err:e}");
+    }
 }
 
 #[test]
@@ -84,9 +107,9 @@ fn max_pool_backward_sends_ties_to_one_element_like_autodiff() {
     let mut rng = Rng::new(5);
     let config = ModelConfig::new(Arch::SeedCnn).with_filters(2);
     let input = InputShape::image(1, 12);
-    let net = Network::new(&config, input, 3, &mut rng, &device).unwrap();
-    let v: Vec<f64> = (0..3 * 144).map(|i| if (i % 144) % 13 == 0 { rng.next_f64() } else { 0.0 }).collect();
-    let x = Tensor::from_data(TensorData::new(v, [3, 144]), &device);
-    let err = compare(&net, x, &onehot(3, 3, &device));
+    let net = tasks_of(&Network::new(&config, input, 3, &mut rng, &device).unwrap(), 2);
+    let v: Vec<f64> = (0..2 * 3 * 144).map(|i| if (i % 144) % 13 == 0 { rng.next_f64() } else { 0.0 }).collect();
+    let x = Tensor::from_data(TensorData::new(v, [2, 3, 144]), &device);
+    let err = compare(&net, x, &onehot(2, 3, 3, &device));
     assert!(err < 1e-10, "manual vs autodiff gradient error {err:e}");
 }

@@ -137,3 +137,34 @@ fn impossible_configurations_are_refused_with_a_sentence() {
     c.task.ways = 500; // more ways than the 423 meta-test classes
     assert!(matches!(Trainer::new(c, &[], &Device::flex()), Err(TrainError::Data(_))));
 }
+
+#[test]
+fn evaluating_tasks_together_equals_evaluating_them_one_by_one() {
+    // meta-test adapts up to EVAL_CHUNK tasks at once, each with its own fast weights; every
+    // task's curve must be what adapting it alone gives
+    use maml_lab::maml::adapt::TaskTensors;
+    use maml_lab::maml::evaluate::{EVAL_CHUNK, task_readings};
+    use maml_lab::rng::Rng;
+    use maml_lab::tasks::{Split, TaskSampler, sampler};
+    let c = small(TaskKind::Glyphs);
+    let (tasks, steps) = (EVAL_CHUNK + 3, 2);
+    let mut t = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
+    t.step().unwrap();
+    let together = t.evaluate(tasks, steps);
+    assert_eq!(together.tasks.len(), tasks);
+
+    let net = t.meta_parameters();
+    let s = sampler(&c.task, &[], c.seed).unwrap();
+    let mut rng = Rng::stream(c.seed, maml_lab::trainer::streams::META_TEST);
+    for (i, curve) in together.tasks.iter().enumerate() {
+        let task = s.sample(Split::MetaTest, &mut rng);
+        let alone = TaskTensors::new(std::slice::from_ref(&task), s.input_shape(), &Device::flex());
+        let v: Vec<f64> = task_readings(&net, &alone, c.maml.inner_lr, steps).into_data().convert::<f64>().to_vec().unwrap();
+        let accuracy: Vec<f64> = curve.accuracy.clone().unwrap();
+        for step in 0..=steps {
+            let (loss, correct) = (v[2 * step], v[2 * step + 1] / task.query.n as f64);
+            assert!((curve.loss[step] - loss).abs() <= 1e-5 * loss.abs().max(1.0), "task {i}, step {step}: loss {} alone {loss}", curve.loss[step]);
+            assert_eq!(accuracy[step], correct, "task {i}, step {step}: accuracy");
+        }
+    }
+}

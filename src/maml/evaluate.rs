@@ -4,11 +4,11 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::adapt::{TaskTensors, correct};
+use super::adapt::{TaskTensors, correct, tile};
 use super::params::SgdStep;
 use crate::model::{Network, Target};
 use crate::readback::Pending;
-use crate::tasks::{Split, TaskSampler};
+use crate::tasks::{Split, Task, TaskSampler};
 use crate::rng::Rng;
 
 /// Mean with the half-width of its 95 % confidence interval (normal approximation,
@@ -81,37 +81,38 @@ impl EvalReport {
     }
 }
 
+/// Tasks adapted at once at meta-test: bounds the memory of the largest batch.
+pub const EVAL_CHUNK: usize = 32;
+
 /// Adapts `net` (on a plain, non-autodiff device) to each of `tasks` meta-test tasks drawn from
 /// `rng`, recording the query loss and accuracy after every inner step 0..=steps.
 pub fn evaluate(net: &Network, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, inner_lr: f64, steps: usize) -> Pending<EvalReport> {
     let device = net.head.bias.val().device();
-    let mut parts = Vec::with_capacity(tasks);
-    let mut layout = Vec::with_capacity(tasks);
-    for _ in 0..tasks {
-        let task = sampler.sample(Split::MetaTest, rng);
-        let t = TaskTensors::new(&task, sampler.input_shape(), &device);
+    let drawn: Vec<Task> = (0..tasks).map(|_| sampler.sample(Split::MetaTest, rng)).collect();
+    let mut parts = Vec::new();
+    let mut layout = Vec::new();
+    for chunk in drawn.chunks(EVAL_CHUNK) {
+        let t = TaskTensors::new(chunk, sampler.input_shape(), &device);
         parts.push(task_readings(net, &t, inner_lr, steps));
-        layout.push((task.query.n, matches!(t.query, Target::Classes(_))));
+        layout.push((chunk.len(), chunk[0].query.n, matches!(t.query, Target::Classes(_))));
     }
     Pending::from_parts(parts, move |values| {
         let mut rest = values;
-        let curves = layout
-            .into_iter()
-            .map(|(n_query, classification)| {
-                let width = if classification { 2 * (steps + 1) } else { steps + 1 };
-                let (mine, tail) = rest.split_at(width);
-                rest = tail;
-                curve(mine, classification, n_query)
-            })
-            .collect();
+        let mut curves = Vec::with_capacity(tasks);
+        for (chunk, n_query, classification) in layout {
+            let per_step = if classification { 2 * chunk } else { chunk };
+            let (mine, tail) = rest.split_at(per_step * (steps + 1));
+            rest = tail;
+            curves.extend((0..chunk).map(|task| curve(mine, per_step, task, chunk, classification, n_query)));
+        }
         EvalReport::from_curves(curves)
     })
 }
 
-/// One task's query loss (and number correct) after each inner step 0..=steps, as one tensor:
-/// [loss_0, correct_0, loss_1, correct_1, ...] (no `correct` for regression).
+/// The query loss of each task of `t` (and its number correct) after each inner step
+/// 0..=steps, as one tensor: per step, the tasks' losses then (classification) their counts.
 pub fn task_readings(net: &Network, t: &TaskTensors, inner_lr: f64, steps: usize) -> Tensor<1> {
-    let mut adapted = net.clone();
+    let mut adapted = tile(net, t.tasks);
     let mut metrics = Vec::with_capacity(2 * (steps + 1));
     for step in 0..=steps {
         let out = adapted.forward(t.query_x.clone());
@@ -125,13 +126,11 @@ pub fn task_readings(net: &Network, t: &TaskTensors, inner_lr: f64, steps: usize
     Tensor::cat(metrics, 0)
 }
 
-fn curve(values: &[f64], classification: bool, n_query: usize) -> TaskCurve {
-    if classification {
-        TaskCurve {
-            loss: values.iter().step_by(2).copied().collect(),
-            accuracy: Some(values.iter().skip(1).step_by(2).map(|c| c / n_query as f64).collect()),
-        }
-    } else {
-        TaskCurve { loss: values.to_vec(), accuracy: None }
+/// Task `task`'s curve out of a chunk's readings (`per_step` values per step).
+fn curve(values: &[f64], per_step: usize, task: usize, chunk: usize, classification: bool, n_query: usize) -> TaskCurve {
+    let at = |offset: usize| values.chunks(per_step).map(move |step| step[offset]);
+    TaskCurve {
+        loss: at(task).collect(),
+        accuracy: classification.then(|| at(chunk + task).map(|c| c / n_query as f64).collect()),
     }
 }

@@ -26,6 +26,25 @@ impl ModuleMapper for SgdStep<'_> {
     }
 }
 
+/// Broadcasts every parameter's task dimension from 1 to `tasks` (a view, no copy): the
+/// meta-parameters θ become the starting fast weights of `tasks` tasks. burn's backward of the
+/// broadcast sums the tasks' gradients, which is the meta-gradient of their summed losses.
+pub struct Tile {
+    pub tasks: usize,
+}
+
+impl ModuleMapper for Tile {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let tasks = self.tasks;
+        param.map(|t| {
+            let mut dims = t.dims();
+            debug_assert_eq!(dims[0], 1, "only the meta-parameters (one task) are tiled");
+            dims[0] = tasks;
+            t.expand(dims)
+        })
+    }
+}
+
 /// Cuts every parameter from the graph; with `leaf`, makes it a fresh leaf that records a
 /// gradient (burn has no `retain_graph`, so first-order inner steps differentiate fresh leaves).
 pub struct Detach {
@@ -95,14 +114,16 @@ pub fn scale_gradients(net: &Network, grads: GradientsParams, factor: f64) -> Gr
     s.0
 }
 
-/// Every parameter's shape and its values flattened (detached, on a plain device), in the
-/// network's visit order.
+/// Every parameter's shape without the task dimension and its values flattened (detached, on a
+/// plain device), in the network's visit order, for a network of one task (the meta-parameters).
 pub fn param_tensors(net: &Network) -> Vec<(Vec<usize>, Tensor<1>)> {
     struct Collect(Vec<(Vec<usize>, Tensor<1>)>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
             let t = p.val().detach();
-            let shape = t.dims().to_vec();
+            let dims = t.dims();
+            assert_eq!(dims[0], 1, "the weights are those of one set of meta-parameters");
+            let shape = dims[1..].to_vec();
             let flat = if t.is_autodiff() { t.inner() } else { t }.reshape([shape.iter().product::<usize>()]);
             self.0.push((shape, flat));
         }

@@ -48,7 +48,7 @@ fn labels_f32(labels: &Labels) -> Vec<f32> {
 /// Adapts `net` (plain device) to `task` with `steps` inner steps of `inner_lr`.
 pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: usize) -> Pending<View> {
     let device = net.head.bias.val().device();
-    let t = TaskTensors::new(&task, shape, &device);
+    let t = TaskTensors::new(std::slice::from_ref(&task), shape, &device);
     let (grid_x, grid_y) = match task.meta {
         TaskMeta::Sinusoid { amplitude, phase } => {
             let (lo, hi) = task.support.x.iter().chain(&task.query.x).fold((-5f32, 5f32), |(a, b), &x| (a.min(x), b.max(x)));
@@ -58,20 +58,20 @@ pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: 
         }
         _ => (vec![], vec![]),
     };
-    let grid = (!grid_x.is_empty()).then(|| Tensor::<2>::from_data(TensorData::new(grid_x.clone(), [GRID, 1]), &device));
+    let grid = (!grid_x.is_empty()).then(|| Tensor::<3>::from_data(TensorData::new(grid_x.clone(), [1, GRID, 1]), &device));
     let classification = grid.is_none();
     let n_query = task.query.n;
 
     let mut adapted = net.clone();
     let mut parts = Vec::new();
     for step in 0..=steps {
-        let out = adapted.forward(t.query_x.clone()); // [n_query, outputs]
+        let out = adapted.forward(t.query_x.clone()); // [1, n_query, outputs]
         parts.push(t.query.loss(out.clone()));
         match &grid {
             Some(g) => parts.push(adapted.forward(g.clone()).reshape([GRID])),
             None => {
                 parts.push(correct(out.clone(), &t.query).expect("classification"));
-                parts.push(out.argmax(1).float().reshape([n_query]));
+                parts.push(out.argmax(2).float().reshape([n_query]));
             }
         }
         if step < steps {

@@ -8,7 +8,7 @@
 
 use burn::module::{Param, ParamId};
 use burn::prelude::*;
-use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward, max_pool2d_with_indices};
+use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use std::collections::HashMap;
 
@@ -20,8 +20,10 @@ use crate::rng::Rng;
 pub struct Grads(pub HashMap<ParamId, Tensor<1>>);
 
 impl Grads {
-    pub fn put<const D: usize>(&mut self, p: &Param<Tensor<D>>, g: Tensor<D>) {
+    /// Stores `g` for `p`; `g` has `p`'s elements, in `p`'s order, in any shape.
+    pub fn put<const D: usize, const E: usize>(&mut self, p: &Param<Tensor<D>>, g: Tensor<E>) {
         let n = g.shape().num_elements();
+        debug_assert_eq!(n, p.shape().num_elements(), "a gradient should have its parameter's size");
         self.0.insert(p.id, g.reshape([n]));
     }
     pub fn get<const D: usize>(&self, p: &Param<Tensor<D>>) -> Option<Tensor<D>> {
@@ -55,38 +57,51 @@ fn constant<const D: usize>(shape: [usize; D], value: f64, device: &Device) -> P
 }
 
 // ------------------------------------------------------------------------------------------------
+//
+// Every parameter has a leading task dimension T. The meta-parameters θ have T = 1; adapting to a
+// meta-batch expands them to T tasks (`maml::params::Tile`), so one op serves all the tasks'
+// fast weights at once, and burn's backward of the expansion sums the tasks' meta-gradients.
+// Dense layers see activations as [T, n, d] (batched matmul); conv blocks see the T tasks'
+// channels side by side, [n, T c, h, w], as the groups of a grouped convolution, and batch-norm
+// over (n, h, w) per channel is then per task by construction.
 
-/// Fully connected layer y = x W + b.
+/// Fully connected layer y = x W + b, for T tasks at once.
 #[derive(Module, Debug)]
 pub struct Dense {
-    pub weight: Param<Tensor<2>>, // [d_in, d_out]
-    pub bias: Param<Tensor<1>>,   // [d_out]
+    pub weight: Param<Tensor<3>>, // [tasks, d_in, d_out]
+    pub bias: Param<Tensor<2>>,   // [tasks, d_out]
 }
 
 impl Dense {
     pub fn new(d_in: usize, d_out: usize, rng: &mut Rng, device: &Device) -> Self {
-        Self { weight: torch_uniform([d_in, d_out], d_in, rng, device), bias: torch_uniform([d_out], d_in, rng, device) }
+        Self { weight: torch_uniform([1, d_in, d_out], d_in, rng, device), bias: torch_uniform([1, d_out], d_in, rng, device) }
     }
 
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let d_out = self.bias.dims()[0];
-        x.matmul(self.weight.val()) + self.bias.val().reshape([1, d_out]) // [n, d_out]
+    fn bias_rows(&self) -> Tensor<3> {
+        let [tasks, d_out] = self.bias.dims();
+        self.bias.val().reshape([tasks, 1, d_out])
+    }
+
+    /// `x: [tasks, n, d_in]` to `[tasks, n, d_out]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        x.matmul(self.weight.val()) + self.bias_rows()
     }
 
     /// Puts dW, db into `grads`; returns dx when asked.
-    pub fn backward(&self, x: Tensor<2>, dy: Tensor<2>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<2>> {
-        grads.put(&self.weight, x.transpose().matmul(dy.clone())); // [d_in, d_out]
-        grads.put(&self.bias, dy.clone().sum_dim(0).reshape([self.bias.dims()[0]]));
-        need_dx.then(|| dy.matmul(self.weight.val().transpose())) // [n, d_in]
+    pub fn backward(&self, x: Tensor<3>, dy: Tensor<3>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<3>> {
+        grads.put(&self.weight, x.swap_dims(1, 2).matmul(dy.clone())); // [tasks, d_in, d_out]
+        grads.put(&self.bias, dy.clone().sum_dim(1)); // [tasks, 1, d_out]
+        need_dx.then(|| dy.matmul(self.weight.val().swap_dims(1, 2))) // [tasks, n, d_in]
     }
 }
 
 // ------------------------------------------------------------------------------------------------
 
 /// 3x3 convolution, padding 1, no bias (a batch-norm follows, whose shift makes a bias redundant).
+/// The tasks' kernels are the groups of one grouped convolution.
 #[derive(Module, Debug)]
 pub struct Conv {
-    pub weight: Param<Tensor<4>>, // [c_out, c_in, 3, 3]
+    pub weight: Param<Tensor<5>>, // [tasks, c_out, c_in, 3, 3]
     pub stride: usize,
 }
 
@@ -96,11 +111,17 @@ const PAD: usize = 1;
 impl Conv {
     pub fn new(c_in: usize, c_out: usize, stride: usize, rng: &mut Rng, device: &Device) -> Self {
         let fan_in = c_in * KERNEL * KERNEL;
-        Self { weight: torch_uniform([c_out, c_in, KERNEL, KERNEL], fan_in, rng, device), stride }
+        Self { weight: torch_uniform([1, c_out, c_in, KERNEL, KERNEL], fan_in, rng, device), stride }
     }
 
-    fn options(&self) -> ConvOptions<2> {
-        ConvOptions::new([self.stride; 2], [PAD; 2], [1, 1], 1)
+    fn tasks(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// The kernels as one grouped convolution's weight, [tasks c_out, c_in, 3, 3].
+    fn grouped_weight(&self) -> Tensor<4> {
+        let [tasks, c_out, c_in, kh, kw] = self.weight.dims();
+        self.weight.val().reshape([tasks * c_out, c_in, kh, kw])
     }
 
     /// Output side for an input side `n`.
@@ -108,24 +129,37 @@ impl Conv {
         (n + 2 * PAD - KERNEL) / self.stride + 1
     }
 
+    /// `x: [n, tasks c_in, h, w]` to `[n, tasks c_out, h', w']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv2d(x, self.weight.val(), None, self.options())
+        let options = ConvOptions::new([self.stride; 2], [PAD; 2], [1, 1], self.tasks());
+        conv2d(x, self.grouped_weight(), None, options)
     }
 
     pub fn backward(&self, x: Tensor<4>, dy: Tensor<4>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<4>> {
-        let [_, _, h_in, w_in] = x.dims();
-        // burn composes conv2d_weight_backward from swap_dims + conv2d + slice: differentiable.
-        grads.put(&self.weight, conv2d_weight_backward(x, self.weight.val(), dy.clone(), self.options()));
+        let [tasks, c_out, c_in, _, _] = self.weight.dims();
+        let [n, _, h_in, w_in] = x.dims();
+        let [_, _, h_out, w_out] = dy.dims();
+        // dW[t] = Σ_n x[n, t] ⋆ dy[n, t]: a convolution over the images, with the roles of the
+        // batch and the channels swapped (as burn's conv2d_weight_backward does for one group),
+        // the tasks again as groups, so that all tasks take one convolution instead of a loop
+        // over groups: x as [c_in, (tasks, n), h, w], dy as the kernel [(tasks, c_out), n, h', w'].
+        let xs = x.reshape([n, tasks, c_in, h_in, w_in]).permute([2, 1, 0, 3, 4]).reshape([c_in, tasks * n, h_in, w_in]);
+        let ks = dy.clone().reshape([n, tasks, c_out, h_out, w_out]).permute([1, 2, 0, 3, 4]).reshape([tasks * c_out, n, h_out, w_out]);
+        let swapped = ConvOptions::new([1, 1], [PAD; 2], [self.stride; 2], tasks);
+        let dw = conv2d(xs, ks, None, swapped) // [c_in, tasks c_out, k', k'], k' ≥ 3 with a stride
+            .slice([0..c_in, 0..tasks * c_out, 0..KERNEL, 0..KERNEL])
+            .reshape([c_in, tasks, c_out, KERNEL, KERNEL])
+            .permute([1, 2, 0, 3, 4]);
+        grads.put(&self.weight, dw);
         if !need_dx {
             return None;
         }
-        // dx is the transposed convolution of dy with the same kernel; output padding restores
+        // dx is the transposed convolution of dy with the same kernels; output padding restores
         // the rows and columns that a stride > 1 dropped.
-        let [_, _, h_out, w_out] = dy.dims();
         let pad_h = h_in - ((h_out - 1) * self.stride + KERNEL - 2 * PAD);
         let pad_w = w_in - ((w_out - 1) * self.stride + KERNEL - 2 * PAD);
-        let options = ConvTransposeOptions::new([self.stride; 2], [PAD; 2], [pad_h, pad_w], [1, 1], 1);
-        Some(conv_transpose2d(dy, self.weight.val(), None, options))
+        let options = ConvTransposeOptions::new([self.stride; 2], [PAD; 2], [pad_h, pad_w], [1, 1], tasks);
+        Some(conv_transpose2d(dy, self.grouped_weight(), None, options))
     }
 }
 
@@ -135,34 +169,29 @@ impl Conv {
 /// code: no running averages, so the support and the query set are each normalised by their own.
 #[derive(Module, Debug)]
 pub struct BatchNorm {
-    pub gamma: Param<Tensor<1>>, // [c]
-    pub beta: Param<Tensor<1>>,  // [c]
+    pub gamma: Param<Tensor<2>>, // [tasks, c]
+    pub beta: Param<Tensor<2>>,  // [tasks, c]
 }
 
 pub const BN_EPS: f64 = 1e-5;
 
 pub struct BatchNormCache {
-    xhat: Tensor<4>,    // [n, c, h, w]
-    inv_std: Tensor<4>, // [1, c, 1, 1]
+    xhat: Tensor<4>,    // [n, tasks c, h, w]
+    inv_std: Tensor<4>, // [1, tasks c, 1, 1]
 }
 
 fn mean_nhw(t: Tensor<4>) -> Tensor<4> {
-    t.mean_dims(&[0, 2, 3]) // [1, c, 1, 1]
-}
-
-fn sum_nhw(t: Tensor<4>) -> Tensor<1> {
-    let c = t.dims()[1];
-    t.sum_dims(&[0, 2, 3]).reshape([c])
+    t.mean_dims(&[0, 2, 3]) // [1, tasks c, 1, 1]
 }
 
 impl BatchNorm {
     pub fn new(c: usize, device: &Device) -> Self {
-        Self { gamma: constant([c], 1.0, device), beta: constant([c], 0.0, device) }
+        Self { gamma: constant([1, c], 1.0, device), beta: constant([1, c], 0.0, device) }
     }
 
-    fn channel(p: &Param<Tensor<1>>) -> Tensor<4> {
-        let c = p.dims()[0];
-        p.val().reshape([1, c, 1, 1])
+    fn channel(p: &Param<Tensor<2>>) -> Tensor<4> {
+        let [tasks, c] = p.dims();
+        p.val().reshape([1, tasks * c, 1, 1])
     }
 
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, BatchNormCache) {
@@ -176,8 +205,8 @@ impl BatchNorm {
 
     /// Closed-form batch-norm backward: dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / std.
     pub fn backward(&self, cache: BatchNormCache, dy: Tensor<4>, grads: &mut Grads) -> Tensor<4> {
-        grads.put(&self.gamma, sum_nhw(dy.clone() * cache.xhat.clone()));
-        grads.put(&self.beta, sum_nhw(dy.clone()));
+        grads.put(&self.gamma, (dy.clone() * cache.xhat.clone()).sum_dims(&[0, 2, 3]));
+        grads.put(&self.beta, dy.clone().sum_dims(&[0, 2, 3]));
         let dxhat = dy * Self::channel(&self.gamma);
         let m1 = mean_nhw(dxhat.clone());
         let m2 = mean_nhw(dxhat.clone() * cache.xhat.clone());
@@ -229,14 +258,14 @@ pub fn max_pool_backward(cache: MaxPoolCache, dy: Tensor<4>) -> Tensor<4> {
     dx.pad([(0, h - h2), (0, w - w2)], 0.0)
 }
 
-/// Mean over the spatial dimensions: [n, c, h, w] -> [n, c].
-pub fn global_mean_pool(x: Tensor<4>) -> Tensor<2> {
-    let [n, c, _, _] = x.dims();
-    x.mean_dims(&[2, 3]).reshape([n, c])
+/// Mean over the spatial dimensions, with the tasks brought forward: [n, tasks c, h, w] -> [tasks, n, c].
+pub fn global_mean_pool(x: Tensor<4>, tasks: usize) -> Tensor<3> {
+    let [n, tc, _, _] = x.dims();
+    x.mean_dims(&[2, 3]).reshape([n, tasks, tc / tasks]).swap_dims(0, 1)
 }
 
-pub fn global_mean_pool_backward(dy: Tensor<2>, hw: [usize; 2]) -> Tensor<4> {
-    let [n, c] = dy.dims();
+pub fn global_mean_pool_backward(dy: Tensor<3>, hw: [usize; 2]) -> Tensor<4> {
+    let [tasks, n, c] = dy.dims();
     let [h, w] = hw;
-    dy.div_scalar((h * w) as f64).reshape([n, c, 1, 1]).expand([n, c, h, w])
+    dy.mul_scalar(1.0 / (h * w) as f64).swap_dims(0, 1).reshape([n, tasks * c, 1, 1]).expand([n, tasks * c, h, w])
 }

@@ -3,39 +3,48 @@
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 
-/// What a set is scored against: one-hot classes (softmax cross-entropy) or real values (MSE).
+/// What a set is scored against, for T tasks at once: one-hot classes (softmax cross-entropy)
+/// or real values (MSE).
 #[derive(Clone, Debug)]
 pub enum Target {
-    /// [n, ways], rows one-hot.
-    Classes(Tensor<2>),
-    /// [n, d].
-    Values(Tensor<2>),
+    /// [tasks, n, ways], rows one-hot.
+    Classes(Tensor<3>),
+    /// [tasks, n, d].
+    Values(Tensor<3>),
+}
+
+// Divisions are written as products: burn-autodiff 0.22.1 differentiates `div_scalar` through
+// an f32 reciprocal (src/ops/tensor.rs, `DivScalar::backward`), which costs f64 gradient checks
+// eight digits; `mul_scalar`'s backward keeps the scalar's precision.
+
+/// Sums a [tasks, a, b] tensor over its last two dimensions: [tasks].
+fn per_task(t: Tensor<3>) -> Tensor<1> {
+    let tasks = t.dims()[0];
+    t.sum_dims(&[1, 2]).reshape([tasks])
 }
 
 impl Target {
-    /// Mean loss over the set.
-    pub fn loss(&self, out: Tensor<2>) -> Tensor<1> {
+    /// Each task's mean loss over its set, [tasks].
+    pub fn loss(&self, out: Tensor<3>) -> Tensor<1> {
+        let [_, n, d] = out.dims();
         match self {
-            Target::Classes(onehot) => {
-                let n = out.dims()[0] as f64;
-                (log_softmax(out, 1) * onehot.clone()).sum().mul_scalar(-1.0 / n)
-            }
-            Target::Values(y) => (out - y.clone()).square().mean(),
+            Target::Classes(onehot) => per_task(log_softmax(out, 2) * onehot.clone()).mul_scalar(-1.0 / n as f64),
+            Target::Values(y) => per_task((out - y.clone()).square()).mul_scalar(1.0 / (n * d) as f64),
         }
     }
 
-    /// The mean loss and d loss / d out.
-    pub fn loss_and_grad(&self, out: Tensor<2>) -> (Tensor<1>, Tensor<2>) {
+    /// Each task's mean loss, [tasks], and d(Σ_tasks loss) / d out.
+    pub fn loss_and_grad(&self, out: Tensor<3>) -> (Tensor<1>, Tensor<3>) {
+        let [_, n, d] = out.dims();
         match self {
             Target::Classes(onehot) => {
-                let n = out.dims()[0] as f64;
-                let loss = (log_softmax(out.clone(), 1) * onehot.clone()).sum().mul_scalar(-1.0 / n);
-                (loss, (softmax(out, 1) - onehot.clone()).div_scalar(n))
+                let loss = per_task(log_softmax(out.clone(), 2) * onehot.clone()).mul_scalar(-1.0 / n as f64);
+                (loss, (softmax(out, 2) - onehot.clone()).mul_scalar(1.0 / n as f64))
             }
             Target::Values(y) => {
-                let numel = out.shape().num_elements() as f64;
+                let numel = (n * d) as f64;
                 let diff = out - y.clone();
-                (diff.clone().square().mean(), diff.mul_scalar(2.0 / numel))
+                (per_task(diff.clone().square()).mul_scalar(1.0 / numel), diff.mul_scalar(2.0 / numel))
             }
         }
     }

@@ -101,13 +101,22 @@ impl Network {
         })
     }
 
-    fn as_image(&self, x: Tensor<2>) -> Tensor<4> {
-        let n = x.dims()[0];
-        x.reshape([n, self.channels, self.height, self.width])
+    /// Tasks whose weights this network holds: 1 for the meta-parameters, the meta-batch for
+    /// the adapted weights (see `layers`).
+    pub fn tasks(&self) -> usize {
+        self.head.bias.dims()[0]
     }
 
-    /// Outputs (logits or regression values) for a batch `x: [n, features]`.
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    /// `[tasks, n, C H W]` to the conv layout `[n, tasks C, H, W]`.
+    fn as_image(&self, x: Tensor<3>) -> Tensor<4> {
+        let [tasks, n, _] = x.dims();
+        let (c, h, w) = (self.channels, self.height, self.width);
+        x.reshape([tasks, n, c, h, w]).swap_dims(0, 1).reshape([n, tasks * c, h, w])
+    }
+
+    /// Outputs (logits or regression values) `[tasks, n, outputs]` for `x: [tasks, n, features]`,
+    /// task t through weights t.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let mut h = if self.blocks.is_empty() { x } else { self.features(self.conv_forward(x, None)) };
         for dense in &self.hidden {
             h = layers::relu(dense.forward(h)).0;
@@ -115,7 +124,7 @@ impl Network {
         self.head.forward(h)
     }
 
-    fn conv_forward(&self, x: Tensor<2>, mut caches: Option<&mut Vec<BlockCache>>) -> Tensor<4> {
+    fn conv_forward(&self, x: Tensor<3>, mut caches: Option<&mut Vec<BlockCache>>) -> Tensor<4> {
         let mut h = self.as_image(x);
         for block in &self.blocks {
             let z = block.conv.forward(h.clone());
@@ -134,18 +143,27 @@ impl Network {
         h
     }
 
-    fn features(&self, h: Tensor<4>) -> Tensor<2> {
-        if self.global_pool { layers::global_mean_pool(h) } else { h.flatten(1, 3) }
+    /// The conv output `[n, tasks c, h, w]` as features `[tasks, n, c']`.
+    fn features(&self, h: Tensor<4>) -> Tensor<3> {
+        let tasks = self.tasks();
+        if self.global_pool {
+            layers::global_mean_pool(h, tasks)
+        } else {
+            let [n, tc, fh, fw] = h.dims();
+            h.reshape([n, tasks, tc / tasks * fh * fw]).swap_dims(0, 1)
+        }
     }
 
-    pub fn loss(&self, x: Tensor<2>, target: &Target) -> Tensor<1> {
+    /// Each task's mean loss, `[tasks]`.
+    pub fn loss(&self, x: Tensor<3>, target: &Target) -> Tensor<1> {
         target.loss(self.forward(x))
     }
 
-    /// The loss, the outputs and the gradient of the loss with respect to every parameter,
-    /// computed by the hand-written backward. On an autodiff device the gradients stay
-    /// connected to the parameters, which is what makes the meta-gradient exact.
-    pub fn loss_and_grads(&self, x: Tensor<2>, target: &Target) -> (Tensor<1>, Tensor<2>, Grads) {
+    /// Each task's loss, the outputs, and the gradient of the tasks' summed loss with respect to
+    /// every parameter (so task t's weights get task t's gradient), computed by the hand-written
+    /// backward. On an autodiff device the gradients stay connected to the parameters, which is
+    /// what makes the meta-gradient exact.
+    pub fn loss_and_grads(&self, x: Tensor<3>, target: &Target) -> (Tensor<1>, Tensor<3>, Grads) {
         // 1. forward, keeping what each backward needs
         let mut caches = Vec::with_capacity(self.blocks.len());
         let conv_out = (!self.blocks.is_empty()).then(|| self.conv_forward(x.clone(), Some(&mut caches)));
@@ -175,11 +193,11 @@ impl Network {
         // 3. backward through the conv blocks, last to first
         if let Some(conv_out) = conv_out {
             let dfeatures = dh.expect("the features' gradient should exist");
-            let [n, c, fh, fw] = conv_out.dims();
+            let [n, tc, fh, fw] = conv_out.dims();
             let mut da = if self.global_pool {
                 layers::global_mean_pool_backward(dfeatures, [fh, fw])
             } else {
-                dfeatures.reshape([n, c, fh, fw])
+                dfeatures.swap_dims(0, 1).reshape([n, tc, fh, fw])
             };
             for (i, (block, cache)) in self.blocks.iter().zip(caches).enumerate().rev() {
                 if let Some(pool) = cache.pool {
