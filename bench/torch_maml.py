@@ -9,6 +9,9 @@ with torch.func.vmap. Tasks are random data of the right shapes: speed does not 
 
 usage: python torch_maml.py --task sinusoid|glyphs --order second|first --impl loop|vmap --iterations N
 prints one JSON line: {"it_per_s", "ms_per_iter_median", "task", "model", "order", "meta_batch", "impl"}
+With --flops, counts instead the floating-point operations of one meta-iteration (per-task loop,
+torch.utils.flop_counter: matmuls and convolutions, forward and backward, second-order terms
+included) and prints {"flops", ...}: the work both implementations do, for the fraction of peak.
 """
 import argparse
 import json
@@ -73,7 +76,10 @@ def main():
     a.add_argument("--order", default="second", choices=["second", "first"])
     a.add_argument("--impl", default="loop", choices=["loop", "vmap"])
     a.add_argument("--iterations", type=int, default=20)
+    a.add_argument("--flops", action="store_true")
     args = a.parse_args()
+    if args.flops:
+        args.impl = "loop"
     gen = torch.Generator().manual_seed(0)
     sine = args.task == "sinusoid"
     net, params = (mlp, mlp_params(gen)) if sine else (conv4, conv4_params(gen))
@@ -104,6 +110,12 @@ def main():
         meta.backward()
         opt.step()
 
+    if args.flops:
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as counter:
+            iteration()
+        print(json.dumps({"flops": counter.get_total_flops(), "task": args.task, "order": args.order, "meta_batch": meta_batch}))
+        return
     for _ in range(2):
         iteration()  # warm-up
     times = []

@@ -198,3 +198,11 @@ test('a run setting typed out of range is clamped with a notice and starts a new
   assert.match(await page.evaluate(() => location.hash), /ways=20/);
   await steps(page, 1);
 }));
+
+test('the page downloads at most 3 MB of wasm (gzipped, as a server sends it)', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { gzipSync, constants } = await import('node:zlib');
+  const wasm = await readFile(new URL('../../www/pkg/maml_lab_bg.wasm', import.meta.url));
+  const gzipped = gzipSync(wasm, { level: constants.Z_BEST_COMPRESSION }).length;
+  assert.ok(gzipped <= 3_000_000, `wasm is ${wasm.length} bytes, ${gzipped} gzipped: over the 3 MB budget (see BENCHMARKS.md for what makes it small)`);
+});

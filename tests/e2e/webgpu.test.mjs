@@ -12,10 +12,17 @@ async function firstLoss({ webgpu, backend }) {
   try {
     await until(page, () => window.lab.ready && window.lab.evaluation !== null, null, 8 * MINUTES);
     const used = await page.evaluate(() => window.lab.backend);
+    // the first meta-iteration compiles the training kernels (SwiftShader: seconds); the worker
+    // does it, so the main thread must stay free meanwhile
+    await page.evaluate(() => {
+      window.longTasks = [];
+      new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => Math.round(e.duration)))).observe({ type: 'longtask' });
+    });
     await page.click('#step');
     await until(page, () => window.lab.iteration >= 1, null, 4 * MINUTES);
     const loss = await page.evaluate(() => window.lab.history.loss.find((v) => v !== null));
-    return { used, loss, consoleErrors };
+    const longTasks = await page.evaluate(() => window.longTasks);
+    return { used, loss, consoleErrors, longTasks };
   } finally {
     await close();
   }
@@ -26,6 +33,7 @@ test('a meta-iteration on WebGPU gives a finite loss that agrees with the CPU pa
   assert.equal(gpu.used.backend, 'webgpu', `expected WebGPU, got: ${gpu.used.why}`);
   assert.match(gpu.used.adapter, /swiftshader/i);
   assert.ok(Number.isFinite(gpu.loss), `loss ${gpu.loss}`);
+  assert.deepEqual(gpu.longTasks, [], `long main-thread tasks (ms) while the worker compiled the kernels: ${gpu.longTasks}`);
   const cpu = await firstLoss({ webgpu: false, backend: 'cpu' });
   assert.equal(cpu.used.backend, 'cpu');
   // the same seed draws the same tasks and initial weights on the host for both backends;
