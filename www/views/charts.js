@@ -99,7 +99,7 @@ export class TaskChart extends EvaluationChart {
       ...size(this.el),
       legend: { live: false },
       scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
-      axes: [{ label: 'meta-test task' }, { label: metric === 'accuracy' ? 'accuracy % after k steps' : 'MSE after k steps', size: 60 }],
+      axes: [{ label: 'meta-test task' }, { label: metric === 'accuracy' ? 'accuracy % after k' : 'MSE after k', size: 60 }],
       series: [
         {},
         { label: 'task', stroke: COLORS.maml, paths: () => null, points: { show: true, size: 8, fill: COLORS.maml } },
