@@ -4,11 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, until } from './browser.mjs';
 
-const HASH = '#task=sinusoid&meta_batch=2&seed=3&inner_steps=1';
+const SINUSOID = '#task=sinusoid&meta_batch=2&seed=3&inner_steps=1';
+// two tasks of a meta-batch are adapted at once, as the groups of grouped convolutions
+const GLYPHS = '#task=glyphs&meta_batch=2&seed=3&ways=2&queries=1&filters=8';
 const MINUTES = 60_000;
 
-async function firstLoss({ webgpu, backend }) {
-  const { page, consoleErrors, close } = await open({ webgpu, query: '?eval_tasks=2', hash: `${HASH}&backend=${backend}` });
+/** The meta-losses of the first `n` meta-iterations (the second one shows the first meta-gradient). */
+async function losses({ hash, webgpu, backend, n }) {
+  const { page, consoleErrors, close } = await open({ webgpu, query: '?eval_tasks=2', hash: `${hash}&backend=${backend}` });
   try {
     await until(page, () => window.lab.ready && window.lab.evaluation !== null, null, 8 * MINUTES);
     const used = await page.evaluate(() => window.lab.backend);
@@ -18,9 +21,12 @@ async function firstLoss({ webgpu, backend }) {
       window.longTasks = [];
       new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => Math.round(e.duration)))).observe({ type: 'longtask' });
     });
-    await page.click('#step');
-    await until(page, () => window.lab.iteration >= 1, null, 4 * MINUTES);
-    const loss = await page.evaluate(() => window.lab.history.loss.find((v) => v !== null));
+    for (let i = 1; i <= n; i++) {
+      await until(page, () => !document.getElementById('step').disabled, null, 4 * MINUTES);
+      await page.click('#step');
+      await until(page, (k) => window.lab.iteration >= k, i, 4 * MINUTES);
+    }
+    const loss = await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null));
     const longTasks = await page.evaluate(() => window.longTasks);
     return { used, loss, consoleErrors, longTasks };
   } finally {
@@ -28,19 +34,27 @@ async function firstLoss({ webgpu, backend }) {
   }
 }
 
-test('a meta-iteration on WebGPU gives a finite loss that agrees with the CPU path', { timeout: 15 * MINUTES }, async () => {
-  const gpu = await firstLoss({ webgpu: true, backend: 'webgpu' });
+/** WebGPU (SwiftShader) against the CPU path: the same seed draws the same tasks and initial
+ * weights on the host for both; f32 kernels differ in summation order, hence a tolerance. */
+async function agree(hash, n) {
+  const gpu = await losses({ hash, webgpu: true, backend: 'webgpu', n });
   assert.equal(gpu.used.backend, 'webgpu', `expected WebGPU, got: ${gpu.used.why}`);
   assert.match(gpu.used.adapter, /swiftshader/i);
-  assert.ok(Number.isFinite(gpu.loss), `loss ${gpu.loss}`);
+  assert.equal(gpu.loss.length, n);
+  assert.ok(gpu.loss.every(Number.isFinite), `losses ${gpu.loss}`);
   assert.deepEqual(gpu.longTasks, [], `long main-thread tasks (ms) while the worker compiled the kernels: ${gpu.longTasks}`);
-  const cpu = await firstLoss({ webgpu: false, backend: 'cpu' });
+  const cpu = await losses({ hash, webgpu: false, backend: 'cpu', n });
   assert.equal(cpu.used.backend, 'cpu');
-  // the same seed draws the same tasks and initial weights on the host for both backends;
-  // f32 kernels differ in summation order, hence a tolerance
-  assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-4 * Math.abs(cpu.loss), `WebGPU ${gpu.loss} vs CPU ${cpu.loss}`);
+  gpu.loss.forEach((g, i) => {
+    const c = cpu.loss[i];
+    assert.ok(Math.abs(g - c) <= 1e-4 * Math.abs(c), `iteration ${i + 1}: WebGPU ${g} vs CPU ${c}`);
+  });
   assert.deepEqual(gpu.consoleErrors, []);
-});
+}
+
+test('meta-iterations on WebGPU give the losses of the CPU path (sinusoid)', { timeout: 15 * MINUTES }, () => agree(SINUSOID, 2));
+
+test('meta-iterations on WebGPU give the losses of the CPU path (glyphs: grouped convolutions)', { timeout: 15 * MINUTES }, () => agree(GLYPHS, 2));
 
 test('auto on a software-only WebGPU adapter picks the CPU and says why', { timeout: 5 * MINUTES }, async () => {
   const { page, close } = await open({ webgpu: true, query: '?eval_tasks=2', hash: '#task=sinusoid' });
