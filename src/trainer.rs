@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use crate::config::{Arch, MamlConfig, TrainerConfig};
 use crate::maml::adapt::correct;
-use crate::maml::params::{meta_gradients, param_tensors, scale_gradients, write_params};
+use crate::maml::params::{Detach, autodiff_grads, meta_gradients, param_tensors, scale_gradients, write_params};
 use crate::maml::view::view;
 use crate::maml::{EvalReport, TaskTensors, View, adapt, evaluate};
 use crate::readback::Pending;
-use crate::model::Network;
+use crate::model::{Grads, InputShape, Network};
 use crate::rng::Rng;
 use crate::tasks::{self, DataError, ImageSet, Split, Task, TaskSampler};
 use crate::weights::Weights;
@@ -38,6 +38,41 @@ pub enum TrainError {
     Diverged { iteration: usize, what: &'static str },
     #[error("{0}")]
     Weights(String),
+}
+
+/// A meta-batch is split into this many shares, each with its own graph: natively they run on
+/// their own threads (burn-flex's kernels use the second core little: conv4 runs at 0.49 it/s on
+/// one thread and 0.50 on two), in the browser one after the other. The split is the same
+/// everywhere, so a seed gives the same sums, in the same order, on every machine.
+pub const SHARES: usize = 2;
+
+/// One share of a meta-iteration: its tasks' summed query loss after adaptation and number
+/// correct (not tracked), and the gradient of that loss with respect to θ.
+struct Share {
+    loss: Tensor<1>,
+    hits: Option<Tensor<1>>,
+    grads: Grads,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn share(net: &Network, tasks: &[Task], shape: InputShape, device: &Device, at_once: usize, inner_lr: f64, steps: usize, first_order: bool) -> Share {
+    // θ as fresh leaves of a graph of this share's own
+    let theta = net.clone().map(&mut Detach { leaf: true });
+    let (mut total, mut hits) = (None::<Tensor<1>>, None::<Tensor<1>>);
+    for part in tasks.chunks(at_once) {
+        let t = TaskTensors::new(part, shape, device);
+        let adapted = adapt(&theta, &t, inner_lr, steps, first_order);
+        let out = adapted.forward(t.query_x.clone()); // [tasks, n_query, outputs]
+        if let Some(c) = correct(out.clone().detach(), &t.query) {
+            let c = c.sum();
+            hits = Some(hits.map_or(c.clone(), |acc| acc + c));
+        }
+        let loss = t.query.loss(out).sum();
+        total = Some(total.map_or(loss.clone(), |acc| acc + loss));
+    }
+    let total = total.expect("a share has at least one task");
+    let grads = autodiff_grads(&theta, &total.backward());
+    Share { loss: total.inner(), hits: hits.map(Tensor::inner), grads }
 }
 
 /// How many of a meta-batch's tasks one adaptation takes at once (see `model::layers`).
@@ -139,24 +174,31 @@ impl Trainer {
         // the tasks are drawn one by one from the stream, and adapted all at once
         let tasks: Vec<Task> = (0..meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut self.rng)).collect();
         let n_query = tasks.iter().map(|task| task.query.n).sum();
-        let chunk = tasks_at_once(self.config.model.arch, meta_batch);
-        let (mut total, mut hits) = (None::<Tensor<1>>, None::<Tensor<1>>);
-        for part in tasks.chunks(chunk) {
-            let t = TaskTensors::new(part, shape, &self.device);
-            let adapted = adapt(&self.net, &t, inner_lr, inner_steps, first_order);
-            let out = adapted.forward(t.query_x.clone()); // [tasks, n_query, outputs]
-            if let Some(c) = correct(out.clone().detach(), &t.query) {
-                let c = c.sum();
-                hits = Some(hits.map_or(c.clone(), |acc| acc + c));
-            }
-            let loss = t.query.loss(out).sum();
-            total = Some(total.map_or(loss.clone(), |acc| acc + loss));
+        let arch = self.config.model.arch;
+        let (net, device) = (&self.net, &self.device);
+        let work = |tasks: &[Task]| share(net, tasks, shape, device, tasks_at_once(arch, tasks.len()), inner_lr, inner_steps, first_order);
+        let parts: Vec<&[Task]> = tasks.chunks(meta_batch.div_ceil(SHARES)).collect();
+        #[cfg(not(target_arch = "wasm32"))]
+        let shares: Vec<Share> = std::thread::scope(|scope| {
+            let others: Vec<_> = parts[1..].iter().map(|&part| scope.spawn(move || work(part))).collect();
+            let first = work(parts[0]);
+            std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a share of the meta-batch panicked"))).collect()
+        });
+        #[cfg(target_arch = "wasm32")]
+        let shares: Vec<Share> = parts.into_iter().map(work).collect();
+
+        let scale = 1.0 / meta_batch as f64; // the meta-loss is the tasks' mean
+        let mut shares = shares.into_iter();
+        let first = shares.next().expect("meta_batch ≥ 1");
+        let (mut loss, mut hits, mut grads) = (first.loss, first.hits, first.grads);
+        for s in shares {
+            loss = loss + s.loss;
+            hits = hits.zip(s.hits).map(|(a, b)| a + b);
+            grads = grads.add(s.grads);
         }
-        let loss = total.expect("meta_batch ≥ 1").mul_scalar(1.0 / meta_batch as f64);
-        let gradients = loss.clone().backward();
-        let (grads, norm2) = meta_gradients(&self.net, &gradients);
-        let mut readings = vec![loss.inner(), norm2];
-        readings.extend(hits.map(Tensor::inner));
+        let (grads, norm2) = meta_gradients(&self.net, &grads, scale);
+        let mut readings = vec![loss.mul_scalar(scale), norm2];
+        readings.extend(hits);
         (PendingStep { grads, n_query }, Tensor::cat(readings, 0))
     }
 
@@ -273,4 +315,47 @@ impl Trainer {
 pub struct PendingStep {
     grads: burn::optim::GradientsParams,
     n_query: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maml::adapt::adapt;
+    use crate::config::TaskKind;
+
+    /// Shares, each on a graph of its own, sum to the meta-gradient of one graph over all tasks.
+    #[test]
+    fn shares_sum_to_the_meta_gradient_of_the_whole_batch() {
+        for kind in [TaskKind::Sinusoid, TaskKind::Glyphs] {
+            let mut config = TrainerConfig::preset(kind);
+            (config.model.filters, config.task.queries, config.maml.meta_batch) = (4, 2, 5);
+            let t = Trainer::new(config.clone(), &[], &Device::flex()).unwrap();
+            let mut rng = Rng::stream(7, 7);
+            let tasks: Vec<Task> = (0..5).map(|_| t.sampler.sample(Split::MetaTrain, &mut rng)).collect();
+            let shape = t.sampler.input_shape();
+            let (alpha, steps) = (config.maml.inner_lr, 2);
+
+            // one graph, all tasks at once, the meta-parameters themselves as leaves
+            let whole = TaskTensors::new(&tasks, shape, &t.device);
+            let loss = adapt(&t.net, &whole, alpha, steps, false).loss(whole.query_x.clone(), &whole.query).sum();
+            let reference = autodiff_grads(&t.net, &loss.backward());
+
+            let at_once = tasks_at_once(config.model.arch, 5);
+            let a = share(&t.net, &tasks[..3], shape, &t.device, at_once, alpha, steps, false);
+            let b = share(&t.net, &tasks[3..], shape, &t.device, at_once, alpha, steps, false);
+            let summed = a.grads.add(b.grads);
+            assert_eq!(summed.0.len(), reference.0.len());
+            let values = |g: &Tensor<1>| g.clone().into_data().convert::<f64>().to_vec::<f64>().unwrap();
+            let mut norm = 0.0;
+            for (id, r) in &reference.0 {
+                let (r, s) = (values(r), values(&summed.0[id]));
+                let scale = r.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+                norm += r.iter().map(|v| v * v).sum::<f64>();
+                for (x, y) in r.iter().zip(&s) {
+                    assert!((x - y).abs() <= 1e-4 * scale, "{kind}: {x} (one graph) vs {y} (shares)");
+                }
+            }
+            assert!(norm > 1e-6, "{kind}: the meta-gradient should not vanish");
+        }
+    }
 }

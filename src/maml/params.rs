@@ -73,17 +73,19 @@ pub fn autodiff_grads(net: &Network, gradients: &Gradients) -> Grads {
     c.1
 }
 
-/// The meta-gradient for the optimiser and its squared global L2 norm (a [1] tensor, not yet
-/// read, so the caller can fetch it together with the loss in one transfer).
-pub fn meta_gradients(net: &Network, gradients: &Gradients) -> (GradientsParams, Tensor<1>) {
+/// The meta-gradient `grads` times `scale` for the optimiser, and its squared global L2 norm (a
+/// [1] tensor, not yet read, so the caller can fetch it together with the loss in one transfer).
+pub fn meta_gradients(net: &Network, grads: &Grads, scale: f64) -> (GradientsParams, Tensor<1>) {
     struct Collect<'a> {
-        gradients: &'a Gradients,
+        grads: &'a Grads,
+        scale: f64,
         out: GradientsParams,
         norm2: Option<Tensor<1>>,
     }
     impl ModuleVisitor for Collect<'_> {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            if let Some(g) = p.val().grad(self.gradients) {
+            if let Some(g) = self.grads.get(p) {
+                let g = g.mul_scalar(self.scale);
                 let sq = g.clone().square().sum();
                 self.norm2 = Some(match self.norm2.take() {
                     Some(acc) => acc + sq,
@@ -93,7 +95,7 @@ pub fn meta_gradients(net: &Network, gradients: &Gradients) -> (GradientsParams,
             }
         }
     }
-    let mut c = Collect { gradients, out: GradientsParams::new(), norm2: None };
+    let mut c = Collect { grads, scale, out: GradientsParams::new(), norm2: None };
     net.visit(&mut c);
     let norm2 = c.norm2.expect("the network should have at least one parameter with a gradient");
     (c.out, norm2)

@@ -26,6 +26,18 @@ impl Grads {
         debug_assert_eq!(n, p.shape().num_elements(), "a gradient should have its parameter's size");
         self.0.insert(p.id, g.reshape([n]));
     }
+    /// The sum of two sets of gradients (a parameter missing from one counts as zero there).
+    pub fn add(mut self, other: Grads) -> Grads {
+        for (id, g) in other.0 {
+            let sum = match self.0.remove(&id) {
+                Some(acc) => acc + g,
+                None => g,
+            };
+            self.0.insert(id, sum);
+        }
+        self
+    }
+
     pub fn get<const D: usize>(&self, p: &Param<Tensor<D>>) -> Option<Tensor<D>> {
         self.0.get(&p.id).map(|g| g.clone().reshape(p.shape()))
     }
