@@ -81,12 +81,13 @@ fn share(net: &Network, tasks: &[Task], shape: InputShape, device: &Device, at_o
 /// matmul) runs the sinusoid meta-iteration ~4x faster than a loop over tasks. Conv nets are
 /// bound by their convolutions, and burn's backward of a grouped convolution's weight loops
 /// over the groups (`conv2d_weight_grad_groups` in burn-backend 0.22.1,
-/// src/backend/ops/modules/conv.rs), so tasks as groups are slower there than one task at a
-/// time: `maml bench --task glyphs` 0.31 it/s with 32 tasks at once, 0.48 with one, 0.50 with 4.
-pub fn tasks_at_once(arch: Arch, meta_batch: usize) -> usize {
+/// src/backend/ops/modules/conv.rs), so many tasks as groups are slower there than few:
+/// `maml bench --task glyphs` (two shares of 16 tasks) 0.60 it/s with 16 tasks at once, 0.81
+/// with 8, 0.75–0.85 with 4, 0.86–0.93 with 2, 0.78–0.91 with 1.
+pub fn tasks_at_once(arch: Arch, share: usize) -> usize {
     match arch {
-        Arch::Mlp => meta_batch,
-        Arch::Conv4 | Arch::SeedCnn => 4.min(meta_batch),
+        Arch::Mlp => share,
+        Arch::Conv4 | Arch::SeedCnn => 2.min(share),
     }
 }
 
@@ -111,6 +112,7 @@ pub struct Trainer {
     sampler: Box<dyn TaskSampler>,
     rng: Rng,
     iteration: usize,
+    threads: usize,
 }
 
 impl Trainer {
@@ -131,7 +133,14 @@ impl Trainer {
             net,
             sampler,
             iteration: 0,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
+    }
+
+    /// Threads for the shares of a meta-batch (natively; default: the machine's cores). The
+    /// results do not depend on it: the shares and their order are fixed (`SHARES`).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     pub fn config(&self) -> &TrainerConfig {
@@ -179,11 +188,15 @@ impl Trainer {
         let work = |tasks: &[Task]| share(net, tasks, shape, device, tasks_at_once(arch, tasks.len()), inner_lr, inner_steps, first_order);
         let parts: Vec<&[Task]> = tasks.chunks(meta_batch.div_ceil(SHARES)).collect();
         #[cfg(not(target_arch = "wasm32"))]
-        let shares: Vec<Share> = std::thread::scope(|scope| {
-            let others: Vec<_> = parts[1..].iter().map(|&part| scope.spawn(move || work(part))).collect();
-            let first = work(parts[0]);
-            std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a share of the meta-batch panicked"))).collect()
-        });
+        let shares: Vec<Share> = if self.threads > 1 {
+            std::thread::scope(|scope| {
+                let others: Vec<_> = parts[1..].iter().map(|&part| scope.spawn(move || work(part))).collect();
+                let first = work(parts[0]);
+                std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a share of the meta-batch panicked"))).collect()
+            })
+        } else {
+            parts.into_iter().map(work).collect()
+        };
         #[cfg(target_arch = "wasm32")]
         let shares: Vec<Share> = parts.into_iter().map(work).collect();
 

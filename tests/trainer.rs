@@ -168,3 +168,14 @@ fn evaluating_tasks_together_equals_evaluating_them_one_by_one() {
         }
     }
 }
+
+#[test]
+fn the_number_of_threads_does_not_change_the_run() {
+    // the meta-batch's shares are fixed; threads only decide whether they run side by side
+    let run = |threads| {
+        let mut t = Trainer::new(small(TaskKind::Glyphs).with_seed(4), &[], &Device::flex()).unwrap();
+        t.set_threads(threads);
+        (0..3).map(|_| t.step().unwrap().meta_loss).collect::<Vec<_>>()
+    };
+    assert_eq!(run(1), run(2));
+}

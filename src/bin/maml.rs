@@ -76,6 +76,10 @@ enum Command {
         order: Order,
         #[arg(long, default_value_t = 20)]
         iterations: usize,
+        /// Threads for the two shares of a meta-batch [default: the machine's cores]; with 1,
+        /// also set RAYON_NUM_THREADS=1 to keep burn's kernels on one core (the browser's case).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Checks the exact meta-gradient against central finite differences in f64.
     Gradcheck {
@@ -209,7 +213,7 @@ fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Train { setup, iterations, out, log_every, pretrained } => train(&setup, iterations, &out, log_every, pretrained),
         Command::Eval { run, tasks, inner_steps, data } => eval(&run, tasks, inner_steps, data.as_deref()),
-        Command::Bench { setup, order, iterations } => bench(&setup, order, iterations),
+        Command::Bench { setup, order, iterations, threads } => bench(&setup, order, iterations, threads),
         Command::Gradcheck { model, inner_steps, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
@@ -330,11 +334,13 @@ fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path
     Ok(())
 }
 
-fn bench(setup: &Setup, order: Order, iterations: usize) -> Result<(), Failure> {
+fn bench(setup: &Setup, order: Order, iterations: usize, threads: Option<usize>) -> Result<(), Failure> {
     let mut config = setup.config();
     config.maml.first_order = matches!(order, Order::First);
     let data = load_data(&setup.data)?;
     let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    trainer.set_threads(threads);
     for _ in 0..2 {
         trainer.step()?; // warm-up: allocator and kernel caches
     }
@@ -354,6 +360,7 @@ fn bench(setup: &Setup, order: Order, iterations: usize) -> Result<(), Failure> 
             "task": config.task.kind, "model": config.model.arch,
             "order": if config.maml.first_order { "first" } else { "second" },
             "meta_batch": config.maml.meta_batch, "inner_steps": config.maml.inner_steps, "iterations": times.len(),
+            "threads": threads,
         })
     );
     Ok(())
