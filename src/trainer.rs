@@ -40,11 +40,16 @@ pub enum TrainError {
     Weights(String),
 }
 
-/// A meta-batch is split into this many shares, each with its own graph: natively they run on
-/// their own threads (burn-flex's kernels use the second core little: conv4 runs at 0.49 it/s on
-/// one thread and 0.50 on two), in the browser one after the other. The split is the same
-/// everywhere, so a seed gives the same sums, in the same order, on every machine.
+/// A meta-batch is split into this many shares, each with its own graph. Natively they run on
+/// threads of their own (burn-flex's kernels use a second core little: conv4 runs at 0.49 it/s
+/// on one thread, 0.50 on two, 0.85 with two shares on two threads). The browser's wasm has one
+/// thread, where a second share only adds per-op work (the sinusoid ~15 %), so it has one. The
+/// split depends on the platform only, never on the machine's cores: a seed gives the same sums,
+/// in the same order, on every machine of a platform.
+#[cfg(not(target_arch = "wasm32"))]
 pub const SHARES: usize = 2;
+#[cfg(target_arch = "wasm32")]
+pub const SHARES: usize = 1;
 
 /// One share of a meta-iteration: its tasks' summed query loss after adaptation and number
 /// correct (not tracked), and the gradient of that loss with respect to θ.
