@@ -185,7 +185,7 @@ impl Trainer {
     pub fn forward_backward(&mut self) -> (PendingStep, Tensor<1>) {
         let MamlConfig { inner_lr, inner_steps, meta_batch, first_order, .. } = self.config.maml;
         let shape = self.sampler.input_shape();
-        // the tasks are drawn one by one from the stream, and adapted all at once
+        // the tasks are drawn one by one from the stream, then adapted in shares (see `SHARES`)
         let tasks: Vec<Task> = (0..meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut self.rng)).collect();
         let n_query = tasks.iter().map(|task| task.query.n).sum();
         let arch = self.config.model.arch;
