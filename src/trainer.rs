@@ -41,8 +41,9 @@ pub enum TrainError {
 }
 
 /// A meta-batch is split into this many shares, each with its own graph. Natively they run on
-/// threads of their own (burn-flex's kernels use a second core little: conv4 runs at 0.49 it/s
-/// on one thread, 0.50 on two, 0.85 with two shares on two threads). The browser's wasm has one
+/// threads of their own: burn-flex, built without its `rayon` feature (with it, its threads and
+/// these compete), runs each kernel on one core; conv4 goes from 0.49 it/s to 0.85 with two
+/// shares on two threads. The browser's wasm has one
 /// thread, where a second share only adds per-op work (the sinusoid ~15 %), so it has one. The
 /// split depends on the platform only, never on the machine's cores: a seed gives the same sums,
 /// in the same order, on every machine of a platform.

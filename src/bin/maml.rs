@@ -76,8 +76,8 @@ enum Command {
         order: Order,
         #[arg(long, default_value_t = 20)]
         iterations: usize,
-        /// Threads for the two shares of a meta-batch [default: the machine's cores]; with 1,
-        /// also set RAYON_NUM_THREADS=1 to keep burn's kernels on one core (the browser's case).
+        /// Threads for the two shares of a meta-batch [default: the machine's cores]; 1 is the
+        /// browser's case (burn's CPU kernels run on one thread each).
         #[arg(long)]
         threads: Option<usize>,
     },
