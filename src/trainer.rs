@@ -149,6 +149,10 @@ impl Trainer {
         self.threads = threads.max(1);
     }
 
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
     pub fn config(&self) -> &TrainerConfig {
         &self.config
     }

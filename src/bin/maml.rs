@@ -339,8 +339,9 @@ fn bench(setup: &Setup, order: Order, iterations: usize, threads: Option<usize>)
     config.maml.first_order = matches!(order, Order::First);
     let data = load_data(&setup.data)?;
     let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    trainer.set_threads(threads);
+    if let Some(threads) = threads {
+        trainer.set_threads(threads);
+    }
     for _ in 0..2 {
         trainer.step()?; // warm-up: allocator and kernel caches
     }
@@ -360,7 +361,7 @@ fn bench(setup: &Setup, order: Order, iterations: usize, threads: Option<usize>)
             "task": config.task.kind, "model": config.model.arch,
             "order": if config.maml.first_order { "first" } else { "second" },
             "meta_batch": config.maml.meta_batch, "inner_steps": config.maml.inner_steps, "iterations": times.len(),
-            "threads": threads,
+            "threads": trainer.threads(),
         })
     );
     Ok(())
