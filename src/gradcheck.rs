@@ -4,12 +4,12 @@
 //! (first-order) autodiff, an implementation independent of the hand-written backward. The
 //! exact meta-gradient must match dF/dθ; the first-order one must match ∇L_query(θ_k).
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use serde::Serialize;
 
 use crate::config::{Arch, ModelConfig, TaskConfig, TaskKind};
-use crate::maml::params::{Detach, Perturb, SgdStep, autodiff_grads, read_params};
+use crate::maml::params::{Detach, SgdStep, autodiff_grads};
 use crate::maml::{TaskTensors, adapt};
 use crate::model::{Grads, Network};
 use crate::rng::Rng;
@@ -139,4 +139,50 @@ fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 
 fn scalar(t: Tensor<1>) -> f64 {
     to_f64(t)[0]
+}
+
+/// A parameter's id, shape and values.
+#[derive(Clone, Debug)]
+pub struct ParamValues {
+    pub id: ParamId,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Every parameter's values, read synchronously (finite differences, tests).
+pub fn read_params(net: &Network) -> Vec<ParamValues> {
+    struct Read(Vec<ParamValues>);
+    impl ModuleVisitor for Read {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let t = p.val();
+            let shape = t.dims().to_vec();
+            let values = t.into_data().convert::<f32>().try_to_vec::<f32>().expect("parameters should be float");
+            self.0.push(ParamValues { id: p.id, shape, values });
+        }
+    }
+    let mut r = Read(Vec::new());
+    net.visit(&mut r);
+    r.0
+}
+
+/// Adds `eps` to element `index` of parameter `id` (for finite differences).
+pub struct Perturb {
+    pub id: ParamId,
+    pub index: usize,
+    pub eps: f64,
+}
+
+impl ModuleMapper for Perturb {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if p.id != self.id {
+            return p;
+        }
+        let (index, eps) = (self.index, self.eps);
+        p.map(|t| {
+            let (device, shape) = (t.device(), t.shape());
+            let mut v = t.into_data().convert::<f64>().try_to_vec::<f64>().expect("parameters should be float");
+            v[index] += eps;
+            Tensor::<D>::from_data(TensorData::new(v, shape), &device)
+        })
+    }
 }

@@ -1,11 +1,11 @@
-//! The inner loop: θ' = θ − α ∇L_support(θ), k times, exact (second-order) or first-order.
+//! The inner loop: θ' = θ − α ∇L_support(θ), k times, exact (second-order) or first-order, for many tasks at once.
 
 use burn::module::Module;
 use burn::prelude::*;
 
 use super::params::{Detach, SgdStep, Tile};
-use crate::model::{InputShape, Network, Target};
-use crate::tasks::{Labels, Set, Task};
+use crate::model::{Network, Target};
+use crate::tasks::{InputShape, Labels, Set, Task};
 
 /// The sets of T tasks as tensors on one device, task-major: inputs `[tasks, n, features]`.
 /// The tasks of a batch share their shapes (same ways, shots and queries).
@@ -48,41 +48,26 @@ impl TaskTensors {
     }
 }
 
-/// Adapts the meta-parameters `net` (one task) to each of the tasks of `t` with `steps`
-/// gradient steps of size `inner_lr`, all tasks at once; the result holds one set of fast
-/// weights per task.
+/// One inner SGD step for every task of `t` at once: θ' = θ − α ∇L_support(θ), each task's
+/// fast weights by its own support loss (the paper's Algorithm 2, lines 6 and 7).
 ///
 /// Exact: the gradient comes from the hand-written backward, itself made of tracked tensor ops,
 /// so on an autodiff device θ' is a differentiable function of θ through g(θ) (the Hessian terms
 /// included). First-order: the gradient is computed at a detached copy of the parameters and
 /// applied as a constant, so dθ'/dθ = I. On a plain device (meta-test) the two coincide.
+pub fn inner_step(net: Network, t: &TaskTensors, inner_lr: f64, first_order: bool) -> Network {
+    let at = if first_order { net.clone().map(&mut Detach { leaf: false }) } else { net.clone() };
+    let grads = at.loss_and_grads(t.support_x.clone(), &t.support).grads;
+    net.map(&mut SgdStep { grads: &grads, lr: inner_lr })
+}
+
+/// Adapts the meta-parameters `net` (one task) to each of the tasks of `t` with `steps` inner
+/// steps, all tasks at once; the result holds one set of fast weights per task.
 pub fn adapt(net: &Network, t: &TaskTensors, inner_lr: f64, steps: usize, first_order: bool) -> Network {
-    let mut adapted = tile(net, t.tasks);
-    for _ in 0..steps {
-        let grads = if first_order {
-            adapted.clone().map(&mut Detach { leaf: false }).loss_and_grads(t.support_x.clone(), &t.support).2
-        } else {
-            adapted.loss_and_grads(t.support_x.clone(), &t.support).2
-        };
-        adapted = adapted.map(&mut SgdStep { grads: &grads, lr: inner_lr });
-    }
-    adapted
+    (0..steps).fold(tile(net, t.tasks), |adapted, _| inner_step(adapted, t, inner_lr, first_order))
 }
 
 /// The meta-parameters as the starting weights of `tasks` tasks.
 pub fn tile(net: &Network, tasks: usize) -> Network {
     if tasks == 1 { net.clone() } else { net.clone().map(&mut Tile { tasks }) }
-}
-
-/// Each task's number of query examples whose largest output is their class, `[tasks]`
-/// (`None` for regression).
-pub fn correct(out: Tensor<3>, target: &Target) -> Option<Tensor<1>> {
-    match target {
-        Target::Classes(onehot) => {
-            let tasks = out.dims()[0];
-            let best = out.clone().max_dim(2).expand(out.dims()); // [tasks, n, ways]
-            Some((out.equal(best).float() * onehot.clone()).sum_dims(&[1, 2]).reshape([tasks]))
-        }
-        Target::Values(_) => None,
-    }
 }

@@ -1,13 +1,11 @@
 //! Meta-testing: loss and accuracy after each inner step 0..k on held-out tasks, with 95 % confidence intervals.
 
-use burn::module::Module;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::adapt::{TaskTensors, correct, tile};
-use super::params::SgdStep;
+use super::adapt::{TaskTensors, inner_step, tile};
 use crate::model::{Network, Target};
-use crate::readback::Pending;
+use crate::pending::Pending;
 use crate::tasks::{Split, Task, TaskSampler};
 use crate::rng::Rng;
 
@@ -86,8 +84,8 @@ pub const EVAL_CHUNK: usize = 32;
 
 /// Adapts `net` (on a plain, non-autodiff device) to each of `tasks` meta-test tasks drawn from
 /// `rng`, recording the query loss and accuracy after every inner step 0..=steps.
-pub fn evaluate(net: &Network, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, inner_lr: f64, steps: usize) -> Pending<EvalReport> {
-    let device = net.head.bias.val().device();
+pub fn evaluate(net: &Network, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, inner_lr: f64, steps: usize) -> Pending<'static, EvalReport> {
+    let device = net.device();
     let drawn: Vec<Task> = (0..tasks).map(|_| sampler.sample(Split::MetaTest, rng)).collect();
     let mut parts = Vec::new();
     let mut layout = Vec::new();
@@ -96,7 +94,7 @@ pub fn evaluate(net: &Network, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: 
         parts.push(task_readings(net, &t, inner_lr, steps));
         layout.push((chunk.len(), chunk[0].query.n, matches!(t.query, Target::Classes(_))));
     }
-    Pending::from_parts(parts, move |values| {
+    Pending::new(parts, move |values| {
         let mut rest = values;
         let mut curves = Vec::with_capacity(tasks);
         for (chunk, n_query, classification) in layout {
@@ -117,10 +115,9 @@ pub fn task_readings(net: &Network, t: &TaskTensors, inner_lr: f64, steps: usize
     for step in 0..=steps {
         let out = adapted.forward(t.query_x.clone());
         metrics.push(t.query.loss(out.clone()));
-        metrics.extend(correct(out, &t.query));
+        metrics.extend(t.query.correct(out));
         if step < steps {
-            let grads = adapted.loss_and_grads(t.support_x.clone(), &t.support).2;
-            adapted = adapted.map(&mut SgdStep { grads: &grads, lr: inner_lr });
+            adapted = inner_step(adapted, t, inner_lr, false);
         }
     }
     Tensor::cat(metrics, 0)

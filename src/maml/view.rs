@@ -1,14 +1,12 @@
 //! One task adapted step by step, for display: the model's predictions after each inner step 0..k.
 
-use burn::module::Module;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::adapt::{TaskTensors, correct};
-use super::params::SgdStep;
-use crate::model::{InputShape, Network};
-use crate::readback::Pending;
-use crate::tasks::{Labels, Task, TaskMeta};
+use super::adapt::{TaskTensors, inner_step};
+use crate::model::Network;
+use crate::pending::Pending;
+use crate::tasks::{InputShape, Labels, Task, TaskMeta};
 
 /// Points on which a regression task's curves are drawn.
 pub const GRID: usize = 101;
@@ -46,8 +44,8 @@ fn labels_f32(labels: &Labels) -> Vec<f32> {
 }
 
 /// Adapts `net` (plain device) to `task` with `steps` inner steps of `inner_lr`.
-pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: usize) -> Pending<View> {
-    let device = net.head.bias.val().device();
+pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: usize) -> Pending<'static, View> {
+    let device = net.device();
     let t = TaskTensors::new(std::slice::from_ref(&task), shape, &device);
     let (grid_x, grid_y) = match task.meta {
         TaskMeta::Sinusoid { amplitude, phase } => {
@@ -70,13 +68,12 @@ pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: 
         match &grid {
             Some(g) => parts.push(adapted.forward(g.clone()).reshape([GRID])),
             None => {
-                parts.push(correct(out.clone(), &t.query).expect("classification"));
+                parts.push(t.query.correct(out.clone()).expect("classification"));
                 parts.push(out.argmax(2).float().reshape([n_query]));
             }
         }
         if step < steps {
-            let grads = adapted.loss_and_grads(t.support_x.clone(), &t.support).2;
-            adapted = adapted.map(&mut SgdStep { grads: &grads, lr: inner_lr });
+            adapted = inner_step(adapted, &t, inner_lr, false);
         }
     }
 
@@ -95,7 +92,7 @@ pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: 
         },
         steps: vec![],
     };
-    Pending::from_parts(parts, move |values| {
+    Pending::new(parts, move |values| {
         let width = if classification { 2 + n_query } else { 1 + GRID };
         view.steps = values
             .chunks(width)
