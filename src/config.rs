@@ -73,6 +73,24 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// The meta-learners: how the inner loop adapts and which gradient reaches θ.
+    Algorithm {
+        /// MAML (Finn et al. 2017): every parameter adapts; the meta-gradient differentiates
+        /// through the inner steps (exact, or first-order with `first_order`).
+        Maml = "maml",
+        /// Reptile (Nichol et al. 2018): SGD on each task from θ, then θ moves toward the
+        /// adapted weights, θ ← θ − β Adam(mean(θ − θ')); no gradient through the inner loop.
+        Reptile = "reptile",
+        /// ANIL (Raghu et al. 2020): only the head adapts; the meta-gradient reaches the body
+        /// through the head's adaptation and the features it was computed on.
+        Anil = "anil",
+        /// Meta-SGD (Li et al. 2017): θ' = θ − α ⊙ ∇L with a learned rate per parameter,
+        /// initialised to α and meta-learned with θ.
+        MetaSgd = "meta-sgd",
+    }
+);
+
 #[derive(Config, Debug)]
 pub struct TaskConfig {
     pub kind: TaskKind,
@@ -133,6 +151,9 @@ pub struct ModelConfig {
 
 #[derive(Config, Debug)]
 pub struct MamlConfig {
+    /// The meta-learner (runs saved before it existed are MAML).
+    #[config(default = "Algorithm::Maml")]
+    pub algorithm: Algorithm,
     /// α: the inner-loop (adaptation) learning rate.
     #[config(default = 0.4)]
     pub inner_lr: f64,
@@ -148,7 +169,8 @@ pub struct MamlConfig {
     /// Tasks per meta-update.
     #[config(default = 32)]
     pub meta_batch: usize,
-    /// First-order MAML: treat the inner gradient as a constant (no second derivatives).
+    /// First-order: treat the inner gradient as a constant (no second derivatives). Applies to
+    /// MAML, ANIL and Meta-SGD; Reptile never differentiates through its inner loop.
     #[config(default = false)]
     pub first_order: bool,
     /// Rescale the meta-gradient to at most this global L2 norm.
@@ -187,11 +209,29 @@ impl TrainerConfig {
         }
     }
 
+    /// `self` with `algorithm` and the inner-loop schedule its paper uses where it differs from
+    /// MAML's. Reptile takes several SGD steps per task in training (its sinusoid: 5 steps of
+    /// 0.02; its 5-way 1-shot Omniglot: 5 steps, 5 tasks per meta-batch, more steps at test;
+    /// that paper's inner optimiser is Adam, ours SGD, hence a smaller α than MAML's 0.4).
+    /// ANIL and Meta-SGD keep MAML's settings (Meta-SGD starts its rates at α).
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.maml.algorithm = algorithm;
+        if algorithm == Algorithm::Reptile {
+            let m = &mut self.maml;
+            if self.task.kind == TaskKind::Sinusoid {
+                (m.inner_lr, m.inner_steps, m.test_inner_steps) = (0.02, 5, 10);
+            } else {
+                (m.inner_lr, m.inner_steps, m.test_inner_steps, m.meta_batch) = (0.1, 5, 10, m.meta_batch.min(5));
+            }
+        }
+        self
+    }
+
     /// The paper's settings at the page's size: 16 filters, 5 queries per class and at most 8
     /// tasks per meta-batch, so that a meta-iteration of an image task on the browser's CPU path
     /// stays well under a second. The page starts from these.
-    pub fn page_preset(kind: TaskKind) -> Self {
-        let mut c = Self::preset(kind);
+    pub fn page_preset(kind: TaskKind, algorithm: Algorithm) -> Self {
+        let mut c = Self::preset(kind).with_algorithm(algorithm);
         if kind != TaskKind::Sinusoid {
             c.model.filters = 16;
             c.task.queries = 5;

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::{Arch, Downsample, MamlConfig, TaskKind, TrainerConfig};
+use crate::config::{Algorithm, Arch, Downsample, MamlConfig, TaskKind, TrainerConfig};
 
 /// Any field to change from the task's preset; `None` keeps the preset's value.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, clap::Args)]
@@ -17,6 +17,9 @@ pub struct Settings {
     /// sinusoid, glyphs, omniglot (needs --data) or noise (the chance-level control) [default: sinusoid].
     #[arg(long)]
     pub task: Option<TaskKind>,
+    /// maml, reptile, anil or meta-sgd; brings its paper's inner-loop schedule [default: maml].
+    #[arg(long)]
+    pub algorithm: Option<Algorithm>,
     /// Classes per task (N).
     #[arg(long)]
     pub ways: Option<usize>,
@@ -73,9 +76,14 @@ impl Settings {
         self.task.unwrap_or(TaskKind::Sinusoid)
     }
 
-    /// The task's preset (the paper's settings) with every given setting applied; not yet validated.
+    fn algorithm(&self) -> Algorithm {
+        self.algorithm.unwrap_or(Algorithm::Maml)
+    }
+
+    /// The task's preset (the paper's settings, for the algorithm) with every given setting
+    /// applied; not yet validated.
     pub fn config(&self) -> TrainerConfig {
-        let mut c = TrainerConfig::preset(self.kind());
+        let mut c = TrainerConfig::preset(self.kind()).with_algorithm(self.algorithm());
         let (t, m) = (&mut c.task, &mut c.model);
         macro_rules! set {
             ($($field:ident => $target:expr),* $(,)?) => { $(if let Some(v) = self.$field { $target = v; })* };
@@ -93,12 +101,14 @@ impl Settings {
     /// steps if more.
     pub fn maml(&self, kind: TaskKind, current: &MamlConfig) -> MamlConfig {
         let inner_steps = self.inner_steps.unwrap_or(current.inner_steps);
+        let preset = TrainerConfig::preset(kind).with_algorithm(current.algorithm).maml.test_inner_steps;
         let test_inner_steps = match (self.test_inner_steps, self.inner_steps) {
             (Some(test), _) => test,
-            (None, Some(_)) => TrainerConfig::preset(kind).maml.test_inner_steps.max(inner_steps),
+            (None, Some(_)) => preset.max(inner_steps),
             (None, None) => current.test_inner_steps,
         };
         MamlConfig {
+            algorithm: current.algorithm,
             inner_lr: self.inner_lr.unwrap_or(current.inner_lr),
             meta_lr: self.meta_lr.unwrap_or(current.meta_lr),
             inner_steps,
@@ -114,6 +124,7 @@ impl Settings {
         let (t, m, o) = (&config.task, &config.model, &config.maml);
         Self {
             task: Some(t.kind),
+            algorithm: Some(o.algorithm),
             ways: Some(t.ways),
             shots: Some(t.shots),
             queries: Some(t.queries),
@@ -166,6 +177,7 @@ pub fn controls() -> Vec<Control> {
     let c = |key, label, kind, live, images| Control { key, label, kind, live, images };
     vec![
         c("task", "task", Kind::Enum(TaskKind::ALL.iter().map(|k| k.name()).collect()), false, false),
+        c("algorithm", "algorithm", Kind::Enum(Algorithm::ALL.iter().map(|a| a.name()).collect()), false, false),
         c("ways", "ways (N)", int(2, 20), false, true),
         c("shots", "shots (K)", int(1, 20), false, false),
         c("queries", "queries", int(1, 30), false, false),
@@ -179,8 +191,9 @@ pub fn controls() -> Vec<Control> {
     ]
 }
 
-/// The page's table as JSON: every control, and for every task the page's preset
-/// (`TrainerConfig::page_preset`) as a value per control.
+/// The page's table as JSON: every control; for every task the page's preset
+/// (`TrainerConfig::page_preset`) as a value per control, `presets[task][key]` (MAML's); and
+/// the same for every algorithm, `presets_by_algorithm[algorithm][task][key]`.
 pub fn table() -> Value {
     let controls = controls();
     let control_json: Vec<Value> = controls
@@ -201,15 +214,13 @@ pub fn table() -> Value {
             v
         })
         .collect();
-    let presets: serde_json::Map<String, Value> = TaskKind::ALL
-        .iter()
-        .map(|&kind| {
-            let all = serde_json::to_value(Settings::of(&TrainerConfig::page_preset(kind))).expect("settings serialise");
-            let preset = controls.iter().map(|c| (c.key.to_string(), all[c.key].clone())).collect::<serde_json::Map<_, _>>();
-            (kind.name().to_string(), Value::Object(preset))
-        })
-        .collect();
-    json!({"controls": control_json, "presets": presets})
+    let preset = |kind, algorithm| {
+        let all = serde_json::to_value(Settings::of(&TrainerConfig::page_preset(kind, algorithm))).expect("settings serialise");
+        Value::Object(controls.iter().map(|c| (c.key.to_string(), all[c.key].clone())).collect())
+    };
+    let by_task = |a| Value::Object(TaskKind::ALL.iter().map(|&k| (k.name().to_string(), preset(k, a))).collect());
+    let by_algorithm: serde_json::Map<String, Value> = Algorithm::ALL.iter().map(|&a| (a.name().to_string(), by_task(a))).collect();
+    json!({"controls": control_json, "presets": by_task(Algorithm::Maml), "presets_by_algorithm": by_algorithm})
 }
 
 #[cfg(test)]
@@ -237,13 +248,15 @@ mod tests {
     #[test]
     fn the_page_presets_round_trip_through_the_settings() {
         let table = table();
-        for &kind in TaskKind::ALL {
-            let preset: Settings = serde_json::from_value(table["presets"][kind.name()].clone()).unwrap();
-            let want = TrainerConfig::page_preset(kind);
+        assert_eq!(table["presets"], table["presets_by_algorithm"]["maml"]);
+        for (&kind, &algorithm) in TaskKind::ALL.iter().flat_map(|k| Algorithm::ALL.iter().map(move |a| (k, a))) {
+            let value = &table["presets_by_algorithm"][algorithm.name()][kind.name()];
+            let preset: Settings = serde_json::from_value(value.clone()).unwrap();
+            let want = TrainerConfig::page_preset(kind, algorithm);
             assert_eq!(format!("{:?}", preset.config()), format!("{want:?}"), "{kind}");
             // and every preset lies inside its control's range
             for c in controls() {
-                let v = &table["presets"][kind.name()][c.key];
+                let v = &value[c.key];
                 match c.kind {
                     Kind::Int { min, max, values } => {
                         let v = v.as_u64().unwrap();

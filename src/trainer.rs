@@ -7,9 +7,10 @@
 use burn::module::Module;
 use burn::prelude::*;
 
-use crate::config::{MamlConfig, TrainerConfig};
+use crate::config::{Algorithm, MamlConfig, TrainerConfig};
+use crate::maml::params::Fill;
 use crate::maml::shares::Shares;
-use crate::maml::{Diverged, EvalReport, MetaLearner, StepReport, View, evaluate, meta_step};
+use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_step};
 use crate::model::Network;
 use crate::pending::Pending;
 use crate::rng::Rng;
@@ -65,10 +66,10 @@ impl Trainer {
         config.validate().map_err(TrainError::Config)?;
         let sampler = tasks::sampler(&config.task, data, config.seed)?;
         let device = device.clone().autodiff();
-        let theta = Self::init(&config, sampler.as_ref(), streams::INIT, &device)?;
+        let params = Self::init(&config, sampler.as_ref(), streams::INIT, &device)?;
         Ok(Self {
             rng: Rng::stream(config.seed, streams::META_TRAIN),
-            learner: MetaLearner::new(theta, 0),
+            learner: MetaLearner::new(params, 0),
             config,
             device,
             sampler,
@@ -76,9 +77,12 @@ impl Trainer {
         })
     }
 
-    fn init(config: &TrainerConfig, sampler: &dyn TaskSampler, stream: u64, device: &Device) -> Result<Network, TrainError> {
+    /// Fresh meta-parameters drawn from the seed's `stream`: θ, and for Meta-SGD rates of α.
+    fn init(config: &TrainerConfig, sampler: &dyn TaskSampler, stream: u64, device: &Device) -> Result<MetaParams, TrainError> {
         let mut rng = Rng::stream(config.seed, stream);
-        Network::new(&config.model, sampler.input_shape(), sampler.outputs(), &mut rng, device).map_err(TrainError::Config)
+        let theta = Network::new(&config.model, sampler.input_shape(), sampler.outputs(), &mut rng, device).map_err(TrainError::Config)?;
+        let rates = (config.maml.algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: config.maml.inner_lr }));
+        Ok(MetaParams { theta, rates })
     }
 
     /// Threads for the shares of a meta-batch (natively; default: the machine's cores). The
@@ -95,9 +99,9 @@ impl Trainer {
         &self.config
     }
 
-    /// The meta-learned weights θ, on the plain device (for meta-testing by hand).
-    pub fn meta_parameters(&self) -> Network {
-        self.learner.theta.valid()
+    /// The meta-learned weights θ (and Meta-SGD's rates), on the plain device.
+    pub fn meta_parameters(&self) -> MetaParams {
+        self.learner.params.valid()
     }
 
     pub fn iteration(&self) -> usize {
@@ -105,8 +109,11 @@ impl Trainer {
     }
 
     /// Changes the MAML settings (α, β, inner steps, first-order, meta-batch, clipping) from the
-    /// next meta-iteration on, keeping the weights and Adam's state.
+    /// next meta-iteration on, keeping the weights and Adam's state. The algorithm is the run's.
     pub fn set_maml(&mut self, maml: MamlConfig) -> Result<(), TrainError> {
+        if maml.algorithm != self.config.maml.algorithm {
+            return Err(TrainError::Config(format!("the algorithm is the run's ({}): changing it starts a new run", self.config.maml.algorithm)));
+        }
         let mut config = self.config.clone();
         config.maml = maml;
         config.validate().map_err(TrainError::Config)?;
@@ -131,7 +138,7 @@ impl Trainer {
                 .expect("the configuration was validated when the trainer was built"),
         };
         let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
-        evaluate(&net, self.sampler.as_ref(), &mut rng, tasks, self.config.maml.inner_lr, steps)
+        evaluate(&net, self.sampler.as_ref(), &mut rng, tasks, &self.config.maml, steps)
     }
 
     /// A meta-test task for display, the `index`-th of the view stream.
@@ -141,21 +148,28 @@ impl Trainer {
 
     /// The `index`-th view task adapted step by step with the current weights and α.
     pub fn view(&self, index: u64, steps: usize) -> Pending<'static, View> {
-        crate::maml::view::view(&self.meta_parameters(), self.view_task(index), self.sampler.input_shape(), self.config.maml.inner_lr, steps)
+        crate::maml::view::view(&self.meta_parameters(), self.view_task(index), self.sampler.input_shape(), &self.config.maml, steps)
     }
 
     /// The weights with their config, as the bytes of a weights file.
     pub fn weights(&self) -> Pending<'static, Vec<u8>> {
-        weights::read(&self.learner.theta, self.config.clone(), self.learner.iteration)
+        weights::read(&self.learner.params, self.config.clone(), self.learner.iteration)
     }
 
     /// Loads weights into this run. A file from another model or shape is refused with the
     /// reason and nothing changes. Adam's state restarts.
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), TrainError> {
         let w = Weights::decode(bytes).map_err(TrainError::Weights)?;
-        let ours: Vec<Vec<usize>> = param_tensors(&self.learner.theta).into_iter().map(|(s, _)| s).collect();
+        let ours: Vec<Vec<usize>> = param_tensors(&self.learner.params).into_iter().map(|(s, _)| s).collect();
         if w.shapes != ours {
             let (theirs, mine) = (&w.config.model, &self.config.model);
+            let (their_rates, my_rates) = (w.config.maml.algorithm == Algorithm::MetaSgd, self.learner.params.rates.is_some());
+            if their_rates != my_rates && w.shapes.len() != ours.len() {
+                return Err(TrainError::Weights(format!(
+                    "these weights are of a {} run and this run is {}: only Meta-SGD has learned rates; choose the algorithm {} to load them",
+                    w.config.maml.algorithm, self.config.maml.algorithm, w.config.maml.algorithm
+                )));
+            }
             return Err(TrainError::Weights(format!(
                 "these weights belong to another model ({} with {} filters / {} hidden units, {} outputs, {}) and do not fit this one ({} with {} filters / {} hidden units, {} outputs, {})",
                 theirs.arch, theirs.filters, theirs.hidden, w.config.task.ways, w.config.task.kind,
@@ -165,7 +179,7 @@ impl Trainer {
         if w.values.iter().flatten().any(|v| !v.is_finite()) {
             return Err(TrainError::Weights("the weights file holds non-finite values".into()));
         }
-        self.learner = MetaLearner::new(write_params(self.learner.theta.clone(), &w.values), w.iteration);
+        self.learner = MetaLearner::new(write_params(self.learner.params.clone(), &w.values), w.iteration);
         Ok(())
     }
 

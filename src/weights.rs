@@ -9,7 +9,6 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainerConfig;
-use crate::model::Network;
 use crate::pending::Pending;
 
 const MAGIC: &[u8; 8] = b"MAMLW\x001\n";
@@ -65,8 +64,8 @@ impl Weights {
     }
 }
 
-/// The weights file of the meta-parameters `net` (one task), pending their read from the device.
-pub fn read(net: &Network, config: TrainerConfig, iteration: usize) -> Pending<'static, Vec<u8>> {
+/// The weights file of the meta-parameters `net` (one task; θ, and Meta-SGD's rates), pending their read from the device.
+pub fn read<M: Module>(net: &M, config: TrainerConfig, iteration: usize) -> Pending<'static, Vec<u8>> {
     let tensors = param_tensors(net);
     let shapes: Vec<Vec<usize>> = tensors.iter().map(|(s, _)| s.clone()).collect();
     Pending::new(tensors.into_iter().map(|(_, t)| t).collect(), move |flat| {
@@ -85,7 +84,7 @@ pub fn read(net: &Network, config: TrainerConfig, iteration: usize) -> Pending<'
 
 /// Every parameter's shape without the task dimension and its values flattened (detached, on a
 /// plain device), in the network's visit order, for a network of one task (the meta-parameters).
-pub fn param_tensors(net: &Network) -> Vec<(Vec<usize>, Tensor<1>)> {
+pub fn param_tensors<M: Module>(net: &M) -> Vec<(Vec<usize>, Tensor<1>)> {
     struct Collect(Vec<(Vec<usize>, Tensor<1>)>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
@@ -104,7 +103,7 @@ pub fn param_tensors(net: &Network) -> Vec<(Vec<usize>, Tensor<1>)> {
 
 /// Replaces the values of every parameter, in visit order; the caller has checked the shapes.
 /// Ids are kept, so an optimiser's state stays attached.
-pub fn write_params(net: Network, values: &[Vec<f32>]) -> Network {
+pub fn write_params<M: Module>(net: M, values: &[Vec<f32>]) -> M {
     struct Write<'a>(&'a [Vec<f32>], usize);
     impl ModuleMapper for Write<'_> {
         fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {

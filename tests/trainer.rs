@@ -65,7 +65,8 @@ fn live_settings_are_validated_and_take_effect() {
     };
     let unchanged = step(&|_| {});
     assert_eq!(step(&|_| {}), unchanged, "the comparison needs a reproducible step");
-    let changes: [(&str, &dyn Fn(&mut MamlConfig)); 5] = [
+    type Change<'a> = (&'a str, &'a dyn Fn(&mut MamlConfig));
+    let changes: [Change; 5] = [
         ("inner_lr", &|m| m.inner_lr *= 2.0),
         ("inner_steps", &|m| m.inner_steps = 3),
         ("first_order", &|m| m.first_order = true),
@@ -186,7 +187,7 @@ fn evaluating_tasks_together_equals_evaluating_them_one_by_one() {
     for (i, curve) in together.tasks.iter().enumerate() {
         let task = s.sample(Split::MetaTest, &mut rng);
         let alone = TaskTensors::new(std::slice::from_ref(&task), s.input_shape(), &Device::flex());
-        let v: Vec<f64> = task_readings(&net, &alone, c.maml.inner_lr, steps).into_data().convert::<f64>().try_to_vec().unwrap();
+        let v: Vec<f64> = task_readings(&net, &alone, &c.maml, steps).into_data().convert::<f64>().try_to_vec().unwrap();
         let accuracy: Vec<f64> = curve.accuracy.clone().unwrap();
         for step in 0..=steps {
             let (loss, correct) = (v[2 * step], v[2 * step + 1] / task.query.n as f64);

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use maml_lab::config::{Arch, TrainerConfig};
+use maml_lab::config::{Algorithm, Arch, TrainerConfig};
 use maml_lab::maml::EvalReport;
 use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
@@ -87,6 +87,10 @@ enum Command {
     },
     /// Checks the exact meta-gradient against central finite differences in f64.
     Gradcheck {
+        /// maml, anil or meta-sgd (θ and the learned rates); reptile checks its direction
+        /// Σ(θ − θ') against the same inner steps taken task by task.
+        #[arg(long, default_value = "maml")]
+        algorithm: Algorithm,
         #[arg(long, default_value = "mlp")]
         model: Arch,
         #[arg(long, default_value_t = 1)]
@@ -145,10 +149,10 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Train { setup, iterations, out, log_every, pretrained } => train(&setup, iterations, &out, log_every, pretrained),
         Command::Eval { run, tasks, inner_steps, data, rotations } => eval(&run, tasks, inner_steps, data.as_deref(), rotations),
         Command::Bench { setup, iterations, threads } => bench(&setup, iterations, threads),
-        Command::Gradcheck { model, inner_steps, coords, filters, seed } => {
+        Command::Gradcheck { algorithm, model, inner_steps, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
-            let report = gradcheck::gradcheck(model, filters, inner_steps, coords, seed, &device);
+            let report = gradcheck::gradcheck(algorithm, model, filters, inner_steps, coords, seed, &device);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }

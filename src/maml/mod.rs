@@ -1,4 +1,4 @@
-//! MAML (Finn, Abbeel, Levine 2017): the inner loop (`adapt`), the outer loop (`outer`), and meta-testing (`evaluate`, `view`).
+//! MAML (Finn, Abbeel, Levine 2017) and its kin (Reptile, ANIL, Meta-SGD): the inner loop (`adapt`), the outer loop (`outer`), and meta-testing (`evaluate`, `view`).
 
 pub mod adapt;
 pub mod evaluate;
@@ -8,7 +8,8 @@ pub mod params;
 pub mod shares;
 pub mod view;
 
-pub use adapt::{TaskTensors, adapt, inner_step};
+pub use adapt::{Inner, TaskTensors, adapt};
 pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
 pub use outer::{Diverged, MetaLearner, StepReport, meta_step};
+pub use params::MetaParams;
 pub use view::View;

@@ -1,14 +1,14 @@
 //! The outer loop's plumbing into burn's optimiser: the meta-gradient as `GradientsParams`, its norm, and clipping.
 
-use burn::module::{ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use crate::model::{Grads, Network};
+use crate::model::Grads;
 
 /// The meta-gradient `grads` times `scale` for the optimiser, and its squared global L2 norm (a
 /// [1] tensor, not yet read, so the caller can fetch it together with the loss in one transfer).
-pub fn meta_gradients(net: &Network, grads: &Grads, scale: f64) -> (GradientsParams, Tensor<1>) {
+pub fn meta_gradients<M: Module>(net: &M, grads: &Grads, scale: f64) -> (GradientsParams, Tensor<1>) {
     struct Collect<'a> {
         grads: &'a Grads,
         scale: f64,
@@ -35,7 +35,7 @@ pub fn meta_gradients(net: &Network, grads: &Grads, scale: f64) -> (GradientsPar
 }
 
 /// Multiplies every gradient by `factor` (global-norm clipping).
-pub fn scale_gradients(net: &Network, grads: GradientsParams, factor: f64) -> GradientsParams {
+pub fn scale_gradients<M: Module>(net: &M, grads: GradientsParams, factor: f64) -> GradientsParams {
     struct Scale(GradientsParams, f64);
     impl ModuleVisitor for Scale {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {

@@ -7,26 +7,26 @@ use serde::Serialize;
 
 use super::adapt::{TaskTensors, adapt};
 use super::optim::{meta_gradients, scale_gradients};
-use super::params::{Detach, autodiff_grads};
+use super::params::{Detach, MetaParams, autodiff_grads};
 use super::shares::{Shares, Sum};
-use crate::config::MamlConfig;
-use crate::model::Network;
+use crate::config::{Algorithm, MamlConfig};
+use crate::model::{Grads, Network};
 use crate::pending::Pending;
 use crate::tasks::{InputShape, Task};
 
 /// What the outer loop carries from one meta-iteration to the next.
 pub struct MetaLearner {
-    /// θ, the meta-parameters (one task), on an autodiff device.
-    pub theta: Network,
-    /// Adam's moment estimates for θ.
+    /// θ (one task) and Meta-SGD's rates, on an autodiff device.
+    pub params: MetaParams,
+    /// Adam's moment estimates for them.
     optim: ModuleOptimizer,
     /// Meta-iterations done.
     pub iteration: usize,
 }
 
 impl MetaLearner {
-    pub fn new(theta: Network, iteration: usize) -> Self {
-        Self { theta, optim: AdamConfig::new().init(), iteration }
+    pub fn new(params: MetaParams, iteration: usize) -> Self {
+        Self { params, optim: AdamConfig::new().init(), iteration }
     }
 }
 
@@ -68,11 +68,11 @@ pub fn meta_step<'a>(
     let tasks: Vec<Task> = (0..meta_batch).map(|_| sample()).collect();
     // 4-9: for each T_i, adapt θ'_i = θ − α ∇θ L_Ti(f_θ) on its support set, score f_θ'_i on
     //      its query set, and differentiate the summed query loss with respect to θ
-    let theta = &learner.theta;
-    let sum = shares.sum(&tasks, |part, at_once| query_loss(theta, part, shape, config, at_once));
+    let params = &learner.params;
+    let sum = shares.sum(&tasks, |part, at_once| query_loss(params, part, shape, config, at_once));
     // the meta-objective is the mean over the meta-batch
     let scale = 1.0 / meta_batch as f64;
-    let (grads, norm2) = meta_gradients(theta, &sum.grads, scale);
+    let (grads, norm2) = meta_gradients(params, &sum.grads, scale);
     let n_query: usize = tasks.iter().map(|t| t.query.n).sum();
     let mut readings = vec![sum.loss.mul_scalar(scale), norm2];
     readings.extend(sum.correct);
@@ -85,11 +85,11 @@ pub fn meta_step<'a>(
             }
         }
         let grads = match grad_clip {
-            Some(max) if grad_norm > max => scale_gradients(&learner.theta, grads, max / grad_norm),
+            Some(max) if grad_norm > max => scale_gradients(&learner.params, grads, max / grad_norm),
             _ => grads,
         };
         // 10: θ ← θ − β ∇θ Σ_i L_Ti(f_θ'_i), with Adam's step in place of plain gradient descent
-        learner.theta = learner.optim.step(beta, learner.theta.clone(), grads);
+        learner.params = learner.optim.step(beta, learner.params.clone(), grads);
         learner.iteration = iteration;
         Ok(StepReport { iteration, meta_loss, grad_norm, accuracy: values.get(2).map(|c| c / n_query as f64) })
     })
@@ -97,24 +97,55 @@ pub fn meta_step<'a>(
 
 /// Lines 4-9 for some of the meta-batch's tasks, `at_once` of them adapted together: their
 /// summed query loss after adaptation, their number correct, and the loss's gradient with
-/// respect to θ. θ enters as fresh leaves of a graph of its own, so that the parts of a
-/// meta-batch can be differentiated apart (on threads of their own) and their gradients summed.
-pub fn query_loss(theta: &Network, tasks: &[Task], shape: InputShape, config: &MamlConfig, at_once: usize) -> Sum {
-    let MamlConfig { inner_lr: alpha, inner_steps, first_order, .. } = *config;
-    let leaves = theta.clone().map(&mut Detach { leaf: true });
-    let (mut loss, mut correct) = (None::<Tensor<1>>, None::<Tensor<1>>);
+/// respect to the meta-parameters. These enter as fresh leaves of a graph of their own, so that
+/// the parts of a meta-batch can be differentiated apart (on threads of their own) and summed.
+///
+/// Reptile has no gradient through its inner loop: its direction is Σ_i (θ − θ'_i), which
+/// Adam follows as it would a gradient; the query loss is only measured.
+pub fn query_loss(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, at_once: usize) -> Sum {
+    let reptile = config.algorithm == Algorithm::Reptile;
+    let leaves = params.clone().map(&mut Detach { leaf: !reptile });
+    let (mut loss, mut correct, mut direction) = (None::<Tensor<1>>, None::<Tensor<1>>, Grads::default());
     for chunk in tasks.chunks(at_once) {
-        let t = TaskTensors::new(chunk, shape, &theta.device());
-        let adapted = adapt(&leaves, &t, alpha, inner_steps, first_order); // 5-7: support set D
-        let out = adapted.forward(t.query_x.clone()); // 8: query set D'
+        let t = TaskTensors::new(chunk, shape, &params.theta.device());
+        let adapted = adapt(&leaves, &t, config); // 5-7: the support set D
+        let out = adapted.query_outputs(); // 8: the query set D'
         if let Some(c) = t.query.correct(out.clone().detach()) {
             let c = c.sum();
             correct = Some(correct.map_or(c.clone(), |acc| acc + c));
         }
         let l = t.query.loss(out).sum();
         loss = Some(loss.map_or(l.clone(), |acc| acc + l));
+        if reptile {
+            direction = direction + toward(&leaves.theta, &adapted.fast);
+        }
     }
     let loss = loss.expect("a part of a meta-batch has at least one task");
-    let grads = autodiff_grads(&leaves, &loss.backward());
+    let grads = if reptile { direction } else { autodiff_grads(&leaves, &loss.backward()) };
     Sum { loss: loss.inner(), correct: correct.map(Tensor::inner), grads }
+}
+
+/// Σ_i (θ − θ'_i) over the tasks of the fast weights `fast`, keyed by θ's parameters.
+fn toward(theta: &Network, fast: &Network) -> Grads {
+    struct Start(Grads);
+    impl burn::module::ModuleVisitor for Start {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            self.0.put(p, p.val().inner());
+        }
+    }
+    struct Sum<'a>(&'a Grads, Grads);
+    impl burn::module::ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            let start = self.0.0[&p.id].clone();
+            let adapted = p.val().inner();
+            let tasks = adapted.dims()[0] as f64;
+            let adapted: Tensor<1> = adapted.sum_dim(0).reshape([start.dims()[0]]);
+            self.1.0.insert(p.id, start.mul_scalar(tasks) - adapted);
+        }
+    }
+    let mut start = Start(Grads::default());
+    theta.visit(&mut start);
+    let mut sum = Sum(&start.0, Grads::default());
+    fast.visit(&mut sum);
+    sum.1
 }

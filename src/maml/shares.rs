@@ -19,7 +19,7 @@ impl Sum {
         Sum {
             loss: self.loss + other.loss,
             correct: self.correct.zip(other.correct).map(|(a, b)| a + b),
-            grads: self.grads.add(other.grads),
+            grads: self.grads + other.grads,
         }
     }
 }
@@ -84,7 +84,7 @@ mod tests {
     use crate::config::{TaskKind, TrainerConfig};
     use crate::maml::adapt::{TaskTensors, adapt};
     use crate::maml::outer::query_loss;
-    use crate::maml::params::autodiff_grads;
+    use crate::maml::params::{MetaParams, autodiff_grads};
     use crate::model::Network;
     use crate::rng::Rng;
     use crate::tasks::{Split, sampler};
@@ -98,13 +98,14 @@ mod tests {
             let device = Device::flex().autodiff();
             let s = sampler(&config.task, &[], 0).unwrap();
             let mut rng = Rng::stream(7, 7);
-            let net = Network::new(&config.model, s.input_shape(), s.outputs(), &mut rng, &device).unwrap();
+            let theta = Network::new(&config.model, s.input_shape(), s.outputs(), &mut rng, &device).unwrap();
+            let net = MetaParams { theta, rates: None };
             let tasks: Vec<Task> = (0..5).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
             let m = &config.maml;
 
             // one graph, all tasks at once, the meta-parameters themselves as leaves
             let whole = TaskTensors::new(&tasks, s.input_shape(), &device);
-            let loss = adapt(&net, &whole, m.inner_lr, m.inner_steps, false).loss(whole.query_x.clone(), &whole.query).sum();
+            let loss = whole.query.loss(adapt(&net, &whole, m).query_outputs()).sum();
             let reference = autodiff_grads(&net, &loss.backward());
 
             let shares = Shares { arch: config.model.arch, threads: 2 };

@@ -3,8 +3,9 @@
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::adapt::{TaskTensors, inner_step};
-use crate::model::Network;
+use super::adapt::{Inner, TaskTensors};
+use super::params::MetaParams;
+use crate::config::MamlConfig;
 use crate::pending::Pending;
 use crate::tasks::{InputShape, Labels, Task, TaskMeta};
 
@@ -43,9 +44,10 @@ fn labels_f32(labels: &Labels) -> Vec<f32> {
     }
 }
 
-/// Adapts `net` (plain device) to `task` with `steps` inner steps of `inner_lr`.
-pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: usize) -> Pending<'static, View> {
-    let device = net.device();
+/// Adapts the meta-parameters (plain device) to `task` with `steps` inner steps of the
+/// algorithm's own rule.
+pub fn view(params: &MetaParams, task: Task, shape: InputShape, config: &MamlConfig, steps: usize) -> Pending<'static, View> {
+    let device = params.theta.device();
     let t = TaskTensors::new(std::slice::from_ref(&task), shape, &device);
     let (grid_x, grid_y) = match task.meta {
         TaskMeta::Sinusoid { amplitude, phase } => {
@@ -60,20 +62,20 @@ pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: 
     let classification = grid.is_none();
     let n_query = task.query.n;
 
-    let mut adapted = net.clone();
+    let mut inner = Inner::start(params, &t, config);
     let mut parts = Vec::new();
     for step in 0..=steps {
-        let out = adapted.forward(t.query_x.clone()); // [1, n_query, outputs]
+        let out = inner.query_outputs(); // [1, n_query, outputs]
         parts.push(t.query.loss(out.clone()));
         match &grid {
-            Some(g) => parts.push(adapted.forward(g.clone()).reshape([GRID])),
+            Some(g) => parts.push(inner.forward(g.clone()).reshape([GRID])),
             None => {
                 parts.push(t.query.correct(out.clone()).expect("classification"));
                 parts.push(out.argmax(2).float().reshape([n_query]));
             }
         }
         if step < steps {
-            adapted = inner_step(adapted, &t, inner_lr, false);
+            inner = inner.step();
         }
     }
 

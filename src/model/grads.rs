@@ -16,8 +16,17 @@ impl Grads {
         debug_assert_eq!(n, p.shape().num_elements(), "a gradient should have its parameter's size");
         self.0.insert(p.id, g.reshape([n]));
     }
+
+    pub fn get<const D: usize>(&self, p: &Param<Tensor<D>>) -> Option<Tensor<D>> {
+        self.0.get(&p.id).map(|g| g.clone().reshape(p.shape()))
+    }
+}
+
+impl std::ops::Add for Grads {
+    type Output = Grads;
+
     /// The sum of two sets of gradients (a parameter missing from one counts as zero there).
-    pub fn add(mut self, other: Grads) -> Grads {
+    fn add(mut self, other: Grads) -> Grads {
         for (id, g) in other.0 {
             let sum = match self.0.remove(&id) {
                 Some(acc) => acc + g,
@@ -26,9 +35,5 @@ impl Grads {
             self.0.insert(id, sum);
         }
         self
-    }
-
-    pub fn get<const D: usize>(&self, p: &Param<Tensor<D>>) -> Option<Tensor<D>> {
-        self.0.get(&p.id).map(|g| g.clone().reshape(p.shape()))
     }
 }

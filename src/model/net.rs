@@ -114,11 +114,23 @@ impl Network {
     /// Outputs (logits or regression values) `[tasks, n, outputs]` for `x: [tasks, n, features]`,
     /// task t through weights t.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.head.forward(self.body(x))
+    }
+
+    /// Everything before the head: the features the head sees, `[tasks, n, d]` (ANIL's body).
+    pub fn body(&self, x: Tensor<3>) -> Tensor<3> {
         let mut h = if self.blocks.is_empty() { x } else { self.features(self.conv_forward(x, None)) };
         for dense in &self.hidden {
             h = layers::relu(dense.forward(h)).0;
         }
-        self.head.forward(h)
+        h
+    }
+
+    /// The head alone, as a network that takes the body's features as its input (ANIL's fast
+    /// weights). Its parameters are the head's own, ids included.
+    pub fn head_only(&self) -> Network {
+        let features = self.head.weight.dims()[1];
+        Network { blocks: vec![], hidden: vec![], head: self.head.clone(), channels: features, height: 1, width: 1, global_pool: false }
     }
 
     fn conv_forward(&self, x: Tensor<3>, mut caches: Option<&mut Vec<BlockCache>>) -> Tensor<4> {
