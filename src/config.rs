@@ -213,9 +213,14 @@ impl TrainerConfig {
     /// MAML's. Reptile takes several SGD steps per task in training (its sinusoid: 5 steps of
     /// 0.02; its 5-way 1-shot Omniglot: 5 steps, 5 tasks per meta-batch, more steps at test;
     /// that paper's inner optimiser is Adam, ours SGD, hence a smaller α than MAML's 0.4).
-    /// ANIL and Meta-SGD keep MAML's settings (Meta-SGD starts its rates at α).
+    /// ANIL keeps MAML's settings; Meta-SGD too (its rates start at α), but meta-tests with as
+    /// many steps as it trains, as its paper does.
     pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
         self.maml.algorithm = algorithm;
+        if algorithm == Algorithm::MetaSgd {
+            // its rates are learned for the training steps: more steps at test overshoot
+            self.maml.test_inner_steps = self.maml.inner_steps;
+        }
         if algorithm == Algorithm::Reptile {
             let m = &mut self.maml;
             if self.task.kind == TaskKind::Sinusoid {

@@ -74,6 +74,28 @@ enum Command {
         #[arg(long, requires = "data")]
         rotations: bool,
     },
+    /// Trains several meta-learners on the same tasks over several seeds and meta-tests each on
+    /// the same held-out tasks: one table, mean ± 95 % CI over every seed's tasks, after one
+    /// inner step and after the test steps, with seconds per meta-iteration.
+    Compare {
+        #[command(flatten)]
+        setup: Setup,
+        /// Comma-separated: maml, fomaml (first-order MAML), reptile, anil, meta-sgd. Each
+        /// takes its own paper's schedule unless a flag sets it.
+        #[arg(long, default_value = "maml,fomaml,reptile,anil,meta-sgd")]
+        algorithms: String,
+        #[arg(long, default_value_t = 1000)]
+        iterations: usize,
+        /// Seeds 0..N, each a run of every learner.
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Meta-test tasks per run.
+        #[arg(long, default_value_t = 600)]
+        tasks: usize,
+        /// Print the table as Markdown rather than JSON.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Meta-iterations per second of a configuration (after two warm-up iterations).
     Bench {
         #[command(flatten)]
@@ -125,8 +147,10 @@ impl Setup {
     }
 }
 
+mod compare;
+
 /// Why the command failed, as one sentence for stderr.
-struct Failure(String);
+pub struct Failure(pub String);
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(e: E) -> Self {
@@ -149,6 +173,18 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Train { setup, iterations, out, log_every, pretrained } => train(&setup, iterations, &out, log_every, pretrained),
         Command::Eval { run, tasks, inner_steps, data, rotations } => eval(&run, tasks, inner_steps, data.as_deref(), rotations),
         Command::Bench { setup, iterations, threads } => bench(&setup, iterations, threads),
+        Command::Compare { setup, algorithms, iterations, seeds, tasks, markdown } => {
+            let learners = compare::Learner::parse(&algorithms)?;
+            let data = load_data(&setup.data)?;
+            let base_for = |algorithm| {
+                let mut settings = setup.settings.clone();
+                settings.algorithm = Some(algorithm);
+                let mut c = settings.config();
+                c.task.data = setup.data.iter().map(|p| p.display().to_string()).collect();
+                c
+            };
+            compare::compare(base_for, &data, &learners, iterations, seeds, tasks, markdown)
+        }
         Command::Gradcheck { algorithm, model, inner_steps, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
@@ -183,10 +219,11 @@ fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrai
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
-    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, "maml", out)?;
+    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, "weights", out)?;
     std::fs::write(out.join("metrics.jsonl"), metrics)?;
     if pretrained {
-        let mut joint = config.clone();
+        // plain joint training: no inner steps, whatever the algorithm
+        let mut joint = config.clone().with_algorithm(Algorithm::Maml);
         joint.maml.inner_steps = 0;
         let mut baseline = Trainer::new(joint, &data, &Device::flex())?;
         let (_, metrics) = train_loop(&mut baseline, iterations, log_every, "pretrained", out)?;
@@ -196,9 +233,11 @@ fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrai
     Ok(())
 }
 
-/// Trains, saving the weights (`<name>.bin`; `weights.bin` for MAML) even when it diverges.
-fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, name: &str, out: &Path) -> Result<(f64, String), Failure> {
-    let file = out.join(if name == "maml" { "weights.bin".to_string() } else { format!("{name}.bin") });
+/// Trains, saving the weights (`OUT/<file>.bin`) even when it diverges. Each metrics line's
+/// `run` is the algorithm, or "pretrained" for the baseline.
+fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, file: &str, out: &Path) -> Result<(f64, String), Failure> {
+    let name = if file == "pretrained" { file.to_string() } else { trainer.config().maml.algorithm.to_string() };
+    let file = out.join(format!("{file}.bin"));
     let bar = progress(iterations);
     bar.set_message(name.to_string());
     let (mut metrics, mut last) = (String::new(), f64::NAN);
@@ -239,23 +278,23 @@ fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path
     }
     let read = |name: &str| std::fs::read(run.join(name)).map_err(|e| Failure(format!("cannot read {}: {e}", run.join(name).display())));
     let weights = read("weights.bin")?;
-    let mut config = Weights::decode(&weights)?.config;
-    let sets = match data {
-        // every class of that zip becomes meta-test (and, unused, meta-train)
-        Some(path) => {
-            let set = load_data(&[path])?.remove(0);
-            config.task.rotations = rotations;
-            config.task.data = vec![path.display().to_string(); 2];
-            vec![set.clone(), set]
-        }
-        None => load_data(&config.task.data)?,
-    };
+    let given = data.map(|path| load_data(&[path])).transpose()?;
+    // a run from its weights file, its classes from --data (as they are, or rotated) if given
     let load = |bytes: &[u8]| -> Result<Trainer, Failure> {
-        let mut trainer = Trainer::new(config.clone(), &sets, &Device::flex())?;
+        let mut config = Weights::decode(bytes)?.config;
+        let sets = match (&given, data) {
+            (Some(set), Some(path)) => {
+                (config.task.rotations, config.task.data) = (rotations, vec![path.display().to_string(); 2]);
+                vec![set[0].clone(), set[0].clone()] // every class of that zip is meta-test (and, unused, meta-train)
+            }
+            _ => load_data(&config.task.data)?,
+        };
+        let mut trainer = Trainer::new(config, &sets, &Device::flex())?;
         trainer.load_weights(bytes)?;
         Ok(trainer)
     };
     let trainer = load(&weights)?;
+    let config = trainer.config().clone();
     let steps = inner_steps.unwrap_or(config.maml.test_inner_steps);
     let maml = trainer.evaluate(tasks, steps, Start::MetaLearned).wait();
     let mut baselines = json!({"random_init": headline(&trainer.evaluate(tasks, steps, Start::Random).wait())});
@@ -266,7 +305,7 @@ fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path
     println!(
         "{}",
         json!({
-            "task": config.task.kind, "ways": config.task.ways, "shots": config.task.shots,
+            "task": config.task.kind, "algorithm": config.maml.algorithm, "ways": config.task.ways, "shots": config.task.shots,
             "metric": if classification { "accuracy_percent" } else { "mse" },
             "tasks": tasks, "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
             "classes": if data.is_some() { json!({"rotations": rotations}) } else { json!("the run's meta-test split") },
