@@ -49,11 +49,12 @@ impl Weights {
         let (len, rest) = rest.split_at_checked(4).ok_or("the weights file is truncated")?;
         let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
         let (json, mut data) = rest.split_at_checked(len).ok_or("the weights file is truncated")?;
-        let header: Header = serde_json::from_slice(json).map_err(|e| format!("the weights file's header is unreadable: {e}"))?;
+        let header: Header = serde_json::from_slice(json).map_err(header_error)?;
         let mut values = Vec::with_capacity(header.shapes.len());
         for shape in &header.shapes {
-            let n: usize = shape.iter().product();
-            let (chunk, tail) = data.split_at_checked(4 * n).ok_or("the weights file is truncated")?;
+            let bytes = shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
+            let bytes = bytes.ok_or("the weights file's header claims a parameter too large for any file")?;
+            let (chunk, tail) = data.split_at_checked(bytes).ok_or("the weights file is truncated")?;
             values.push(chunk.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect());
             data = tail;
         }
@@ -61,6 +62,17 @@ impl Weights {
             return Err("the weights file has bytes past its last parameter".into());
         }
         Ok(Self { config: header.config, iteration: header.iteration, shapes: header.shapes, values })
+    }
+}
+
+/// serde's reason for an unreadable header, when it reads as one short line: it quotes the
+/// file's own text, which may hold line breaks or run to any length.
+fn header_error(e: serde_json::Error) -> String {
+    let reason = e.to_string();
+    if reason.chars().count() <= 160 && !reason.chars().any(char::is_control) {
+        format!("the weights file's header is unreadable: {reason}")
+    } else {
+        format!("the weights file's header is unreadable at line {}, column {}", e.line(), e.column())
     }
 }
 

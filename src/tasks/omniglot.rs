@@ -14,6 +14,9 @@ use crate::rng::Rng;
 pub const MAX_ZIP_BYTES: usize = 64 << 20;
 /// Largest total of unpacked PNG bytes accepted: a guard against zip bombs.
 pub const MAX_UNPACKED_BYTES: u64 = 512 << 20;
+/// Largest image accepted, in pixels (Omniglot's are 105 x 105): a PNG of a few bytes can claim
+/// any size, and the decoder fills a buffer of the size it claims.
+pub const MAX_IMAGE_PIXELS: u64 = 4096 * 4096;
 /// Images are area-averaged down to SIDE x SIDE, as in the MAML paper's Omniglot setup.
 pub const SIDE: usize = 28;
 /// RNG stream of the meta-train / meta-test split of a single zip.
@@ -53,29 +56,30 @@ impl ImageSet {
         if bytes.len() > MAX_ZIP_BYTES {
             return Err(DataError::TooLarge { bytes: bytes.len(), limit: MAX_ZIP_BYTES });
         }
-        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| DataError::NotZip(e.to_string()))?;
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(not_zip)?;
         let mut classes: BTreeMap<String, BTreeMap<String, Vec<f32>>> = BTreeMap::new();
         let mut unpacked = 0u64;
         for i in 0..archive.len() {
-            let mut entry = archive.by_index(i).map_err(|e| DataError::NotZip(e.to_string()))?;
-            let name = entry.name().map_err(|e| DataError::NotZip(e.to_string()))?.into_owned();
+            let mut entry = archive.by_index(i).map_err(not_zip)?;
+            let name = entry.name().map_err(not_zip)?.into_owned();
             let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
             let is_png = name.to_ascii_lowercase().ends_with(".png");
             let hidden = parts.iter().any(|p| p.starts_with('.') || *p == "__MACOSX");
             if entry.is_dir() || !is_png || hidden || parts.len() < 3 {
                 continue;
             }
-            unpacked += entry.size();
+            unpacked = unpacked.saturating_add(entry.size());
             if unpacked > MAX_UNPACKED_BYTES {
                 return Err(DataError::UnpackedTooLarge { limit: MAX_UNPACKED_BYTES });
             }
-            let mut png = Vec::with_capacity(entry.size() as usize);
+            // the size is the header's claim: reserve no more than the file could hold stored
+            let mut png = Vec::with_capacity(entry.size().min(bytes.len() as u64) as usize);
             entry
                 .by_ref()
                 .take(MAX_UNPACKED_BYTES)
                 .read_to_end(&mut png)
-                .map_err(|e| DataError::BadPng { file: name.clone(), reason: e.to_string() })?;
-            let image = decode_ink(&png).map_err(|reason| DataError::BadPng { file: name.clone(), reason })?;
+                .map_err(|e| DataError::BadPng { file: shown(&name), reason: e.to_string() })?;
+            let image = decode_ink(&png).map_err(|reason| DataError::BadPng { file: shown(&name), reason })?;
             let class = format!("{}/{}", parts[parts.len() - 3], parts[parts.len() - 2]);
             classes.entry(class).or_default().insert(name, image);
         }
@@ -107,14 +111,69 @@ impl ImageSet {
     }
 }
 
+/// zip's reason in plain words: it names a header that ends early by its Rust type.
+fn not_zip(e: zip::result::ZipError) -> DataError {
+    let reason = e.to_string();
+    DataError::NotZip(match reason.split_once("Unexpected end of ") {
+        Some((before, block)) if block.contains("::") => format!("{before}unexpected end of a header"),
+        _ => reason,
+    })
+}
+
+/// A name from the zip as one line of a message: control characters replaced, a long name cut
+/// to its end (the character and the image).
+fn shown(name: &str) -> String {
+    const MAX_CHARS: usize = 120;
+    let chars: Vec<char> = name.chars().map(|c| if c.is_control() { char::REPLACEMENT_CHARACTER } else { c }).collect();
+    match chars.len().checked_sub(MAX_CHARS - 1) {
+        Some(cut) if cut > 1 => std::iter::once('…').chain(chars[cut..].iter().copied()).collect(),
+        _ => chars.into_iter().collect(),
+    }
+}
+
+/// The png crate's error in plain words: its own messages print chunk types as debug structs.
+fn png_reason(e: png::DecodingError) -> String {
+    match e {
+        png::DecodingError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => "the PNG data ends early".into(),
+        png::DecodingError::IoError(e) => e.to_string(),
+        png::DecodingError::Format(_) => "the PNG data is corrupt".into(),
+        png::DecodingError::Parameter(e) => e.to_string(),
+        png::DecodingError::LimitsExceeded => "the image is too large".into(),
+    }
+}
+
+/// Whether every palette chunk in `chunks` holds whole colours, as the PNG spec requires: png
+/// 0.18 panics on one that does not (image-rs/image-png#694). Stops at a chunk that does not fit.
+fn palettes_are_whole(mut chunks: &[u8]) -> bool {
+    while let Some((head, rest)) = chunks.split_at_checked(8) {
+        let len = u32::from_be_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+        if &head[4..] == b"PLTE" && !len.is_multiple_of(3) {
+            return false;
+        }
+        let Some(next) = rest.get(len.saturating_add(4)..) else { break };
+        chunks = next;
+    }
+    true
+}
+
 /// Decodes a PNG of any colour type to SIDE x SIDE ink values (dark pixels are ink).
 fn decode_ink(png_bytes: &[u8]) -> Result<Vec<f32>, String> {
+    if !png_bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Err("it is not a PNG image".into());
+    }
+    if !palettes_are_whole(&png_bytes[8..]) {
+        return Err("its palette is not a whole number of colours".into());
+    }
     let mut decoder = png::Decoder::new(Cursor::new(png_bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let mut reader = decoder.read_info().map_err(png_reason)?;
+    let (w, h) = reader.info().size();
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(format!("the image is {w} x {h} pixels, over the {MAX_IMAGE_PIXELS}-pixel limit"));
+    }
     let size = reader.output_buffer_size().ok_or("the image is too large")?;
     let mut buf = vec![0u8; size];
-    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    let info = reader.next_frame(&mut buf).map_err(png_reason)?;
     let (w, h) = (info.width as usize, info.height as usize);
     if w == 0 || h == 0 {
         return Err("the image is empty".into());
