@@ -91,6 +91,18 @@ named_enum!(
     }
 );
 
+impl Algorithm {
+    /// What adapts in the inner loop and which gradient reaches θ, in one line for the page.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Algorithm::Maml => "MAML: every weight adapts in the inner loop, and the meta-gradient flows back through the inner steps to θ, second derivatives included (constants with first-order).",
+            Algorithm::Reptile => "Reptile: every weight adapts by plain SGD, then θ moves toward the adapted weights (Adam on θ − θ′); no gradient flows through the inner loop, and first-order changes nothing.",
+            Algorithm::Anil => "ANIL: only the head (the last layer) adapts, on features of the body; the meta-gradient reaches the body through the head's adaptation.",
+            Algorithm::MetaSgd => "Meta-SGD: every weight adapts with a learned inner learning rate of its own, θ′ = θ − α ⊙ ∇L; the meta-gradient trains θ and the rates α together.",
+        }
+    }
+}
+
 #[derive(Config, Debug)]
 pub struct TaskConfig {
     pub kind: TaskKind,

@@ -193,7 +193,8 @@ pub fn controls() -> Vec<Control> {
 
 /// The page's table as JSON: every control; for every task the page's preset
 /// (`TrainerConfig::page_preset`) as a value per control, `presets[task][key]` (MAML's); and
-/// the same for every algorithm, `presets_by_algorithm[algorithm][task][key]`.
+/// the same for every algorithm, `presets_by_algorithm[algorithm][task][key]`; and each
+/// algorithm's one-line explanation, `algorithms[algorithm]`.
 pub fn table() -> Value {
     let controls = controls();
     let control_json: Vec<Value> = controls
@@ -220,7 +221,8 @@ pub fn table() -> Value {
     };
     let by_task = |a| Value::Object(TaskKind::ALL.iter().map(|&k| (k.name().to_string(), preset(k, a))).collect());
     let by_algorithm: serde_json::Map<String, Value> = Algorithm::ALL.iter().map(|&a| (a.name().to_string(), by_task(a))).collect();
-    json!({"controls": control_json, "presets": by_task(Algorithm::Maml), "presets_by_algorithm": by_algorithm})
+    let explanations: serde_json::Map<String, Value> = Algorithm::ALL.iter().map(|&a| (a.name().to_string(), json!(a.explanation()))).collect();
+    json!({"controls": control_json, "presets": by_task(Algorithm::Maml), "presets_by_algorithm": by_algorithm, "algorithms": explanations})
 }
 
 #[cfg(test)]

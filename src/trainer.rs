@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::prelude::*;
 
 use crate::config::{Algorithm, MamlConfig, TrainerConfig};
-use crate::maml::params::Fill;
+use crate::maml::params::{Fill, RateSummary, rate_summaries};
 use crate::maml::shares::Shares;
 use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_step};
 use crate::model::Network;
@@ -149,6 +149,11 @@ impl Trainer {
     /// The `index`-th view task adapted step by step with the current weights and α.
     pub fn view(&self, index: u64, steps: usize) -> Pending<'static, View> {
         crate::maml::view::view(&self.meta_parameters(), self.view_task(index), self.sampler.input_shape(), &self.config.maml, steps)
+    }
+
+    /// Meta-SGD's learned rates per parameter tensor (`None` for the other algorithms).
+    pub fn learned_rates(&self) -> Option<Pending<'static, Vec<RateSummary>>> {
+        self.meta_parameters().rates.as_ref().map(rate_summaries)
     }
 
     /// The weights with their config, as the bytes of a weights file.

@@ -135,6 +135,15 @@ impl Lab {
         Ok(json(&self.trainer.view(index as u64, steps).read().await?))
     }
 
+    /// Meta-SGD's learned inner learning rates per parameter tensor, `[{"name","mean","min","max"}]`
+    /// as JSON; `null` for the other algorithms.
+    pub async fn learned_rates(&self) -> Result<String, String> {
+        match self.trainer.learned_rates() {
+            Some(pending) => Ok(json(&pending.read().await?)),
+            None => Ok("null".into()),
+        }
+    }
+
     /// The weights with their config, as the bytes of a weights file.
     pub async fn export_weights(&self) -> Result<Vec<u8>, String> {
         self.trainer.weights().read().await

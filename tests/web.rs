@@ -135,3 +135,27 @@ fn the_test_steps_follow_a_live_change_of_the_inner_steps() {
     lab.set_maml(r#"{"inner_lr":0.1}"#).unwrap();
     assert_eq!(json(&lab.config())["maml"]["test_inner_steps"], 5, "a change of α alone keeps them");
 }
+
+#[test]
+fn meta_sgd_reports_its_learned_rates_and_the_others_none() {
+    let mut lab = Lab::new(r#"{"task":"sinusoid","algorithm":"meta-sgd","meta_batch":4,"inner_lr":0.01}"#).unwrap();
+    let before = json(&block_on(lab.learned_rates()).unwrap());
+    let layers = before.as_array().unwrap();
+    assert_eq!(layers.len(), 6, "the MLP's three weights and three biases");
+    let near = |v: &Value| (v.as_f64().unwrap() - 0.01).abs() < 1e-8; // α, in f32
+    assert!(layers.iter().all(|l| near(&l["mean"]) && near(&l["min"]) && near(&l["max"])), "rates start at α: {before}");
+    assert_eq!(layers[0]["name"], "hidden.0.weight", "named by their path");
+    block_on(lab.step(5));
+    let after = json(&block_on(lab.learned_rates()).unwrap());
+    assert!(after.as_array().unwrap().iter().any(|l| l["min"] != l["max"]), "the rates are meta-learned: {after}");
+    let maml = Lab::new(SINE).unwrap();
+    assert_eq!(block_on(maml.learned_rates()).unwrap(), "null");
+}
+
+#[test]
+fn an_unknown_algorithm_is_refused_with_the_known_ones() {
+    let e = Lab::new(r#"{"algorithm":"mamlx"}"#).err().unwrap();
+    assert!(e.contains("mamlx") && e.contains("meta-sgd"), "{e}");
+    let table = json(&Lab::settings_table());
+    assert!(table["algorithms"]["anil"].as_str().unwrap().contains("only the head"));
+}

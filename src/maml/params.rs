@@ -40,6 +40,45 @@ impl MetaParams {
     }
 }
 
+/// One parameter tensor's learned rates, summarised for display.
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct RateSummary {
+    /// The parameter's path, e.g. `blocks.0.conv.weight` or `head.bias`.
+    pub name: String,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Meta-SGD's rates per parameter tensor (mean, min, max), pending their read.
+pub fn rate_summaries(rates: &Network) -> crate::pending::Pending<'static, Vec<RateSummary>> {
+    #[derive(Default)]
+    struct Collect {
+        path: Vec<String>,
+        names: Vec<String>,
+        stats: Vec<Tensor<1>>,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let flat = p.val().detach().flatten::<1>(0, D - 1);
+            self.names.push(self.path.join("."));
+            self.stats.extend([flat.clone().mean(), flat.clone().min(), flat.max()]);
+        }
+    }
+    let mut c = Collect::default();
+    rates.visit(&mut c);
+    let names = c.names;
+    crate::pending::Pending::new(c.stats, move |v| {
+        names.into_iter().zip(v.chunks(3)).map(|(name, s)| RateSummary { name, mean: s[0], min: s[1], max: s[2] }).collect()
+    })
+}
+
 /// A network of `net`'s shapes with every value `value`, as new parameters (ids of their own):
 /// Meta-SGD's rates, initialised to α.
 pub struct Fill {
