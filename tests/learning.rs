@@ -41,12 +41,17 @@ fn glyph_5_way_1_shot_beats_chance_by_a_wide_margin_with_every_algorithm() {
     for algorithm in [Algorithm::Maml, Algorithm::Reptile, Algorithm::Anil, Algorithm::MetaSgd] {
         let mut c = TrainerConfig::preset(TaskKind::Glyphs).with_algorithm(algorithm);
         (c.model.filters, c.maml.meta_batch, c.task.queries) = (16, c.maml.meta_batch.min(8), 5);
-        let t = train(c, 120);
+        // Reptile's signal (the inner steps' gradients agreeing) is second order in α: it learns
+        // more slowly per meta-iteration than the gradient-based learners
+        let iterations = if algorithm == Algorithm::Reptile { 400 } else { 120 };
+        let t = train(c, iterations);
         let steps = t.config().maml.test_inner_steps;
-        let (acc, ci) = last(&t.evaluate(100, steps, Start::MetaLearned).wait());
-        assert!(acc - ci > 0.5, "{algorithm}: accuracy {acc} ± {ci} after 120 iterations (chance 0.2)");
-        let (random, _) = last(&t.evaluate(100, steps, Start::Random).wait());
-        assert!(acc > random + 0.1, "{algorithm}: {acc} should beat random init {random}");
+        let (meta, random) = (t.evaluate(100, steps, Start::MetaLearned).wait(), t.evaluate(100, steps, Start::Random).wait());
+        let (acc, ci) = last(&meta);
+        assert!(acc - ci > 0.5, "{algorithm}: accuracy {acc} ± {ci} after {iterations} iterations (chance 0.2)");
+        // one step from the meta-learned start against one from a random start
+        let (one, random_one) = (meta.steps[1].accuracy.unwrap().mean, random.steps[1].accuracy.unwrap().mean);
+        assert!(one > random_one + 0.1, "{algorithm}: after one step {one} should beat random init's {random_one}");
     }
 }
 
