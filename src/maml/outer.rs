@@ -1,6 +1,6 @@
 //! The outer loop, Algorithm 2 of Finn et al. (2017): sample tasks, adapt to each, move θ by the gradient of their query losses.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use serde::Serialize;
@@ -99,45 +99,65 @@ pub fn meta_step<'a>(
 /// summed query loss after adaptation, their number correct, and the loss's gradient with
 /// respect to the meta-parameters. These enter as fresh leaves of a graph of their own, so that
 /// the parts of a meta-batch can be differentiated apart (on threads of their own) and summed.
-///
-/// Reptile has no gradient through its inner loop: its direction is Σ_i (θ − θ'_i), which
-/// Adam follows as it would a gradient; the query loss is only measured.
 pub fn query_loss(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, at_once: usize) -> Sum {
-    let reptile = config.algorithm == Algorithm::Reptile;
-    let leaves = params.clone().map(&mut Detach { leaf: !reptile });
-    let (mut loss, mut correct, mut direction) = (None::<Tensor<1>>, None::<Tensor<1>>, Grads::default());
+    if config.algorithm == Algorithm::Reptile {
+        return reptile(params, tasks, shape, config, at_once);
+    }
+    let leaves = params.clone().map(&mut Detach { leaf: true });
+    let (mut loss, mut correct) = (None::<Tensor<1>>, None::<Tensor<1>>);
     for chunk in tasks.chunks(at_once) {
         let t = TaskTensors::new(chunk, shape, &params.theta.device());
         let adapted = adapt(&leaves, &t, config); // 5-7: the support set D
         let out = adapted.query_outputs(); // 8: the query set D'
-        if let Some(c) = t.query.correct(out.clone().detach()) {
-            let c = c.sum();
-            correct = Some(correct.map_or(c.clone(), |acc| acc + c));
-        }
-        let l = t.query.loss(out).sum();
-        loss = Some(loss.map_or(l.clone(), |acc| acc + l));
-        if reptile {
-            direction = direction + toward(&leaves.theta, &adapted.fast);
-        }
+        accumulate(&mut correct, t.query.correct(out.clone().detach()));
+        accumulate(&mut loss, Some(t.query.loss(out)));
     }
     let loss = loss.expect("a part of a meta-batch has at least one task");
-    let grads = if reptile { direction } else { autodiff_grads(&leaves, &loss.backward()) };
+    let grads = autodiff_grads(&leaves, &loss.backward());
     Sum { loss: loss.inner(), correct: correct.map(Tensor::inner), grads }
+}
+
+/// Reptile's lines 4-9: no gradient flows through its inner loop, so it runs on the plain
+/// device, and its direction Σ_i (θ − θ'_i) takes the place of the gradient, which Adam
+/// follows as it would a gradient. The query loss is only measured.
+fn reptile(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, at_once: usize) -> Sum {
+    let plain = params.valid();
+    let (mut loss, mut correct, mut direction) = (None::<Tensor<1>>, None::<Tensor<1>>, Grads::default());
+    for chunk in tasks.chunks(at_once) {
+        let t = TaskTensors::new(chunk, shape, &plain.theta.device());
+        let adapted = adapt(&plain, &t, config);
+        let out = adapted.query_outputs();
+        accumulate(&mut correct, t.query.correct(out.clone()));
+        accumulate(&mut loss, Some(t.query.loss(out)));
+        direction = direction + toward(&plain.theta, &adapted.fast);
+    }
+    Sum { loss: loss.expect("a part of a meta-batch has at least one task"), correct, grads: direction }
+}
+
+/// Adds the sum of `value` (if any) to `total`.
+fn accumulate(total: &mut Option<Tensor<1>>, value: Option<Tensor<1>>) {
+    if let Some(v) = value {
+        let v = v.sum();
+        *total = Some(match total.take() {
+            Some(acc) => acc + v,
+            None => v,
+        });
+    }
 }
 
 /// Σ_i (θ − θ'_i) over the tasks of the fast weights `fast`, keyed by θ's parameters.
 fn toward(theta: &Network, fast: &Network) -> Grads {
     struct Start(Grads);
-    impl burn::module::ModuleVisitor for Start {
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            self.0.put(p, p.val().inner());
+    impl ModuleVisitor for Start {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.0.put(p, p.val());
         }
     }
     struct Sum<'a>(&'a Grads, Grads);
-    impl burn::module::ModuleVisitor for Sum<'_> {
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+    impl ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
             let start = self.0.0[&p.id].clone();
-            let adapted = p.val().inner();
+            let adapted = p.val();
             let tasks = adapted.dims()[0] as f64;
             let adapted: Tensor<1> = adapted.sum_dim(0).reshape([start.dims()[0]]);
             self.1.0.insert(p.id, start.mul_scalar(tasks) - adapted);
