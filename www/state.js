@@ -114,7 +114,7 @@ export function settings(state) {
   };
 }
 
-/** Settings that need a new run (everything not live). */
+/** Whether going from `before` to `after` needs a new run: a control that is not live changed. */
 export function needsReset(before, after) {
-  return CONTROLS.some((c) => !c.live && c.key !== 'backend' && before[c.key] !== after[c.key]);
+  return CONTROLS.some((c) => !c.live && before[c.key] !== after[c.key]);
 }

@@ -143,9 +143,33 @@ test('weights downloaded from a run load back into it', () => withPage({ hash: '
   await page.click('#download');
   const weights = fs.readFileSync(await (await download).path());
   await page.click('#reset');
-  await until(page, () => window.lab.ready && window.lab.iteration === 0);
+  await until(page, () => window.lab.ready && window.lab.evaluation !== null);
+  // a new run: the counter and the loss chart start again
+  assert.equal(await page.textContent('#iteration'), '0');
+  assert.deepEqual(await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null)), []);
   await page.setInputFiles('#weights', { name: 'mine.bin', mimeType: 'application/octet-stream', buffer: weights });
   await until(page, () => /Loaded the weights of mine.bin \(trained 2/.test(document.getElementById('notices').textContent));
+}));
+
+test('after the engine fails, the page restarts on the CPU from the last snapshot, with the old run gone from the chart', () => withPage({ hash: '#task=sinusoid&seed=5' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  await steps(page, 3);
+  // a snapshot now, rather than after the page's 30 s
+  await page.evaluate(() => window.lab.worker.postMessage({ type: 'exportWeights', purpose: 'snapshot' }));
+  await until(page, () => window.lab.snapshot !== null);
+  // what the worker sends when the wasm panics
+  await page.evaluate(() => window.lab.worker.onmessage({ data: { type: 'fatal', request: 'step', message: 'unreachable executed' } }));
+  await until(page, () => /Loaded the weights of the last snapshot \(trained 3 meta-iterations\)/.test(document.getElementById('notices').textContent));
+  assert.match(await page.textContent('#notices'), /training engine failed \(unreachable executed\); restarted on the CPU from the weights of at most 30 s ago/);
+  assert.match(await page.evaluate(() => location.hash), /backend=cpu/);
+  assert.equal(await page.textContent('#iteration'), '0');
+  // it trains on from the snapshot, and the chart holds the new run's losses only
+  await until(page, () => window.lab.ready && !document.getElementById('step').disabled);
+  await page.click('#step');
+  await until(page, () => window.lab.iteration >= 4);
+  assert.equal(await page.textContent('#iteration'), '4');
+  assert.equal((await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null))).length, 1);
+  assert.deepEqual(consoleErrors, []);
 }));
 
 test('an Omniglot zip picked by the person becomes the task', { skip: !fs.existsSync('../shared/data/omniglot/images_background_small1.zip') && 'shared data absent' }, () => withPage({}, async ({ page, consoleErrors }) => {
