@@ -51,7 +51,7 @@ def main():
     for task, order, n in CONFIGS:
         ours, loop, vmapped = [], [], []
         for _ in range(args.repeats):  # alternate, so load drifts hit all three alike
-            ours.append(run([maml, "bench", "--task", task, "--order", order, "--iterations", str(n)])["it_per_s"])
+            ours.append(run([maml, "bench", "--task", task, *(["--first-order"] if order == "first" else []), "--iterations", str(n)])["it_per_s"])
             for impl, acc in (("loop", loop), ("vmap", vmapped)):
                 acc.append(run([python, "bench/torch_maml.py", "--task", task, "--order", order, "--impl", impl, "--iterations", str(n)])["it_per_s"])
         o, l, v = (statistics.median(x) for x in (ours, loop, vmapped))

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # the `wasm` profile: fat LTO, one codegen unit; .cargo/config.toml turns on wasm SIMD
 cargo build --profile wasm --lib --target wasm32-unknown-unknown
-# no name section: 3.9 MB of function names (a panic's message still reaches the page; its
+# no name section: megabytes of function names (BENCHMARKS.md; a panic's message still reaches the page; its
 # stack trace shows function indices instead of names)
 wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir www/pkg "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm/maml_lab.wasm"
 mkdir -p www/vendor

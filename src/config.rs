@@ -1,8 +1,7 @@
-//! Every hyper-parameter, in one place: the task, model, MAML and trainer configs and their defaults.
+//! Every hyper-parameter of a run: the task, model, MAML and trainer configs, their presets, and the rules a run must obey.
 //!
-//! The CLI, the web handle and the tests all build these same structs, and every run saves them
-//! as JSON beside its weights. Field names are the paper's words and double as CLI flags
-//! (`inner_lr` is `--inner-lr`) and URL keys.
+//! Every run saves its `TrainerConfig` as JSON beside its weights. What a person may change
+//! (CLI flags, the page's controls and URL keys) is `settings::Settings`, named after these fields.
 
 use burn::config::Config;
 use serde::{Deserialize, Serialize};
@@ -43,7 +42,7 @@ named_enum!(
     TaskKind {
         /// Regression to A sin(x - φ) from K points (the paper's toy problem).
         Sinusoid = "sinusoid",
-        /// Procedural characters, `shared/specs/glyphs.md`.
+        /// Procedural characters, `docs/glyphs.md`.
         Glyphs = "glyphs",
         /// Omniglot-layout zips read from bytes.
         Omniglot = "omniglot",
@@ -71,6 +70,24 @@ named_enum!(
         Stride = "stride",
         /// Stride-1 convolutions followed by 2x2 max-pool (the paper's MiniImageNet network).
         MaxPool = "max-pool",
+    }
+);
+
+named_enum!(
+    /// The meta-learners: how the inner loop adapts and which gradient reaches θ.
+    Algorithm {
+        /// MAML (Finn et al. 2017): every parameter adapts; the meta-gradient differentiates
+        /// through the inner steps (exact, or first-order with `first_order`).
+        Maml = "maml",
+        /// Reptile (Nichol et al. 2018): SGD on each task from θ, then θ moves toward the
+        /// adapted weights, θ ← θ − β Adam(mean(θ − θ')); no gradient through the inner loop.
+        Reptile = "reptile",
+        /// ANIL (Raghu et al. 2020): only the head adapts; the meta-gradient reaches the body
+        /// through the head's adaptation and the features it was computed on.
+        Anil = "anil",
+        /// Meta-SGD (Li et al. 2017): θ' = θ − α ⊙ ∇L with a learned rate per parameter,
+        /// initialised to α and meta-learned with θ.
+        MetaSgd = "meta-sgd",
     }
 );
 
@@ -134,6 +151,9 @@ pub struct ModelConfig {
 
 #[derive(Config, Debug)]
 pub struct MamlConfig {
+    /// The meta-learner (runs saved before it existed are MAML).
+    #[config(default = "Algorithm::Maml")]
+    pub algorithm: Algorithm,
     /// α: the inner-loop (adaptation) learning rate.
     #[config(default = 0.4)]
     pub inner_lr: f64,
@@ -149,7 +169,8 @@ pub struct MamlConfig {
     /// Tasks per meta-update.
     #[config(default = 32)]
     pub meta_batch: usize,
-    /// First-order MAML: treat the inner gradient as a constant (no second derivatives).
+    /// First-order: treat the inner gradient as a constant (no second derivatives). Applies to
+    /// MAML, ANIL and Meta-SGD; Reptile never differentiates through its inner loop.
     #[config(default = false)]
     pub first_order: bool,
     /// Rescale the meta-gradient to at most this global L2 norm.
@@ -166,61 +187,9 @@ pub struct TrainerConfig {
     pub seed: u64,
 }
 
-/// The settings a person chooses (CLI flags, the page's controls and URL): a task, and any
-/// field to change from that task's preset. Names are the config fields' names.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub task: Option<TaskKind>,
-    pub ways: Option<usize>,
-    pub shots: Option<usize>,
-    pub queries: Option<usize>,
-    pub model: Option<Arch>,
-    pub filters: Option<usize>,
-    pub hidden: Option<usize>,
-    pub downsample: Option<Downsample>,
-    pub inner_lr: Option<f64>,
-    pub meta_lr: Option<f64>,
-    pub inner_steps: Option<usize>,
-    pub test_inner_steps: Option<usize>,
-    pub meta_batch: Option<usize>,
-    pub first_order: Option<bool>,
-    pub grad_clip: Option<f64>,
-    pub rotations: Option<bool>,
-    pub seed: Option<u64>,
-}
-
-impl Settings {
-    /// The task's preset with every given setting applied (not yet validated).
-    pub fn config(&self) -> TrainerConfig {
-        let mut c = TrainerConfig::preset(self.task.unwrap_or(TaskKind::Sinusoid));
-        let (t, m, o) = (&mut c.task, &mut c.model, &mut c.maml);
-        macro_rules! set {
-            ($($field:ident => $target:expr),* $(,)?) => { $(if let Some(v) = self.$field { $target = v; })* };
-        }
-        set!(ways => t.ways, shots => t.shots, queries => t.queries, rotations => t.rotations, model => m.arch,
-             filters => m.filters, hidden => m.hidden, downsample => m.downsample, seed => c.seed);
-        *o = self.maml(o);
-        c
-    }
-
-    /// `current` with the given MAML settings applied (α, β, steps, meta-batch, first-order, clip).
-    pub fn maml(&self, current: &MamlConfig) -> MamlConfig {
-        MamlConfig {
-            inner_lr: self.inner_lr.unwrap_or(current.inner_lr),
-            meta_lr: self.meta_lr.unwrap_or(current.meta_lr),
-            inner_steps: self.inner_steps.unwrap_or(current.inner_steps),
-            test_inner_steps: self.test_inner_steps.unwrap_or(current.test_inner_steps),
-            meta_batch: self.meta_batch.unwrap_or(current.meta_batch),
-            first_order: self.first_order.unwrap_or(current.first_order),
-            grad_clip: self.grad_clip.or(current.grad_clip),
-        }
-    }
-}
-
 impl TrainerConfig {
-    /// The paper's settings for a task family (design.md, "Reference settings"); the noise
-    /// control uses the seed article's network with the MiniImageNet schedule.
+    /// The paper's settings for a task family; the noise control uses the seed article's
+    /// network with the MiniImageNet schedule. The CLI starts from these.
     pub fn preset(kind: TaskKind) -> Self {
         let task = TaskConfig::new(kind);
         match kind {
@@ -238,6 +207,37 @@ impl TrainerConfig {
                 MamlConfig::new().with_inner_lr(0.01).with_inner_steps(5).with_test_inner_steps(10).with_meta_batch(4),
             ),
         }
+    }
+
+    /// `self` with `algorithm` and the inner-loop schedule its paper uses where it differs from
+    /// MAML's. Reptile takes several SGD steps per task in training (its sinusoid: 5 steps of
+    /// 0.02; its 5-way 1-shot Omniglot: 5 steps, 5 tasks per meta-batch, more steps at test;
+    /// that paper's inner optimiser is Adam, ours SGD, hence a smaller α than MAML's 0.4).
+    /// ANIL and Meta-SGD keep MAML's settings (Meta-SGD starts its rates at α).
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.maml.algorithm = algorithm;
+        if algorithm == Algorithm::Reptile {
+            let m = &mut self.maml;
+            if self.task.kind == TaskKind::Sinusoid {
+                (m.inner_lr, m.inner_steps, m.test_inner_steps) = (0.02, 5, 10);
+            } else {
+                (m.inner_lr, m.inner_steps, m.test_inner_steps, m.meta_batch) = (0.1, 5, 10, m.meta_batch.min(5));
+            }
+        }
+        self
+    }
+
+    /// The paper's settings at the page's size: 16 filters, 5 queries per class and at most 8
+    /// tasks per meta-batch, so that a meta-iteration of an image task on the browser's CPU path
+    /// stays well under a second. The page starts from these.
+    pub fn page_preset(kind: TaskKind, algorithm: Algorithm) -> Self {
+        let mut c = Self::preset(kind).with_algorithm(algorithm);
+        if kind != TaskKind::Sinusoid {
+            c.model.filters = 16;
+            c.task.queries = 5;
+            c.maml.meta_batch = c.maml.meta_batch.min(8);
+        }
+        c
     }
 
     /// Refuses configurations that cannot run, with one sentence naming the field.

@@ -1,15 +1,17 @@
-//! The oracle for exact MAML: the meta-gradient against central finite differences, in f64.
+//! The oracle for every meta-learner: the meta-gradient against central finite differences, in f64.
 //!
 //! F(θ) = L_query(θ_k) with θ_k from k inner steps whose gradients come from burn's own
 //! (first-order) autodiff, an implementation independent of the hand-written backward. The
-//! exact meta-gradient must match dF/dθ; the first-order one must match ∇L_query(θ_k).
+//! exact meta-gradient must match dF/dθ (for Meta-SGD also dF/dα, α its learned rates); the
+//! first-order one must match ∇L_query(θ_k). ANIL's inner steps move only the head. Reptile has
+//! no meta-gradient: its direction Σ(θ − θ_k) must match the same steps taken task by task.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::config::{Arch, ModelConfig, TaskConfig, TaskKind};
-use crate::maml::params::{Detach, Perturb, SgdStep, autodiff_grads, read_params};
+use crate::config::{Algorithm, Arch, MamlConfig, ModelConfig, TaskConfig, TaskKind};
+use crate::maml::params::{Detach, Fill, Lr, MetaParams, SgdStep, autodiff_grads};
 use crate::maml::{TaskTensors, adapt};
 use crate::model::{Grads, Network};
 use crate::rng::Rng;
@@ -17,19 +19,22 @@ use crate::tasks::{self, Split, Task};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct GradcheckReport {
+    pub algorithm: Algorithm,
     pub model: Arch,
     pub inner_steps: usize,
-    /// Parameter coordinates compared.
+    /// Parameter coordinates compared (θ's, and for Meta-SGD the rates').
     pub coords: usize,
     /// Coordinates skipped because a kink of the piecewise-smooth meta-loss lay within the
     /// finite-difference step (see `is_kink`).
     pub kinks_skipped: usize,
-    /// Largest relative error of the exact meta-gradient against finite differences.
+    /// Largest relative error of the exact meta-gradient against finite differences; for
+    /// Reptile, of its direction Σ(θ − θ') against the same inner steps by burn's autodiff.
     pub max_rel_err: f64,
-    /// Largest relative error of the first-order meta-gradient against ∇L_query(θ_k).
+    /// Largest relative error of the first-order meta-gradient against ∇L_query(θ_k), on θ's
+    /// coordinates (0 for Reptile).
     pub first_order_max_rel_err: f64,
     /// Largest relative difference between the first-order and the exact meta-gradient: the
-    /// size of the second-order terms, which the check above must be able to see.
+    /// size of the second-order terms, which the check above must be able to see (0 for Reptile).
     pub second_order_effect: f64,
 }
 
@@ -56,81 +61,160 @@ fn setting(arch: Arch, filters: usize) -> (TaskConfig, ModelConfig, f64) {
     }
 }
 
+/// The inner loop of `algorithm` written independently of `maml::adapt`: every step's gradient
+/// from burn's own (first-order) autodiff on fresh leaves, so the result is a function of the
+/// start whose derivative only finite differences can give. Returns the adapted network.
+fn adapt_by_autodiff(algorithm: Algorithm, start: &MetaParams, t: &TaskTensors, alpha: f64, steps: usize) -> Network {
+    let lr = start.rates_by_param().map_or(Lr::Scalar(alpha), Lr::PerParam);
+    let head: Vec<ParamId> = {
+        let mut ids = Ids(Vec::new());
+        start.theta.head.visit(&mut ids);
+        ids.0
+    };
+    let mut m = start.theta.clone().map(&mut Detach { leaf: true });
+    for _ in 0..steps {
+        let mut g = autodiff_grads(&m, &m.loss(t.support_x.clone(), &t.support).backward());
+        if algorithm == Algorithm::Anil {
+            g.0.retain(|id, _| head.contains(id)); // only the head adapts
+        }
+        m = m.map(&mut SgdStep { grads: &g, lr: &lr }).map(&mut Detach { leaf: true });
+    }
+    m
+}
+
+struct Ids(Vec<ParamId>);
+impl ModuleVisitor for Ids {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        self.0.push(p.id);
+    }
+}
+
 /// `device` must be configured for f64 (`Device::configure(FloatDType::F64)`) for the figures to
 /// mean anything; the meta-batch holds two tasks.
-pub fn gradcheck(arch: Arch, filters: usize, inner_steps: usize, coords: usize, seed: u64, device: &Device) -> GradcheckReport {
+pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: usize, coords: usize, seed: u64, device: &Device) -> GradcheckReport {
     let device = device.clone().autodiff();
     let (task_config, model_config, alpha) = setting(arch, filters);
+    let config = MamlConfig::new().with_algorithm(algorithm).with_inner_lr(alpha).with_inner_steps(inner_steps);
     let sampler = tasks::sampler(&task_config, &[], seed).expect("built-in tasks need no data");
     let mut rng = Rng::stream(seed, 7);
-    let net = Network::new(&model_config, sampler.input_shape(), sampler.outputs(), &mut rng, &device).expect("a valid model");
-    // the exact and first-order meta-gradients adapt both tasks at once (tiled weights); the
-    // references below adapt each task alone
+    let theta = Network::new(&model_config, sampler.input_shape(), sampler.outputs(), &mut rng, &device).expect("a valid model");
+    // Meta-SGD's rates start away from one value, so that a rate mixed up with another shows
+    let rates = (algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: alpha }).map(&mut Jitter { rng: Rng::stream(seed, 8), spread: 0.5 }));
+    let params = MetaParams { theta, rates };
+    // the meta-gradients adapt both tasks at once (tiled weights); the references below adapt
+    // each task alone
     let drawn: Vec<Task> = (0..2).map(|_| sampler.sample(Split::MetaTrain, &mut rng)).collect();
     let both = TaskTensors::new(&drawn, sampler.input_shape(), &device);
     let batch: Vec<TaskTensors> = drawn.iter().map(|t| TaskTensors::new(std::slice::from_ref(t), sampler.input_shape(), &device)).collect();
 
+    if algorithm == Algorithm::Reptile {
+        return reptile_check(&params, &drawn, &batch, sampler.input_shape(), &config, arch);
+    }
     let meta_grads = |first_order: bool| -> Grads {
-        let loss = adapt(&net, &both, alpha, inner_steps, first_order).loss(both.query_x.clone(), &both.query).mean();
-        autodiff_grads(&net, &loss.backward())
+        let inner = adapt(&params, &both, &config.clone().with_first_order(first_order));
+        let loss = both.query.loss(inner.query_outputs()).mean();
+        autodiff_grads(&params, &loss.backward())
     };
     let exact = meta_grads(false);
     let first_order = meta_grads(true);
-    // F(θ), its inner steps by burn's autodiff, and the first-order reference ∇L_query(θ_k)
-    let adapt_autodiff = |start: &Network, t: &TaskTensors| -> Network {
-        let mut m = start.clone().map(&mut Detach { leaf: true });
-        for _ in 0..inner_steps {
-            let g = autodiff_grads(&m, &m.loss(t.support_x.clone(), &t.support).backward());
-            m = m.map(&mut SgdStep { grads: &g, lr: alpha }).map(&mut Detach { leaf: true });
-        }
-        m
-    };
-    let meta_loss = |m: &Network| -> f64 {
-        batch.iter().map(|t| scalar(adapt_autodiff(m, t).loss(t.query_x.clone(), &t.query))).sum::<f64>() / batch.len() as f64
+    // F(θ, rates) by burn's autodiff, and the first-order reference ∇L_query(θ_k)
+    let meta_loss = |m: &MetaParams| -> f64 {
+        batch.iter().map(|t| scalar(adapt_by_autodiff(algorithm, m, t, alpha, inner_steps).loss(t.query_x.clone(), &t.query))).sum::<f64>() / batch.len() as f64
     };
     let mut fo_reference = Grads::default();
     for t in &batch {
-        let adapted = adapt_autodiff(&net, t);
+        let adapted = adapt_by_autodiff(algorithm, &params, t, alpha, inner_steps);
         let g = autodiff_grads(&adapted, &adapted.loss(t.query_x.clone(), &t.query).backward());
-        for (id, v) in g.0 {
-            let v = v.mul_scalar(1.0 / batch.len() as f64);
-            let sum = fo_reference.0.remove(&id).map_or(v.clone(), |acc| acc + v);
-            fo_reference.0.insert(id, sum);
-        }
+        fo_reference = fo_reference + Grads(g.0.into_iter().map(|(id, v)| (id, v.mul_scalar(1.0 / batch.len() as f64))).collect());
     }
 
-    // sample coordinates over all parameters, every tensor at least once
-    let params = read_params(&net);
-    let mut picks: Vec<(usize, usize)> = params.iter().enumerate().map(|(i, p)| (i, rng.int_below(p.values.len()))).collect();
-    let total: usize = params.iter().map(|p| p.values.len()).sum();
-    while picks.len() < coords.max(params.len()) {
+    // sample coordinates over all parameters (θ, then the rates), every tensor at least once
+    let values = read_params(&params);
+    let theta_tensors = read_params(&params.theta).len();
+    let mut picks: Vec<(usize, usize)> = values.iter().enumerate().map(|(i, p)| (i, rng.int_below(p.values.len()))).collect();
+    let total: usize = values.iter().map(|p| p.values.len()).sum();
+    while picks.len() < coords.max(values.len()) {
         let mut flat = rng.int_below(total);
-        let i = params.iter().position(|p| flat < p.values.len() || { flat -= p.values.len(); false }).expect("in range");
+        let i = values.iter().position(|p| flat < p.values.len() || { flat -= p.values.len(); false }).expect("in range");
         picks.push((i, flat));
     }
 
-    let value = |g: &Grads, i: usize, index: usize| to_f64(g.0[&params[i].id].clone())[index];
+    let value = |g: &Grads, i: usize, index: usize| to_f64(g.0[&values[i].id].clone())[index];
     let central = |id, index, eps: f64| {
-        let plus = meta_loss(&net.clone().map(&mut Perturb { id, index, eps }));
-        let minus = meta_loss(&net.clone().map(&mut Perturb { id, index, eps: -eps }));
+        let plus = meta_loss(&params.clone().map(&mut Perturb { id, index, eps }));
+        let minus = meta_loss(&params.clone().map(&mut Perturb { id, index, eps: -eps }));
         (plus - minus) / (2.0 * eps)
     };
     let (mut max_rel_err, mut first_order_max_rel_err, mut second_order_effect) = (0f64, 0f64, 0f64);
     let (mut compared, mut kinks_skipped) = (0, 0);
     for &(i, index) in &picks {
-        let id = params[i].id;
+        let id = values[i].id;
         let fd = central(id, index, 1e-6);
         if is_kink(fd, central(id, index, 5e-7)) {
             kinks_skipped += 1;
             continue;
         }
         compared += 1;
-        let (e, fo) = (value(&exact, i, index), value(&first_order, i, index));
+        let e = value(&exact, i, index);
         max_rel_err = max_rel_err.max(rel_err(e, fd));
-        first_order_max_rel_err = first_order_max_rel_err.max(rel_err(fo, value(&fo_reference, i, index)));
-        second_order_effect = second_order_effect.max(rel_err(fo, e));
+        // ANIL's body is not adapted, so it has no gradient of its own in θ_k: compare it too
+        if i < theta_tensors && fo_reference.0.contains_key(&id) {
+            let fo = value(&first_order, i, index);
+            first_order_max_rel_err = first_order_max_rel_err.max(rel_err(fo, value(&fo_reference, i, index)));
+            second_order_effect = second_order_effect.max(rel_err(fo, e));
+        }
     }
-    GradcheckReport { model: arch, inner_steps, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect }
+    GradcheckReport { algorithm, model: arch, inner_steps, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect }
+}
+
+/// Reptile's direction Σ_i (θ − θ'_i) from the outer loop (tasks tiled, `maml::outer`) against
+/// each task's θ' from `adapt_by_autodiff`; with one step both equal the closed form α Σ_i ∇L_i(θ).
+fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], shape: crate::tasks::InputShape, config: &MamlConfig, arch: Arch) -> GradcheckReport {
+    let direction = crate::maml::outer::query_loss(params, drawn, shape, config, drawn.len()).grads;
+    let tensors = |net: &Network| {
+        struct Values(Grads);
+        impl ModuleVisitor for Values {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.put(p, p.val());
+            }
+        }
+        let mut v = Values(Grads::default());
+        net.visit(&mut v);
+        v.0
+    };
+    let start = tensors(&params.theta);
+    let mut reference = Grads::default();
+    for t in batch {
+        let adapted = tensors(&adapt_by_autodiff(Algorithm::Reptile, params, t, config.inner_lr, config.inner_steps));
+        reference = reference + Grads(adapted.0.into_iter().map(|(id, after)| (id, start.0[&id].clone() - after)).collect());
+    }
+    let mut max_rel_err = 0f64;
+    let mut coords = 0;
+    for (id, r) in &reference.0 {
+        for (x, y) in to_f64(r.clone()).iter().zip(to_f64(direction.0[id].clone())) {
+            max_rel_err = max_rel_err.max(rel_err(*x, y));
+            coords += 1;
+        }
+    }
+    GradcheckReport { algorithm: Algorithm::Reptile, model: arch, inner_steps: config.inner_steps, coords, kinks_skipped: 0, max_rel_err, first_order_max_rel_err: 0.0, second_order_effect: 0.0 }
+}
+
+/// Adds uniform noise of ± `spread` times each value (Meta-SGD's rates in the check).
+struct Jitter {
+    rng: Rng,
+    spread: f64,
+}
+
+impl ModuleMapper for Jitter {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let spread = self.spread;
+        let rng = &mut self.rng;
+        p.map(|t| {
+            let (device, shape) = (t.device(), t.shape());
+            let v: Vec<f64> = t.into_data().convert::<f64>().try_to_vec::<f64>().expect("float").into_iter().map(|x| x * (1.0 + rng.uniform(-spread, spread))).collect();
+            Tensor::<D>::from_data(TensorData::new(v, shape), &device).require_grad()
+        })
+    }
 }
 
 fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
@@ -139,4 +223,50 @@ fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 
 fn scalar(t: Tensor<1>) -> f64 {
     to_f64(t)[0]
+}
+
+/// A parameter's id, shape and values.
+#[derive(Clone, Debug)]
+pub struct ParamValues {
+    pub id: ParamId,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Every parameter's values, read synchronously (finite differences, tests).
+pub fn read_params<M: Module>(net: &M) -> Vec<ParamValues> {
+    struct Read(Vec<ParamValues>);
+    impl ModuleVisitor for Read {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let t = p.val();
+            let shape = t.dims().to_vec();
+            let values = t.into_data().convert::<f32>().try_to_vec::<f32>().expect("parameters should be float");
+            self.0.push(ParamValues { id: p.id, shape, values });
+        }
+    }
+    let mut r = Read(Vec::new());
+    net.visit(&mut r);
+    r.0
+}
+
+/// Adds `eps` to element `index` of parameter `id` (for finite differences).
+pub struct Perturb {
+    pub id: ParamId,
+    pub index: usize,
+    pub eps: f64,
+}
+
+impl ModuleMapper for Perturb {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if p.id != self.id {
+            return p;
+        }
+        let (index, eps) = (self.index, self.eps);
+        p.map(|t| {
+            let (device, shape) = (t.device(), t.shape());
+            let mut v = t.into_data().convert::<f64>().try_to_vec::<f64>().expect("parameters should be float");
+            v[index] += eps;
+            Tensor::<D>::from_data(TensorData::new(v, shape), &device)
+        })
+    }
 }

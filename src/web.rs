@@ -9,9 +9,9 @@ use burn::prelude::Device;
 #[cfg(target_family = "wasm")]
 use wasm_bindgen::prelude::*;
 
-use crate::config::Settings;
+use crate::settings::{self, Settings};
 use crate::tasks::ImageSet;
-use crate::trainer::{TrainError, Trainer};
+use crate::trainer::{Start, Trainer};
 
 #[cfg(target_family = "wasm")]
 #[wasm_bindgen(start)]
@@ -22,9 +22,9 @@ pub fn start() {
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
 pub struct Lab {
     trainer: Trainer,
+    /// The Omniglot zip's characters, once one is loaded.
     data: Vec<ImageSet>,
     device: Device,
-    backend: &'static str,
 }
 
 fn parse_settings(json: &str) -> Result<Settings, String> {
@@ -37,10 +37,16 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
 impl Lab {
+    /// The page's controls and presets (`settings::table`) as JSON: the one source of every
+    /// range, label and default the page shows.
+    pub fn settings_table() -> String {
+        settings::table().to_string()
+    }
+
     /// A lab on the CPU backend (flex) with the given settings JSON.
     #[cfg_attr(target_family = "wasm", wasm_bindgen(constructor))]
     pub fn new(settings_json: &str) -> Result<Lab, String> {
-        Self::on_device(settings_json, Device::flex(), "cpu")
+        Self::on_device(settings_json, Device::flex())
     }
 
     /// A lab on WebGPU. The caller checks `navigator.gpu` first: without it wgpu panics rather
@@ -52,18 +58,13 @@ impl Lab {
             .init_async()
             .await
             .map_err(|e| format!("WebGPU could not start: {e:?}"))?;
-        Self::on_device(&settings_json, device, "webgpu")
+        Self::on_device(&settings_json, device)
     }
 
-    fn on_device(settings_json: &str, device: Device, backend: &'static str) -> Result<Lab, String> {
+    fn on_device(settings_json: &str, device: Device) -> Result<Lab, String> {
         let config = parse_settings(settings_json)?.config();
         let trainer = Trainer::new(config, &[], &device).map_err(|e| e.to_string())?;
-        Ok(Lab { trainer, data: vec![], device, backend })
-    }
-
-    /// "cpu" or "webgpu".
-    pub fn backend(&self) -> String {
-        self.backend.to_string()
+        Ok(Lab { trainer, data: vec![], device })
     }
 
     pub fn iteration(&self) -> usize {
@@ -97,7 +98,8 @@ impl Lab {
     /// meta-iteration on, keeping the weights and Adam's state. Takes the settings JSON; only
     /// the MAML fields are read.
     pub fn set_maml(&mut self, settings_json: &str) -> Result<(), String> {
-        let maml = parse_settings(settings_json)?.maml(&self.trainer.config().maml);
+        let config = self.trainer.config();
+        let maml = parse_settings(settings_json)?.maml(config.task.kind, &config.maml);
         self.trainer.set_maml(maml).map_err(|e| e.to_string())
     }
 
@@ -107,45 +109,40 @@ impl Lab {
         let mut reports = Vec::with_capacity(n as usize);
         let mut error = None;
         for _ in 0..n {
-            let (pending, readings) = self.trainer.forward_backward();
-            let values = match readings.into_data_async().await {
-                Ok(data) => crate::readback::to_f64(data),
-                Err(e) => {
-                    error = Some(format!("reading the meta-loss from the device failed: {e:?}"));
-                    break;
-                }
-            };
-            match self.trainer.apply(pending, &values) {
-                Ok(r) => reports.push(r),
-                Err(e) => {
-                    error = Some(e.to_string());
-                    break;
-                }
+            match self.trainer.step().read().await {
+                Ok(Ok(report)) => reports.push(report),
+                Ok(Err(e)) => error = Some(e.to_string()),
+                Err(e) => error = Some(e),
+            }
+            if error.is_some() {
+                break;
             }
         }
         serde_json::json!({"reports": reports, "error": error}).to_string()
     }
 
-    /// Meta-test on `tasks` fixed tasks with `steps` inner steps: an EvalReport as JSON. With
-    /// `random_init`, the same from a fresh random initialisation.
-    pub async fn evaluate(&self, tasks: u32, steps: u32, random_init: bool) -> Result<String, String> {
-        let report = self.trainer.evaluate_pending(tasks.max(1) as usize, steps as usize, random_init).wait_async().await?;
-        Ok(json(&report))
+    /// Meta-test on `tasks` fixed tasks with the run's `test_inner_steps`: an EvalReport as
+    /// JSON. With `random_init`, the same from a fresh random initialisation.
+    pub async fn evaluate(&self, tasks: u32, random_init: bool) -> Result<String, String> {
+        let start = if random_init { Start::Random } else { Start::MetaLearned };
+        let steps = self.trainer.config().maml.test_inner_steps;
+        Ok(json(&self.trainer.evaluate(tasks.max(1) as usize, steps, start).read().await?))
     }
 
-    /// The `index`-th display task adapted step by step (a View as JSON).
-    pub async fn view(&self, index: u32, steps: u32) -> Result<String, String> {
-        Ok(json(&self.trainer.view_pending(index as u64, steps as usize).wait_async().await?))
+    /// The `index`-th display task adapted step by step over the run's `test_inner_steps` (a View as JSON).
+    pub async fn view(&self, index: u32) -> Result<String, String> {
+        let steps = self.trainer.config().maml.test_inner_steps;
+        Ok(json(&self.trainer.view(index as u64, steps).read().await?))
     }
 
     /// The weights with their config, as the bytes of a weights file.
     pub async fn export_weights(&self) -> Result<Vec<u8>, String> {
-        self.trainer.weights_pending().wait_async().await
+        self.trainer.weights().read().await
     }
 
     /// Loads a weights file into the current model; a file of another model or a damaged one
     /// is refused with the reason and nothing changes.
     pub fn import_weights(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.trainer.load_weights(bytes).map_err(|e: TrainError| e.to_string())
+        self.trainer.load_weights(bytes).map_err(|e| e.to_string())
     }
 }

@@ -4,9 +4,12 @@
 //! natively, carries the config that made the weights, and lets a loader say exactly why a file
 //! does not fit ("weights of conv4 with 64 filters, this model is conv4 with 32"), never panic.
 
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainerConfig;
+use crate::pending::Pending;
 
 const MAGIC: &[u8; 8] = b"MAMLW\x001\n";
 
@@ -59,4 +62,59 @@ impl Weights {
         }
         Ok(Self { config: header.config, iteration: header.iteration, shapes: header.shapes, values })
     }
+}
+
+/// The weights file of the meta-parameters `net` (one task; θ, and Meta-SGD's rates), pending their read from the device.
+pub fn read<M: Module>(net: &M, config: TrainerConfig, iteration: usize) -> Pending<'static, Vec<u8>> {
+    let tensors = param_tensors(net);
+    let shapes: Vec<Vec<usize>> = tensors.iter().map(|(s, _)| s.clone()).collect();
+    Pending::new(tensors.into_iter().map(|(_, t)| t).collect(), move |flat| {
+        let mut rest = flat;
+        let values = shapes
+            .iter()
+            .map(|s| {
+                let (mine, tail) = rest.split_at(s.iter().product());
+                rest = tail;
+                mine.iter().map(|&v| v as f32).collect()
+            })
+            .collect();
+        Weights { config, iteration, shapes, values }.encode()
+    })
+}
+
+/// Every parameter's shape without the task dimension and its values flattened (detached, on a
+/// plain device), in the network's visit order, for a network of one task (the meta-parameters).
+pub fn param_tensors<M: Module>(net: &M) -> Vec<(Vec<usize>, Tensor<1>)> {
+    struct Collect(Vec<(Vec<usize>, Tensor<1>)>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let t = p.val().detach();
+            let dims = t.dims();
+            assert_eq!(dims[0], 1, "the weights are those of one set of meta-parameters");
+            let shape = dims[1..].to_vec();
+            let flat = if t.is_autodiff() { t.inner() } else { t }.reshape([shape.iter().product::<usize>()]);
+            self.0.push((shape, flat));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    net.visit(&mut c);
+    c.0
+}
+
+/// Replaces the values of every parameter, in visit order; the caller has checked the shapes.
+/// Ids are kept, so an optimiser's state stays attached.
+pub fn write_params<M: Module>(net: M, values: &[Vec<f32>]) -> M {
+    struct Write<'a>(&'a [Vec<f32>], usize);
+    impl ModuleMapper for Write<'_> {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let v = self.0[self.1].clone();
+            self.1 += 1;
+            let require_grad = p.val().is_require_grad();
+            p.map(|t| {
+                let new = Tensor::<D>::from_data(TensorData::new(v, t.shape()), &t.device());
+                if require_grad { new.require_grad() } else { new }
+            })
+        }
+    }
+    net.map(&mut Write(values, 0))
 }

@@ -61,11 +61,14 @@ fn train_then_eval_writes_a_run_and_reports_every_step() {
 
 #[test]
 fn bench_reports_speed() {
-    let r = last_json(&maml(&["bench", "--task", "sinusoid", "--order", "first", "--iterations", "3"]));
+    let r = last_json(&maml(&["bench", "--task", "sinusoid", "--first-order", "--iterations", "3"]));
     assert!(r["it_per_s"].as_f64().unwrap() > 0.0);
     assert!(r["ms_per_iter_median"].as_f64().unwrap() > 0.0);
     assert_eq!((r["task"].as_str(), r["model"].as_str(), r["order"].as_str()), (Some("sinusoid"), Some("mlp"), Some("first")));
     assert_eq!(r["meta_batch"], 25);
+    // the flags are the settings' fields: `--first-order false` and `--meta-batch` reach the run
+    let r = last_json(&maml(&["bench", "--task", "sinusoid", "--first-order", "false", "--meta-batch", "3", "--iterations", "1"]));
+    assert_eq!((r["order"].as_str(), r["meta_batch"].as_u64()), (Some("second"), Some(3)));
 }
 
 #[test]
@@ -80,4 +83,6 @@ fn bad_flags_and_impossible_settings_get_one_sentence() {
     refused(&["bench", "--task", "mnist"], "unknown taskkind 'mnist'");
     refused(&["train", "--iterations", "1"], "--out");
     refused(&["eval", "--run", "/no/such/run"], "cannot read");
+    refused(&["eval", "--run", "/no/such/run", "--rotations"], "--data");
+    refused(&["bench", "--first-order", "maybe"], "maybe");
 }

@@ -1,9 +1,10 @@
 //! The Trainer's contract: reproducible steps, divergence kept safe, live settings, weights in and out.
 
 use burn::prelude::Device;
-use maml_lab::config::{Arch, TaskKind, TrainerConfig};
+use maml_lab::config::{Arch, MamlConfig, TaskKind, TrainerConfig};
 use maml_lab::weights::Weights;
-use maml_lab::{TrainError, Trainer};
+use maml_lab::maml::Diverged;
+use maml_lab::{Start, TrainError, Trainer};
 
 fn small(kind: TaskKind) -> TrainerConfig {
     let mut c = TrainerConfig::preset(kind);
@@ -19,7 +20,7 @@ fn the_same_seed_gives_the_same_losses() {
         let mut c = small(TaskKind::Glyphs);
         c.seed = seed;
         let mut t = Trainer::new(c, &[], &Device::flex()).unwrap();
-        (0..3).map(|_| t.step().unwrap().meta_loss).collect::<Vec<_>>()
+        (0..3).map(|_| t.step().wait().unwrap().meta_loss).collect::<Vec<_>>()
     };
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
@@ -30,18 +31,18 @@ fn divergence_is_an_error_naming_the_iteration_and_keeps_the_last_finite_weights
     let mut c = small(TaskKind::Sinusoid);
     c.maml.inner_lr = 1e30; // one inner step overflows
     let mut t = Trainer::new(c, &[], &Device::flex()).unwrap();
-    let before = t.save_weights();
-    match t.step() {
-        Err(TrainError::Diverged { iteration: 1, .. }) => {}
+    let before = t.weights().wait();
+    match t.step().wait() {
+        Err(TrainError::Diverged(Diverged { iteration: 1, .. })) => {}
         other => panic!("expected divergence at iteration 1, got {other:?}"),
     }
-    assert_eq!(t.save_weights(), before, "a diverged step must not touch the weights");
+    assert_eq!(t.weights().wait(), before, "a diverged step must not touch the weights");
     assert_eq!(t.iteration(), 0);
     // lowering α lets the same run go on
     let mut maml = t.config().maml.clone();
     maml.inner_lr = 0.01;
     t.set_maml(maml).unwrap();
-    let report = t.step().unwrap();
+    let report = t.step().wait().unwrap();
     assert_eq!(report.iteration, 1);
     assert!(report.meta_loss.is_finite());
 }
@@ -52,12 +53,39 @@ fn live_settings_are_validated_and_take_effect() {
     let mut bad = t.config().maml.clone();
     bad.meta_lr = f64::NAN;
     assert!(matches!(t.set_maml(bad), Err(TrainError::Config(_))));
-    let mut maml = t.config().maml.clone();
-    maml.inner_steps = 3;
-    maml.first_order = true;
-    t.set_maml(maml).unwrap();
-    assert_eq!(t.config().maml.inner_steps, 3);
-    assert!(t.step().is_ok());
+
+    // each live setting changes the next meta-iteration: its loss, its gradient or its update
+    let step = |change: &dyn Fn(&mut MamlConfig)| {
+        let mut t = Trainer::new(small(TaskKind::Sinusoid), &[], &Device::flex()).unwrap();
+        let mut maml = t.config().maml.clone();
+        change(&mut maml);
+        t.set_maml(maml).unwrap();
+        let r = t.step().wait().unwrap();
+        (r.meta_loss, r.grad_norm, Weights::decode(&t.weights().wait()).unwrap().values)
+    };
+    let unchanged = step(&|_| {});
+    assert_eq!(step(&|_| {}), unchanged, "the comparison needs a reproducible step");
+    type Change<'a> = (&'a str, &'a dyn Fn(&mut MamlConfig));
+    let changes: [Change; 5] = [
+        ("inner_lr", &|m| m.inner_lr *= 2.0),
+        ("inner_steps", &|m| m.inner_steps = 3),
+        ("first_order", &|m| m.first_order = true),
+        ("meta_batch", &|m| m.meta_batch = 3),
+        ("meta_lr", &|m| m.meta_lr *= 10.0),
+    ];
+    for (name, change) in changes {
+        let (loss, norm, weights) = step(change);
+        let (loss0, norm0, weights0) = &unchanged;
+        match name {
+            // these change the adapted weights, hence the meta-loss itself
+            "inner_lr" | "inner_steps" | "meta_batch" => assert_ne!(loss, *loss0, "{name}"),
+            // first-order drops the second-order terms: the same loss, another gradient
+            "first_order" => assert!(loss == *loss0 && norm != *norm0, "{name}: {loss} {norm} vs {loss0} {norm0}"),
+            // β only scales the update
+            _ => assert!(loss == *loss0 && weights != *weights0, "{name}"),
+        }
+        let _ = weights;
+    }
 }
 
 #[test]
@@ -68,8 +96,8 @@ fn gradient_clipping_rescales_the_meta_gradient() {
         let mut c = small(TaskKind::Sinusoid);
         c.maml.grad_clip = clip;
         let mut t = Trainer::new(c, &[], &Device::flex()).unwrap();
-        let norms: Vec<f64> = (0..3).map(|_| t.step().unwrap().grad_norm).collect();
-        (norms, Weights::decode(&t.save_weights()).unwrap().values)
+        let norms: Vec<f64> = (0..3).map(|_| t.step().wait().unwrap().grad_norm).collect();
+        (norms, Weights::decode(&t.weights().wait()).unwrap().values)
     };
     let (norms, free) = run(None);
     assert!(norms.iter().all(|&n| n > 1e-3), "the test needs gradients above the clip: {norms:?}");
@@ -81,28 +109,28 @@ fn gradient_clipping_rescales_the_meta_gradient() {
 fn weights_round_trip_and_reproduce_the_evaluation() {
     let mut t = Trainer::new(small(TaskKind::Glyphs), &[], &Device::flex()).unwrap();
     for _ in 0..2 {
-        t.step().unwrap();
+        t.step().wait().unwrap();
     }
-    let bytes = t.save_weights();
+    let bytes = t.weights().wait();
     let loaded = Trainer::from_weights(&bytes, &[], &Device::flex()).unwrap();
     assert_eq!(loaded.iteration(), 2);
     assert_eq!(format!("{:?}", loaded.config()), format!("{:?}", t.config()));
-    assert_eq!(loaded.evaluate(4, 2), t.evaluate(4, 2));
-    assert_eq!(loaded.save_weights(), bytes);
+    assert_eq!(loaded.evaluate(4, 2, Start::MetaLearned).wait(), t.evaluate(4, 2, Start::MetaLearned).wait());
+    assert_eq!(loaded.weights().wait(), bytes);
 }
 
 #[test]
 fn weights_of_another_model_or_a_corrupt_file_are_refused_and_change_nothing() {
     let mut glyphs = Trainer::new(small(TaskKind::Glyphs), &[], &Device::flex()).unwrap();
-    let before = glyphs.save_weights();
+    let before = glyphs.weights().wait();
     let mut wider = small(TaskKind::Glyphs);
     wider.model.filters = 8;
-    let other = Trainer::new(wider, &[], &Device::flex()).unwrap().save_weights();
+    let other = Trainer::new(wider, &[], &Device::flex()).unwrap().weights().wait();
     match glyphs.load_weights(&other) {
         Err(TrainError::Weights(m)) => assert!(m.contains("another model") && m.contains("8 filters"), "{m}"),
         other => panic!("expected a weights error, got {other:?}"),
     }
-    let sine = Trainer::new(small(TaskKind::Sinusoid), &[], &Device::flex()).unwrap().save_weights();
+    let sine = Trainer::new(small(TaskKind::Sinusoid), &[], &Device::flex()).unwrap().weights().wait();
     assert!(matches!(glyphs.load_weights(&sine), Err(TrainError::Weights(_))));
     assert!(matches!(glyphs.load_weights(b"PK\x03\x04 a zip, not weights"), Err(TrainError::Weights(_))));
     assert!(matches!(glyphs.load_weights(&before[..before.len() - 3]), Err(TrainError::Weights(_))));
@@ -110,7 +138,7 @@ fn weights_of_another_model_or_a_corrupt_file_are_refused_and_change_nothing() {
     let n = tampered.len();
     tampered[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
     assert!(matches!(glyphs.load_weights(&tampered), Err(TrainError::Weights(_))));
-    assert_eq!(glyphs.save_weights(), before);
+    assert_eq!(glyphs.weights().wait(), before);
 }
 
 #[test]
@@ -142,15 +170,15 @@ fn impossible_configurations_are_refused_with_a_sentence() {
 fn evaluating_tasks_together_equals_evaluating_them_one_by_one() {
     // meta-test adapts up to EVAL_CHUNK tasks at once, each with its own fast weights; every
     // task's curve must be what adapting it alone gives
-    use maml_lab::maml::adapt::TaskTensors;
+    use maml_lab::maml::TaskTensors;
     use maml_lab::maml::evaluate::{EVAL_CHUNK, task_readings};
     use maml_lab::rng::Rng;
-    use maml_lab::tasks::{Split, TaskSampler, sampler};
+    use maml_lab::tasks::{Split, sampler};
     let c = small(TaskKind::Glyphs);
     let (tasks, steps) = (EVAL_CHUNK + 3, 2);
     let mut t = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
-    t.step().unwrap();
-    let together = t.evaluate(tasks, steps);
+    t.step().wait().unwrap();
+    let together = t.evaluate(tasks, steps, Start::MetaLearned).wait();
     assert_eq!(together.tasks.len(), tasks);
 
     let net = t.meta_parameters();
@@ -159,7 +187,7 @@ fn evaluating_tasks_together_equals_evaluating_them_one_by_one() {
     for (i, curve) in together.tasks.iter().enumerate() {
         let task = s.sample(Split::MetaTest, &mut rng);
         let alone = TaskTensors::new(std::slice::from_ref(&task), s.input_shape(), &Device::flex());
-        let v: Vec<f64> = task_readings(&net, &alone, c.maml.inner_lr, steps).into_data().convert::<f64>().to_vec().unwrap();
+        let v: Vec<f64> = task_readings(&net, &alone, &c.maml, steps).into_data().convert::<f64>().try_to_vec().unwrap();
         let accuracy: Vec<f64> = curve.accuracy.clone().unwrap();
         for step in 0..=steps {
             let (loss, correct) = (v[2 * step], v[2 * step + 1] / task.query.n as f64);
@@ -175,7 +203,7 @@ fn the_number_of_threads_does_not_change_the_run() {
     let run = |threads| {
         let mut t = Trainer::new(small(TaskKind::Glyphs).with_seed(4), &[], &Device::flex()).unwrap();
         t.set_threads(threads);
-        (0..3).map(|_| t.step().unwrap().meta_loss).collect::<Vec<_>>()
+        (0..3).map(|_| t.step().wait().unwrap().meta_loss).collect::<Vec<_>>()
     };
     assert_eq!(run(1), run(2));
 }

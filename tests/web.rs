@@ -27,7 +27,6 @@ const SINE: &str = r#"{"task":"sinusoid","meta_batch":4,"seed":3}"#;
 #[test]
 fn steps_report_iterations_and_finite_losses() {
     let mut lab = Lab::new(SINE).unwrap();
-    assert_eq!(lab.backend(), "cpu");
     let out = json(&block_on(lab.step(3)));
     assert_eq!(out["error"], Value::Null);
     let reports = out["reports"].as_array().unwrap();
@@ -71,12 +70,16 @@ fn divergence_comes_back_as_a_sentence_with_the_reports_before_it() {
 #[test]
 fn evaluate_and_view_return_their_reports() {
     let lab = Lab::new(r#"{"task":"glyphs","filters":4,"meta_batch":2,"queries":2}"#).unwrap();
-    let e = json(&block_on(lab.evaluate(3, 2, false)).unwrap());
-    assert_eq!(e["steps"].as_array().unwrap().len(), 3);
+    // the run's test_inner_steps (3 for glyphs) decide the steps of both
+    let e = json(&block_on(lab.evaluate(3, false)).unwrap());
+    assert_eq!(e["steps"].as_array().unwrap().len(), 4);
     assert_eq!(e["tasks"].as_array().unwrap().len(), 3);
-    let v = json(&block_on(lab.view(0, 2)).unwrap());
+    let random = json(&block_on(lab.evaluate(3, true)).unwrap());
+    assert_ne!(random["steps"], e["steps"], "a random start is another start");
+    let v = json(&block_on(lab.view(0)).unwrap());
     assert_eq!(v["support_y"].as_array().unwrap().len(), 5);
-    assert_eq!(v["steps"][2]["predictions"].as_array().unwrap().len(), 10);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(v["steps"][3]["predictions"].as_array().unwrap().len(), 10);
 }
 
 #[test]
@@ -102,4 +105,33 @@ fn weights_export_and_import_and_refuse_another_model() {
     assert_eq!(fresh.iteration(), 2);
     let mut glyphs = Lab::new(r#"{"task":"glyphs","filters":4}"#).unwrap();
     assert!(glyphs.import_weights(&bytes).unwrap_err().contains("another model"));
+}
+
+#[test]
+fn the_settings_table_gives_presets_that_make_runs() {
+    let table = json(&Lab::settings_table());
+    let keys: Vec<&str> = table["controls"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+    assert_eq!(keys[0], "task");
+    for (task, preset) in table["presets"].as_object().unwrap() {
+        assert_eq!(preset.as_object().unwrap().keys().count(), keys.len(), "{task}: a value per control");
+        // the page sends a preset as it is: it must make a run of that task
+        let lab = Lab::new(&preset.to_string());
+        if task == "omniglot" {
+            assert!(lab.err().unwrap().contains("needs a zip"), "omniglot without a zip is refused");
+            continue;
+        }
+        let config = json(&lab.unwrap().config());
+        assert_eq!(config["task"]["kind"], task.as_str());
+        assert_eq!(config["maml"]["meta_batch"], preset["meta_batch"]);
+    }
+}
+
+#[test]
+fn the_test_steps_follow_a_live_change_of_the_inner_steps() {
+    let mut lab = Lab::new(r#"{"task":"glyphs","filters":4,"queries":2}"#).unwrap();
+    assert_eq!(json(&lab.config())["maml"]["test_inner_steps"], 3);
+    lab.set_maml(r#"{"inner_steps":5}"#).unwrap();
+    assert_eq!(json(&lab.config())["maml"]["test_inner_steps"], 5);
+    lab.set_maml(r#"{"inner_lr":0.1}"#).unwrap();
+    assert_eq!(json(&lab.config())["maml"]["test_inner_steps"], 5, "a change of α alone keeps them");
 }

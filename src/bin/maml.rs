@@ -10,10 +10,12 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use maml_lab::config::{Arch, Downsample, Settings, TaskKind, TrainerConfig};
+use maml_lab::config::{Algorithm, Arch, TrainerConfig};
 use maml_lab::maml::EvalReport;
+use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
-use maml_lab::{TrainError, Trainer, gradcheck};
+use maml_lab::weights::Weights;
+use maml_lab::{Start, TrainError, Trainer, gradcheck};
 
 /// Model-Agnostic Meta-Learning (Finn, Abbeel, Levine 2017), exact or first-order, on burn's CPU backend.
 ///
@@ -62,18 +64,20 @@ enum Command {
         /// Inner steps at test time [default: the run's test_inner_steps].
         #[arg(long)]
         inner_steps: Option<usize>,
-        /// An Omniglot-layout zip whose classes, all of them, become the meta-test set
-        /// [default: the run's own meta-test split].
+        /// An Omniglot-layout zip whose classes, all of them and as they are, become the
+        /// meta-test set [default: the run's own meta-test split, as trained].
         #[arg(long)]
         data: Option<PathBuf>,
+        /// With --data: also add each of its characters rotated by 90°, 180° and 270° as new
+        /// classes. Off by default: rotations are a training-time augmentation, and a given
+        /// zip's benchmark is its own classes.
+        #[arg(long, requires = "data")]
+        rotations: bool,
     },
     /// Meta-iterations per second of a configuration (after two warm-up iterations).
     Bench {
         #[command(flatten)]
         setup: Setup,
-        /// first or second (exact) order.
-        #[arg(long, default_value = "second")]
-        order: Order,
         #[arg(long, default_value_t = 20)]
         iterations: usize,
         /// Threads for the two shares of a meta-batch [default: the machine's cores]; 1 is the
@@ -83,6 +87,10 @@ enum Command {
     },
     /// Checks the exact meta-gradient against central finite differences in f64.
     Gradcheck {
+        /// maml, anil or meta-sgd (θ and the learned rates); reptile checks its direction
+        /// Σ(θ − θ') against the same inner steps taken task by task.
+        #[arg(long, default_value = "maml")]
+        algorithm: Algorithm,
         #[arg(long, default_value = "mlp")]
         model: Arch,
         #[arg(long, default_value_t = 1)]
@@ -98,93 +106,20 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Order {
-    First,
-    Second,
-}
-
-/// The run's configuration: the task's preset from the paper, then any flag given.
+/// The run's configuration: the task's preset from the paper, then any setting given.
 #[derive(Args)]
 struct Setup {
-    /// sinusoid, glyphs, omniglot (needs --data) or noise (the chance-level control).
-    #[arg(long, default_value = "sinusoid")]
-    task: TaskKind,
+    #[command(flatten)]
+    settings: Settings,
     /// Omniglot-layout zip: once (its characters split into meta-train and meta-test by the
     /// seed) or twice (meta-train, then meta-test).
     #[arg(long)]
     data: Vec<PathBuf>,
-    /// Classes per task (N).
-    #[arg(long)]
-    ways: Option<usize>,
-    /// Support examples per class (K); sinusoid: support points.
-    #[arg(long)]
-    shots: Option<usize>,
-    /// Query examples per class; sinusoid: query points.
-    #[arg(long)]
-    queries: Option<usize>,
-    /// mlp, conv4 or seed-cnn [default: the task's].
-    #[arg(long)]
-    model: Option<Arch>,
-    /// Filters per conv block (seed-cnn: F, 2F, 2F).
-    #[arg(long)]
-    filters: Option<usize>,
-    /// Hidden units of the MLP.
-    #[arg(long)]
-    hidden: Option<usize>,
-    /// conv4 downsampling: stride or max-pool.
-    #[arg(long)]
-    downsample: Option<Downsample>,
-    /// α, the inner-loop learning rate.
-    #[arg(long, allow_negative_numbers = true)]
-    inner_lr: Option<f64>,
-    /// β, the meta learning rate (Adam).
-    #[arg(long, allow_negative_numbers = true)]
-    meta_lr: Option<f64>,
-    /// Inner steps during meta-training (0: no adaptation, i.e. plain joint training).
-    #[arg(long)]
-    inner_steps: Option<usize>,
-    /// Inner steps at meta-test time.
-    #[arg(long)]
-    test_inner_steps: Option<usize>,
-    /// Tasks per meta-update.
-    #[arg(long)]
-    meta_batch: Option<usize>,
-    /// First-order MAML (no second derivatives).
-    #[arg(long)]
-    first_order: bool,
-    /// Clip the meta-gradient to this global L2 norm.
-    #[arg(long, allow_negative_numbers = true)]
-    grad_clip: Option<f64>,
-    /// Omniglot: do not add rotated characters as classes.
-    #[arg(long)]
-    no_rotations: bool,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
 }
 
 impl Setup {
     fn config(&self) -> TrainerConfig {
-        let mut c = Settings {
-            task: Some(self.task),
-            ways: self.ways,
-            shots: self.shots,
-            queries: self.queries,
-            model: self.model,
-            filters: self.filters,
-            hidden: self.hidden,
-            downsample: self.downsample,
-            inner_lr: self.inner_lr,
-            meta_lr: self.meta_lr,
-            inner_steps: self.inner_steps,
-            test_inner_steps: self.test_inner_steps,
-            meta_batch: self.meta_batch,
-            first_order: self.first_order.then_some(true),
-            grad_clip: self.grad_clip,
-            rotations: self.no_rotations.then_some(false),
-            seed: Some(self.seed),
-        }
-        .config();
+        let mut c = self.settings.config();
         c.task.data = self.data.iter().map(|p| p.display().to_string()).collect();
         c
     }
@@ -212,12 +147,12 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Train { setup, iterations, out, log_every, pretrained } => train(&setup, iterations, &out, log_every, pretrained),
-        Command::Eval { run, tasks, inner_steps, data } => eval(&run, tasks, inner_steps, data.as_deref()),
-        Command::Bench { setup, order, iterations, threads } => bench(&setup, order, iterations, threads),
-        Command::Gradcheck { model, inner_steps, coords, filters, seed } => {
+        Command::Eval { run, tasks, inner_steps, data, rotations } => eval(&run, tasks, inner_steps, data.as_deref(), rotations),
+        Command::Bench { setup, iterations, threads } => bench(&setup, iterations, threads),
+        Command::Gradcheck { algorithm, model, inner_steps, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
-            let report = gradcheck::gradcheck(model, filters, inner_steps, coords, seed, &device);
+            let report = gradcheck::gradcheck(algorithm, model, filters, inner_steps, coords, seed, &device);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
@@ -269,10 +204,10 @@ fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, name: 
     let (mut metrics, mut last) = (String::new(), f64::NAN);
     let start = Instant::now();
     for _ in 0..iterations {
-        let report = match trainer.step() {
+        let report = match trainer.step().wait() {
             Ok(r) => r,
-            Err(e @ TrainError::Diverged { .. }) => {
-                std::fs::write(&file, trainer.save_weights())?;
+            Err(e @ TrainError::Diverged(_)) => {
+                std::fs::write(&file, trainer.weights().wait())?;
                 bar.abandon();
                 return Err(Failure(e.to_string()));
             }
@@ -290,7 +225,7 @@ fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, name: 
         last = report.meta_loss;
     }
     bar.finish_and_clear();
-    std::fs::write(&file, trainer.save_weights())?;
+    std::fs::write(&file, trainer.weights().wait())?;
     Ok((last, metrics))
 }
 
@@ -298,28 +233,34 @@ fn headline(report: &EvalReport) -> Value {
     report.headline().into_iter().map(|(step, s)| json!({"step": step, "mean": s.mean, "ci95": s.ci95})).collect()
 }
 
-fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path>) -> Result<(), Failure> {
+fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path>, rotations: bool) -> Result<(), Failure> {
+    if tasks < 2 {
+        return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
+    }
     let read = |name: &str| std::fs::read(run.join(name)).map_err(|e| Failure(format!("cannot read {}: {e}", run.join(name).display())));
     let weights = read("weights.bin")?;
-    let config = maml_lab::weights::Weights::decode(&weights)?.config;
+    let mut config = Weights::decode(&weights)?.config;
     let sets = match data {
         // every class of that zip becomes meta-test (and, unused, meta-train)
         Some(path) => {
             let set = load_data(&[path])?.remove(0);
+            config.task.rotations = rotations;
+            config.task.data = vec![path.display().to_string(); 2];
             vec![set.clone(), set]
         }
         None => load_data(&config.task.data)?,
     };
-    let trainer = Trainer::from_weights(&weights, &sets, &Device::flex())?;
+    let load = |bytes: &[u8]| -> Result<Trainer, Failure> {
+        let mut trainer = Trainer::new(config.clone(), &sets, &Device::flex())?;
+        trainer.load_weights(bytes)?;
+        Ok(trainer)
+    };
+    let trainer = load(&weights)?;
     let steps = inner_steps.unwrap_or(config.maml.test_inner_steps);
-    if tasks < 2 {
-        return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
-    }
-    let maml = trainer.evaluate(tasks, steps);
-    let mut baselines = json!({"random_init": headline(&trainer.evaluate_random_init(tasks, steps))});
+    let maml = trainer.evaluate(tasks, steps, Start::MetaLearned).wait();
+    let mut baselines = json!({"random_init": headline(&trainer.evaluate(tasks, steps, Start::Random).wait())});
     if let Ok(bytes) = std::fs::read(run.join("pretrained.bin")) {
-        let pretrained = Trainer::from_weights(&bytes, &sets, &Device::flex())?;
-        baselines["pretrained"] = headline(&pretrained.evaluate(tasks, steps));
+        baselines["pretrained"] = headline(&load(&bytes)?.evaluate(tasks, steps, Start::MetaLearned).wait());
     }
     let classification = maml.steps[0].accuracy.is_some();
     println!(
@@ -328,28 +269,28 @@ fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path
             "task": config.task.kind, "ways": config.task.ways, "shots": config.task.shots,
             "metric": if classification { "accuracy_percent" } else { "mse" },
             "tasks": tasks, "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
+            "classes": if data.is_some() { json!({"rotations": rotations}) } else { json!("the run's meta-test split") },
             "steps": headline(&maml), "baselines": baselines,
         })
     );
     Ok(())
 }
 
-fn bench(setup: &Setup, order: Order, iterations: usize, threads: Option<usize>) -> Result<(), Failure> {
-    let mut config = setup.config();
-    config.maml.first_order = matches!(order, Order::First);
+fn bench(setup: &Setup, iterations: usize, threads: Option<usize>) -> Result<(), Failure> {
+    let config = setup.config();
     let data = load_data(&setup.data)?;
     let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
     if let Some(threads) = threads {
         trainer.set_threads(threads);
     }
     for _ in 0..2 {
-        trainer.step()?; // warm-up: allocator and kernel caches
+        trainer.step().wait()?; // warm-up: allocator and kernel caches
     }
     let mut times = Vec::with_capacity(iterations);
     let start = Instant::now();
     for _ in 0..iterations.max(1) {
         let t = Instant::now();
-        trainer.step()?;
+        trainer.step().wait()?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let total = start.elapsed().as_secs_f64();

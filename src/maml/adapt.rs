@@ -1,11 +1,12 @@
-//! The inner loop: θ' = θ − α ∇L_support(θ), k times, exact (second-order) or first-order.
+//! The inner loop: θ' = θ − α ∇L_support(θ), k times, exact (second-order) or first-order, for many tasks at once.
 
 use burn::module::Module;
 use burn::prelude::*;
 
-use super::params::{Detach, SgdStep, Tile};
-use crate::model::{InputShape, Network, Target};
-use crate::tasks::{Labels, Set, Task};
+use super::params::{Detach, Lr, MetaParams, SgdStep, Tile};
+use crate::config::{Algorithm, MamlConfig};
+use crate::model::{Network, Target};
+use crate::tasks::{InputShape, Labels, Set, Task};
 
 /// The sets of T tasks as tensors on one device, task-major: inputs `[tasks, n, features]`.
 /// The tasks of a batch share their shapes (same ways, shots and queries).
@@ -48,41 +49,77 @@ impl TaskTensors {
     }
 }
 
-/// Adapts the meta-parameters `net` (one task) to each of the tasks of `t` with `steps`
-/// gradient steps of size `inner_lr`, all tasks at once; the result holds one set of fast
-/// weights per task.
-///
-/// Exact: the gradient comes from the hand-written backward, itself made of tracked tensor ops,
-/// so on an autodiff device θ' is a differentiable function of θ through g(θ) (the Hessian terms
-/// included). First-order: the gradient is computed at a detached copy of the parameters and
-/// applied as a constant, so dθ'/dθ = I. On a plain device (meta-test) the two coincide.
-pub fn adapt(net: &Network, t: &TaskTensors, inner_lr: f64, steps: usize, first_order: bool) -> Network {
-    let mut adapted = tile(net, t.tasks);
-    for _ in 0..steps {
-        let grads = if first_order {
-            adapted.clone().map(&mut Detach { leaf: false }).loss_and_grads(t.support_x.clone(), &t.support).2
+/// The inner loop of one algorithm under way, for the T tasks of a `TaskTensors` at once: the
+/// fast weights, what they read, and the rule that steps them.
+pub struct Inner {
+    /// The fast weights, one set per task: the whole network, or (ANIL) its head alone.
+    pub fast: Network,
+    /// ANIL: θ tiled over the tasks, whose body turns inputs into the head's features.
+    body: Option<Network>,
+    /// The support and query inputs as the fast weights see them (ANIL: the body's features).
+    support_x: Tensor<3>,
+    query_x: Tensor<3>,
+    support: Target,
+    lr: Lr,
+    first_order: bool,
+}
+
+impl Inner {
+    /// The start of the inner loop from the meta-parameters (one task) for the tasks of `t`.
+    pub fn start(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Self {
+        let theta = tile(&params.theta, t.tasks);
+        let lr = params.rates_by_param().map_or(Lr::Scalar(config.inner_lr), Lr::PerParam);
+        let (support, first_order) = (t.support.clone(), config.first_order);
+        if config.algorithm == Algorithm::Anil {
+            // the body's features are computed once, from θ; only the head steps
+            let (support_x, query_x) = (theta.body(t.support_x.clone()), theta.body(t.query_x.clone()));
+            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x, support, lr, first_order }
         } else {
-            adapted.loss_and_grads(t.support_x.clone(), &t.support).2
-        };
-        adapted = adapted.map(&mut SgdStep { grads: &grads, lr: inner_lr });
+            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x: t.query_x.clone(), support, lr, first_order }
+        }
     }
-    adapted
+
+    /// One inner SGD step for every task: θ' = θ − α ∇L_support(θ), each task's fast weights
+    /// by its own support loss (the paper's Algorithm 2, lines 6 and 7).
+    ///
+    /// Exact: the gradient comes from the hand-written backward, itself made of tracked tensor
+    /// ops, so on an autodiff device θ' is a differentiable function of θ through g(θ) (the
+    /// Hessian terms included). First-order: the gradient is computed at a detached copy of the
+    /// parameters and applied as a constant, so dθ'/dθ = I. On a plain device (meta-test) the
+    /// two coincide.
+    pub fn step(mut self) -> Self {
+        // first-order: the gradient as a constant, also through ANIL's features of the support set
+        let (at, x) = if self.first_order {
+            (self.fast.clone().map(&mut Detach { leaf: false }), self.support_x.clone().detach())
+        } else {
+            (self.fast.clone(), self.support_x.clone())
+        };
+        let grads = at.loss_and_grads(x, &self.support).grads;
+        self.fast = self.fast.map(&mut SgdStep { grads: &grads, lr: &self.lr });
+        self
+    }
+
+    /// The fast weights' outputs on the query set, `[tasks, n, outputs]`.
+    pub fn query_outputs(&self) -> Tensor<3> {
+        self.fast.forward(self.query_x.clone())
+    }
+
+    /// The fast weights' outputs on other inputs `[tasks, n, features]` (the view's grid).
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match &self.body {
+            Some(body) => self.fast.forward(body.body(x)),
+            None => self.fast.forward(x),
+        }
+    }
+}
+
+/// The meta-parameters adapted to each of the tasks of `t` with `config.inner_steps` inner
+/// steps, all tasks at once.
+pub fn adapt(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Inner {
+    (0..config.inner_steps).fold(Inner::start(params, t, config), |inner, _| inner.step())
 }
 
 /// The meta-parameters as the starting weights of `tasks` tasks.
 pub fn tile(net: &Network, tasks: usize) -> Network {
     if tasks == 1 { net.clone() } else { net.clone().map(&mut Tile { tasks }) }
-}
-
-/// Each task's number of query examples whose largest output is their class, `[tasks]`
-/// (`None` for regression).
-pub fn correct(out: Tensor<3>, target: &Target) -> Option<Tensor<1>> {
-    match target {
-        Target::Classes(onehot) => {
-            let tasks = out.dims()[0];
-            let best = out.clone().max_dim(2).expand(out.dims()); // [tasks, n, ways]
-            Some((out.equal(best).float() * onehot.clone()).sum_dims(&[1, 2]).reshape([tasks]))
-        }
-        Target::Values(_) => None,
-    }
 }

@@ -1,13 +1,13 @@
 //! Meta-testing: loss and accuracy after each inner step 0..k on held-out tasks, with 95 % confidence intervals.
 
-use burn::module::Module;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::adapt::{TaskTensors, correct, tile};
-use super::params::SgdStep;
-use crate::model::{Network, Target};
-use crate::readback::Pending;
+use super::adapt::{Inner, TaskTensors};
+use super::params::MetaParams;
+use crate::config::MamlConfig;
+use crate::model::Target;
+use crate::pending::Pending;
 use crate::tasks::{Split, Task, TaskSampler};
 use crate::rng::Rng;
 
@@ -84,19 +84,20 @@ impl EvalReport {
 /// Tasks adapted at once at meta-test: bounds the memory of the largest batch.
 pub const EVAL_CHUNK: usize = 32;
 
-/// Adapts `net` (on a plain, non-autodiff device) to each of `tasks` meta-test tasks drawn from
-/// `rng`, recording the query loss and accuracy after every inner step 0..=steps.
-pub fn evaluate(net: &Network, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, inner_lr: f64, steps: usize) -> Pending<EvalReport> {
-    let device = net.head.bias.val().device();
+/// Adapts the meta-parameters (on a plain, non-autodiff device) to each of `tasks` meta-test
+/// tasks drawn from `rng` with the algorithm's own inner rule, recording the query loss and
+/// accuracy after every inner step 0..=steps.
+pub fn evaluate(params: &MetaParams, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, config: &MamlConfig, steps: usize) -> Pending<'static, EvalReport> {
+    let device = params.theta.device();
     let drawn: Vec<Task> = (0..tasks).map(|_| sampler.sample(Split::MetaTest, rng)).collect();
     let mut parts = Vec::new();
     let mut layout = Vec::new();
     for chunk in drawn.chunks(EVAL_CHUNK) {
         let t = TaskTensors::new(chunk, sampler.input_shape(), &device);
-        parts.push(task_readings(net, &t, inner_lr, steps));
+        parts.push(task_readings(params, &t, config, steps));
         layout.push((chunk.len(), chunk[0].query.n, matches!(t.query, Target::Classes(_))));
     }
-    Pending::from_parts(parts, move |values| {
+    Pending::new(parts, move |values| {
         let mut rest = values;
         let mut curves = Vec::with_capacity(tasks);
         for (chunk, n_query, classification) in layout {
@@ -111,16 +112,15 @@ pub fn evaluate(net: &Network, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: 
 
 /// The query loss of each task of `t` (and its number correct) after each inner step
 /// 0..=steps, as one tensor: per step, the tasks' losses then (classification) their counts.
-pub fn task_readings(net: &Network, t: &TaskTensors, inner_lr: f64, steps: usize) -> Tensor<1> {
-    let mut adapted = tile(net, t.tasks);
+pub fn task_readings(params: &MetaParams, t: &TaskTensors, config: &MamlConfig, steps: usize) -> Tensor<1> {
+    let mut inner = Inner::start(params, t, config);
     let mut metrics = Vec::with_capacity(2 * (steps + 1));
     for step in 0..=steps {
-        let out = adapted.forward(t.query_x.clone());
+        let out = inner.query_outputs();
         metrics.push(t.query.loss(out.clone()));
-        metrics.extend(correct(out, &t.query));
+        metrics.extend(t.query.correct(out));
         if step < steps {
-            let grads = adapted.loss_and_grads(t.support_x.clone(), &t.support).2;
-            adapted = adapted.map(&mut SgdStep { grads: &grads, lr: inner_lr });
+            inner = inner.step();
         }
     }
     Tensor::cat(metrics, 0)

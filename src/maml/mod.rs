@@ -1,10 +1,15 @@
-//! MAML (Finn, Abbeel, Levine 2017): adapt (inner loop), meta-step (outer loop), evaluate (meta-test).
+//! MAML (Finn, Abbeel, Levine 2017) and its kin (Reptile, ANIL, Meta-SGD): the inner loop (`adapt`), the outer loop (`outer`), and meta-testing (`evaluate`, `view`).
 
 pub mod adapt;
 pub mod evaluate;
+pub mod optim;
+pub mod outer;
 pub mod params;
+pub mod shares;
 pub mod view;
 
-pub use adapt::{TaskTensors, adapt};
+pub use adapt::{Inner, TaskTensors, adapt};
 pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
+pub use outer::{Diverged, MetaLearner, StepReport, meta_step};
+pub use params::MetaParams;
 pub use view::View;

@@ -1,27 +1,89 @@
-//! Whole-network parameter maps: the inner SGD step θ' = θ − α g, detaching, reading and writing values.
+//! What the outer loop learns (θ, and Meta-SGD's rates), and maps over every parameter: the inner SGD step, tiling over tasks, detaching, collecting burn's gradients.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::GradientsParams;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 
 use crate::model::{Grads, Network};
 
+/// The meta-parameters: θ, and for Meta-SGD a learned inner learning rate per parameter (a
+/// network of θ's shapes whose values are rates). Adam updates both.
+#[derive(Module, Debug)]
+pub struct MetaParams {
+    pub theta: Network,
+    pub rates: Option<Network>,
+}
+
+impl MetaParams {
+    /// Meta-SGD's rates keyed by the ids of the θ parameters they belong to.
+    pub fn rates_by_param(&self) -> Option<Grads> {
+        let rates = self.rates.as_ref()?;
+        struct Values(Vec<Tensor<1>>);
+        impl ModuleVisitor for Values {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                let n = p.shape().num_elements();
+                self.0.push(p.val().reshape([n]));
+            }
+        }
+        let mut values = Values(Vec::new());
+        rates.visit(&mut values);
+        struct Key(std::vec::IntoIter<Tensor<1>>, Grads);
+        impl ModuleVisitor for Key {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                let rate = self.0.next().expect("the rates have θ's parameters");
+                self.1.put(p, rate);
+            }
+        }
+        let mut keyed = Key(values.0.into_iter(), Grads::default());
+        self.theta.visit(&mut keyed);
+        Some(keyed.1)
+    }
+}
+
+/// A network of `net`'s shapes with every value `value`, as new parameters (ids of their own):
+/// Meta-SGD's rates, initialised to α.
+pub struct Fill {
+    pub value: f64,
+}
+
+impl ModuleMapper for Fill {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let t = param.val();
+        Param::from_tensor(Tensor::<D>::full(t.shape(), self.value, &t.device()))
+    }
+}
+
+/// The inner learning rate: one α for every parameter, or one per parameter (Meta-SGD).
+#[derive(Clone, Debug)]
+pub enum Lr {
+    Scalar(f64),
+    /// Rates keyed by θ's parameter ids, each with one task (broadcast over the tasks).
+    PerParam(Grads),
+}
+
 /// θ' = θ − α g for every parameter with a gradient. `Param::map` keeps the tensor's lineage,
-/// so θ' stays connected to θ; with tracked g (exact MAML) the meta-gradient flows through g too.
+/// so θ' stays connected to θ; with tracked g (exact MAML) the meta-gradient flows through g
+/// too, and with tracked rates (Meta-SGD) through α.
 pub struct SgdStep<'a> {
     pub grads: &'a Grads,
-    pub lr: f64,
+    pub lr: &'a Lr,
 }
 
 impl ModuleMapper for SgdStep<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        match self.grads.get(&param) {
-            Some(g) => {
-                let lr = self.lr;
+        let Some(g) = self.grads.get(&param) else { return param };
+        match self.lr {
+            Lr::Scalar(lr) => {
+                let lr = *lr;
                 param.map(|t| t - g.mul_scalar(lr))
             }
-            None => param,
+            Lr::PerParam(rates) => {
+                let rate = rates.0.get(&param.id).expect("a rate per parameter").clone();
+                let mut one = g.dims();
+                one[0] = 1;
+                let rate = rate.reshape(one).expand(g.dims());
+                param.map(|t| t - g * rate)
+            }
         }
     }
 }
@@ -59,7 +121,7 @@ impl ModuleMapper for Detach {
 }
 
 /// burn's autodiff gradients of `net`'s parameters, as `Grads` (untracked: constants).
-pub fn autodiff_grads(net: &Network, gradients: &Gradients) -> Grads {
+pub fn autodiff_grads<M: Module>(net: &M, gradients: &Gradients) -> Grads {
     struct Collect<'a>(&'a Gradients, Grads);
     impl ModuleVisitor for Collect<'_> {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
@@ -71,130 +133,4 @@ pub fn autodiff_grads(net: &Network, gradients: &Gradients) -> Grads {
     let mut c = Collect(gradients, Grads::default());
     net.visit(&mut c);
     c.1
-}
-
-/// The meta-gradient `grads` times `scale` for the optimiser, and its squared global L2 norm (a
-/// [1] tensor, not yet read, so the caller can fetch it together with the loss in one transfer).
-pub fn meta_gradients(net: &Network, grads: &Grads, scale: f64) -> (GradientsParams, Tensor<1>) {
-    struct Collect<'a> {
-        grads: &'a Grads,
-        scale: f64,
-        out: GradientsParams,
-        norm2: Option<Tensor<1>>,
-    }
-    impl ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get(p) {
-                let g = g.mul_scalar(self.scale);
-                let sq = g.clone().square().sum();
-                self.norm2 = Some(match self.norm2.take() {
-                    Some(acc) => acc + sq,
-                    None => sq,
-                });
-                self.out.register(p.id, g);
-            }
-        }
-    }
-    let mut c = Collect { grads, scale, out: GradientsParams::new(), norm2: None };
-    net.visit(&mut c);
-    let norm2 = c.norm2.expect("the network should have at least one parameter with a gradient");
-    (c.out, norm2)
-}
-
-/// Multiplies every gradient by `factor` (global-norm clipping).
-pub fn scale_gradients(net: &Network, grads: GradientsParams, factor: f64) -> GradientsParams {
-    struct Scale(GradientsParams, f64);
-    impl ModuleVisitor for Scale {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            if let Some(g) = self.0.remove::<D>(p.id) {
-                self.0.register(p.id, g.mul_scalar(self.1));
-            }
-        }
-    }
-    let mut s = Scale(grads, factor);
-    net.visit(&mut s);
-    s.0
-}
-
-/// Every parameter's shape without the task dimension and its values flattened (detached, on a
-/// plain device), in the network's visit order, for a network of one task (the meta-parameters).
-pub fn param_tensors(net: &Network) -> Vec<(Vec<usize>, Tensor<1>)> {
-    struct Collect(Vec<(Vec<usize>, Tensor<1>)>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let t = p.val().detach();
-            let dims = t.dims();
-            assert_eq!(dims[0], 1, "the weights are those of one set of meta-parameters");
-            let shape = dims[1..].to_vec();
-            let flat = if t.is_autodiff() { t.inner() } else { t }.reshape([shape.iter().product::<usize>()]);
-            self.0.push((shape, flat));
-        }
-    }
-    let mut c = Collect(Vec::new());
-    net.visit(&mut c);
-    c.0
-}
-
-/// A parameter's id, shape and values.
-#[derive(Clone, Debug)]
-pub struct ParamValues {
-    pub id: ParamId,
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
-}
-
-/// Every parameter's values, read synchronously (finite differences, tests).
-pub fn read_params(net: &Network) -> Vec<ParamValues> {
-    struct Read(Vec<ParamValues>);
-    impl ModuleVisitor for Read {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let t = p.val();
-            let shape = t.dims().to_vec();
-            let values = t.into_data().convert::<f32>().try_to_vec::<f32>().expect("parameters should be float");
-            self.0.push(ParamValues { id: p.id, shape, values });
-        }
-    }
-    let mut r = Read(Vec::new());
-    net.visit(&mut r);
-    r.0
-}
-
-/// Replaces the values of every parameter, in visit order; the caller has checked the shapes.
-/// Ids are kept, so an optimiser's state stays attached.
-pub fn write_params(net: Network, values: &[Vec<f32>]) -> Network {
-    struct Write<'a>(&'a [Vec<f32>], usize);
-    impl ModuleMapper for Write<'_> {
-        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let v = self.0[self.1].clone();
-            self.1 += 1;
-            let require_grad = p.val().is_require_grad();
-            p.map(|t| {
-                let new = Tensor::<D>::from_data(TensorData::new(v, t.shape()), &t.device());
-                if require_grad { new.require_grad() } else { new }
-            })
-        }
-    }
-    net.map(&mut Write(values, 0))
-}
-
-/// Adds `eps` to element `index` of parameter `id` (for finite differences).
-pub struct Perturb {
-    pub id: ParamId,
-    pub index: usize,
-    pub eps: f64,
-}
-
-impl ModuleMapper for Perturb {
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if p.id != self.id {
-            return p;
-        }
-        let (index, eps) = (self.index, self.eps);
-        p.map(|t| {
-            let (device, shape) = (t.device(), t.shape());
-            let mut v = t.into_data().convert::<f64>().try_to_vec::<f64>().expect("parameters should be float");
-            v[index] += eps;
-            Tensor::<D>::from_data(TensorData::new(v, shape), &device)
-        })
-    }
 }

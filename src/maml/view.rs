@@ -1,14 +1,13 @@
 //! One task adapted step by step, for display: the model's predictions after each inner step 0..k.
 
-use burn::module::Module;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::adapt::{TaskTensors, correct};
-use super::params::SgdStep;
-use crate::model::{InputShape, Network};
-use crate::readback::Pending;
-use crate::tasks::{Labels, Task, TaskMeta};
+use super::adapt::{Inner, TaskTensors};
+use super::params::MetaParams;
+use crate::config::MamlConfig;
+use crate::pending::Pending;
+use crate::tasks::{InputShape, Labels, Task, TaskMeta};
 
 /// Points on which a regression task's curves are drawn.
 pub const GRID: usize = 101;
@@ -45,9 +44,10 @@ fn labels_f32(labels: &Labels) -> Vec<f32> {
     }
 }
 
-/// Adapts `net` (plain device) to `task` with `steps` inner steps of `inner_lr`.
-pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: usize) -> Pending<View> {
-    let device = net.head.bias.val().device();
+/// Adapts the meta-parameters (plain device) to `task` with `steps` inner steps of the
+/// algorithm's own rule.
+pub fn view(params: &MetaParams, task: Task, shape: InputShape, config: &MamlConfig, steps: usize) -> Pending<'static, View> {
+    let device = params.theta.device();
     let t = TaskTensors::new(std::slice::from_ref(&task), shape, &device);
     let (grid_x, grid_y) = match task.meta {
         TaskMeta::Sinusoid { amplitude, phase } => {
@@ -62,21 +62,20 @@ pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: 
     let classification = grid.is_none();
     let n_query = task.query.n;
 
-    let mut adapted = net.clone();
+    let mut inner = Inner::start(params, &t, config);
     let mut parts = Vec::new();
     for step in 0..=steps {
-        let out = adapted.forward(t.query_x.clone()); // [1, n_query, outputs]
+        let out = inner.query_outputs(); // [1, n_query, outputs]
         parts.push(t.query.loss(out.clone()));
         match &grid {
-            Some(g) => parts.push(adapted.forward(g.clone()).reshape([GRID])),
+            Some(g) => parts.push(inner.forward(g.clone()).reshape([GRID])),
             None => {
-                parts.push(correct(out.clone(), &t.query).expect("classification"));
+                parts.push(t.query.correct(out.clone()).expect("classification"));
                 parts.push(out.argmax(2).float().reshape([n_query]));
             }
         }
         if step < steps {
-            let grads = adapted.loss_and_grads(t.support_x.clone(), &t.support).2;
-            adapted = adapted.map(&mut SgdStep { grads: &grads, lr: inner_lr });
+            inner = inner.step();
         }
     }
 
@@ -95,7 +94,7 @@ pub fn view(net: &Network, task: Task, shape: InputShape, inner_lr: f64, steps: 
         },
         steps: vec![],
     };
-    Pending::from_parts(parts, move |values| {
+    Pending::new(parts, move |values| {
         let width = if classification { 2 + n_query } else { 1 + GRID };
         view.steps = values
             .chunks(width)

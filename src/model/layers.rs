@@ -6,42 +6,13 @@
 //! max-pool) are constants: their derivative is zero almost everywhere, so this is exact a.e.
 //! Every backward is checked against burn's own autodiff in `tests/layers.rs`.
 
-use burn::module::{Param, ParamId};
+use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
-use std::collections::HashMap;
 
+use super::grads::Grads;
 use crate::rng::Rng;
-
-/// Gradients keyed by parameter, flattened to rank 1 so parameters of any rank share one map.
-/// In exact MAML the values are tracked tensors: they are functions of the parameters.
-#[derive(Default, Clone, Debug)]
-pub struct Grads(pub HashMap<ParamId, Tensor<1>>);
-
-impl Grads {
-    /// Stores `g` for `p`; `g` has `p`'s elements, in `p`'s order, in any shape.
-    pub fn put<const D: usize, const E: usize>(&mut self, p: &Param<Tensor<D>>, g: Tensor<E>) {
-        let n = g.shape().num_elements();
-        debug_assert_eq!(n, p.shape().num_elements(), "a gradient should have its parameter's size");
-        self.0.insert(p.id, g.reshape([n]));
-    }
-    /// The sum of two sets of gradients (a parameter missing from one counts as zero there).
-    pub fn add(mut self, other: Grads) -> Grads {
-        for (id, g) in other.0 {
-            let sum = match self.0.remove(&id) {
-                Some(acc) => acc + g,
-                None => g,
-            };
-            self.0.insert(id, sum);
-        }
-        self
-    }
-
-    pub fn get<const D: usize>(&self, p: &Param<Tensor<D>>) -> Option<Tensor<D>> {
-        self.0.get(&p.id).map(|g| g.clone().reshape(p.shape()))
-    }
-}
 
 /// A parameter drawn on the host from the project's RNG (not burn's: its seeded draws differ
 /// per backend), so that one seed gives the same network on the CPU and on WebGPU.

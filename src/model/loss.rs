@@ -48,4 +48,17 @@ impl Target {
             }
         }
     }
+
+    /// Each task's number of examples whose largest output is their class, `[tasks]`: the
+    /// accuracy's numerator (`None` for regression). A measurement, not part of any gradient.
+    pub fn correct(&self, out: Tensor<3>) -> Option<Tensor<1>> {
+        match self {
+            Target::Classes(onehot) => {
+                let tasks = out.dims()[0];
+                let best = out.clone().max_dim(2).expand(out.dims()); // [tasks, n, ways]
+                Some((out.equal(best).float() * onehot.clone()).sum_dims(&[1, 2]).reshape([tasks]))
+            }
+            Target::Values(_) => None,
+        }
+    }
 }

@@ -2,30 +2,12 @@
 
 use burn::prelude::*;
 
-use super::layers::{self, BatchNorm, BatchNormCache, Conv, Dense, Grads, MaxPoolCache};
+use super::grads::Grads;
+use super::layers::{self, BatchNorm, BatchNormCache, Conv, Dense, MaxPoolCache};
 use super::loss::Target;
 use crate::config::{Arch, Downsample, ModelConfig};
 use crate::rng::Rng;
-
-/// The layout of one example: `[channels, height, width]`; a vector of d features is `[d, 1, 1]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct InputShape {
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-}
-
-impl InputShape {
-    pub fn vector(d: usize) -> Self {
-        Self { channels: d, height: 1, width: 1 }
-    }
-    pub fn image(channels: usize, side: usize) -> Self {
-        Self { channels, height: side, width: side }
-    }
-    pub fn numel(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-}
+use crate::tasks::InputShape;
 
 /// [3x3 conv, batch-norm, ReLU] and, for max-pool downsampling, a 2x2 max-pool.
 #[derive(Module, Debug)]
@@ -44,6 +26,16 @@ pub struct Network {
     pub height: usize,
     pub width: usize,
     pub global_pool: bool,
+}
+
+/// What `Network::loss_and_grads` computes in one forward and one hand-written backward.
+pub struct LossAndGrads {
+    /// Each task's mean loss, `[tasks]`.
+    pub loss: Tensor<1>,
+    /// The network's outputs, `[tasks, n, outputs]`.
+    pub outputs: Tensor<3>,
+    /// d(Σ_tasks loss)/dθ for every parameter, tracked on an autodiff device.
+    pub grads: Grads,
 }
 
 /// What a conv block's backward needs from its forward.
@@ -101,6 +93,11 @@ impl Network {
         })
     }
 
+    /// The device its parameters live on.
+    pub fn device(&self) -> Device {
+        self.head.bias.val().device()
+    }
+
     /// Tasks whose weights this network holds: 1 for the meta-parameters, the meta-batch for
     /// the adapted weights (see `layers`).
     pub fn tasks(&self) -> usize {
@@ -117,11 +114,23 @@ impl Network {
     /// Outputs (logits or regression values) `[tasks, n, outputs]` for `x: [tasks, n, features]`,
     /// task t through weights t.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.head.forward(self.body(x))
+    }
+
+    /// Everything before the head: the features the head sees, `[tasks, n, d]` (ANIL's body).
+    pub fn body(&self, x: Tensor<3>) -> Tensor<3> {
         let mut h = if self.blocks.is_empty() { x } else { self.features(self.conv_forward(x, None)) };
         for dense in &self.hidden {
             h = layers::relu(dense.forward(h)).0;
         }
-        self.head.forward(h)
+        h
+    }
+
+    /// The head alone, as a network that takes the body's features as its input (ANIL's fast
+    /// weights). Its parameters are the head's own, ids included.
+    pub fn head_only(&self) -> Network {
+        let features = self.head.weight.dims()[1];
+        Network { blocks: vec![], hidden: vec![], head: self.head.clone(), channels: features, height: 1, width: 1, global_pool: false }
     }
 
     fn conv_forward(&self, x: Tensor<3>, mut caches: Option<&mut Vec<BlockCache>>) -> Tensor<4> {
@@ -163,7 +172,7 @@ impl Network {
     /// every parameter (so task t's weights get task t's gradient), computed by the hand-written
     /// backward. On an autodiff device the gradients stay connected to the parameters, which is
     /// what makes the meta-gradient exact.
-    pub fn loss_and_grads(&self, x: Tensor<3>, target: &Target) -> (Tensor<1>, Tensor<3>, Grads) {
+    pub fn loss_and_grads(&self, x: Tensor<3>, target: &Target) -> LossAndGrads {
         // 1. forward, keeping what each backward needs
         let mut caches = Vec::with_capacity(self.blocks.len());
         let conv_out = (!self.blocks.is_empty()).then(|| self.conv_forward(x.clone(), Some(&mut caches)));
@@ -211,6 +220,6 @@ impl Network {
                 }
             }
         }
-        (loss, out, grads)
+        LossAndGrads { loss, outputs: out, grads }
     }
 }

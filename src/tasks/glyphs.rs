@@ -162,8 +162,8 @@ impl super::ClassPool for GlyphPool {
     fn image(&self, class: usize, instance: usize) -> Vec<f32> {
         GlyphClass::new(self.first + class).render(instance)
     }
-    fn shape(&self) -> crate::model::InputShape {
-        crate::model::InputShape::image(1, SIDE)
+    fn shape(&self) -> super::InputShape {
+        super::InputShape::image(1, SIDE)
     }
     fn class_id(&self, class: usize) -> usize {
         self.first + class

@@ -10,10 +10,29 @@ pub mod omniglot;
 pub mod sinusoid;
 
 use crate::config::{TaskConfig, TaskKind};
-use crate::model::InputShape;
 use crate::rng::Rng;
 
 pub use omniglot::{DataError, ImageSet};
+
+/// The layout of one example: `[channels, height, width]`; a vector of d features is `[d, 1, 1]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InputShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl InputShape {
+    pub fn vector(d: usize) -> Self {
+        Self { channels: d, height: 1, width: 1 }
+    }
+    pub fn image(channels: usize, side: usize) -> Self {
+        Self { channels, height: side, width: side }
+    }
+    pub fn numel(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
 
 /// Which side of the meta-train / meta-test split a task is drawn from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

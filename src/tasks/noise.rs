@@ -6,7 +6,7 @@
 
 use super::{Labels, Set, Split, Task, TaskMeta, TaskSampler};
 use crate::config::TaskConfig;
-use crate::model::InputShape;
+use super::InputShape;
 use crate::rng::Rng;
 
 pub struct Noise {

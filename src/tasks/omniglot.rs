@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 
 use super::ClassPool;
-use crate::model::InputShape;
+use super::InputShape;
 use crate::rng::Rng;
 
 /// Largest zip accepted (the full Omniglot background set is about 9 MB).

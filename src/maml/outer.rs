@@ -1,0 +1,151 @@
+//! The outer loop, Algorithm 2 of Finn et al. (2017): sample tasks, adapt to each, move θ by the gradient of their query losses.
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::prelude::*;
+use serde::Serialize;
+
+use super::adapt::{TaskTensors, adapt};
+use super::optim::{meta_gradients, scale_gradients};
+use super::params::{Detach, MetaParams, autodiff_grads};
+use super::shares::{Shares, Sum};
+use crate::config::{Algorithm, MamlConfig};
+use crate::model::{Grads, Network};
+use crate::pending::Pending;
+use crate::tasks::{InputShape, Task};
+
+/// What the outer loop carries from one meta-iteration to the next.
+pub struct MetaLearner {
+    /// θ (one task) and Meta-SGD's rates, on an autodiff device.
+    pub params: MetaParams,
+    /// Adam's moment estimates for them.
+    optim: ModuleOptimizer,
+    /// Meta-iterations done.
+    pub iteration: usize,
+}
+
+impl MetaLearner {
+    pub fn new(params: MetaParams, iteration: usize) -> Self {
+        Self { params, optim: AdamConfig::new().init(), iteration }
+    }
+}
+
+/// What one meta-iteration did.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StepReport {
+    /// Meta-iterations done, this one included.
+    pub iteration: usize,
+    /// Mean query loss after adaptation over the meta-batch: the loss MAML minimises.
+    pub meta_loss: f64,
+    /// Query accuracy after adaptation over the meta-batch, in [0, 1] (classification only).
+    pub accuracy: Option<f64>,
+    /// Global L2 norm of the meta-gradient, before clipping.
+    pub grad_norm: f64,
+}
+
+/// A meta-iteration whose loss or gradient was not finite; θ and Adam were left as they were.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "training diverged at iteration {iteration}: the {what} is not finite. The last finite weights are kept; lower α (inner_lr) or β (meta_lr) and go on"
+)]
+pub struct Diverged {
+    pub iteration: usize,
+    pub what: &'static str,
+}
+
+/// One meta-iteration: lines 3 to 10 of Algorithm 2, numbered as in the paper. The update
+/// (line 10) is applied when the pending loss and gradient norm are read and found finite;
+/// on a divergence nothing changes but the iteration's tasks are spent.
+pub fn meta_step<'a>(
+    learner: &'a mut MetaLearner,
+    mut sample: impl FnMut() -> Task,
+    shape: InputShape,
+    config: &MamlConfig,
+    shares: &Shares,
+) -> Pending<'a, Result<StepReport, Diverged>> {
+    let MamlConfig { meta_lr: beta, meta_batch, grad_clip, .. } = *config;
+    // 3: sample a batch of tasks T_i ~ p(T)
+    let tasks: Vec<Task> = (0..meta_batch).map(|_| sample()).collect();
+    // 4-9: for each T_i, adapt θ'_i = θ − α ∇θ L_Ti(f_θ) on its support set, score f_θ'_i on
+    //      its query set, and differentiate the summed query loss with respect to θ
+    let params = &learner.params;
+    let sum = shares.sum(&tasks, |part, at_once| query_loss(params, part, shape, config, at_once));
+    // the meta-objective is the mean over the meta-batch
+    let scale = 1.0 / meta_batch as f64;
+    let (grads, norm2) = meta_gradients(params, &sum.grads, scale);
+    let n_query: usize = tasks.iter().map(|t| t.query.n).sum();
+    let mut readings = vec![sum.loss.mul_scalar(scale), norm2];
+    readings.extend(sum.correct);
+    Pending::new(readings, move |values| {
+        let iteration = learner.iteration + 1;
+        let (meta_loss, grad_norm) = (values[0], values[1].sqrt());
+        for (value, what) in [(meta_loss, "meta-loss"), (grad_norm, "meta-gradient")] {
+            if !value.is_finite() {
+                return Err(Diverged { iteration, what });
+            }
+        }
+        let grads = match grad_clip {
+            Some(max) if grad_norm > max => scale_gradients(&learner.params, grads, max / grad_norm),
+            _ => grads,
+        };
+        // 10: θ ← θ − β ∇θ Σ_i L_Ti(f_θ'_i), with Adam's step in place of plain gradient descent
+        learner.params = learner.optim.step(beta, learner.params.clone(), grads);
+        learner.iteration = iteration;
+        Ok(StepReport { iteration, meta_loss, grad_norm, accuracy: values.get(2).map(|c| c / n_query as f64) })
+    })
+}
+
+/// Lines 4-9 for some of the meta-batch's tasks, `at_once` of them adapted together: their
+/// summed query loss after adaptation, their number correct, and the loss's gradient with
+/// respect to the meta-parameters. These enter as fresh leaves of a graph of their own, so that
+/// the parts of a meta-batch can be differentiated apart (on threads of their own) and summed.
+///
+/// Reptile has no gradient through its inner loop: its direction is Σ_i (θ − θ'_i), which
+/// Adam follows as it would a gradient; the query loss is only measured.
+pub fn query_loss(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, at_once: usize) -> Sum {
+    let reptile = config.algorithm == Algorithm::Reptile;
+    let leaves = params.clone().map(&mut Detach { leaf: !reptile });
+    let (mut loss, mut correct, mut direction) = (None::<Tensor<1>>, None::<Tensor<1>>, Grads::default());
+    for chunk in tasks.chunks(at_once) {
+        let t = TaskTensors::new(chunk, shape, &params.theta.device());
+        let adapted = adapt(&leaves, &t, config); // 5-7: the support set D
+        let out = adapted.query_outputs(); // 8: the query set D'
+        if let Some(c) = t.query.correct(out.clone().detach()) {
+            let c = c.sum();
+            correct = Some(correct.map_or(c.clone(), |acc| acc + c));
+        }
+        let l = t.query.loss(out).sum();
+        loss = Some(loss.map_or(l.clone(), |acc| acc + l));
+        if reptile {
+            direction = direction + toward(&leaves.theta, &adapted.fast);
+        }
+    }
+    let loss = loss.expect("a part of a meta-batch has at least one task");
+    let grads = if reptile { direction } else { autodiff_grads(&leaves, &loss.backward()) };
+    Sum { loss: loss.inner(), correct: correct.map(Tensor::inner), grads }
+}
+
+/// Σ_i (θ − θ'_i) over the tasks of the fast weights `fast`, keyed by θ's parameters.
+fn toward(theta: &Network, fast: &Network) -> Grads {
+    struct Start(Grads);
+    impl burn::module::ModuleVisitor for Start {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            self.0.put(p, p.val().inner());
+        }
+    }
+    struct Sum<'a>(&'a Grads, Grads);
+    impl burn::module::ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            let start = self.0.0[&p.id].clone();
+            let adapted = p.val().inner();
+            let tasks = adapted.dims()[0] as f64;
+            let adapted: Tensor<1> = adapted.sum_dim(0).reshape([start.dims()[0]]);
+            self.1.0.insert(p.id, start.mul_scalar(tasks) - adapted);
+        }
+    }
+    let mut start = Start(Grads::default());
+    theta.visit(&mut start);
+    let mut sum = Sum(&start.0, Grads::default());
+    fast.visit(&mut sum);
+    sum.1
+}

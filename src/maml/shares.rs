@@ -1,0 +1,128 @@
+//! How the outer loop's work is laid out for speed, never for its result: shares of a meta-batch on threads, tasks adapted at once.
+
+use burn::prelude::*;
+
+use crate::config::Arch;
+use crate::model::Grads;
+use crate::tasks::Task;
+
+/// Some tasks' summed query loss after adaptation, their number correct (classification), and
+/// the gradient of that loss with respect to θ.
+pub struct Sum {
+    pub loss: Tensor<1>,
+    pub correct: Option<Tensor<1>>,
+    pub grads: Grads,
+}
+
+impl Sum {
+    fn add(self, other: Sum) -> Sum {
+        Sum {
+            loss: self.loss + other.loss,
+            correct: self.correct.zip(other.correct).map(|(a, b)| a + b),
+            grads: self.grads + other.grads,
+        }
+    }
+}
+
+/// A meta-batch is split into this many shares, each with a graph of its own. Natively they run
+/// on threads of their own: burn-flex, built without its `rayon` feature (with it, its threads
+/// and these compete), runs each kernel on one core. The browser's wasm has one thread, where a
+/// second share only adds per-op work, so it has one. The split depends on the platform only,
+/// never on the machine's cores: a seed gives the same sums, in the same order, on every machine
+/// of a platform. (Figures: BENCHMARKS.md, "Two shares".)
+#[cfg(not(target_arch = "wasm32"))]
+pub const SHARES: usize = 2;
+#[cfg(target_arch = "wasm32")]
+pub const SHARES: usize = 1;
+
+/// How many of a share's tasks one adaptation takes at once (see `model::layers`).
+///
+/// The MLP's layers are tiny matmuls, so its cost is per op: all tasks at once (one batched
+/// matmul). Conv nets are bound by their convolutions, and burn's backward of a grouped
+/// convolution's weight loops over the groups (`conv2d_weight_grad_groups` in burn-backend
+/// 0.22.1, src/backend/ops/modules/conv.rs), so two tasks at once measured fastest
+/// (BENCHMARKS.md, "Tasks at once").
+pub fn tasks_at_once(arch: Arch, share: usize) -> usize {
+    match arch {
+        Arch::Mlp => share,
+        Arch::Conv4 | Arch::SeedCnn => 2.min(share),
+    }
+}
+
+/// The layout of a meta-batch's work.
+#[derive(Clone, Copy, Debug)]
+pub struct Shares {
+    pub arch: Arch,
+    /// Threads the shares may use (natively); 1 runs them one after another.
+    pub threads: usize,
+}
+
+impl Shares {
+    /// `f(part, at_once)` over the `SHARES` parts of `tasks`, summed in part order.
+    pub fn sum(&self, tasks: &[Task], f: impl Fn(&[Task], usize) -> Sum + Sync) -> Sum {
+        let parts: Vec<&[Task]> = tasks.chunks(tasks.len().div_ceil(SHARES)).collect();
+        let work = |part: &[Task]| f(part, tasks_at_once(self.arch, part.len()));
+        #[cfg(not(target_arch = "wasm32"))]
+        let sums: Vec<Sum> = if self.threads > 1 {
+            std::thread::scope(|scope| {
+                let others: Vec<_> = parts[1..].iter().map(|&part| scope.spawn(move || work(part))).collect();
+                let first = work(parts[0]);
+                std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a share of the meta-batch panicked"))).collect()
+            })
+        } else {
+            parts.into_iter().map(work).collect()
+        };
+        #[cfg(target_arch = "wasm32")]
+        let sums: Vec<Sum> = parts.into_iter().map(work).collect();
+        sums.into_iter().reduce(Sum::add).expect("a meta-batch has at least one task")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{TaskKind, TrainerConfig};
+    use crate::maml::adapt::{TaskTensors, adapt};
+    use crate::maml::outer::query_loss;
+    use crate::maml::params::{MetaParams, autodiff_grads};
+    use crate::model::Network;
+    use crate::rng::Rng;
+    use crate::tasks::{Split, sampler};
+
+    /// Shares, each on a graph of its own, sum to the meta-gradient of one graph over all tasks.
+    #[test]
+    fn shares_sum_to_the_meta_gradient_of_the_whole_batch() {
+        for kind in [TaskKind::Sinusoid, TaskKind::Glyphs] {
+            let mut config = TrainerConfig::preset(kind);
+            (config.model.filters, config.task.queries, config.maml.inner_steps) = (4, 2, 2);
+            let device = Device::flex().autodiff();
+            let s = sampler(&config.task, &[], 0).unwrap();
+            let mut rng = Rng::stream(7, 7);
+            let theta = Network::new(&config.model, s.input_shape(), s.outputs(), &mut rng, &device).unwrap();
+            let net = MetaParams { theta, rates: None };
+            let tasks: Vec<Task> = (0..5).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
+            let m = &config.maml;
+
+            // one graph, all tasks at once, the meta-parameters themselves as leaves
+            let whole = TaskTensors::new(&tasks, s.input_shape(), &device);
+            let loss = whole.query.loss(adapt(&net, &whole, m).query_outputs()).sum();
+            let reference = autodiff_grads(&net, &loss.backward());
+
+            let shares = Shares { arch: config.model.arch, threads: 2 };
+            let shape = s.input_shape();
+            let summed = shares.sum(&tasks, |part, at_once| query_loss(&net, part, shape, m, at_once)).grads;
+            assert_eq!(summed.0.len(), reference.0.len());
+            let values = |g: &Tensor<1>| g.clone().into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+            let mut norm = 0.0;
+            for (id, r) in &reference.0 {
+                let (r, s) = (values(r), values(&summed.0[id]));
+                let scale = r.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+                norm += r.iter().map(|v| v * v).sum::<f64>();
+                for (x, y) in r.iter().zip(&s) {
+                    assert!((x - y).abs() <= 1e-4 * scale, "{kind}: {x} (one graph) vs {y} (shares)");
+                }
+            }
+            assert!(norm > 1e-6, "{kind}: the meta-gradient should not vanish");
+        }
+    }
+}
