@@ -1,6 +1,7 @@
-// The page's main thread: builds the controls from the state table, talks to the worker, and
-// draws the latest reports on animation frames. It never trains and never waits on the wasm.
-import { coerce, parseHash, toHash, settings, needsReset, defaults } from './state.js';
+// The page's main thread: builds the controls from the wasm's settings table, talks to the
+// worker, and draws the latest reports on animation frames. It never trains and never waits on
+// the wasm.
+import { readTable, preset, coerce, parseHash, toHash, settings, needsReset } from './state.js';
 import { LossChart, StepChart, TaskChart } from './views/charts.js';
 import { AdaptationView } from './views/adaptation.js';
 import { Controls } from './views/controls.js';
@@ -18,6 +19,7 @@ const emptyHistory = () => ({ x: [], loss: [], avg: [], test: [] });
 /** Everything the page holds. Also `window.lab`, for the browser tests and the curious. */
 const lab = {
   // the run
+  table: null, // the settings table (state.js): every control and each task's preset, from the wasm
   state: null, // the settings: one value per control, as the controls and the URL hash show them
   generation: 0, // the run's number: the worker tags its messages with it, so those of a replaced run are dropped
   config: null, // the run's full TrainerConfig, as the worker last reported it
@@ -63,11 +65,11 @@ function notice(text, level = 'info', key = text) {
 // ---------------------------------------------------------------- settings
 function showState() {
   lab.controls.show(lab.state);
-  history.replaceState(null, '', toHash(lab.state));
+  history.replaceState(null, '', toHash(lab.table, lab.state));
 }
 
 /** A new task's settings: its preset (the paper's settings, sized for the page), same seed and backend. */
-const presetFor = (task) => ({ ...defaults(task), seed: lab.state.seed, backend: lab.state.backend });
+const presetFor = (task) => ({ ...preset(lab.table, task), seed: lab.state.seed, backend: lab.state.backend });
 
 /** `state`, or glyphs in its place when it asks for omniglot and the worker holds no zip. */
 function runnable(state, asker) {
@@ -78,7 +80,7 @@ function runnable(state, asker) {
 
 /** The state a link asks for, with a notice for each value it could not take as it is. */
 function fromLink(hash) {
-  const parsed = parseHash(hash);
+  const parsed = parseHash(lab.table, hash);
   parsed.problems.forEach((p) => notice(`The link: ${p}`, 'warn'));
   return runnable(parsed.state, 'The link asks for');
 }
@@ -99,8 +101,8 @@ function onControl(c, raw) {
     lab.state = { ...before, [c.key]: value };
   }
   showState();
-  if (needsReset(before, lab.state)) startRun();
-  else post({ type: 'maml', settings: settings(lab.state) });
+  if (needsReset(lab.table, before, lab.state)) startRun();
+  else post({ type: 'maml', settings: settings(lab.table, lab.state) });
 }
 
 // ---------------------------------------------------------------- the run
@@ -129,11 +131,14 @@ function startRun() {
   $('iteration').textContent = '0';
   $('speed').textContent = '–';
   setButtons();
-  post({ type: 'start', generation: lab.generation, settings: settings(lab.state), backend: lab.state.backend });
+  post({ type: 'start', generation: lab.generation, settings: settings(lab.table, lab.state), backend: lab.state.backend });
 }
 
 // What the worker says about itself, whichever run it is on.
 const aboutWorker = {
+  loaded(m) {
+    if (!lab.table) begin(readTable(m.table)); // a restarted worker's is the same
+  },
   backend(m) {
     lab.backend = m;
     $('backend-badge').textContent = m.backend === 'webgpu' ? `WebGPU · ${m.adapter}` : 'CPU · WebAssembly';
@@ -315,15 +320,16 @@ function wire() {
     if (!document.hidden) lab.dirty.loss = lab.dirty.evaluation = lab.dirty.view = true;
   });
   window.addEventListener('hashchange', () => {
-    if (location.hash === toHash(lab.state)) return;
+    // before the table comes, the hash is still to be read
+    if (!lab.table || location.hash === toHash(lab.table, lab.state)) return;
     lab.state = fromLink(location.hash);
     showState();
     startRun();
   });
 }
 
+/** The page without its controls: they wait for the settings table, which comes with the wasm. */
 function main() {
-  lab.controls = new Controls($('live-controls'), $('run-controls'), onControl);
   lab.charts = {
     loss: new LossChart($('loss-chart')),
     steps: new StepChart($('step-chart')),
@@ -331,12 +337,18 @@ function main() {
     view: new AdaptationView($('view'), $('view-caption'), $('view-step')),
   };
   $('eval-tasks').textContent = EVAL_TASKS;
-  lab.state = fromLink(location.hash);
-  showState();
   wire();
   spawn();
-  startRun();
   requestAnimationFrame(draw);
+}
+
+/** The rest, once the worker has sent the settings table: the controls, the link's state, the first run. */
+function begin(table) {
+  lab.table = table;
+  lab.controls = new Controls(table.controls, $('live-controls'), $('run-controls'), onControl);
+  lab.state = fromLink(location.hash);
+  showState();
+  startRun();
 }
 
 main();

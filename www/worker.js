@@ -18,6 +18,8 @@
 //   importWeights    {bytes, name}                    weights into the current run
 //
 //   worker -> page   payload                          what it says
+//   loaded           {table}                          the wasm is loaded: its settings table (the
+//                                                     worker's first message)
 //   backend          {backend, adapter, why}          a new handle: which backend, and why
 //   ready            {config}                         the run is set up: its full TrainerConfig
 //   reports          {reports, msPerIteration, wasmBytes}  meta-iterations done
@@ -44,13 +46,13 @@ const state = {
   memory: null, // the wasm instance's memory: its size goes out with the reports, so a leak would show
   evalTasks: 24, // meta-test tasks per evaluation (`?eval_tasks=N` on the page's URL)
   generation: 0, // the page's number for the current run
-  settings: null, // the current run's settings, as the page sent them
+  config: null, // the run's full TrainerConfig, read from the handle after every change
   running: false, // Play is on
   loop: 0, // the number of the latest training loop: Play starts a new one, retiring any older one
   batch: 1, // meta-iterations per training call, tuned to BATCH_MS
   lastEval: 0, // when the last meta-test ended
   evalEvery: EVAL_EVERY_MS, // how long to train between meta-tests
-  randomInit: { key: null, report: null }, // the random-start baseline: it depends only on the run, α and the test steps
+  randomInit: { key: null, report: null }, // the random-start baseline: it depends only on the run, α and the test steps, so it is kept for them
   viewIndex: 0, // the display task the page shows
 };
 
@@ -80,7 +82,6 @@ async function createLab(json, wanted) {
 async function start(msg) {
   state.running = false;
   state.generation = msg.generation;
-  state.settings = msg.settings;
   const json = JSON.stringify(msg.settings);
   if (state.lab && msg.backend === state.backend) {
     state.lab.reset(json); // throws, and keeps the old run, on bad settings
@@ -91,8 +92,8 @@ async function start(msg) {
     state.backend = msg.backend;
     post('backend', { backend: made.backend, adapter: made.adapter, why: made.why });
   }
-  Object.assign(state, { batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS });
-  post('ready', { config: JSON.parse(state.lab.config()) });
+  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS });
+  post('ready', { config: state.config });
   await evaluate();
   await view(0);
 }
@@ -138,11 +139,11 @@ async function train(loop) {
 
 async function evaluate() {
   const t0 = performance.now();
-  const steps = state.settings.test_inner_steps;
-  const maml = JSON.parse(await state.lab.evaluate(state.evalTasks, steps, false));
-  const key = JSON.stringify([state.generation, state.settings.inner_lr, steps, state.evalTasks]);
+  const maml = JSON.parse(await state.lab.evaluate(state.evalTasks, false));
+  const { inner_lr, test_inner_steps } = state.config.maml;
+  const key = JSON.stringify([state.generation, inner_lr, test_inner_steps, state.evalTasks]);
   if (state.randomInit.key !== key) {
-    state.randomInit = { key, report: JSON.parse(await state.lab.evaluate(state.evalTasks, steps, true)) };
+    state.randomInit = { key, report: JSON.parse(await state.lab.evaluate(state.evalTasks, true)) };
   }
   state.lastEval = performance.now();
   state.evalEvery = Math.max(EVAL_EVERY_MS, 10 * (state.lastEval - t0));
@@ -151,7 +152,7 @@ async function evaluate() {
 
 async function view(index) {
   state.viewIndex = index;
-  const v = JSON.parse(await state.lab.view(index, state.settings.test_inner_steps));
+  const v = JSON.parse(await state.lab.view(index));
   post('view', { index, view: v, iteration: state.lab.iteration() });
 }
 
@@ -159,6 +160,7 @@ const handlers = {
   async init(msg) {
     state.memory = (await init()).memory;
     state.evalTasks = msg.evalTasks;
+    post('loaded', { table: JSON.parse(Lab.settings_table()) });
   },
   start,
   play() {
@@ -175,8 +177,8 @@ const handlers = {
   },
   maml(msg) {
     state.lab.set_maml(JSON.stringify(msg.settings));
-    state.settings = msg.settings;
-    post('maml', { config: JSON.parse(state.lab.config()) });
+    state.config = JSON.parse(state.lab.config());
+    post('maml', { config: state.config });
   },
   view(msg) {
     return view(msg.index);
