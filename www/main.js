@@ -1,6 +1,7 @@
-// The page's main thread: builds the controls from the state table, talks to the worker, and
-// draws the latest reports on animation frames. It never trains and never waits on the wasm.
-import { coerce, parseHash, toHash, settings, needsReset, defaults } from './state.js';
+// The page's main thread: builds the controls from the wasm's settings table, talks to the
+// worker, and draws the latest reports on animation frames. It never trains and never waits on
+// the wasm.
+import { readTable, preset, coerce, parseHash, toHash, settings, needsReset } from './state.js';
 import { LossChart, StepChart, TaskChart } from './views/charts.js';
 import { AdaptationView } from './views/adaptation.js';
 import { Controls } from './views/controls.js';
@@ -8,14 +9,43 @@ import { Controls } from './views/controls.js';
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
 const MAX_ZIP = 64 << 20;
+const MAX_WEIGHTS = 256 << 20;
+const SNAPSHOT_EVERY_MS = 30_000;
 // meta-test tasks per evaluation; `?eval_tasks=N` (not part of the run's link) lowers it for slow devices and tests
 const EVAL_TASKS = Math.min(200, Math.max(2, Number(new URLSearchParams(location.search).get('eval_tasks')) || 24));
 
+const emptyHistory = () => ({ x: [], loss: [], avg: [], test: [] });
+
+/** Everything the page holds. Also `window.lab`, for the browser tests and the curious. */
 const lab = {
-  state: null, config: null, backend: null, ready: false, running: false, iteration: 0,
-  history: { x: [], loss: [], avg: [], test: [] }, evaluation: null, view: null, notices: [], errors: [],
+  // the run
+  table: null, // the settings table (state.js): every control and each task's preset, from the wasm
+  state: null, // the settings: one value per control, as the controls and the URL hash show them
+  generation: 0, // the run's number: the worker tags its messages with it, so those of a replaced run are dropped
+  config: null, // the run's full TrainerConfig, as the worker last reported it
+  backend: null, // what the worker's handle runs on, and why: {backend, adapter, why}
+  ready: false, // the worker has set the run up, so the buttons act on it
+  running: false, // Play is on
+  iteration: 0, // meta-iterations of the run so far
+  wasmBytes: 0, // the worker's wasm memory at the last report: a leak would show as growth
+  // what the charts draw, all of the current run
+  history: emptyHistory(), // the loss chart's columns: iteration, meta-loss, its average, meta-test loss
+  average: { value: 0, n: 0 }, // the meta-loss's moving average, before its bias correction
+  evaluation: null, // the latest meta-test: MAML's start and a random one, step by step
+  view: null, // the latest display task, adapted step by step
+  viewIndex: 0, // which display task is shown: New task moves to the next
+  dirty: { loss: false, evaluation: false, view: false }, // charts with new data for the next frame
+  // what outlives a run
+  worker: null, // the Web Worker that owns the wasm
+  zipLoaded: false, // the worker holds an Omniglot zip, so the omniglot task can run
+  snapshot: null, // the run's weights of at most SNAPSHOT_EVERY_MS ago, for a restarted worker
+  // the page itself
+  controls: null, // the control panel
+  charts: null, // the charts and the adaptation view
+  notices: [], // every notice shown
+  errors: [], // every failed request
 };
-window.lab = lab; // for the browser tests and the curious
+window.lab = lab;
 
 // ---------------------------------------------------------------- notices
 function notice(text, level = 'info', key = text) {
@@ -32,164 +62,174 @@ function notice(text, level = 'info', key = text) {
   box.append(n);
 }
 
-// ---------------------------------------------------------------- controls
-let controls = null;
-
+// ---------------------------------------------------------------- settings
 function showState() {
-  controls.show(lab.state);
-  history.replaceState(null, '', toHash(lab.state));
+  lab.controls.show(lab.state);
+  history.replaceState(null, '', toHash(lab.table, lab.state));
+}
+
+/** A new task's settings: its preset (the paper's settings, sized for the page), same seed and backend. */
+const presetFor = (task) => ({ ...preset(lab.table, task), seed: lab.state.seed, backend: lab.state.backend });
+
+/** `state`, or glyphs in its place when it asks for omniglot and the worker holds no zip. */
+function runnable(state, asker) {
+  if (state.task !== 'omniglot' || lab.zipLoaded) return state;
+  notice(`${asker} the omniglot task, which needs a zip of characters: pick one under "The run". Showing glyphs meanwhile.`, 'warn', 'zip');
+  return { ...state, task: 'glyphs' };
+}
+
+/** The state a link asks for, with a notice for each value it could not take as it is. */
+function fromLink(hash) {
+  const parsed = parseHash(lab.table, hash);
+  parsed.problems.forEach((p) => notice(`The link: ${p}`, 'warn'));
+  return runnable(parsed.state, 'The link asks for');
 }
 
 /** A control changed: a live one goes to the worker, any other starts a new run. */
 function onControl(c, raw) {
+  if (c.key === 'task' && raw === 'omniglot' && !lab.zipLoaded) {
+    notice('The omniglot task needs a zip of characters: pick one under "The run". The current run goes on meanwhile.', 'warn', 'zip');
+    showState(); // the list goes back to the task that runs
+    return;
+  }
   const before = lab.state;
-  let next = { ...before };
   if (c.key === 'task') {
-    if (raw === 'omniglot' && !zipLoaded) {
-      notice('The omniglot task needs a zip of characters: pick one under "The run". The current run goes on meanwhile.', 'warn', 'zip');
-      showState();
-      return;
-    }
-    // a new task brings its own preset (the paper's settings, sized for the page)
-    next = { ...defaults(raw), seed: before.seed, backend: before.backend };
+    lab.state = presetFor(raw);
   } else {
     const [value, problem] = coerce(c, raw, before[c.key]);
     if (problem) notice(problem, 'warn');
-    next[c.key] = value;
+    lab.state = { ...before, [c.key]: value };
   }
-  lab.state = next;
   showState();
-  if (c.key === 'backend') start({ keepBackend: false });
-  else if (needsReset(before, next)) start({ keepBackend: true });
-  else post({ type: 'maml', settings: settings(next) });
+  if (needsReset(lab.table, before, lab.state)) startRun();
+  else post({ type: 'maml', settings: settings(lab.table, lab.state) });
 }
 
-// ---------------------------------------------------------------- worker
-let worker = null;
-let generation = 0;
-let zipLoaded = false;
-let weightsSnapshot = null; // re-loaded into a new worker if the old one dies
-const SNAPSHOT_EVERY_MS = 30_000;
-
+// ---------------------------------------------------------------- the run
 function post(msg, transfer = []) {
-  worker.postMessage(msg, transfer);
+  lab.worker.postMessage(msg, transfer);
 }
 
+/** A new worker; it loads the wasm before it handles anything else it is sent. */
 function spawn() {
-  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  worker.onmessage = ({ data }) => onWorker(data);
-  worker.onerror = (e) => notice(`The training worker failed to load: ${e.message || 'unknown error'}`, 'error', 'worker');
+  lab.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  lab.worker.onmessage = ({ data }) => onWorker(data);
+  lab.worker.onerror = (e) => notice(`The training worker failed to load: ${e.message || 'unknown error'}`, 'error', 'worker');
+  post({ type: 'init', evalTasks: EVAL_TASKS });
 }
 
-function start({ keepBackend }) {
-  generation += 1;
-  lab.ready = false;
-  lab.running = false;
-  lab.iteration = 0;
-  lab.history = { x: [], loss: [], avg: [], test: [] };
-  Object.assign(ema, { value: 0, n: 0 });
-  lab.evaluation = null;
-  weightsSnapshot = null;
-  dirty.loss = true;
+/** Starts a run of `lab.state`, and forgets the previous one. Every run starts here: the page's
+ *  first, Reset, a run setting, a link, a zip and a restarted worker. */
+function startRun() {
+  lab.generation += 1;
+  Object.assign(lab, {
+    ready: false, running: false, iteration: 0,
+    history: emptyHistory(), average: { value: 0, n: 0 }, evaluation: null, view: null, viewIndex: 0,
+    snapshot: null,
+  });
+  lab.dirty.loss = true;
+  $('iteration').textContent = '0';
+  $('speed').textContent = '–';
   setButtons();
-  post({ type: 'start', generation, settings: settings(lab.state), backend: lab.state.backend, keepBackend, evalTasks: EVAL_TASKS });
+  post({ type: 'start', generation: lab.generation, settings: settings(lab.table, lab.state), backend: lab.state.backend });
 }
 
-const dirty = { loss: false, evaluation: false, view: false };
-
-function onWorker(m) {
-  if (m.type === 'weights') {
-    if (m.generation !== generation) return; // weights of a run since reset
-    weightsSnapshot = m.bytes;
-    if (m.purpose === 'download') download(m.bytes);
-    return;
-  }
-  if (m.type === 'error') return onError(m);
-  if (m.type === 'fatal') return onFatal(m);
-  if (m.type === 'loaded') return;
-  if (m.type === 'backend') {
+// What the worker says about itself, whichever run it is on.
+const aboutWorker = {
+  loaded(m) {
+    if (!lab.table) begin(readTable(m.table)); // a restarted worker's is the same
+  },
+  backend(m) {
     lab.backend = m;
     $('backend-badge').textContent = m.backend === 'webgpu' ? `WebGPU · ${m.adapter}` : 'CPU · WebAssembly';
     $('backend-why').textContent = m.why;
-    return;
-  }
-  if (m.generation !== generation) return; // a report of a run that was reset
-  switch (m.type) {
-    case 'ready':
+  },
+  zip(m) {
+    lab.zipLoaded = true;
+    $('zip-status').textContent = `${m.name}: ${m.characters} characters, ${m.images} images`;
+    lab.state = presetFor('omniglot');
+    showState();
+    startRun();
+  },
+  error(m) {
+    lab.errors.push(m);
+    const what = { start: 'Could not start that run', loadZip: 'Could not read that zip', importWeights: 'Could not load those weights', maml: 'Could not apply that setting' }[m.request] ?? `The ${m.request} request failed`;
+    notice(`${what}: ${m.message}`, 'error', m.request);
+    if (m.request === 'start' && lab.config) {
+      // the worker kept the previous run: its buttons work again
       lab.ready = true;
-      lab.config = m.config;
-      lab.readyMs = m.ms;
       setButtons();
-      break;
-    case 'reports':
-      for (const r of m.reports) addReport(r);
-      lab.iteration = m.reports[m.reports.length - 1].iteration;
-      lab.wasmBytes = m.wasmBytes;
-      $('iteration').textContent = lab.iteration;
-      $('speed').textContent = (1000 / m.msPerIteration).toFixed(1);
-      dirty.loss = true;
-      break;
-    case 'evaluation':
-      lab.evaluation = m;
-      addTestLoss(m);
-      dirty.evaluation = true;
-      break;
-    case 'view':
-      lab.view = m;
-      dirty.view = true;
-      break;
-    case 'maml':
-      lab.config = m.config;
-      break;
-    case 'diverged':
-      lab.running = false;
-      setButtons();
-      notice(`${m.message}.`, 'error', 'diverged');
-      break;
-    case 'imported':
-      notice(`Loaded the weights of ${m.name} (trained ${m.iteration} meta-iterations).`, 'info', 'weights');
-      break;
-    case 'zip':
-      zipLoaded = true;
-      $('zip-status').textContent = `${m.name}: ${m.characters} characters, ${m.images} images`;
-      lab.state = { ...defaults('omniglot'), seed: lab.state.seed, backend: lab.state.backend };
-      showState();
-      start({ keepBackend: true });
-      break;
-  }
-}
+    }
+  },
+  fatal(m) {
+    const snapshot = lab.snapshot; // startRun forgets it
+    notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} failed (${m.message}); restarted on the CPU${snapshot ? ' from the weights of at most 30 s ago' : ''}.`, 'error', 'fatal');
+    lab.worker.terminate();
+    lab.zipLoaded = false; // the zip went with the worker
+    $('zip-status').textContent = '';
+    spawn();
+    lab.state = runnable({ ...lab.state, backend: 'cpu' }, 'The restarted engine has no zip for');
+    showState();
+    startRun();
+    if (snapshot) post({ type: 'importWeights', bytes: snapshot, name: 'the last snapshot' });
+  },
+};
 
-function onError(m) {
-  lab.errors.push(m);
-  const what = { start: 'Could not start that run', loadZip: 'Could not read that zip', importWeights: 'Could not load those weights', maml: 'Could not apply that setting' }[m.request] ?? `The ${m.request} request failed`;
-  notice(`${what}: ${m.message}`, 'error', m.request);
-  if (m.request === 'start' && lab.config) {
-    // the worker kept the previous run: show its settings again
+// What the worker says about the current run.
+const aboutRun = {
+  ready(m) {
     lab.ready = true;
+    lab.config = m.config;
     setButtons();
-  }
+  },
+  reports(m) {
+    for (const r of m.reports) addReport(r);
+    lab.iteration = m.reports[m.reports.length - 1].iteration;
+    lab.wasmBytes = m.wasmBytes;
+    $('iteration').textContent = lab.iteration;
+    $('speed').textContent = (1000 / m.msPerIteration).toFixed(1);
+    lab.dirty.loss = true;
+  },
+  evaluation(m) {
+    lab.evaluation = m;
+    addTestLoss(m);
+    lab.dirty.evaluation = true;
+  },
+  view(m) {
+    lab.view = m;
+    lab.dirty.view = true;
+  },
+  maml(m) {
+    lab.config = m.config;
+  },
+  diverged(m) {
+    lab.running = false;
+    setButtons();
+    notice(`${m.message}.`, 'error', 'diverged');
+  },
+  weights(m) {
+    lab.snapshot = m.bytes;
+    if (m.purpose === 'download') download(m.bytes);
+  },
+  imported(m) {
+    notice(`Loaded the weights of ${m.name} (trained ${m.iteration} meta-iterations).`, 'info', 'weights');
+  },
+};
+
+function onWorker(m) {
+  if (m.type in aboutWorker) aboutWorker[m.type](m);
+  else if (m.generation === lab.generation) aboutRun[m.type](m); // else: of a run since replaced
 }
 
-function onFatal(m) {
-  notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} failed (${m.message}); restarted on the CPU${weightsSnapshot ? ' from the weights of at most 30 s ago' : ''}.`, 'error', 'fatal');
-  worker.terminate();
-  lab.state = { ...lab.state, backend: 'cpu' };
-  showState();
-  spawn();
-  generation += 1;
-  post({ type: 'init', generation, settings: settings(lab.state), backend: 'cpu', evalTasks: EVAL_TASKS });
-  if (weightsSnapshot) post({ type: 'importWeights', bytes: weightsSnapshot.slice(0), name: 'the last snapshot' });
-}
-
-// exponential moving average with Adam's bias correction, so the first points are not pulled to 0
-const ema = { value: 0, n: 0 };
 function addReport(r) {
   const h = lab.history;
-  ema.value = 0.95 * ema.value + 0.05 * r.meta_loss;
-  ema.n += 1;
+  // an exponential moving average with Adam's bias correction, so the first points are not pulled to 0
+  const a = lab.average;
+  a.value = 0.95 * a.value + 0.05 * r.meta_loss;
+  a.n += 1;
   h.x.push(r.iteration);
   h.loss.push(r.meta_loss);
-  h.avg.push(ema.value / (1 - Math.pow(0.95, ema.n)));
+  h.avg.push(a.value / (1 - Math.pow(0.95, a.n)));
   h.test.push(null);
   if (h.x.length > MAX_POINTS) {
     for (const k of Object.keys(h)) h[k] = h[k].filter((_, i) => i % 2 === 0 || h.test[i] !== null);
@@ -203,12 +243,12 @@ function addTestLoss(m) {
   const h = lab.history;
   if (h.x.length && h.x[h.x.length - 1] === m.iteration) h.test[h.test.length - 1] = value;
   else { h.x.push(m.iteration); h.loss.push(null); h.avg.push(h.avg.length ? h.avg[h.avg.length - 1] : null); h.test.push(value); }
-  dirty.loss = true;
+  lab.dirty.loss = true;
 }
 
 // ---------------------------------------------------------------- drawing
-const charts = {};
 function draw() {
+  const { charts, dirty } = lab;
   try {
     if (dirty.loss) { charts.loss.update(lab.history); dirty.loss = false; }
     if (dirty.evaluation && lab.evaluation) { charts.steps.update(lab.evaluation); charts.tasks.update(lab.evaluation); dirty.evaluation = false; }
@@ -238,8 +278,18 @@ function download(bytes) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+/** The file picked in `input`, unless it is over `limit` bytes: then a notice says so. */
+function picked(input, limit, request, tooLarge) {
+  const file = input.files[0];
+  input.value = '';
+  if (file?.size > limit) {
+    notice(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MB${tooLarge}`, 'error', request);
+    return null;
+  }
+  return file ?? null;
+}
+
 // ---------------------------------------------------------------- wiring
-let viewIndex = 0;
 function wire() {
   $('play').onclick = () => {
     lab.running = !lab.running;
@@ -247,62 +297,58 @@ function wire() {
     setButtons();
   };
   $('step').onclick = () => post({ type: 'step' });
-  $('reset').onclick = () => start({ keepBackend: true });
-  $('new-task').onclick = () => post({ type: 'view', index: ++viewIndex });
+  $('reset').onclick = () => startRun();
+  $('new-task').onclick = () => post({ type: 'view', index: ++lab.viewIndex });
   $('download').onclick = () => post({ type: 'exportWeights', purpose: 'download' });
   // keep a recent copy of the weights on this side, so a crashed worker loses little
   setInterval(() => { if (lab.running) post({ type: 'exportWeights', purpose: 'snapshot' }); }, SNAPSHOT_EVERY_MS);
   $('weights').onchange = async (e) => {
-    const file = e.target.files[0];
-    e.target.value = '';
+    const file = picked(e.target, MAX_WEIGHTS, 'importWeights', ': too large to be weights of this lab.');
     if (!file) return;
-    if (file.size > 256 << 20) return notice(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MB: too large to be weights of this lab.`, 'error', 'importWeights');
     const bytes = await file.arrayBuffer();
     post({ type: 'importWeights', bytes, name: file.name }, [bytes]);
   };
   $('zip').onchange = async (e) => {
-    const file = e.target.files[0];
-    e.target.value = '';
+    const file = picked(e.target, MAX_ZIP, 'loadZip', ', over the 64 MB limit; the current run goes on.');
     if (!file) return;
-    if (file.size > MAX_ZIP) return notice(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MB, over the 64 MB limit; the current run goes on.`, 'error', 'loadZip');
     $('zip-status').textContent = `reading ${file.name}…`;
     const bytes = await file.arrayBuffer();
     post({ type: 'loadZip', bytes, name: file.name }, [bytes]);
   };
   document.addEventListener('visibilitychange', () => {
     // a hidden tab keeps training; the page just stops drawing until it is seen again
-    if (!document.hidden) dirty.loss = dirty.evaluation = dirty.view = true;
+    if (!document.hidden) lab.dirty.loss = lab.dirty.evaluation = lab.dirty.view = true;
   });
   window.addEventListener('hashchange', () => {
-    if (location.hash === toHash(lab.state)) return;
-    const parsed = parseHash(location.hash);
-    parsed.problems.forEach((p) => notice(`The link: ${p}`, 'warn'));
-    lab.state = parsed.state;
+    // before the table comes, the hash is still to be read
+    if (!lab.table || location.hash === toHash(lab.table, lab.state)) return;
+    lab.state = fromLink(location.hash);
     showState();
-    start({ keepBackend: false });
+    startRun();
   });
 }
 
+/** The page without its controls: they wait for the settings table, which comes with the wasm. */
 function main() {
-  const parsed = parseHash(location.hash);
-  lab.state = parsed.state;
-  parsed.problems.forEach((p) => notice(`The link: ${p}`, 'warn'));
-  if (lab.state.task === 'omniglot') {
-    notice('The link asks for the omniglot task, which needs a zip of characters: pick one under "The run". Showing glyphs meanwhile.', 'warn', 'zip');
-    lab.state = { ...lab.state, task: 'glyphs' };
-  }
-  controls = new Controls($('live-controls'), $('run-controls'), onControl);
-  showState();
-  charts.loss = new LossChart($('loss-chart'));
-  charts.steps = new StepChart($('step-chart'));
-  charts.tasks = new TaskChart($('task-chart'));
-  charts.view = new AdaptationView($('view'), $('view-caption'), $('view-step'));
+  lab.charts = {
+    loss: new LossChart($('loss-chart')),
+    steps: new StepChart($('step-chart')),
+    tasks: new TaskChart($('task-chart')),
+    view: new AdaptationView($('view'), $('view-caption'), $('view-step')),
+  };
+  $('eval-tasks').textContent = EVAL_TASKS;
   wire();
   spawn();
-  generation += 1;
-  $('eval-tasks').textContent = EVAL_TASKS;
-  post({ type: 'init', generation, settings: settings(lab.state), backend: lab.state.backend, evalTasks: EVAL_TASKS });
   requestAnimationFrame(draw);
+}
+
+/** The rest, once the worker has sent the settings table: the controls, the link's state, the first run. */
+function begin(table) {
+  lab.table = table;
+  lab.controls = new Controls(table.controls, $('live-controls'), $('run-controls'), onControl);
+  lab.state = fromLink(location.hash);
+  showState();
+  startRun();
 }
 
 main();

@@ -1,93 +1,116 @@
-// The worker owns the wasm and the training loop; the page only draws what it posts.
-// Every message out carries the run's generation, so the page drops reports of a run it reset.
+// The worker owns the wasm handle and the training loop; the page only draws what it posts.
+//
+// Every message, in both directions. The page's requests are handled one at a time, in the
+// order sent (see the queue below); every message out carries the generation of the run it
+// belongs to, so the page drops reports of a run it has since replaced.
+//
+//   page -> worker   payload                          what it asks
+//   init             {evalTasks}                      load the wasm; meta-test on evalTasks tasks
+//   start            {generation, settings, backend}  a new run: the handle reset, or a new one
+//                                                     when another backend is asked for
+//   play             {}                               train in batches until paused
+//   pause            {}                               stop after the batch in flight (out of turn)
+//   step             {}                               one meta-iteration, a meta-test, the view
+//   maml             {settings}                       the live settings, from the next iteration
+//   view             {index}                          adapt the index-th display task
+//   loadZip          {bytes, name}                    an Omniglot zip, for omniglot runs
+//   exportWeights    {purpose}                        the weights: 'download' or 'snapshot'
+//   importWeights    {bytes, name}                    weights into the current run
+//
+//   worker -> page   payload                          what it says
+//   loaded           {table}                          the wasm is loaded: its settings table (the
+//                                                     worker's first message)
+//   backend          {backend, adapter, why}          a new handle: which backend, and why
+//   ready            {config}                         the run is set up: its full TrainerConfig
+//   reports          {reports, msPerIteration, wasmBytes}  meta-iterations done
+//   evaluation       {iteration, maml, random}        a meta-test: MAML's start and a random one
+//   view             {index, iteration, view}         a display task adapted step by step
+//   maml             {config}                         the config after a live change
+//   diverged         {message}                        training stopped; the last finite weights kept
+//   zip              {name, characters, images}       the zip was read
+//   weights          {bytes, purpose}                 the exported weights
+//   imported         {name, iteration}                the weights were loaded
+//   error            {request, message}               a request failed and changed nothing
+//   fatal            {request, message}               the wasm panicked: this worker is done
 import init, { Lab } from './pkg/maml_lab.js';
 
-let lab = null;
-let wasm = null; // the instance's exports: its memory size is reported, so a leak would show
-let generation = 0;
-let running = false;
-let batch = 1; // meta-iterations per call, tuned so one call takes ~100 ms
-let settings = null;
-let backendWanted = 'auto';
-let evalTasks = 24; // meta-test tasks per evaluation (`?eval_tasks=N` on the page's URL)
-// meta-test at least every 4 s, but never spending more than a tenth of the time on it
+// meta-test at least this often, but never spending more than a tenth of the time on it
 const EVAL_EVERY_MS = 4000;
-let evalEvery = EVAL_EVERY_MS;
-let lastEval = 0;
-// the random-init baseline depends only on the run, α and the test steps: computed once for them
-let randomInit = { key: null, report: null };
+// one training call this long: responsive to pause and sliders, yet few messages
+const BATCH_MS = 100;
 
-const post = (type, payload = {}, transfer = []) => postMessage({ type, generation, ...payload }, transfer);
+/** Everything the worker holds. */
+const state = {
+  lab: null, // the wasm handle of the current run
+  backend: null, // the backend `lab` was made for ('auto', 'webgpu' or 'cpu'): another needs a new handle
+  memory: null, // the wasm instance's memory: its size goes out with the reports, so a leak would show
+  evalTasks: 24, // meta-test tasks per evaluation (`?eval_tasks=N` on the page's URL)
+  generation: 0, // the page's number for the current run
+  config: null, // the run's full TrainerConfig, read from the handle after every change
+  running: false, // Play is on
+  loop: 0, // the number of the latest training loop: Play starts a new one, retiring any older one
+  batch: 1, // meta-iterations per training call, tuned to BATCH_MS
+  lastEval: 0, // when the last meta-test ended
+  evalEvery: EVAL_EVERY_MS, // how long to train between meta-tests
+  randomInit: { key: null, report: null }, // the random-start baseline: it depends only on the run, α and the test steps, so it is kept for them
+  viewIndex: 0, // the display task the page shows
+};
 
-// The handle's methods borrow it mutably across awaits: run them one at a time.
-let queue = Promise.resolve();
-function exclusive(fn) {
-  const next = queue.then(fn);
-  queue = next.catch(() => {});
-  return next;
-}
+const post = (type, payload = {}, transfer = []) => postMessage({ type, generation: state.generation, ...payload }, transfer);
 
 /** Picks the backend: WebGPU when asked for (or on auto with a hardware adapter), else the CPU,
  *  always with the reason, so the page can say which backend runs and why. */
-async function createLab(json) {
+async function createLab(json, wanted) {
   const cpu = (why) => ({ lab: new Lab(json), backend: 'cpu', adapter: null, why });
-  if (backendWanted === 'cpu') return cpu('the CPU was chosen');
+  if (wanted === 'cpu') return cpu('the CPU was chosen');
   if (!('gpu' in navigator)) return cpu('this browser has no WebGPU (navigator.gpu is missing)');
   let adapter = null;
   try { adapter = await navigator.gpu.requestAdapter(); } catch (e) { return cpu(`WebGPU refused an adapter (${e.message})`); }
   if (!adapter) return cpu('WebGPU gave no adapter');
   const info = adapter.info ?? {};
   const name = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' ') || 'unnamed adapter';
-  if (backendWanted === 'auto' && info.isFallbackAdapter) {
+  if (wanted === 'auto' && info.isFallbackAdapter) {
     return cpu(`the only WebGPU adapter is a software fallback (${name}), slower than the CPU path; choose WebGPU to use it anyway`);
   }
   try {
-    return { lab: await Lab.webgpu(json), backend: 'webgpu', adapter: name, why: backendWanted === 'webgpu' ? 'WebGPU was chosen' : 'WebGPU is available' };
+    return { lab: await Lab.webgpu(json), backend: 'webgpu', adapter: name, why: wanted === 'webgpu' ? 'WebGPU was chosen' : 'WebGPU is available' };
   } catch (e) {
     return cpu(`WebGPU failed to start (${e}); the CPU took over`);
   }
 }
 
 async function start(msg) {
-  running = false;
-  generation = msg.generation;
-  settings = msg.settings;
-  backendWanted = msg.backend ?? backendWanted;
-  evalTasks = msg.evalTasks ?? evalTasks;
-  const json = JSON.stringify(settings);
-  const t0 = performance.now();
-  if (lab && msg.keepBackend) {
-    await exclusive(() => lab.reset(json)); // throws, and keeps the old run, on bad settings
+  state.running = false;
+  state.generation = msg.generation;
+  const json = JSON.stringify(msg.settings);
+  if (state.lab && msg.backend === state.backend) {
+    state.lab.reset(json); // throws, and keeps the old run, on bad settings
   } else {
-    const made = await createLab(json);
-    // swap once the old run's call in flight, if any, has returned
-    await exclusive(() => {
-      lab?.free();
-      lab = made.lab;
-    });
+    const made = await createLab(json, msg.backend);
+    state.lab?.free();
+    state.lab = made.lab;
+    state.backend = msg.backend;
     post('backend', { backend: made.backend, adapter: made.adapter, why: made.why });
   }
-  batch = 1;
-  lastEval = 0;
-  evalEvery = EVAL_EVERY_MS;
-  post('ready', { config: JSON.parse(lab.config()), ms: performance.now() - t0 });
+  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS });
+  post('ready', { config: state.config });
   await evaluate();
   await view(0);
 }
 
+/** One training call; false when the run diverged. */
 async function stepOnce() {
   const t0 = performance.now();
-  const out = JSON.parse(await exclusive(() => lab.step(batch)));
+  const out = JSON.parse(await state.lab.step(state.batch));
   const ms = performance.now() - t0;
-  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: wasm.memory.buffer.byteLength });
+  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength });
   if (out.error) {
-    running = false;
+    state.running = false;
     post('diverged', { message: out.error });
     return false;
   }
-  // aim for ~100 ms per call: responsive to pause and sliders, few messages
   const per = ms / Math.max(1, out.reports.length);
-  batch = Math.max(1, Math.min(50, Math.round(100 / Math.max(per, 0.1))));
+  state.batch = Math.max(1, Math.min(50, Math.round(BATCH_MS / Math.max(per, 0.1))));
   return true;
 }
 
@@ -101,106 +124,105 @@ const yieldToMessages = () => new Promise((resolve) => {
   yieldChannel.port2.postMessage(null);
 });
 
-async function loop(gen) {
-  while (running && gen === generation) {
-    if (!(await stepOnce())) break;
-    if (performance.now() - lastEval > evalEvery) {
-      await evaluate();
-      await view(viewIndex);
-    }
-    await yieldToMessages();
+/** One batch of training loop `loop`, a meta-test when one is due, then the next batch queued
+ *  behind whatever the page sent meanwhile. */
+async function train(loop) {
+  if (!state.running || loop !== state.loop) return;
+  if (!(await stepOnce())) return;
+  if (performance.now() - state.lastEval > state.evalEvery) {
+    await evaluate();
+    await view(state.viewIndex);
   }
+  await yieldToMessages();
+  enqueue('play', () => train(loop));
 }
 
 async function evaluate() {
   const t0 = performance.now();
-  const steps = settings.test_inner_steps;
-  const maml = JSON.parse(await exclusive(() => lab.evaluate(evalTasks, steps, false)));
-  const key = JSON.stringify([generation, settings.inner_lr, steps, evalTasks]);
-  if (randomInit.key !== key) {
-    randomInit = { key, report: JSON.parse(await exclusive(() => lab.evaluate(evalTasks, steps, true))) };
+  const maml = JSON.parse(await state.lab.evaluate(state.evalTasks, false));
+  const { inner_lr, test_inner_steps } = state.config.maml;
+  const key = JSON.stringify([state.generation, inner_lr, test_inner_steps, state.evalTasks]);
+  if (state.randomInit.key !== key) {
+    state.randomInit = { key, report: JSON.parse(await state.lab.evaluate(state.evalTasks, true)) };
   }
-  lastEval = performance.now();
-  evalEvery = Math.max(EVAL_EVERY_MS, 10 * (lastEval - t0));
-  post('evaluation', { iteration: lab.iteration(), maml, random: randomInit.report });
+  state.lastEval = performance.now();
+  state.evalEvery = Math.max(EVAL_EVERY_MS, 10 * (state.lastEval - t0));
+  post('evaluation', { iteration: state.lab.iteration(), maml, random: state.randomInit.report });
 }
 
-let viewIndex = 0;
 async function view(index) {
-  viewIndex = index;
-  const v = JSON.parse(await exclusive(() => lab.view(index, settings.test_inner_steps)));
-  post('view', { index, view: v, iteration: lab.iteration() });
+  state.viewIndex = index;
+  const v = JSON.parse(await state.lab.view(index));
+  post('view', { index, view: v, iteration: state.lab.iteration() });
 }
 
 const handlers = {
   async init(msg) {
-    wasm = await init();
-    post('loaded');
-    await start(msg);
+    state.memory = (await init()).memory;
+    state.evalTasks = msg.evalTasks;
+    post('loaded', { table: JSON.parse(Lab.settings_table()) });
   },
   start,
   play() {
-    if (running) return;
-    running = true;
-    loop(generation);
-  },
-  pause() {
-    running = false;
+    if (state.running) return;
+    state.running = true;
+    state.loop += 1;
+    return train(state.loop);
   },
   async step() {
-    running = false;
-    batch = 1;
+    state.running = false;
+    state.batch = 1;
     if (await stepOnce()) await evaluate();
-    await view(viewIndex);
+    await view(state.viewIndex);
   },
-  async maml(msg) {
-    settings = msg.settings;
-    await exclusive(() => lab.set_maml(JSON.stringify(settings)));
-    post('maml', { config: JSON.parse(lab.config()) });
+  maml(msg) {
+    state.lab.set_maml(JSON.stringify(msg.settings));
+    state.config = JSON.parse(state.lab.config());
+    post('maml', { config: state.config });
   },
-  async view(msg) {
-    await view(msg.index ?? viewIndex);
+  view(msg) {
+    return view(msg.index);
   },
-  async evaluate() {
-    await evaluate();
-  },
-  async loadZip(msg) {
-    const summary = JSON.parse(await exclusive(() => lab.load_zip(new Uint8Array(msg.bytes))));
+  loadZip(msg) {
+    const summary = JSON.parse(state.lab.load_zip(new Uint8Array(msg.bytes)));
     post('zip', { name: msg.name, ...summary });
   },
   async exportWeights(msg) {
-    const bytes = await exclusive(() => lab.export_weights());
+    const bytes = await state.lab.export_weights();
     post('weights', { bytes, purpose: msg.purpose }, [bytes.buffer]);
   },
   async importWeights(msg) {
-    await exclusive(() => lab.import_weights(new Uint8Array(msg.bytes)));
-    post('imported', { name: msg.name, iteration: lab.iteration() });
+    state.lab.import_weights(new Uint8Array(msg.bytes));
+    post('imported', { name: msg.name, iteration: state.lab.iteration() });
     await evaluate();
-    await view(viewIndex);
+    await view(state.viewIndex);
   },
 };
 
-async function dispatch(msg) {
-  try {
-    await handlers[msg.type](msg);
-  } catch (e) {
-    if (e instanceof WebAssembly.RuntimeError) {
-      // a panic inside the wasm (a lost GPU device, an out-of-memory): this instance is done
-      running = false;
-      post('fatal', { request: msg.type, message: String(e.message ?? e) });
-      return;
-    }
-    // a failed call leaves the run as it was; the page shows the sentence
-    post('error', { request: msg.type, message: String(e?.message ?? e) });
-  }
+// One queue for every request and every training batch. The handle's async methods borrow it
+// (step mutably) until they resolve, and wasm-bindgen throws if another call comes in meanwhile,
+// so no two may overlap; the queue also keeps requests in the order sent (an import posted right
+// after a start waits for it). The training loop is a chain of jobs in it, each queueing the next
+// after yielding, so a slider or New task waits for one batch at most.
+let queue = Promise.resolve();
+function enqueue(request, job) {
+  queue = queue.then(job).catch((e) => failed(request, e));
 }
 
-// Requests are handled in order (an import right after an init waits for it); pause acts at once.
-let inbox = Promise.resolve();
-onmessage = ({ data: msg }) => {
-  if (msg.type === 'pause') {
-    running = false;
+function failed(request, e) {
+  const message = String(e?.message ?? e);
+  if (e instanceof WebAssembly.RuntimeError) {
+    // a panic inside the wasm (a lost GPU device, an out-of-memory): this instance is done
+    state.running = false;
+    post('fatal', { request, message });
     return;
   }
-  inbox = inbox.then(() => dispatch(msg));
+  // a failed call leaves the run as it was; the page shows the sentence
+  post('error', { request, message });
+}
+
+onmessage = ({ data: msg }) => {
+  // pause acts at once: the batch in flight is the last
+  if (msg.type === 'pause') state.running = false;
+  else enqueue(msg.type, () => handlers[msg.type](msg));
 };

@@ -54,12 +54,39 @@ test('the α slider changes the α the worker uses and the URL', () => withPage(
   await ready(page);
   await page.$eval('#inner_lr', (el) => { el.value = '800'; el.dispatchEvent(new Event('input')); });
   const alpha = await until(page, () => window.lab.config.maml.inner_lr !== 0.01 && window.lab.config.maml.inner_lr);
-  const expected = +(1e-4 * Math.pow(2 / 1e-4, 0.8)).toPrecision(3);
+  const expected = Number(await page.textContent('output[for=inner_lr]'));
+  assert.ok(expected > 0.01, `the slider shows α = ${expected}`);
   assert.equal(alpha, expected);
   assert.match(await page.evaluate(() => location.hash), new RegExp(`inner_lr=${expected}`));
   // it is live: the run goes on from where it was
   await steps(page, 1);
   assert.equal(await page.evaluate(() => window.lab.config.maml.inner_lr), expected);
+}));
+
+test('the page has one control per setting of the wasm\'s table, and the backend', () => withPage({}, async ({ page }) => {
+  await ready(page);
+  const ids = await page.$$eval('#live-controls [id], #run-controls [id]', (els) => els.map((el) => el.id));
+  // the table as the wasm gives it, read here apart from the page's copy
+  const keys = await page.evaluate(async () => {
+    const wasm = await import('./pkg/maml_lab.js');
+    await wasm.default();
+    return JSON.parse(wasm.Lab.settings_table()).controls.map((c) => c.key);
+  });
+  assert.deepEqual([...ids].sort(), [...keys, 'backend'].sort());
+}));
+
+test('more inner steps in training, more in the meta-test and the adaptation view: the wasm says how many', () => withPage({ hash: '#task=glyphs' }, async ({ page }) => {
+  await ready(page);
+  const test = await page.evaluate(() => window.lab.config.maml.test_inner_steps);
+  assert.equal(await page.getAttribute('#view-step', 'max'), String(test));
+  await page.$eval('#inner_steps', (el) => { el.value = String(el.max); el.dispatchEvent(new Event('input')); });
+  const most = Number(await page.getAttribute('#inner_steps', 'max'));
+  assert.ok(most > test);
+  await until(page, (k) => window.lab.config.maml.test_inner_steps === k, most);
+  await steps(page, 1);
+  await until(page, (k) => document.getElementById('view-step').max === String(k), most);
+  await page.$eval('#view-step', (el) => { el.value = el.max; el.dispatchEvent(new Event('input')); });
+  assert.match(await page.textContent('#view-caption'), new RegExp(`after ${most} inner steps`));
 }));
 
 test('reloading the URL reproduces the same first losses', async () => {
@@ -76,14 +103,16 @@ test('reloading the URL reproduces the same first losses', async () => {
   assert.notDeepEqual(await firstLosses(hash.replace('seed=7', 'seed=8')), first, 'another seed, another run');
 });
 
-test('a hand-edited URL is clamped or defaulted, and the page says so', () => withPage({ hash: '#task=glyphs&inner_lr=abc&ways=999&shots=-3&bogus=1&first_order=maybe' }, async ({ page, consoleErrors }) => {
+test('a hand-edited URL is clamped or defaulted, and the page says so', () => withPage({ hash: '#task=glyphs&inner_lr=abc&ways=999&shots=-3&bogus=1&first_order=maybe&filters=12' }, async ({ page, consoleErrors }) => {
   await ready(page);
   const text = await page.textContent('#notices');
-  for (const word of ['inner_lr=abc', 'ways=999', 'shots=-3', "'bogus'", 'first_order=maybe']) assert.ok(text.includes(word), `notice about ${word}: ${text}`);
+  for (const word of ['inner_lr=abc', 'ways=999', 'shots=-3', "'bogus'", 'first_order=maybe', 'filters=12 is not one of 8, 16, 32, 64']) assert.ok(text.includes(word), `notice about ${word}: ${text}`);
   const config = await page.evaluate(() => window.lab.config);
   assert.equal(config.maml.inner_lr, 0.4);
   assert.equal(config.task.ways, 20);
   assert.equal(config.task.shots, 1);
+  assert.equal(config.model.filters, 16);
+  assert.equal(await page.inputValue('#filters'), '16');
   assert.match(await page.evaluate(() => location.hash), /ways=20/);
   assert.deepEqual(consoleErrors, []);
 }));
@@ -143,9 +172,33 @@ test('weights downloaded from a run load back into it', () => withPage({ hash: '
   await page.click('#download');
   const weights = fs.readFileSync(await (await download).path());
   await page.click('#reset');
-  await until(page, () => window.lab.ready && window.lab.iteration === 0);
+  await until(page, () => window.lab.ready && window.lab.evaluation !== null);
+  // a new run: the counter and the loss chart start again
+  assert.equal(await page.textContent('#iteration'), '0');
+  assert.deepEqual(await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null)), []);
   await page.setInputFiles('#weights', { name: 'mine.bin', mimeType: 'application/octet-stream', buffer: weights });
   await until(page, () => /Loaded the weights of mine.bin \(trained 2/.test(document.getElementById('notices').textContent));
+}));
+
+test('after the engine fails, the page restarts on the CPU from the last snapshot, with the old run gone from the chart', () => withPage({ hash: '#task=sinusoid&seed=5' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  await steps(page, 3);
+  // a snapshot now, rather than after the page's 30 s
+  await page.evaluate(() => window.lab.worker.postMessage({ type: 'exportWeights', purpose: 'snapshot' }));
+  await until(page, () => window.lab.snapshot !== null);
+  // what the worker sends when the wasm panics
+  await page.evaluate(() => window.lab.worker.onmessage({ data: { type: 'fatal', request: 'step', message: 'unreachable executed' } }));
+  await until(page, () => /Loaded the weights of the last snapshot \(trained 3 meta-iterations\)/.test(document.getElementById('notices').textContent));
+  assert.match(await page.textContent('#notices'), /training engine failed \(unreachable executed\); restarted on the CPU from the weights of at most 30 s ago/);
+  assert.match(await page.evaluate(() => location.hash), /backend=cpu/);
+  assert.equal(await page.textContent('#iteration'), '0');
+  // it trains on from the snapshot, and the chart holds the new run's losses only
+  await until(page, () => window.lab.ready && !document.getElementById('step').disabled);
+  await page.click('#step');
+  await until(page, () => window.lab.iteration >= 4);
+  assert.equal(await page.textContent('#iteration'), '4');
+  assert.equal((await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null))).length, 1);
+  assert.deepEqual(consoleErrors, []);
 }));
 
 test('an Omniglot zip picked by the person becomes the task', { skip: !fs.existsSync('../shared/data/omniglot/images_background_small1.zip') && 'shared data absent' }, () => withPage({}, async ({ page, consoleErrors }) => {

@@ -1,6 +1,5 @@
-// The control panel, built from the state table: a slider, number field, list or checkbox per
-// control, each with the control's key as its id. It shows a state and reports raw input.
-import { CONTROLS } from '../state.js';
+// The control panel, built from the settings table (state.js): a slider, number field, list or
+// checkbox per control, each with the control's key as its id. It shows a state and reports raw input.
 
 const RESOLUTION = 1000; // steps of a log slider
 const logToSlider = (c, v) => Math.round((RESOLUTION * Math.log(v / c.min)) / Math.log(c.max / c.min));
@@ -8,9 +7,10 @@ const sliderToLog = (c, s) => +(c.min * Math.pow(c.max / c.min, s / RESOLUTION))
 const formatLog = (v) => (v >= 0.01 ? String(+v.toPrecision(3)) : v.toExponential(1));
 
 function input(c) {
-  if (c.kind === 'enum') {
+  if (c.values) {
+    // an enum, or an int that takes only some values
     const select = document.createElement('select');
-    for (const v of c.values) select.append(new Option(v, v));
+    for (const v of c.values) select.append(new Option(String(v), String(v)));
     return select;
   }
   if (c.kind === 'bool') return Object.assign(document.createElement('input'), { type: 'checkbox' });
@@ -22,10 +22,12 @@ function input(c) {
 }
 
 export class Controls {
-  /** Live controls go to `liveBox`, the others to `runBox`; `onInput(control, raw)` hears every change. */
-  constructor(liveBox, runBox, onInput) {
+  /** One input per control of `controls`: live ones in `liveBox`, the others in `runBox`;
+   *  `onInput(control, raw)` hears every change. */
+  constructor(controls, liveBox, runBox, onInput) {
+    this.controls = controls;
     this.inputs = new Map();
-    for (const c of CONTROLS) {
+    for (const c of controls) {
       const row = Object.assign(document.createElement('div'), { className: 'row' });
       const el = input(c);
       el.id = c.key;
@@ -47,7 +49,7 @@ export class Controls {
   }
 
   show(state) {
-    for (const c of CONTROLS) {
+    for (const c of this.controls) {
       const { el, output, row } = this.inputs.get(c.key);
       const v = state[c.key];
       if (c.kind === 'bool') el.checked = v;
