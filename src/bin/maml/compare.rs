@@ -103,8 +103,8 @@ pub fn compare(
         println!("| --- | --- | --- | --- |");
         for r in &rows {
             println!(
-                "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} ({} steps) | {:.4} |",
-                r.name, r.one_step.mean, r.one_step.ci95, r.last.mean, r.last.ci95, r.steps, r.seconds_per_iteration
+                "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} ({} step{}) | {:.4} |",
+                r.name, r.one_step.mean, r.one_step.ci95, r.last.mean, r.last.ci95, r.steps, if r.steps == 1 { "" } else { "s" }, r.seconds_per_iteration
             );
         }
     } else {
