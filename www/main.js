@@ -75,13 +75,14 @@ function showState() {
 /** What the algorithm changes on the page: its explanation under the selector, the first-order
  *  box (Reptile has nothing it could drop), and the adaptation view's note on what adapts. */
 function showAlgorithm(algorithm) {
-  $('algorithm-explain').textContent = lab.table.algorithms[algorithm] ?? '';
+  document.querySelector('.algorithm-explain').textContent = lab.table.algorithms[algorithm] ?? '';
   const box = $('first_order');
   box.disabled = algorithm === 'reptile';
   // the value stays in the state and the URL, so switching back restores it
   box.title = box.disabled ? 'Reptile has no gradient through its inner loop: it moves θ toward the adapted weights, so there are no second derivatives to drop' : '';
   lab.charts.view.note = algorithm === 'anil' ? 'only the head adapts (ANIL); ' : '';
-  lab.charts.view.draw();
+  // redrawn on the next frame, where a failed drawing becomes a notice rather than stopping this change
+  lab.dirty.view = true;
 }
 
 /** A new task's or algorithm's settings: its preset (the paper's settings, sized for the page), same seed and backend. */
@@ -375,7 +376,8 @@ function begin(table) {
   lab.table = table;
   lab.controls = new Controls(table.controls, $('live-controls'), $('run-controls'), onControl);
   // the current algorithm's one-line explanation, right under its selector
-  $('algorithm').closest('.row').after(Object.assign(document.createElement('p'), { id: 'algorithm-explain', className: 'hint explain-algorithm' }));
+  // (a class, not an id: the panel's ids are the settings' keys)
+  $('algorithm').closest('.row').after(Object.assign(document.createElement('p'), { className: 'hint algorithm-explain' }));
   lab.state = fromLink(location.hash);
   showState();
   startRun();

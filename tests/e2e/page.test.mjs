@@ -259,7 +259,7 @@ const QUICK = '?eval_tasks=4';
 /** What a person sees of the run's algorithm: the selector, the explanation, the rate display. */
 const shown = (page) => page.evaluate(() => ({
   selected: document.getElementById('algorithm').value,
-  explanation: document.getElementById('algorithm-explain').textContent,
+  explanation: document.querySelector('.algorithm-explain').textContent,
   ratesShown: !document.getElementById('rates').hidden,
   firstOrderDisabled: document.getElementById('first_order').disabled,
   firstOrderTitle: document.getElementById('first_order').title,
@@ -297,10 +297,10 @@ test('Meta-SGD on glyphs shows its learned rates per layer, moving away from α'
   const names = rates.map((r) => r.name);
   assert.ok(names.length >= 4 && names.every((n) => /(weight|bias|gamma|beta)$/.test(n)), `names ${names}`);
   assert.ok(names.some((n) => /head/.test(n)), `a head among ${names}`);
-  assert.deepEqual(await page.$$eval('#rates-body .rate code', (els) => els.map((e) => e.textContent)), names);
+  assert.deepEqual(await page.$$eval('#rates-body code', (els) => els.map((e) => e.textContent)), names);
   assert.ok(rates.every((r) => Number.isFinite(r.mean) && r.min <= r.mean && r.mean <= r.max));
   assert.ok(rates.some((r) => r.min !== alpha || r.max !== alpha), 'three meta-iterations moved some rates off α');
-  assert.match(await page.textContent('#rates-caption'), /started at α = .* after 3 meta-iterations the means run from/);
+  assert.match(await page.textContent('#rates-caption'), /started at α = .* after 3 meta-iterations the layers' means run from/);
   assert.deepEqual(consoleErrors, []);
 }));
 
