@@ -9,6 +9,12 @@ const cases = [
   { name: 'sinusoid first-order, CPU (wasm)', hash: '#task=sinusoid&backend=cpu&first_order=true' },
   { name: 'glyphs 5-way 1-shot (page preset), CPU (wasm)', hash: '#task=glyphs&backend=cpu' },
 ];
+// the other meta-learners, each from its own preset (its paper's schedule), on the sinusoid and
+// the glyphs; MAML's are the cases above
+for (const algorithm of ['reptile', 'anil', 'meta-sgd']) {
+  cases.push({ name: `${algorithm}, sinusoid (its preset), CPU (wasm)`, hash: `#task=sinusoid&algorithm=${algorithm}&backend=cpu` });
+  cases.push({ name: `${algorithm}, glyphs (its preset), CPU (wasm)`, hash: `#task=glyphs&algorithm=${algorithm}&backend=cpu` });
+}
 if (process.argv.includes('--webgpu')) {
   cases.push({ name: 'sinusoid, WebGPU (SwiftShader)', hash: '#task=sinusoid&backend=webgpu', webgpu: true, query: '?eval_tasks=2' });
 }

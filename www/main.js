@@ -5,6 +5,7 @@ import { readTable, preset, coerce, parseHash, toHash, settings, needsReset } fr
 import { LossChart, StepChart, TaskChart } from './views/charts.js';
 import { AdaptationView } from './views/adaptation.js';
 import { Controls } from './views/controls.js';
+import { RatesView } from './views/rates.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
@@ -33,8 +34,10 @@ const lab = {
   average: { value: 0, n: 0 }, // the meta-loss's moving average, before its bias correction
   evaluation: null, // the latest meta-test: MAML's start and a random one, step by step
   view: null, // the latest display task, adapted step by step
+  rates: null, // Meta-SGD's learned inner rates per parameter tensor at the latest meta-test; null for the other algorithms
+  startAlpha: null, // the α the run started with: where Meta-SGD's rates start
   viewIndex: 0, // which display task is shown: New task moves to the next
-  dirty: { loss: false, evaluation: false, view: false }, // charts with new data for the next frame
+  dirty: { loss: false, evaluation: false, view: false, rates: false }, // charts with new data for the next frame
   // what outlives a run
   worker: null, // the Web Worker that owns the wasm
   zipLoaded: false, // the worker holds an Omniglot zip, so the omniglot task can run
@@ -65,11 +68,25 @@ function notice(text, level = 'info', key = text) {
 // ---------------------------------------------------------------- settings
 function showState() {
   lab.controls.show(lab.state);
+  showAlgorithm(lab.state.algorithm);
   history.replaceState(null, '', toHash(lab.table, lab.state));
 }
 
-/** A new task's settings: its preset (the paper's settings, sized for the page), same seed and backend. */
-const presetFor = (task) => ({ ...preset(lab.table, task), seed: lab.state.seed, backend: lab.state.backend });
+/** What the algorithm changes on the page: its explanation under the selector, the first-order
+ *  box (Reptile has nothing it could drop), and the adaptation view's note on what adapts. */
+function showAlgorithm(algorithm) {
+  document.querySelector('.algorithm-explain').textContent = lab.table.algorithms[algorithm] ?? '';
+  const box = $('first_order');
+  box.disabled = algorithm === 'reptile';
+  // the value stays in the state and the URL, so switching back restores it
+  box.title = box.disabled ? 'Reptile has no gradient through its inner loop: it moves θ toward the adapted weights, so there are no second derivatives to drop' : '';
+  lab.charts.view.note = algorithm === 'anil' ? 'only the head adapts (ANIL); ' : '';
+  // redrawn on the next frame, where a failed drawing becomes a notice rather than stopping this change
+  lab.dirty.view = true;
+}
+
+/** A new task's or algorithm's settings: its preset (the paper's settings, sized for the page), same seed and backend. */
+const presetFor = (task, algorithm = lab.state.algorithm) => ({ ...preset(lab.table, task, algorithm), seed: lab.state.seed, backend: lab.state.backend });
 
 /** `state`, or glyphs in its place when it asks for omniglot and the worker holds no zip. */
 function runnable(state, asker) {
@@ -95,6 +112,11 @@ function onControl(c, raw) {
   const before = lab.state;
   if (c.key === 'task') {
     lab.state = presetFor(raw);
+  } else if (c.key === 'algorithm') {
+    // each algorithm has its own schedule (inner steps, rates): a fair comparison starts from it
+    const [algorithm, problem] = coerce(c, raw, before.algorithm);
+    if (problem) notice(problem, 'warn');
+    lab.state = presetFor(before.task, algorithm);
   } else {
     const [value, problem] = coerce(c, raw, before[c.key]);
     if (problem) notice(problem, 'warn');
@@ -125,9 +147,9 @@ function startRun() {
   Object.assign(lab, {
     ready: false, running: false, iteration: 0,
     history: emptyHistory(), average: { value: 0, n: 0 }, evaluation: null, view: null, viewIndex: 0,
-    snapshot: null,
+    rates: null, snapshot: null,
   });
-  lab.dirty.loss = true;
+  lab.dirty.loss = lab.dirty.rates = true;
   $('iteration').textContent = '0';
   $('speed').textContent = '–';
   setButtons();
@@ -180,6 +202,7 @@ const aboutRun = {
   ready(m) {
     lab.ready = true;
     lab.config = m.config;
+    lab.startAlpha = m.config.maml.inner_lr;
     setButtons();
   },
   reports(m) {
@@ -198,6 +221,10 @@ const aboutRun = {
   view(m) {
     lab.view = m;
     lab.dirty.view = true;
+  },
+  rates(m) {
+    lab.rates = m;
+    lab.dirty.rates = true;
   },
   maml(m) {
     lab.config = m.config;
@@ -253,9 +280,10 @@ function draw() {
     if (dirty.loss) { charts.loss.update(lab.history); dirty.loss = false; }
     if (dirty.evaluation && lab.evaluation) { charts.steps.update(lab.evaluation); charts.tasks.update(lab.evaluation); dirty.evaluation = false; }
     if (dirty.view && lab.view) { charts.view.update(lab.view.view); dirty.view = false; }
+    if (dirty.rates) { charts.rates.update(lab.rates?.rates ?? null, lab.startAlpha, lab.rates?.iteration ?? 0); dirty.rates = false; }
   } catch (e) {
     notice(`Drawing failed: ${e.message}`, 'error', 'draw');
-    dirty.loss = dirty.evaluation = dirty.view = false;
+    dirty.loss = dirty.evaluation = dirty.view = dirty.rates = false;
   }
   requestAnimationFrame(draw);
 }
@@ -317,7 +345,7 @@ function wire() {
   };
   document.addEventListener('visibilitychange', () => {
     // a hidden tab keeps training; the page just stops drawing until it is seen again
-    if (!document.hidden) lab.dirty.loss = lab.dirty.evaluation = lab.dirty.view = true;
+    if (!document.hidden) lab.dirty.loss = lab.dirty.evaluation = lab.dirty.view = lab.dirty.rates = true;
   });
   window.addEventListener('hashchange', () => {
     // before the table comes, the hash is still to be read
@@ -335,6 +363,7 @@ function main() {
     steps: new StepChart($('step-chart')),
     tasks: new TaskChart($('task-chart')),
     view: new AdaptationView($('view'), $('view-caption'), $('view-step')),
+    rates: new RatesView($('rates'), $('rates-caption'), $('rates-body')),
   };
   $('eval-tasks').textContent = EVAL_TASKS;
   wire();
@@ -346,6 +375,9 @@ function main() {
 function begin(table) {
   lab.table = table;
   lab.controls = new Controls(table.controls, $('live-controls'), $('run-controls'), onControl);
+  // the current algorithm's one-line explanation, right under its selector
+  // (a class, not an id: the panel's ids are the settings' keys)
+  $('algorithm').closest('.row').after(Object.assign(document.createElement('p'), { className: 'hint algorithm-explain' }));
   lab.state = fromLink(location.hash);
   showState();
   startRun();

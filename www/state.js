@@ -7,21 +7,24 @@
  *  own control. The worker makes a new handle when it changes. */
 const BACKEND = { key: 'backend', label: 'backend', kind: 'enum', values: ['auto', 'webgpu', 'cpu'], live: false, images: false };
 
-/** The table the page works from, made of the handle's: its controls, then the backend; and each
- *  task's preset, on the automatic backend.
+/** The table the page works from, made of the handle's: its controls, then the backend; each
+ *  algorithm's preset for each task, on the automatic backend; and each algorithm's one-line
+ *  explanation.
  *  A control: {key, label, kind, values?, min?, max?, live, images}, where kind is 'enum' (one of
  *  values), 'int' (min..max, or one of values when given), 'log' (a positive number on a log
  *  slider) or 'bool'; live: takes effect on the next meta-iteration without a new run; images:
  *  only image tasks use it. */
 export function readTable(table) {
-  const presets = Object.fromEntries(Object.entries(table.presets).map(([task, p]) => [task, { ...p, backend: 'auto' }]));
-  return { controls: [...table.controls, BACKEND], presets };
+  const withBackend = (byTask) => Object.fromEntries(Object.entries(byTask).map(([task, p]) => [task, { ...p, backend: 'auto' }]));
+  const presets = Object.fromEntries(Object.entries(table.presets_by_algorithm).map(([a, byTask]) => [a, withBackend(byTask)]));
+  return { controls: [...table.controls, BACKEND], presets, algorithms: table.algorithms };
 }
 
 export const control = (table, key) => table.controls.find((c) => c.key === key);
 
-/** The page's preset for `task`: a value for every control. */
-export const preset = (table, task) => ({ ...table.presets[task] });
+/** The page's preset for `task` under `algorithm`: a value for every control. Each algorithm
+ *  brings its paper's schedule (Reptile, for one, takes more inner steps). */
+export const preset = (table, task, algorithm = 'maml') => ({ ...table.presets[algorithm][task] });
 
 /** Coerces one raw value; returns [value, complaint or null]. */
 export function coerce(c, raw, fallback) {
@@ -62,11 +65,15 @@ export function parseHash(table, hash) {
   const tasks = control(table, 'task');
   const [task, taskProblem] = coerce(tasks, params.get('task') ?? tasks.values[0], tasks.values[0]);
   if (taskProblem) problems.push(taskProblem);
-  const state = preset(table, task);
+  // the algorithm too picks the preset the other values go on top of
+  const algorithms = control(table, 'algorithm');
+  const [algorithm, algorithmProblem] = coerce(algorithms, params.get('algorithm') ?? algorithms.values[0], algorithms.values[0]);
+  if (algorithmProblem) problems.push(algorithmProblem);
+  const state = preset(table, task, algorithm);
   for (const [key, raw] of params) {
     const c = control(table, key);
     if (!c) { problems.push(`unknown setting '${key}' ignored`); continue; }
-    if (key === 'task') continue;
+    if (key === 'task' || key === 'algorithm') continue;
     const [value, problem] = coerce(c, raw, state[key]);
     state[key] = value;
     if (problem) problems.push(problem);

@@ -24,6 +24,9 @@
 //   ready            {config}                         the run is set up: its full TrainerConfig
 //   reports          {reports, msPerIteration, wasmBytes}  meta-iterations done
 //   evaluation       {iteration, maml, random}        a meta-test: MAML's start and a random one
+//   rates            {iteration, rates}               Meta-SGD's learned inner rates per parameter
+//                                                     tensor, [{name, mean, min, max}], or null for
+//                                                     the other algorithms (with each meta-test)
 //   view             {index, iteration, view}         a display task adapted step by step
 //   maml             {config}                         the config after a live change
 //   diverged         {message}                        training stopped; the last finite weights kept
@@ -148,6 +151,8 @@ async function evaluate() {
   state.lastEval = performance.now();
   state.evalEvery = Math.max(EVAL_EVERY_MS, 10 * (state.lastEval - t0));
   post('evaluation', { iteration: state.lab.iteration(), maml, random: state.randomInit.report });
+  // read with the meta-test rather than every batch: the rates move slowly, and a read waits on the device
+  post('rates', { iteration: state.lab.iteration(), rates: JSON.parse(await state.lab.learned_rates()) });
 }
 
 async function view(index) {

@@ -252,6 +252,118 @@ test('a run setting typed out of range is clamped with a notice and starts a new
   await steps(page, 1);
 }));
 
+// ---------------------------------------------------------------- the four meta-learners
+const ALGORITHMS = ['maml', 'reptile', 'anil', 'meta-sgd'];
+const QUICK = '?eval_tasks=4';
+
+/** What a person sees of the run's algorithm: the selector, the explanation, the rate display. */
+const shown = (page) => page.evaluate(() => ({
+  selected: document.getElementById('algorithm').value,
+  explanation: document.querySelector('.algorithm-explain').textContent,
+  ratesShown: !document.getElementById('rates').hidden,
+  firstOrderDisabled: document.getElementById('first_order').disabled,
+  firstOrderTitle: document.getElementById('first_order').title,
+}));
+
+for (const algorithm of ALGORITHMS) {
+  test(`${algorithm} trains on the sinusoid: finite losses, its explanation, no console errors`, () => withPage({ query: QUICK, hash: `#task=sinusoid&algorithm=${algorithm}` }, async ({ page, consoleErrors }) => {
+    await ready(page);
+    const losses = await steps(page, 3);
+    assert.equal(losses.length, 3);
+    assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
+    const { config, evaluation, table } = await page.evaluate(() => ({ config: window.lab.config, evaluation: window.lab.evaluation, table: window.lab.table }));
+    assert.equal(config.maml.algorithm, algorithm);
+    assert.ok(evaluation.maml.steps.every((s) => Number.isFinite(s.loss.mean)));
+    // the run is the algorithm's preset: its own schedule
+    assert.equal(config.maml.inner_steps, table.presets[algorithm].sinusoid.inner_steps);
+    const seen = await shown(page);
+    assert.equal(seen.selected, algorithm);
+    assert.equal(seen.explanation, table.algorithms[algorithm]);
+    assert.equal(seen.ratesShown, algorithm === 'meta-sgd', 'the learned rates show for Meta-SGD only');
+    assert.equal(seen.firstOrderDisabled, algorithm === 'reptile', 'first-order is off the table for Reptile only');
+    assert.deepEqual(consoleErrors, []);
+  }));
+}
+
+test('Meta-SGD on glyphs shows its learned rates per layer, moving away from α', () => withPage({ query: QUICK, hash: '#task=glyphs&algorithm=meta-sgd' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  assert.ok(!(await page.isHidden('#rates')), 'the rate display shows for Meta-SGD');
+  assert.match(await page.textContent('#rates-caption'), /starts at α/);
+  const losses = await steps(page, 3);
+  assert.ok(losses.every(Number.isFinite));
+  await until(page, () => window.lab.rates?.iteration === 3);
+  const { rates, alpha } = await page.evaluate(() => ({ rates: window.lab.rates.rates, alpha: window.lab.startAlpha }));
+  // a rate per parameter tensor of the conv net: blocks' weights and biases, then the head's
+  const names = rates.map((r) => r.name);
+  assert.ok(names.length >= 4 && names.every((n) => /(weight|bias|gamma|beta)$/.test(n)), `names ${names}`);
+  assert.ok(names.some((n) => /head/.test(n)), `a head among ${names}`);
+  assert.deepEqual(await page.$$eval('#rates-body code', (els) => els.map((e) => e.textContent)), names);
+  assert.ok(rates.every((r) => Number.isFinite(r.mean) && r.min <= r.mean && r.mean <= r.max));
+  assert.ok(rates.some((r) => r.min !== alpha || r.max !== alpha), 'three meta-iterations moved some rates off α');
+  assert.match(await page.textContent('#rates-caption'), /started at α = .* after 3 meta-iterations the layers' means run from/);
+  assert.deepEqual(consoleErrors, []);
+}));
+
+test('ANIL on glyphs: the adaptation view says only the head adapts', () => withPage({ query: QUICK, hash: '#task=glyphs&algorithm=anil' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  const losses = await steps(page, 2);
+  assert.ok(losses.every(Number.isFinite));
+  await until(page, () => window.lab.view !== null);
+  assert.match(await page.textContent('#view-caption'), /only the head adapts \(ANIL\)/);
+  assert.ok(await page.isHidden('#rates'));
+  assert.deepEqual(consoleErrors, []);
+}));
+
+test('the algorithm selector starts that algorithm\'s preset, keeps seed and backend, and explains it', () => withPage({ query: QUICK, hash: '#task=sinusoid&seed=11&backend=cpu&inner_lr=0.05' }, async ({ page }) => {
+  await ready(page);
+  const table = await page.evaluate(() => window.lab.table);
+  let seen = await shown(page);
+  assert.equal(seen.selected, 'maml');
+  assert.match(seen.explanation, /^MAML:/);
+  assert.equal(seen.ratesShown, false, 'no rates for MAML');
+  assert.equal(seen.firstOrderDisabled, false);
+
+  await page.selectOption('#algorithm', 'reptile');
+  await until(page, () => window.lab.ready && window.lab.config.maml.algorithm === 'reptile');
+  const state = await page.evaluate(() => window.lab.state);
+  assert.equal(state.seed, 11);
+  assert.equal(state.backend, 'cpu');
+  assert.equal(state.inner_lr, table.presets.reptile.sinusoid.inner_lr, 'the preset replaces the hand-set α');
+  assert.equal(state.inner_steps, table.presets.reptile.sinusoid.inner_steps);
+  seen = await shown(page);
+  assert.match(seen.explanation, /^Reptile:/);
+  assert.equal(seen.firstOrderDisabled, true);
+  assert.match(seen.firstOrderTitle, /Reptile has no gradient through its inner loop/);
+  const hash = await page.evaluate(() => location.hash);
+  assert.match(hash, /algorithm=reptile/);
+  assert.match(hash, /first_order=(true|false)/, 'first-order stays in the link');
+
+  await page.selectOption('#algorithm', 'meta-sgd');
+  await until(page, () => window.lab.ready && window.lab.rates !== null);
+  seen = await shown(page);
+  assert.match(seen.explanation, /^Meta-SGD:/);
+  assert.equal(seen.ratesShown, true);
+  assert.equal(seen.firstOrderDisabled, false, 'first-order is back');
+  assert.equal(seen.firstOrderTitle, '');
+
+  // a link naming another algorithm
+  await page.evaluate(() => { location.hash = location.hash.replace('algorithm=meta-sgd', 'algorithm=anil'); });
+  await until(page, () => window.lab.ready && window.lab.config.maml.algorithm === 'anil');
+  seen = await shown(page);
+  assert.equal(seen.selected, 'anil');
+  assert.match(seen.explanation, /^ANIL:/);
+  assert.equal(seen.ratesShown, false);
+}));
+
+test('a link with an unknown algorithm gets a notice and runs MAML', () => withPage({ query: QUICK, hash: '#task=sinusoid&algorithm=mamlx' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  assert.match(await page.textContent('#notices'), /algorithm=mamlx is not one of maml, reptile, anil, meta-sgd; using maml/);
+  assert.equal(await page.inputValue('#algorithm'), 'maml');
+  assert.equal(await page.evaluate(() => window.lab.config.maml.algorithm), 'maml');
+  assert.match(await page.evaluate(() => location.hash), /algorithm=maml(&|$)/);
+  assert.deepEqual(consoleErrors, []);
+}));
+
 test('the page downloads at most 3 MB of wasm (gzipped, as a server sends it)', async () => {
   const { readFile } = await import('node:fs/promises');
   const { gzipSync, constants } = await import('node:zlib');

@@ -13,6 +13,7 @@ export class AdaptationView {
     this.caption = caption;
     this.stepInput = stepInput;
     this.view = null;
+    this.note = ''; // what adapts, when not every weight does (ANIL: the head only)
     stepInput.addEventListener('input', () => this.draw());
   }
 
@@ -38,7 +39,7 @@ export class AdaptationView {
     const step = Math.min(Number(this.stepInput.value), v.steps.length - 1);
     const s = v.steps[step];
     const metric = s.accuracy != null ? `accuracy ${(100 * s.accuracy).toFixed(0)} %` : `MSE ${s.query_loss.toFixed(3)}`;
-    this.caption.textContent = `after ${step} inner step${step === 1 ? '' : 's'}: query loss ${s.query_loss.toFixed(3)}, ${metric}`;
+    this.caption.textContent = `${this.note}after ${step} inner step${step === 1 ? '' : 's'}: query loss ${s.query_loss.toFixed(3)}, ${metric}`;
     if (v.grid_x.length > 0) this.drawCurve(v, step);
     else this.drawImages(v, s);
   }

@@ -1,0 +1,54 @@
+// Meta-SGD's learned inner learning rates, one row per parameter tensor: its name, a bar from the
+// smallest to the largest rate in it with a tick at their mean, and the figures. A dashed line
+// marks α, where every rate started, so how far each layer's rates moved reads at a glance, and a
+// grey line zero, once some rate has crossed it.
+// Plain HTML rather than a chart: a handful of rows, readable at any width.
+
+// a true minus sign, so a negative rate reads as one next to the range's dash
+const fmt = (v) => (Math.abs(v) >= 0.01 || v === 0 ? String(+v.toPrecision(3)) : v.toExponential(1)).replace('-', '−');
+const span = (className, left) => {
+  const el = Object.assign(document.createElement('span'), { className });
+  el.style.left = left;
+  return el;
+};
+
+export class RatesView {
+  constructor(figure, caption, body) {
+    this.figure = figure;
+    this.caption = caption;
+    this.body = body;
+  }
+
+  /** Hidden when `rates` is null (every algorithm but Meta-SGD). alpha: the α the rates started at. */
+  update(rates, alpha, iteration) {
+    this.figure.hidden = !rates;
+    if (!rates) return;
+    // one scale for every row, from 0 (or below, should a rate turn negative) to the largest rate or α
+    const lo = Math.min(0, ...rates.map((r) => r.min));
+    const hi = Math.max(alpha, ...rates.map((r) => r.max));
+    const at = (v) => `${(100 * (v - lo)) / (hi - lo || 1)}%`;
+    const cells = rates.flatMap((r) => {
+      const track = Object.assign(document.createElement('div'), { className: 'track' });
+      const range = span('range', at(r.min));
+      range.style.width = `calc(${at(r.max)} - ${at(r.min)})`;
+      const start = span('alpha', at(alpha));
+      start.title = `α = ${fmt(alpha)}, where every rate started`;
+      // zero is worth a mark once a rate crosses it: a negative rate steps up the gradient
+      if (lo < 0) track.append(span('zero', at(0)));
+      track.append(range, start, span('mean', at(r.mean)));
+      const figures = r.min === r.max ? fmt(r.mean) : `${fmt(r.mean)} (${fmt(r.min)} to ${fmt(r.max)})`;
+      return [
+        Object.assign(document.createElement('code'), { textContent: r.name }),
+        track,
+        Object.assign(document.createElement('span'), { className: 'figures', textContent: figures }),
+      ];
+    });
+    this.body.replaceChildren(...cells); // one grid, so every bar has the same scale
+    const byMean = [...rates].sort((a, b) => a.mean - b.mean);
+    const [low, high] = [byMean[0], byMean[byMean.length - 1]];
+    const negative = rates.some((r) => r.min < 0) ? '; some rates turned negative, so those weights step up their gradient' : '';
+    this.caption.textContent = iteration === 0
+      ? `Every weight's rate starts at α = ${fmt(alpha)}; training moves each one.`
+      : `Every rate started at α = ${fmt(alpha)}; after ${iteration} meta-iterations the layers' means run from ${fmt(low.mean)} (${low.name}) to ${fmt(high.mean)} (${high.name})${negative}.`;
+  }
+}
