@@ -14,6 +14,9 @@ use maml_lab::tasks::omniglot::{MAX_IMAGE_PIXELS, MAX_UNPACKED_BYTES, MAX_ZIP_BY
 use maml_lab::tasks::{DataError, ImageSet};
 use maml_lab::weights::Weights;
 
+mod common;
+use common::{omniglot_png, zip};
+
 /// Mutated inputs per reader; the hand-made hostile inputs come on top.
 const INPUTS: usize = 20_000;
 /// Longest refusal accepted as one sentence a person reads.
@@ -517,35 +520,6 @@ fn zlib_stored(raw: &[u8]) -> Vec<u8> {
 }
 
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
-
-/// A 105x105 1-bit PNG as Omniglot ships, ink dark, with a filled square of `ink` side.
-fn omniglot_png(ink: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, 105, 105);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::One);
-    let mut writer = enc.write_header().unwrap();
-    let row_bytes = 105usize.div_ceil(8);
-    let mut data = vec![0xFFu8; row_bytes * 105];
-    for r in 0..ink {
-        for c in 0..ink {
-            data[r * row_bytes + c / 8] &= !(0x80 >> (c % 8));
-        }
-    }
-    writer.write_image_data(&data).unwrap();
-    drop(writer);
-    out
-}
-
-fn zip(entries: &[(String, Vec<u8>)], method: zip::CompressionMethod) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(method);
-    for (name, bytes) in entries {
-        w.start_file(name.as_str(), options).unwrap();
-        w.write_all(bytes).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
 
 /// `alphabets` x `characters` classes of two PNGs each, inside a root folder, as Omniglot ships.
 fn omniglot_zip(alphabets: usize, characters: usize, method: zip::CompressionMethod) -> Vec<u8> {

@@ -7,33 +7,11 @@ use maml_lab::rng::Rng;
 use maml_lab::tasks::omniglot::{MAX_ZIP_BYTES, area_resize};
 use maml_lab::tasks::{self, DataError, ImageSet, Split, TaskMeta};
 
-/// A 105x105 1-bit PNG, ink dark, with a filled square of `ink` side in the top-left corner.
-fn png(ink: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, 105, 105);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::One);
-    let mut writer = enc.write_header().unwrap();
-    let row_bytes = 105usize.div_ceil(8);
-    let mut data = vec![0xFFu8; row_bytes * 105]; // white paper
-    for r in 0..ink {
-        for c in 0..ink {
-            data[r * row_bytes + c / 8] &= !(0x80 >> (c % 8));
-        }
-    }
-    writer.write_image_data(&data).unwrap();
-    drop(writer);
-    out
-}
+mod common;
+use common::omniglot_png as png;
 
 fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in entries {
-        w.start_file(name.as_str(), options).unwrap();
-        w.write_all(bytes).unwrap();
-    }
-    w.finish().unwrap().into_inner()
+    common::zip(entries, zip::CompressionMethod::Deflated)
 }
 
 /// `alphabets` x `characters` classes of `images` PNGs, inside a root folder, as Omniglot ships.

@@ -1,0 +1,32 @@
+//! Fixtures the test files share, built in the test: Omniglot-style PNGs and zips of them.
+
+use std::io::Write;
+
+/// A 105x105 1-bit PNG as Omniglot ships, ink dark, with a filled square of `ink` side.
+pub fn omniglot_png(ink: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 105, 105);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::One);
+    let mut writer = enc.write_header().unwrap();
+    let row_bytes = 105usize.div_ceil(8);
+    let mut data = vec![0xFFu8; row_bytes * 105];
+    for r in 0..ink {
+        for c in 0..ink {
+            data[r * row_bytes + c / 8] &= !(0x80 >> (c % 8));
+        }
+    }
+    writer.write_image_data(&data).unwrap();
+    drop(writer);
+    out
+}
+
+pub fn zip(entries: &[(String, Vec<u8>)], method: zip::CompressionMethod) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
+    for (name, bytes) in entries {
+        w.start_file(name.as_str(), options).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
