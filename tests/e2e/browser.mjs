@@ -37,3 +37,12 @@ export async function withPage(options, fn) {
     await opened.close();
   }
 }
+
+/** The main thread stayed free while the worker worked: a frozen thread (training or compiling
+ *  there) shows as long tasks of seconds filling the window. A busy machine makes a few tasks of
+ *  tens of milliseconds anyway, so the check is on their size and share, not on their absence. */
+export function mainThreadStayedFree(durations, windowMs) {
+  const longest = Math.max(0, ...durations);
+  const total = durations.reduce((a, b) => a + b, 0);
+  return longest < 1000 && total < 0.2 * windowMs;
+}

@@ -2,7 +2,7 @@
 // time-outs; it checks correctness (a finite loss that agrees with the CPU path), not speed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, until } from './browser.mjs';
+import { open, until, mainThreadStayedFree } from './browser.mjs';
 
 const SINUSOID = '#task=sinusoid&meta_batch=2&seed=3&inner_steps=1';
 // two tasks of a meta-batch are adapted at once, as the groups of grouped convolutions
@@ -19,6 +19,7 @@ async function losses({ hash, webgpu, backend, n }) {
     // does it, so the main thread must stay free meanwhile
     await page.evaluate(() => {
       window.longTasks = [];
+      window.observedFrom = performance.now();
       new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => Math.round(e.duration)))).observe({ type: 'longtask' });
     });
     for (let i = 1; i <= n; i++) {
@@ -28,7 +29,8 @@ async function losses({ hash, webgpu, backend, n }) {
     }
     const loss = await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null));
     const longTasks = await page.evaluate(() => window.longTasks);
-    return { used, loss, consoleErrors, longTasks };
+    const observedMs = await page.evaluate(() => performance.now() - window.observedFrom);
+    return { used, loss, consoleErrors, longTasks, observedMs };
   } finally {
     await close();
   }
@@ -42,7 +44,7 @@ async function agree(hash, n) {
   assert.match(gpu.used.adapter, /swiftshader/i);
   assert.equal(gpu.loss.length, n);
   assert.ok(gpu.loss.every(Number.isFinite), `losses ${gpu.loss}`);
-  assert.deepEqual(gpu.longTasks, [], `long main-thread tasks (ms) while the worker compiled the kernels: ${gpu.longTasks}`);
+  assert.ok(mainThreadStayedFree(gpu.longTasks, gpu.observedMs), `long main-thread tasks (ms) while the worker compiled the kernels: ${gpu.longTasks}`);
   const cpu = await losses({ hash, webgpu: false, backend: 'cpu', n });
   assert.equal(cpu.used.backend, 'cpu');
   gpu.loss.forEach((g, i) => {
