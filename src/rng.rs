@@ -1,6 +1,6 @@
 //! SplitMix64: the one source of randomness, so a seed reproduces tasks and initial weights on every backend.
 //!
-//! The generator and its helpers follow `shared/specs/glyphs.md` exactly (the glyph family's test
+//! The generator and its helpers follow `docs/glyphs.md` exactly (the glyph family's test
 //! vectors depend on it); the samplers and the initialisation draw from it too, on the host, so
 //! the CPU and WebGPU paths see the same numbers for the same seed.
 

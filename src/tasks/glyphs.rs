@@ -1,4 +1,4 @@
-//! Procedural glyphs: 1,623 handwritten-looking character classes drawn exactly to `shared/specs/glyphs.md`.
+//! Procedural glyphs: 1,623 handwritten-looking character classes drawn exactly to `docs/glyphs.md`.
 //!
 //! An Omniglot stand-in with real shared structure (strokes, arcs, curves) and no download.
 //! Every class and every instance is a pure function of its ids through SplitMix64 streams, so a
