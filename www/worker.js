@@ -9,7 +9,7 @@
 //   start            {generation, settings, backend}  a new run: the handle reset, or a new one
 //                                                     when another backend is asked for
 //   play             {}                               train in batches until paused
-//   pause            {}                               stop after the batch in flight (out of turn)
+//   pause            {}                               stop after the batch in flight
 //   step             {}                               one meta-iteration, a meta-test, the view
 //   maml             {settings}                       the live settings, from the next iteration
 //   view             {index}                          adapt the index-th display task
@@ -168,6 +168,9 @@ const handlers = {
     post('loaded', { table: JSON.parse(Lab.settings_table()) });
   },
   start,
+  pause() {
+    state.running = false;
+  },
   play() {
     if (state.running) return;
     state.running = true;
@@ -227,7 +230,8 @@ function failed(request, e) {
 }
 
 onmessage = ({ data: msg }) => {
-  // pause acts at once: the batch in flight is the last
+  // a pause acts at once, so the batch in flight is the last; and again in turn, after any play
+  // sent before it and still queued
   if (msg.type === 'pause') state.running = false;
-  else enqueue(msg.type, () => handlers[msg.type](msg));
+  enqueue(msg.type, () => handlers[msg.type](msg));
 };

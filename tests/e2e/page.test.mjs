@@ -89,6 +89,19 @@ test('more inner steps in training, more in the meta-test and the adaptation vie
   assert.match(await page.textContent('#view-caption'), new RegExp(`after ${most} inner steps`));
 }));
 
+test('Pause, Play and Pause pressed quickly leave training paused', () => withPage({}, async ({ page }) => {
+  await ready(page);
+  await page.click('#play');
+  await until(page, () => window.lab.iteration > 0);
+  // three presses within one batch of training
+  await page.evaluate(() => { for (let i = 0; i < 3; i++) document.getElementById('play').click(); });
+  assert.equal(await page.textContent('#play'), '▶ Play');
+  await page.waitForTimeout(2000); // the batches already asked for come in
+  const counter = await page.textContent('#iteration');
+  await page.waitForTimeout(2000);
+  assert.equal(await page.textContent('#iteration'), counter, 'the counter should stand still');
+}));
+
 test('reloading the URL reproduces the same first losses', async () => {
   const hash = '#task=sinusoid&seed=7&inner_lr=0.02&meta_batch=10';
   const firstLosses = (h) => withPage({ hash: h }, async ({ page }) => { await ready(page); return steps(page, 4); });
