@@ -171,21 +171,10 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
 /// each task's θ' from `adapt_by_autodiff`; with one step both equal the closed form α Σ_i ∇L_i(θ).
 fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], shape: crate::tasks::InputShape, config: &MamlConfig, arch: Arch) -> GradcheckReport {
     let direction = crate::maml::outer::query_loss(params, drawn, shape, config, drawn.len()).grads;
-    let tensors = |net: &Network| {
-        struct Values(Grads);
-        impl ModuleVisitor for Values {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                self.0.put(p, p.val());
-            }
-        }
-        let mut v = Values(Grads::default());
-        net.visit(&mut v);
-        v.0
-    };
-    let start = tensors(&params.theta);
+    let start = Grads::values(&params.theta);
     let mut reference = Grads::default();
     for t in batch {
-        let adapted = tensors(&adapt_by_autodiff(Algorithm::Reptile, params, t, config.inner_lr, config.inner_steps));
+        let adapted = Grads::values(&adapt_by_autodiff(Algorithm::Reptile, params, t, config.inner_lr, config.inner_steps));
         reference = reference + Grads(adapted.0.into_iter().map(|(id, after)| (id, start.0[&id].clone() - after)).collect());
     }
     let mut max_rel_err = 0f64;

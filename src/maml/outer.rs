@@ -1,6 +1,6 @@
 //! The outer loop, Algorithm 2 of Finn et al. (2017): sample tasks, adapt to each, move θ by the gradient of their query losses.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use serde::Serialize;
@@ -147,25 +147,18 @@ fn accumulate(total: &mut Option<Tensor<1>>, value: Option<Tensor<1>>) {
 
 /// Σ_i (θ − θ'_i) over the tasks of the fast weights `fast`, keyed by θ's parameters.
 fn toward(theta: &Network, fast: &Network) -> Grads {
-    struct Start(Grads);
-    impl ModuleVisitor for Start {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0.put(p, p.val());
-        }
-    }
-    struct Sum<'a>(&'a Grads, Grads);
-    impl ModuleVisitor for Sum<'_> {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let start = self.0.0[&p.id].clone();
-            let adapted = p.val();
-            let tasks = adapted.dims()[0] as f64;
-            let adapted: Tensor<1> = adapted.sum_dim(0).reshape([start.dims()[0]]);
-            self.1.0.insert(p.id, start.mul_scalar(tasks) - adapted);
-        }
-    }
-    let mut start = Start(Grads::default());
-    theta.visit(&mut start);
-    let mut sum = Sum(&start.0, Grads::default());
-    fast.visit(&mut sum);
-    sum.1
+    let start = Grads::values(theta);
+    let adapted = Grads::values(fast); // each [tasks · n], tasks first
+    Grads(
+        adapted
+            .0
+            .into_iter()
+            .map(|(id, after)| {
+                let before = start.0[&id].clone();
+                let n = before.dims()[0];
+                let tasks = after.dims()[0] / n;
+                (id, before.mul_scalar(tasks as f64) - after.reshape([tasks, n]).sum_dim(0).reshape([n]))
+            })
+            .collect(),
+    )
 }

@@ -1,6 +1,6 @@
 //! The gradient map of the hand-written backward: one tensor per parameter, tracked in exact MAML.
 
-use burn::module::{Param, ParamId};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use std::collections::HashMap;
 
@@ -15,6 +15,19 @@ impl Grads {
         let n = g.shape().num_elements();
         debug_assert_eq!(n, p.shape().num_elements(), "a gradient should have its parameter's size");
         self.0.insert(p.id, g.reshape([n]));
+    }
+
+    /// Every parameter's own value in the same map, keyed by its id (flattened like a gradient).
+    pub fn values<M: Module>(net: &M) -> Grads {
+        struct Values(Grads);
+        impl ModuleVisitor for Values {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.put(p, p.val());
+            }
+        }
+        let mut v = Values(Grads::default());
+        net.visit(&mut v);
+        v.0
     }
 
     pub fn get<const D: usize>(&self, p: &Param<Tensor<D>>) -> Option<Tensor<D>> {
