@@ -6,6 +6,8 @@ import { LossChart, StepChart, TaskChart } from './views/charts.js';
 import { AdaptationView } from './views/adaptation.js';
 import { Controls } from './views/controls.js';
 import { RatesView } from './views/rates.js';
+import { formatLive, parseLive, record, scheduleFor } from './schedule.js';
+import { evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
@@ -21,7 +23,9 @@ const emptyHistory = () => ({ x: [], loss: [], avg: [], test: [] });
 const lab = {
   // the run
   table: null, // the settings table (state.js): every control and each task's preset, from the wasm
-  state: null, // the settings: one value per control, as the controls and the URL hash show them
+  state: null, // the settings in force: one value per control, as the controls show them
+  run: null, // what the URL hash holds: the run's start settings, and its live changes (schedule.js)
+  //   {start, live: [{iteration, key, value}] applied so far, pending: those a replay has still to apply}
   generation: 0, // the run's number: the worker tags its messages with it, so those of a replaced run are dropped
   config: null, // the run's full TrainerConfig, as the worker last reported it
   backend: null, // what the worker's handle runs on, and why: {backend, adapter, why}
@@ -41,6 +45,7 @@ const lab = {
   // what outlives a run
   worker: null, // the Web Worker that owns the wasm
   zipLoaded: false, // the worker holds an Omniglot zip, so the omniglot task can run
+  zip: { held: '', reading: '' }, // what the zip line says: the zip the worker holds, and the one being read
   snapshot: null, // the run's weights of at most SNAPSHOT_EVERY_MS ago, for a restarted worker
   // the page itself
   controls: null, // the control panel
@@ -51,6 +56,21 @@ const lab = {
 window.lab = lab;
 
 // ---------------------------------------------------------------- notices
+// A notice says what is true now. Each has a key naming what it is about (a request, a
+// divergence, a setting), and leaves when that stops being true:
+//   - a newer notice with the same key replaces it;
+//   - the next success of the same thing removes it (`resolve(key)`): a request's error when that
+//     request next succeeds, a divergence when training (or the meta-test, or the display task)
+//     next comes out finite, a complaint about a setting when it next takes a valid value;
+//   - a new run removes those about the run it replaces (RUN_NOTICES).
+// Notices about the page itself (a link's values, a failed engine) stay until dismissed.
+const RUN_NOTICES = ['start', 'diverged', 'test-diverged', 'view-diverged', 'draw', 'weights', 'importWeights', 'maml', 'replay'];
+const DIVERGED_KEY = { training: 'diverged', 'meta-test': 'test-diverged', view: 'view-diverged' };
+
+function resolve(...keys) {
+  for (const n of [...$('notices').children]) if (keys.includes(n.dataset.key)) n.remove();
+}
+
 function notice(text, level = 'info', key = text) {
   lab.notices.push({ text, level });
   const box = $('notices');
@@ -69,7 +89,18 @@ function notice(text, level = 'info', key = text) {
 function showState() {
   lab.controls.show(lab.state);
   showAlgorithm(lab.state.algorithm);
-  history.replaceState(null, '', toHash(lab.table, lab.state));
+  writeLink();
+}
+
+/** The run's link: its start settings and the live changes made (or still to replay) in it. */
+function link() {
+  const { start, live, pending } = lab.run ?? { start: lab.state, live: [], pending: [] };
+  const changes = formatLive([...live, ...pending]);
+  return toHash(lab.table, start) + (changes ? `&${changes}` : '');
+}
+
+function writeLink() {
+  history.replaceState(null, '', link());
 }
 
 /** What the algorithm changes on the page: its explanation under the selector, the first-order
@@ -95,11 +126,21 @@ function runnable(state, asker) {
   return { ...state, task: 'glyphs' };
 }
 
-/** The state a link asks for, with a notice for each value it could not take as it is. */
+/** The run a link asks for, {state, live}, with a notice for each value it could not take as it is. */
 function fromLink(hash) {
   const parsed = parseHash(lab.table, hash);
-  parsed.problems.forEach((p) => notice(`The link: ${p}`, 'warn'));
-  return runnable(parsed.state, 'The link asks for');
+  const state = runnable(parsed.state, 'The link asks for');
+  const live = parseLive(lab.table, new URLSearchParams(hash.replace(/^#/, '')).get('live'), state);
+  [...parsed.problems, ...live.problems].forEach((p) => notice(`The link: ${p}`, 'warn'));
+  return { state, live: live.entries };
+}
+
+/** Opens the run a link asks for: its start settings, and its live changes to replay. */
+function openLink(hash) {
+  const { state, live } = fromLink(hash);
+  lab.state = state;
+  showState();
+  startRun(live);
 }
 
 /** A control changed: a live one goes to the worker, any other starts a new run. */
@@ -119,12 +160,16 @@ function onControl(c, raw) {
     lab.state = presetFor(before.task, algorithm);
   } else {
     const [value, problem] = coerce(c, raw, before[c.key]);
-    if (problem) notice(problem, 'warn');
+    if (problem) notice(problem, 'warn', `setting:${c.key}`);
+    else resolve(`setting:${c.key}`);
     lab.state = { ...before, [c.key]: value };
   }
   showState();
-  if (needsReset(lab.table, before, lab.state)) startRun();
-  else post({ type: 'maml', settings: settings(lab.table, lab.state) });
+  if (needsReset(lab.table, before, lab.state)) { startRun(); return; }
+  // only what changed: the worker applies it on top of the settings in force there, which a
+  // replay may have moved on since this page last heard
+  const changed = Object.fromEntries(lab.table.controls.filter((k) => k.live && before[k.key] !== lab.state[k.key]).map((k) => [k.key, lab.state[k.key]]));
+  if (Object.keys(changed).length) post({ type: 'maml', settings: changed, changed });
 }
 
 // ---------------------------------------------------------------- the run
@@ -141,19 +186,28 @@ function spawn() {
 }
 
 /** Starts a run of `lab.state`, and forgets the previous one. Every run starts here: the page's
- *  first, Reset, a run setting, a link, a zip and a restarted worker. */
-function startRun() {
+ *  first, Reset, a run setting, a link, a zip and a restarted worker. `live`: the live changes
+ *  to replay, [{iteration, key, value}] (a link's); every other run starts with none, from the
+ *  settings the controls show. */
+function startRun(live = []) {
   lab.generation += 1;
   Object.assign(lab, {
     ready: false, running: false, iteration: 0,
     history: emptyHistory(), average: { value: 0, n: 0 }, evaluation: null, view: null, viewIndex: 0,
     rates: null, snapshot: null,
+    run: { start: { ...lab.state }, live: [], pending: live },
   });
   lab.dirty.loss = lab.dirty.rates = true;
-  $('iteration').textContent = '0';
-  $('speed').textContent = '–';
+  showCounters();
   setButtons();
-  post({ type: 'start', generation: lab.generation, settings: settings(lab.table, lab.state), backend: lab.state.backend });
+  writeLink();
+  post({ type: 'start', generation: lab.generation, settings: settings(lab.table, lab.state), backend: lab.state.backend, schedule: scheduleFor(live) });
+}
+
+/** The iteration counter and the speed: '–' unless Play is on and a batch has reported. */
+function showCounters(msPerIteration = null) {
+  $('iteration').textContent = String(lab.iteration);
+  $('speed').textContent = lab.running && msPerIteration ? (1000 / msPerIteration).toFixed(1) : '–';
 }
 
 // What the worker says about itself, whichever run it is on.
@@ -168,7 +222,9 @@ const aboutWorker = {
   },
   zip(m) {
     lab.zipLoaded = true;
-    $('zip-status').textContent = `${m.name}: ${m.characters} characters, ${m.images} images`;
+    lab.zip = { held: `${m.name}: ${m.characters} characters, ${m.images} images`, reading: '' };
+    $('zip-status').textContent = lab.zip.held;
+    resolve('loadZip', 'zip');
     lab.state = presetFor('omniglot');
     showState();
     startRun();
@@ -177,6 +233,7 @@ const aboutWorker = {
     lab.errors.push(m);
     const what = { start: 'Could not start that run', loadZip: 'Could not read that zip', importWeights: 'Could not load those weights', maml: 'Could not apply that setting' }[m.request] ?? `The ${m.request} request failed`;
     notice(`${what}: ${m.message}`, 'error', m.request);
+    if (m.request === 'loadZip') showZipRefused();
     if (m.request === 'start' && lab.config) {
       // the worker kept the previous run: its buttons work again
       lab.ready = true;
@@ -188,8 +245,10 @@ const aboutWorker = {
     notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} failed (${m.message}); restarted on the CPU${snapshot ? ' from the weights of at most 30 s ago' : ''}.`, 'error', 'fatal');
     lab.worker.terminate();
     lab.zipLoaded = false; // the zip went with the worker
+    lab.zip = { held: '', reading: '' };
     $('zip-status').textContent = '';
     spawn();
+    // the settings in force go on; the link can no longer replay the run (its weights come from the snapshot)
     lab.state = runnable({ ...lab.state, backend: 'cpu' }, 'The restarted engine has no zip for');
     showState();
     startRun();
@@ -203,23 +262,26 @@ const aboutRun = {
     lab.ready = true;
     lab.config = m.config;
     lab.startAlpha = m.config.maml.inner_lr;
+    resolve(...RUN_NOTICES);
     setButtons();
   },
   reports(m) {
     for (const r of m.reports) addReport(r);
     lab.iteration = m.reports[m.reports.length - 1].iteration;
     lab.wasmBytes = m.wasmBytes;
-    $('iteration').textContent = lab.iteration;
-    $('speed').textContent = (1000 / m.msPerIteration).toFixed(1);
+    showCounters(m.msPerIteration);
+    resolve('diverged');
     lab.dirty.loss = true;
   },
   evaluation(m) {
     lab.evaluation = m;
     addTestLoss(m);
+    if (firstNonFinite(evaluationLosses(m.maml)) < 0) resolve('test-diverged');
     lab.dirty.evaluation = true;
   },
   view(m) {
     lab.view = m;
+    if (firstNonFinite(viewLosses(m.view)) < 0) resolve('view-diverged');
     lab.dirty.view = true;
   },
   rates(m) {
@@ -228,20 +290,50 @@ const aboutRun = {
   },
   maml(m) {
     lab.config = m.config;
+    if (m.scheduled) passedChanges(m.iteration);
+    else recordChanges(m);
   },
   diverged(m) {
     lab.running = false;
     setButtons();
-    notice(`${m.message}.`, 'error', 'diverged');
+    showCounters();
+    notice(`${m.message}.`, 'error', DIVERGED_KEY[m.what] ?? 'diverged');
   },
   weights(m) {
     lab.snapshot = m.bytes;
     if (m.purpose === 'download') download(m.bytes);
   },
   imported(m) {
+    resolve('importWeights');
     notice(`Loaded the weights of ${m.name} (trained ${m.iteration} meta-iterations).`, 'info', 'weights');
+    // the run goes on from the file's iteration
+    lab.iteration = m.iteration;
+    showCounters();
   },
 };
+
+/** A replay passed its changes up to `iteration`: the controls show them. */
+function passedChanges(iteration) {
+  const due = lab.run.pending.filter((e) => e.iteration <= iteration);
+  lab.run.pending = lab.run.pending.filter((e) => e.iteration > iteration);
+  lab.run.live.push(...due);
+  for (const e of due) lab.state = { ...lab.state, [e.key]: e.value };
+  showState();
+}
+
+/** The person's live change reached the run after `m.iteration` meta-iterations: the link records
+ *  it there. It rewrites what a replay had still to come. */
+function recordChanges(m) {
+  resolve('maml');
+  const dropped = lab.run.pending;
+  if (dropped.length) {
+    const at = [...new Set(dropped.map((e) => e.iteration))].join(', ');
+    notice(`You changed a live setting at iteration ${m.iteration}, so the link's later changes (at ${at}) are dropped: from here the link records this run as you drive it.`, 'info', 'replay');
+  }
+  lab.run.pending = [];
+  for (const [key, value] of Object.entries(m.changed)) lab.run.live = record(lab.run.live, m.iteration, key, value);
+  writeLink();
+}
 
 function onWorker(m) {
   if (m.type in aboutWorker) aboutWorker[m.type](m);
@@ -297,6 +389,13 @@ function setButtons() {
   $('play').textContent = lab.running ? '❚❚ Pause' : '▶ Play';
 }
 
+/** The zip line after a zip was refused: what the worker still holds. */
+function showZipRefused() {
+  const still = lab.zip.held ? `; still using ${lab.zip.held}` : '';
+  $('zip-status').textContent = lab.zip.reading ? `${lab.zip.reading} was not read${still}` : lab.zip.held;
+  lab.zip.reading = '';
+}
+
 function download(bytes) {
   const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
   const a = Object.assign(document.createElement('a'), { href: url, download: `maml-${lab.state.task}-it${lab.iteration}.bin` });
@@ -323,6 +422,7 @@ function wire() {
     lab.running = !lab.running;
     post({ type: lab.running ? 'play' : 'pause' });
     setButtons();
+    if (!lab.running) showCounters();
   };
   $('step').onclick = () => post({ type: 'step' });
   $('reset').onclick = () => startRun();
@@ -339,6 +439,7 @@ function wire() {
   $('zip').onchange = async (e) => {
     const file = picked(e.target, MAX_ZIP, 'loadZip', ', over the 64 MB limit; the current run goes on.');
     if (!file) return;
+    lab.zip.reading = file.name;
     $('zip-status').textContent = `reading ${file.name}…`;
     const bytes = await file.arrayBuffer();
     post({ type: 'loadZip', bytes, name: file.name }, [bytes]);
@@ -349,10 +450,8 @@ function wire() {
   });
   window.addEventListener('hashchange', () => {
     // before the table comes, the hash is still to be read
-    if (!lab.table || location.hash === toHash(lab.table, lab.state)) return;
-    lab.state = fromLink(location.hash);
-    showState();
-    startRun();
+    if (!lab.table || location.hash === link()) return;
+    openLink(location.hash);
   });
 }
 
@@ -378,9 +477,7 @@ function begin(table) {
   // the current algorithm's one-line explanation, right under its selector
   // (a class, not an id: the panel's ids are the settings' keys)
   $('algorithm').closest('.row').after(Object.assign(document.createElement('p'), { className: 'hint algorithm-explain' }));
-  lab.state = fromLink(location.hash);
-  showState();
-  startRun();
+  openLink(location.hash);
 }
 
 main();

@@ -71,6 +71,7 @@ export function parseHash(table, hash) {
   if (algorithmProblem) problems.push(algorithmProblem);
   const state = preset(table, task, algorithm);
   for (const [key, raw] of params) {
+    if (key === 'live') continue; // the run's live changes: schedule.js reads them
     const c = control(table, key);
     if (!c) { problems.push(`unknown setting '${key}' ignored`); continue; }
     if (key === 'task' || key === 'algorithm') continue;

@@ -6,12 +6,17 @@
 //
 //   page -> worker   payload                          what it asks
 //   init             {evalTasks}                      load the wasm; meta-test on evalTasks tasks
-//   start            {generation, settings, backend}  a new run: the handle reset, or a new one
-//                                                     when another backend is asked for
+//   start            {generation, settings, backend,  a new run: the handle reset, or a new one
+//                     schedule}                       when another backend is asked for; schedule:
+//                                                     live settings to apply after given meta-
+//                                                     iterations, [{iteration, settings}] (a link's
+//                                                     replay), each exactly there (see stepOnce)
 //   play             {}                               train in batches until paused
 //   pause            {}                               stop after the batch in flight
 //   step             {}                               one meta-iteration, a meta-test, the view
-//   maml             {settings}                       the live settings, from the next iteration
+//   maml             {settings, changed}              the live settings, from the next iteration;
+//                                                     changed: the values that differ, echoed back;
+//                                                     drops what is left of the schedule
 //   view             {index}                          adapt the index-th display task
 //   loadZip          {bytes, name}                    an Omniglot zip, for omniglot runs
 //   exportWeights    {purpose}                        the weights: 'download' or 'snapshot'
@@ -28,14 +33,19 @@
 //                                                     tensor, [{name, mean, min, max}], or null for
 //                                                     the other algorithms (with each meta-test)
 //   view             {index, iteration, view}         a display task adapted step by step
-//   maml             {config}                         the config after a live change
-//   diverged         {message}                        training stopped; the last finite weights kept
+//   maml             {config, iteration, changed |    the config after a live change, applied
+//                     scheduled}                      after `iteration` meta-iterations: the page's
+//                                                     (changed) or the schedule's (scheduled: true)
+//   diverged         {message, what}                  training stopped: what = 'training' (the last
+//                                                     finite weights kept), 'meta-test' or 'view'
+//                                                     (adapting overflowed; training paused)
 //   zip              {name, characters, images}       the zip was read
 //   weights          {bytes, purpose}                 the exported weights
 //   imported         {name, iteration}                the weights were loaded
 //   error            {request, message}               a request failed and changed nothing
 //   fatal            {request, message}               the wasm panicked: this worker is done
 import init, { Lab } from './pkg/maml_lab.js';
+import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
 
 // meta-test at least this often, but never spending more than a tenth of the time on it
 const EVAL_EVERY_MS = 4000;
@@ -57,6 +67,8 @@ const state = {
   evalEvery: EVAL_EVERY_MS, // how long to train between meta-tests
   randomInit: { key: null, report: null }, // the random-start baseline: it depends only on the run, α and the test steps, so it is kept for them
   viewIndex: 0, // the display task the page shows
+  schedule: [], // live settings still to apply, [{iteration, settings}] by iteration: a link's replay
+  testDiverged: -1, // the iteration of the last meta-test that overflowed, so its view does not say so twice
 };
 
 const post = (type, payload = {}, transfer = []) => postMessage({ type, generation: state.generation, ...payload }, transfer);
@@ -95,23 +107,54 @@ async function start(msg) {
     state.backend = msg.backend;
     post('backend', { backend: made.backend, adapter: made.adapter, why: made.why });
   }
-  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS });
+  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1 });
   post('ready', { config: state.config });
+  applyDue();
   await evaluate();
   await view(0);
 }
 
-/** One training call; false when the run diverged. */
+/** Applies the live settings `settings` (the page's JSON) and tells the page, with the
+ *  iteration after which they apply. */
+function setMaml(settings, about) {
+  state.lab.set_maml(JSON.stringify(settings));
+  state.config = JSON.parse(state.lab.config());
+  post('maml', { config: state.config, iteration: state.lab.iteration(), ...about });
+}
+
+/** Applies the schedule's changes due after the meta-iterations done so far. */
+function applyDue() {
+  const done = state.lab.iteration();
+  while (state.schedule.length && state.schedule[0].iteration <= done) {
+    const { settings } = state.schedule.shift();
+    try {
+      setMaml(settings, { scheduled: true });
+    } catch (e) {
+      post('error', { request: 'maml', message: String(e?.message ?? e) });
+    }
+  }
+}
+
+/** Stops training with a sentence. */
+function diverge(what, message) {
+  state.running = false;
+  post('diverged', { what, message });
+}
+
+/** One training call; false when the run diverged. A call never steps past a scheduled change,
+ *  so a replay applies each after exactly its iteration, however the batches fall. */
 async function stepOnce() {
   const t0 = performance.now();
-  const out = JSON.parse(await state.lab.step(state.batch));
+  const next = state.schedule[0]?.iteration;
+  const n = next === undefined ? state.batch : Math.max(1, Math.min(state.batch, next - state.lab.iteration()));
+  const out = JSON.parse(await state.lab.step(n));
   const ms = performance.now() - t0;
   if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength });
   if (out.error) {
-    state.running = false;
-    post('diverged', { message: out.error });
+    diverge('training', out.error);
     return false;
   }
+  applyDue();
   const per = ms / Math.max(1, out.reports.length);
   state.batch = Math.max(1, Math.min(50, Math.round(BATCH_MS / Math.max(per, 0.1))));
   return true;
@@ -150,7 +193,14 @@ async function evaluate() {
   }
   state.lastEval = performance.now();
   state.evalEvery = Math.max(EVAL_EVERY_MS, 10 * (state.lastEval - t0));
-  post('evaluation', { iteration: state.lab.iteration(), maml, random: state.randomInit.report });
+  const iteration = state.lab.iteration();
+  post('evaluation', { iteration, maml, random: state.randomInit.report });
+  // adapting with too large an α overflows: a divergence like training's, the charts drawing what is finite
+  const blown = firstNonFinite(evaluationLosses(maml));
+  if (blown >= 0) {
+    state.testDiverged = iteration;
+    diverge('meta-test', adaptationDiverged('meta-test', state.config.maml, blown, iteration));
+  }
   // read with the meta-test rather than every batch: the rates move slowly, and a read waits on the device
   post('rates', { iteration: state.lab.iteration(), rates: JSON.parse(await state.lab.learned_rates()) });
 }
@@ -158,7 +208,13 @@ async function evaluate() {
 async function view(index) {
   state.viewIndex = index;
   const v = JSON.parse(await state.lab.view(index));
-  post('view', { index, view: v, iteration: state.lab.iteration() });
+  const iteration = state.lab.iteration();
+  post('view', { index, view: v, iteration });
+  const blown = firstNonFinite(viewLosses(v));
+  // after a meta-test that overflowed at this iteration, its sentence says it already
+  if (blown >= 0 && state.testDiverged !== iteration) {
+    diverge('view', adaptationDiverged("sampled task's adaptation", state.config.maml, blown, iteration));
+  }
 }
 
 const handlers = {
@@ -184,9 +240,10 @@ const handlers = {
     await view(state.viewIndex);
   },
   maml(msg) {
-    state.lab.set_maml(JSON.stringify(msg.settings));
-    state.config = JSON.parse(state.lab.config());
-    post('maml', { config: state.config });
+    // the person takes over: the rest of a replay's schedule no longer describes this run
+    const dropped = state.schedule.length;
+    setMaml(msg.settings, { changed: msg.changed ?? {}, dropped });
+    state.schedule = [];
   },
   view(msg) {
     return view(msg.index);

@@ -2,6 +2,7 @@
 // query with its predicted label after the chosen inner step (right in green, wrong in red), and
 // for the sinusoid the true curve, the K support points and the prediction after each step.
 import uPlot from '../vendor/uPlot.esm.js';
+import { firstNonFinite, viewLosses } from '../finite.js';
 
 const SCALE = 2;
 const RIGHT = '#16a34a';
@@ -17,12 +18,16 @@ export class AdaptationView {
     stepInput.addEventListener('input', () => this.draw());
   }
 
-  /** view: the wasm handle's View (support/query sets, predictions after each step). */
+  /** view: the wasm handle's View (support/query sets, predictions after each step). Steps whose
+   *  loss overflowed (null in the JSON) and every one after are not drawn: the slider stops at the
+   *  last finite one. */
   update(view) {
     if (!view || !Array.isArray(view.steps) || view.steps.length === 0) throw new Error('adaptation view: no steps');
     const kindChanged = !this.view || (this.view.grid_x.length > 0) !== (view.grid_x.length > 0);
     this.view = view;
-    const last = view.steps.length - 1;
+    const blown = firstNonFinite(viewLosses(view));
+    this.finiteSteps = blown < 0 ? view.steps.length : blown;
+    const last = Math.max(0, this.finiteSteps - 1);
     this.stepInput.max = String(last);
     if (Number(this.stepInput.value) > last || kindChanged) this.stepInput.value = String(last);
     if (kindChanged) {
@@ -36,10 +41,20 @@ export class AdaptationView {
   draw() {
     const v = this.view;
     if (!v) return;
-    const step = Math.min(Number(this.stepInput.value), v.steps.length - 1);
+    const total = v.steps.length - 1;
+    const overflow = this.finiteSteps > total ? '' : ` (inner steps ${this.finiteSteps} to ${total} overflow: their loss is not finite)`;
+    if (this.finiteSteps === 0) {
+      this.caption.textContent = `${this.note}the query loss is not finite even before adapting`;
+      this.el.replaceChildren();
+      this.plot?.destroy();
+      this.plot = this.canvas = null;
+      return;
+    }
+    const step = Math.min(Number(this.stepInput.value), this.finiteSteps - 1);
     const s = v.steps[step];
-    const metric = s.accuracy != null ? `accuracy ${(100 * s.accuracy).toFixed(0)} %` : `MSE ${s.query_loss.toFixed(3)}`;
-    this.caption.textContent = `${this.note}after ${step} inner step${step === 1 ? '' : 's'}: query loss ${s.query_loss.toFixed(3)}, ${metric}`;
+    const loss = s.query_loss < 1e4 ? s.query_loss.toFixed(3) : s.query_loss.toExponential(2);
+    const metric = s.accuracy != null ? `accuracy ${(100 * s.accuracy).toFixed(0)} %` : `MSE ${loss}`;
+    this.caption.textContent = `${this.note}after ${step} inner step${step === 1 ? '' : 's'}: query loss ${loss}, ${metric}${overflow}`;
     if (v.grid_x.length > 0) this.drawCurve(v, step);
     else this.drawImages(v, s);
   }

@@ -56,7 +56,17 @@ class EvaluationChart {
 
 const metricOf = (evaluation) => (evaluation.maml.steps[0].accuracy ? 'accuracy' : 'mse');
 // MSE is drawn on a log scale, where an interval's lower edge below zero cannot be shown
-const floor = (metric, v) => (metric === 'mse' ? Math.max(v, 1e-3) : v);
+const floor = (metric, v) => (v === null ? null : metric === 'mse' ? Math.max(v, 1e-3) : v);
+// A value as drawn: accuracy in %. An overflowed value comes as null from the wasm's JSON and
+// stays null, which uPlot draws as a gap, so a chart shows the finite steps only.
+const shown = (metric, v) => (typeof v !== 'number' || !Number.isFinite(v) ? null : metric === 'accuracy' ? 100 * v : v);
+/** A step's or task's mean and 95 % half-width as drawn, or nulls when not finite. */
+const statOf = (metric, s) => {
+  const stat = metric === 'accuracy' ? s.accuracy : s.loss;
+  const mean = shown(metric, stat?.mean);
+  const ci = shown(metric, stat?.ci95);
+  return mean === null || ci === null ? { mean, lo: null, hi: null } : { mean, lo: floor(metric, mean - ci), hi: mean + ci };
+};
 
 /** Meta-test accuracy (or MSE) after each inner step 0..k, MAML beside random init, with the
  *  95 % confidence interval of MAML's as a band. */
@@ -81,13 +91,9 @@ export class StepChart extends EvaluationChart {
   update({ maml, random }) {
     const metric = metricOf({ maml });
     this.ensure(metric);
-    const pick = (s) => (metric === 'accuracy' ? { mean: 100 * s.accuracy.mean, ci: 100 * s.accuracy.ci95 } : { mean: s.loss.mean, ci: s.loss.ci95 });
-    const m = maml.steps.map(pick);
-    const r = random.steps.map(pick);
-    this.plot.setData([
-      maml.steps.map((s) => s.step), m.map((v) => v.mean), r.map((v) => v.mean),
-      m.map((v) => floor(metric, v.mean - v.ci)), m.map((v) => v.mean + v.ci),
-    ]);
+    const m = maml.steps.map((s) => statOf(metric, s));
+    const r = random.steps.map((s) => statOf(metric, s));
+    this.plot.setData([maml.steps.map((s) => s.step), m.map((v) => v.mean), r.map((v) => v.mean), m.map((v) => v.lo), m.map((v) => v.hi)]);
   }
 }
 
@@ -112,10 +118,9 @@ export class TaskChart extends EvaluationChart {
   update({ maml }) {
     const metric = metricOf({ maml });
     this.ensure(metric);
-    const last = maml.steps[maml.steps.length - 1];
-    const values = maml.tasks.map((t) => (metric === 'accuracy' ? 100 * t.accuracy[t.accuracy.length - 1] : t.loss[t.loss.length - 1]));
-    const stat = metric === 'accuracy' ? { mean: 100 * last.accuracy.mean, ci: 100 * last.accuracy.ci95 } : { mean: last.loss.mean, ci: last.loss.ci95 };
+    const stat = statOf(metric, maml.steps[maml.steps.length - 1]);
+    const values = maml.tasks.map((t) => { const curve = metric === 'accuracy' ? t.accuracy : t.loss; return shown(metric, curve[curve.length - 1]); });
     const x = values.map((_, i) => i + 1);
-    this.plot.setData([x, values, x.map(() => stat.mean), x.map(() => floor(metric, stat.mean - stat.ci)), x.map(() => stat.mean + stat.ci)]);
+    this.plot.setData([x, values, x.map(() => stat.mean), x.map(() => stat.lo), x.map(() => stat.hi)]);
   }
 }

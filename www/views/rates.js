@@ -5,7 +5,8 @@
 // Plain HTML rather than a chart: a handful of rows, readable at any width.
 
 // a true minus sign, so a negative rate reads as one next to the range's dash
-const fmt = (v) => (Math.abs(v) >= 0.01 || v === 0 ? String(+v.toPrecision(3)) : v.toExponential(1)).replace('-', '−');
+// (a rate that overflowed comes as null from the wasm's JSON)
+const fmt = (v) => (!Number.isFinite(v) ? 'not finite' : (Math.abs(v) >= 0.01 || v === 0 ? String(+v.toPrecision(3)) : v.toExponential(1)).replace('-', '−'));
 const span = (className, left) => {
   const el = Object.assign(document.createElement('span'), { className });
   el.style.left = left;
@@ -23,12 +24,19 @@ export class RatesView {
   update(rates, alpha, iteration) {
     this.figure.hidden = !rates;
     if (!rates) return;
+    // a tensor whose rates overflowed is listed without a bar
+    const bad = (r) => ![r.mean, r.min, r.max].every(Number.isFinite);
+    const good = rates.filter((r) => !bad(r));
     // one scale for every row, from 0 (or below, should a rate turn negative) to the largest rate or α
-    const lo = Math.min(0, ...rates.map((r) => r.min));
-    const hi = Math.max(alpha, ...rates.map((r) => r.max));
+    const lo = Math.min(0, ...good.map((r) => r.min));
+    const hi = Math.max(alpha, ...good.map((r) => r.max));
     const at = (v) => `${(100 * (v - lo)) / (hi - lo || 1)}%`;
     const cells = rates.flatMap((r) => {
       const track = Object.assign(document.createElement('div'), { className: 'track' });
+      if (bad(r)) {
+        return [Object.assign(document.createElement('code'), { textContent: r.name }), track,
+          Object.assign(document.createElement('span'), { className: 'figures', textContent: 'not finite' })];
+      }
       const range = span('range', at(r.min));
       range.style.width = `calc(${at(r.max)} - ${at(r.min)})`;
       const start = span('alpha', at(alpha));
@@ -44,9 +52,10 @@ export class RatesView {
       ];
     });
     this.body.replaceChildren(...cells); // one grid, so every bar has the same scale
-    const byMean = [...rates].sort((a, b) => a.mean - b.mean);
+    const byMean = [...good].sort((a, b) => a.mean - b.mean);
     const [low, high] = [byMean[0], byMean[byMean.length - 1]];
-    const negative = rates.some((r) => r.min < 0) ? '; some rates turned negative, so those weights step up their gradient' : '';
+    if (!low) { this.caption.textContent = `After ${iteration} meta-iterations the learned rates are not finite.`; return; }
+    const negative = good.some((r) => r.min < 0) ? '; some rates turned negative, so those weights step up their gradient' : '';
     this.caption.textContent = iteration === 0
       ? `Every weight's rate starts at α = ${fmt(alpha)}; training moves each one.`
       : `Every rate started at α = ${fmt(alpha)}; after ${iteration} meta-iterations the layers' means run from ${fmt(low.mean)} (${low.name}) to ${fmt(high.mean)} (${high.name})${negative}.`;
