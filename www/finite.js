@@ -19,10 +19,10 @@ export const viewLosses = (view) => view.steps.map((s) => s.query_loss);
  *  `maml.test_inner_steps` (`maml`: the run's MamlConfig). */
 export function adaptationDiverged(what, maml, step, iteration) {
   const k = maml.test_inner_steps;
-  const alpha = maml.algorithm === 'meta-sgd' ? `the learned rates (from α = ${maml.inner_lr})` : `α = ${maml.inner_lr}`;
+  const [alpha, overflow] = maml.algorithm === 'meta-sgd' ? [`the learned rates (from α = ${maml.inner_lr})`, 'overflow'] : [`α = ${maml.inner_lr}`, 'overflows'];
   const where = step === 0
     ? 'the query loss is not finite even before the first inner step'
-    : `${alpha} over ${k} inner step${k === 1 ? '' : 's'} overflows: the query loss is not finite from step ${step} on`;
+    : `${alpha} over ${k} inner step${k === 1 ? '' : 's'} ${overflow}: the query loss is not finite from step ${step} on`;
   const advice = step === 0 ? 'lower α (inner_lr) or β (meta_lr) and press Reset' : 'lower α (inner_lr)';
   return `The ${what} diverged at iteration ${iteration}: ${where}. Training is paused and the charts show the finite steps; ${advice}`;
 }

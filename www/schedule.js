@@ -21,8 +21,8 @@ export function formatLive(entries) {
 
 /** Reads a link's `live=` value against `start`, the run's start settings. Returns the entries in
  *  the order they take effect, and a sentence for each entry it could not take as it is: an entry
- *  that cannot be read, or names a setting that is not live, is left out; a value out of range is
- *  clamped, as for the link's other keys. */
+ *  that cannot be read, names a setting that is not live or has a value that cannot be read is
+ *  left out; a value out of range is clamped, as for the link's other keys. */
 export function parseLive(table, raw, start) {
   const entries = [];
   const problems = [];
@@ -41,7 +41,10 @@ export function parseLive(table, raw, start) {
   const out = [];
   for (const e of entries) {
     const [value, problem] = coerce(e.c, e.raw, now[e.key]);
-    if (problem) problems.push(`live change at ${e.iteration}: ${problem}`);
+    // a value that could not be read falls back to the one in force: no change, so left out
+    const unread = problem && value === now[e.key];
+    if (problem) problems.push(`live change at ${e.iteration}: ${unread ? problem.replace(/; using .*$/, '; left out') : problem}`);
+    if (unread) continue;
     now[e.key] = value;
     out.push({ iteration: e.iteration, key: e.key, value });
   }
