@@ -161,7 +161,7 @@ function onControl(c, raw) {
   } else {
     const [value, problem] = coerce(c, raw, before[c.key]);
     if (problem) notice(problem, 'warn', `setting:${c.key}`);
-    else resolve(`setting:${c.key}`);
+    else if (value !== before[c.key]) resolve(`setting:${c.key}`); // (a field re-committed on blur changes nothing)
     lab.state = { ...before, [c.key]: value };
   }
   showState();
