@@ -7,14 +7,15 @@
 use burn::module::Module;
 use burn::prelude::*;
 
-use crate::config::{Algorithm, MamlConfig, TrainerConfig};
+use crate::config::{Algorithm, MamlConfig, TaskKind, TrainerConfig};
 use crate::maml::params::{Fill, RateSummary, rate_summaries};
 use crate::maml::shares::Shares;
 use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_step};
 use crate::model::Network;
 use crate::pending::Pending;
 use crate::rng::Rng;
-use crate::tasks::{self, DataError, ImageSet, Split, Task, TaskSampler};
+use crate::maml::view::{OwnStep, OwnTask, own_task};
+use crate::tasks::{self, DataError, ImageSet, InputShape, Split, Task, TaskSampler};
 use crate::weights::{self, Weights, param_tensors, write_params};
 
 /// RNG streams derived from the seed: each consumer has its own, so changing the meta-batch
@@ -132,13 +133,37 @@ impl Trainer {
     /// Meta-test: adapt to `tasks` held-out tasks with `steps` inner steps of α, from `start`.
     /// The tasks come from the seed's meta-test stream: the same on every call.
     pub fn evaluate(&self, tasks: usize, steps: usize, start: Start) -> Pending<'static, EvalReport> {
-        let net = match start {
+        let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
+        evaluate(&self.start_params(start), self.sampler.as_ref(), &mut rng, tasks, &self.config.maml, steps)
+    }
+
+    /// Where adaptation starts from `start`, on the plain device: the random start is the same
+    /// one on every call, the meta-test's.
+    pub fn start_params(&self, start: Start) -> MetaParams {
+        match start {
             Start::MetaLearned => self.meta_parameters(),
             Start::Random => Self::init(&self.config, self.sampler.as_ref(), streams::RANDOM_INIT_BASELINE, &self.device.clone().inner())
                 .expect("the configuration was validated when the trainer was built"),
-        };
-        let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
-        evaluate(&net, self.sampler.as_ref(), &mut rng, tasks, &self.config.maml, steps)
+        }
+    }
+
+    /// A person's task (its inputs in the network's `input_shape`), checked: one sentence for
+    /// what does not fit.
+    pub fn own_task(&self, support_x: Vec<f32>, support_y: Vec<f32>, query_x: Vec<f32>) -> Result<OwnTask, String> {
+        let ways = (self.config.task.kind != TaskKind::Sinusoid).then(|| self.sampler.outputs());
+        OwnTask::new(support_x, support_y, query_x, self.sampler.input_shape(), ways)
+    }
+
+    /// A person's task adapted step by step from `start` with the current α over the run's
+    /// `test_inner_steps`, by the algorithm's own rule (as the view and the meta-test).
+    pub fn adapt_own(&self, task: &OwnTask, start: Start) -> Pending<'static, Vec<OwnStep>> {
+        let steps = self.config.maml.test_inner_steps;
+        own_task(&self.start_params(start), task, self.sampler.input_shape(), &self.config.maml, steps)
+    }
+
+    /// The layout of one example the network reads.
+    pub fn input_shape(&self) -> InputShape {
+        self.sampler.input_shape()
     }
 
     /// A meta-test task for display, the `index`-th of the view stream.

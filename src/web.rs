@@ -10,7 +10,7 @@ use burn::prelude::Device;
 use wasm_bindgen::prelude::*;
 
 use crate::settings::{self, Settings};
-use crate::tasks::ImageSet;
+use crate::tasks::{ImageSet, Labels, TaskMeta};
 use crate::trainer::{Start, Trainer};
 
 #[cfg(target_family = "wasm")]
@@ -133,6 +133,41 @@ impl Lab {
     pub async fn view(&self, index: u32) -> Result<String, String> {
         let steps = self.trainer.config().maml.test_inner_steps;
         Ok(json(&self.trainer.view(index as u64, steps).read().await?))
+    }
+
+    /// A sampled meta-test task with its exact pixels (the `index`-th display task, as `view`
+    /// adapts it), for the page to fill any drawing canvas from: `{"shape", "ways", "support_x",
+    /// "support_y", "query_x", "query_y", "classes"}` as JSON, inputs row-major, labels 0..ways.
+    pub fn sample_task(&self, index: u32) -> String {
+        let task = self.trainer.view_task(index as u64);
+        let labels = |l: &Labels| match l {
+            Labels::Classes { labels, .. } => labels.iter().map(|&c| c as f32).collect(),
+            Labels::Values(v) => v.clone(),
+        };
+        serde_json::json!({
+            "shape": self.trainer.input_shape(),
+            "ways": self.trainer.config().task.ways,
+            "support_x": task.support.x,
+            "support_y": labels(&task.support.labels),
+            "query_x": task.query.x,
+            "query_y": labels(&task.query.labels),
+            "classes": match task.meta { TaskMeta::Classes(c) => c, _ => vec![] },
+        })
+        .to_string()
+    }
+
+    /// A person's own task adapted with the current weights, α and `test_inner_steps`, from the
+    /// meta-learned start and from the meta-test's random start. Inputs in the network's input
+    /// shape (images: `[channels, height, width]` row-major, ink 1 on background 0; the
+    /// sinusoid: one x each), support labels 0..ways (the sinusoid: y values). Returns
+    /// `{"iteration", "meta_learned": [OwnStep], "random": [OwnStep]}` as JSON, a step each
+    /// 0..=k: the support loss and, per query, the class probabilities (the sinusoid: the
+    /// prediction). A task that does not fit is refused with one sentence.
+    pub async fn adapt_task(&self, support_x: Vec<f32>, support_y: Vec<f32>, query_x: Vec<f32>) -> Result<String, String> {
+        let task = self.trainer.own_task(support_x, support_y, query_x)?;
+        let meta_learned = self.trainer.adapt_own(&task, Start::MetaLearned).read().await?;
+        let random = self.trainer.adapt_own(&task, Start::Random).read().await?;
+        Ok(serde_json::json!({"iteration": self.trainer.iteration(), "meta_learned": meta_learned, "random": random}).to_string())
     }
 
     /// Meta-SGD's learned inner learning rates per parameter tensor, `[{"name","mean","min","max"}]`

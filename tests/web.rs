@@ -159,3 +159,129 @@ fn an_unknown_algorithm_is_refused_with_the_known_ones() {
     let table = json(&Lab::settings_table());
     assert!(table["algorithms"]["anil"].as_str().unwrap().contains("only the head"));
 }
+
+// ---------------------------------------------------------------- a person's own task
+
+/// A small run of `task` with `algorithm`, trained a few meta-iterations.
+fn trained(task: &str, algorithm: &str) -> Lab {
+    let mut lab = Lab::new(&format!(r#"{{"task":"{task}","algorithm":"{algorithm}","filters":4,"meta_batch":2,"queries":2,"seed":5}}"#)).unwrap();
+    assert_eq!(json(&block_on(lab.step(3)))["error"], Value::Null);
+    lab
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+/// Per step: the cross-entropy of the queries' probabilities against their labels, and each
+/// query's most probable class.
+fn scored(steps: &Value, labels: &[f32]) -> Vec<(f64, Vec<f32>)> {
+    steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let p = floats(&s["outputs"]);
+            let ways = p.len() / labels.len();
+            let rows: Vec<&[f32]> = p.chunks(ways).collect();
+            let ce = rows.iter().zip(labels).map(|(r, &y)| -(r[y as usize] as f64).ln()).sum::<f64>() / labels.len() as f64;
+            let best = rows.iter().map(|r| (0..ways).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap() as f32).collect();
+            (ce, best)
+        })
+        .collect()
+}
+
+#[test]
+fn an_own_task_of_sampled_glyphs_gets_the_views_probabilities_for_every_algorithm() {
+    for algorithm in ["maml", "anil", "meta-sgd", "reptile"] {
+        let lab = trained("glyphs", algorithm);
+        let sample = json(&lab.sample_task(0));
+        let (support_x, support_y, query_x, query_y) =
+            (floats(&sample["support_x"]), floats(&sample["support_y"]), floats(&sample["query_x"]), floats(&sample["query_y"]));
+        assert_eq!(support_x.len(), 5 * 784, "{algorithm}: 5-way 1-shot of 28x28");
+        let own = json(&block_on(lab.adapt_task(support_x, support_y, query_x)).unwrap());
+        // the oracle: the adaptation view of the same task, by its own path
+        let view = json(&block_on(lab.view(0)).unwrap());
+        let steps = view["steps"].as_array().unwrap();
+        let ours = scored(&own["meta_learned"], &query_y);
+        assert_eq!(ours.len(), steps.len(), "{algorithm}: a reading per inner step 0..=k");
+        for (s, ((ce, best), v)) in ours.iter().zip(steps).enumerate() {
+            let loss = v["query_loss"].as_f64().unwrap();
+            assert!((ce - loss).abs() < 1e-4 * (1.0 + loss), "{algorithm} step {s}: cross-entropy {ce} != the view's {loss}");
+            assert_eq!(best, &floats(&v["predictions"]), "{algorithm} step {s}: predicted classes");
+        }
+        let (first, last) = (&own["meta_learned"][0]["support_loss"], &own["meta_learned"][steps.len() - 1]["support_loss"]);
+        assert!(last.as_f64() < first.as_f64(), "{algorithm}: the inner steps lower the support loss: {first} -> {last}");
+        assert_ne!(own["random"], own["meta_learned"], "{algorithm}: a random start is another start");
+    }
+}
+
+/// The first meta-test task of `lab`'s run, drawn as its meta-test draws it.
+fn first_meta_test_task(lab: &Lab) -> maml_lab::tasks::Task {
+    use maml_lab::{rng::Rng, tasks, trainer::streams};
+    let config: maml_lab::TrainerConfig = serde_json::from_str(&lab.config()).unwrap();
+    let sampler = tasks::sampler(&config.task, &[], config.seed).unwrap();
+    sampler.sample(tasks::Split::MetaTest, &mut Rng::stream(config.seed, streams::META_TEST))
+}
+
+fn values(labels: &maml_lab::tasks::Labels) -> Vec<f32> {
+    match labels {
+        maml_lab::tasks::Labels::Classes { labels, .. } => labels.iter().map(|&c| c as f32).collect(),
+        maml_lab::tasks::Labels::Values(v) => v.clone(),
+    }
+}
+
+#[test]
+fn both_starts_of_an_own_task_are_the_meta_tests() {
+    for task in ["glyphs", "sinusoid"] {
+        let lab = trained(task, "maml");
+        let t = first_meta_test_task(&lab);
+        let (support_y, query_y) = (values(&t.support.labels), values(&t.query.labels));
+        let own = json(&block_on(lab.adapt_task(t.support.x.clone(), support_y, t.query.x.clone())).unwrap());
+        for (start, random) in [("meta_learned", false), ("random", true)] {
+            let e = json(&block_on(lab.evaluate(1, random)).unwrap());
+            let oracle = floats(&e["tasks"][0]["loss"]);
+            let ours: Vec<f64> = if task == "sinusoid" {
+                own[start].as_array().unwrap().iter().map(|s| {
+                    let p = floats(&s["outputs"]);
+                    p.iter().zip(&query_y).map(|(p, y)| ((p - y) as f64).powi(2)).sum::<f64>() / p.len() as f64
+                }).collect()
+            } else {
+                scored(&own[start], &query_y).into_iter().map(|(ce, _)| ce).collect()
+            };
+            assert_eq!(ours.len(), oracle.len(), "{task} {start}");
+            for (s, (a, b)) in ours.iter().zip(&oracle).enumerate() {
+                assert!((a - *b as f64).abs() < 1e-4 * (1.0 + a), "{task} {start} step {s}: {a} != the meta-test's {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_own_task_that_does_not_fit_is_refused_with_a_sentence() {
+    let lab = trained("glyphs", "maml");
+    let image = vec![0.5f32; 784];
+    let support = |n: usize| image.repeat(n);
+    let labels = |l: &[f32]| l.to_vec();
+    let refused = |sx: Vec<f32>, sy: Vec<f32>, qx: Vec<f32>| block_on(lab.adapt_task(sx, sy, qx)).unwrap_err();
+    let e = refused(support(4), labels(&[0., 1., 3., 4.]), image.clone());
+    assert_eq!(e, "class 2 has no example: draw one or fill one from a sample");
+    let e = refused(support(3), labels(&[0., 1., 2.]), image.clone());
+    assert!(e.contains("classes 3, 4 have no example"), "{e}");
+    assert!(refused(support(5), labels(&[0., 1., 2., 3., 7.]), image.clone()).contains("not one of the classes 0 to 4"));
+    assert!(refused(support(5), labels(&[0., 1., 2., 3., 4.]), vec![]).contains("no query"));
+    assert!(refused(support(5), labels(&[0., 1., 2., 3., 4.]), vec![0.0; 100]).contains("not a whole number of images of 784 values"));
+    assert!(refused(support(5), labels(&[0., 1., 2., 3.]), image.clone()).contains("5 images but 4 labels"));
+    let mut nan = support(5);
+    nan[17] = f32::NAN;
+    assert!(refused(nan, labels(&[0., 1., 2., 3., 4.]), image.clone()).contains("NaN, not a finite number"));
+    assert!(refused(support(5), labels(&[0., 1., 2., 3., 4.]), image.repeat(257)).contains("over the limit"));
+    let sine = trained("sinusoid", "maml");
+    let e = block_on(sine.adapt_task(vec![], vec![], vec![0.0, 1.0])).unwrap_err();
+    assert!(e.contains("no support points"), "{e}");
+    let e = block_on(sine.adapt_task(vec![1.0], vec![f32::INFINITY], vec![0.0])).unwrap_err();
+    assert!(e.contains("not a finite number"), "{e}");
+    // a refusal changes nothing: the same task still adapts
+    assert_eq!(lab.iteration(), 3);
+    assert!(block_on(lab.adapt_task(support(5), labels(&[0., 1., 2., 3., 4.]), image)).is_ok());
+}

@@ -104,11 +104,27 @@ impl Inner {
         self.fast.forward(self.query_x.clone())
     }
 
+    /// The fast weights' loss on the support set, `[tasks]`: what each inner step lowers.
+    pub fn support_loss(&self) -> Tensor<1> {
+        self.fast.loss(self.support_x.clone(), &self.support)
+    }
+
     /// The fast weights' outputs on other inputs `[tasks, n, features]` (the view's grid).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match &self.body {
             Some(body) => self.fast.forward(body.body(x)),
             None => self.fast.forward(x),
+        }
+    }
+}
+
+/// Walks the inner loop from `inner`, calling `read` on the fast weights after each inner step
+/// 0..=steps: the one walk that the meta-test, the view and a person's own task share.
+pub fn each_step(mut inner: Inner, steps: usize, mut read: impl FnMut(&Inner)) {
+    for step in 0..=steps {
+        read(&inner);
+        if step < steps {
+            inner = inner.step();
         }
     }
 }

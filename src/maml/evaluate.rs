@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::adapt::{Inner, TaskTensors};
+use super::adapt::{Inner, TaskTensors, each_step};
 use super::params::MetaParams;
 use crate::config::MamlConfig;
 use crate::model::Target;
@@ -113,16 +113,12 @@ pub fn evaluate(params: &MetaParams, sampler: &dyn TaskSampler, rng: &mut Rng, t
 /// The query loss of each task of `t` (and its number correct) after each inner step
 /// 0..=steps, as one tensor: per step, the tasks' losses then (classification) their counts.
 pub fn task_readings(params: &MetaParams, t: &TaskTensors, config: &MamlConfig, steps: usize) -> Tensor<1> {
-    let mut inner = Inner::start(params, t, config);
     let mut metrics = Vec::with_capacity(2 * (steps + 1));
-    for step in 0..=steps {
+    each_step(Inner::start(params, t, config), steps, |inner| {
         let out = inner.query_outputs();
         metrics.push(t.query.loss(out.clone()));
         metrics.extend(t.query.correct(out));
-        if step < steps {
-            inner = inner.step();
-        }
-    }
+    });
     Tensor::cat(metrics, 0)
 }
 

@@ -72,6 +72,8 @@ pub enum TaskMeta {
     Sinusoid { amplitude: f64, phase: f64 },
     Classes(Vec<usize>),
     Noise,
+    /// A task a person made (drawn, or points placed): nothing generated it.
+    Own,
 }
 
 /// One task family.
