@@ -8,6 +8,7 @@ import { Controls } from './views/controls.js';
 import { RatesView } from './views/rates.js';
 import { formatLive, parseLive, record, scheduleFor } from './schedule.js';
 import { evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
+import { DrawPanel } from './views/draw.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
@@ -231,6 +232,8 @@ const aboutWorker = {
   },
   error(m) {
     lab.errors.push(m);
+    // a person's own task: the sentence goes in its panel
+    if (m.request === 'adapt' || m.request === 'sample') return lab.charts.draw.failed(m);
     const what = { start: 'Could not start that run', loadZip: 'Could not read that zip', importWeights: 'Could not load those weights', maml: 'Could not apply that setting' }[m.request] ?? `The ${m.request} request failed`;
     notice(`${what}: ${m.message}`, 'error', m.request);
     if (m.request === 'loadZip') showZipRefused();
@@ -264,6 +267,7 @@ const aboutRun = {
     lab.startAlpha = m.config.maml.inner_lr;
     resolve(...RUN_NOTICES);
     setButtons();
+    lab.charts.draw.setRun(m.config);
   },
   reports(m) {
     for (const r of m.reports) addReport(r);
@@ -287,6 +291,12 @@ const aboutRun = {
   rates(m) {
     lab.rates = m;
     lab.dirty.rates = true;
+  },
+  adapted(m) {
+    lab.charts.draw.adapted(m);
+  },
+  sample(m) {
+    lab.charts.draw.sampled(m);
   },
   maml(m) {
     lab.config = m.config;
@@ -463,6 +473,7 @@ function main() {
     tasks: new TaskChart($('task-chart')),
     view: new AdaptationView($('view'), $('view-caption'), $('view-step')),
     rates: new RatesView($('rates'), $('rates-caption'), $('rates-body')),
+    draw: new DrawPanel($('draw'), post),
   };
   $('eval-tasks').textContent = EVAL_TASKS;
   wire();

@@ -21,6 +21,10 @@
 //   loadZip          {bytes, name}                    an Omniglot zip, for omniglot runs
 //   exportWeights    {purpose}                        the weights: 'download' or 'snapshot'
 //   importWeights    {bytes, name}                    weights into the current run
+//   adapt            {id, task}                       a person's own task (views/draw.js), {support_x,
+//                                                     support_y, query_x} as Float32Arrays, adapted now
+//                                                     and again as the weights move; null forgets it
+//   sample           {index}                          a sampled meta-test task's exact inputs, to draw from
 //
 //   worker -> page   payload                          what it says
 //   loaded           {table}                          the wasm is loaded: its settings table (the
@@ -42,6 +46,10 @@
 //   zip              {name, characters, images}       the zip was read
 //   weights          {bytes, purpose}                 the exported weights
 //   imported         {name, iteration}                the weights were loaded
+//   adapted          {id, result, alpha, training}    the person's task adapted: per inner step, the query
+//                                                     class probabilities (the sinusoid: the curve) from
+//                                                     the meta-learned and from a random start
+//   sample           {index, sample}                  the sampled task: {shape, ways, support_x, ...}
 //   error            {request, message}               a request failed and changed nothing
 //   fatal            {request, message}               the wasm panicked: this worker is done
 import init, { Lab } from './pkg/maml_lab.js';
@@ -51,6 +59,8 @@ import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from
 const EVAL_EVERY_MS = 4000;
 // one training call this long: responsive to pause and sliders, yet few messages
 const BATCH_MS = 100;
+// re-adapt a person's own task at most this often while training moves the weights
+const ADAPT_EVERY_MS = 1500;
 
 /** Everything the worker holds. */
 const state = {
@@ -69,6 +79,8 @@ const state = {
   viewIndex: 0, // the display task the page shows
   schedule: [], // live settings still to apply, [{iteration, settings}] by iteration: a link's replay
   testDiverged: -1, // the iteration of the last meta-test that overflowed, so its view does not say so twice
+  own: null, // a person's own task, {id, task}, adapted again as the weights move
+  lastAdapt: 0, // when it was last adapted
 };
 
 const post = (type, payload = {}, transfer = []) => postMessage({ type, generation: state.generation, ...payload }, transfer);
@@ -96,6 +108,7 @@ async function createLab(json, wanted) {
 
 async function start(msg) {
   state.running = false;
+  state.own = null; // the page sends it again for the new run
   state.generation = msg.generation;
   const json = JSON.stringify(msg.settings);
   if (state.lab && msg.backend === state.backend) {
@@ -179,6 +192,7 @@ async function train(loop) {
     await evaluate();
     await view(state.viewIndex);
   }
+  if (state.own && performance.now() - state.lastAdapt > ADAPT_EVERY_MS) await adaptOwn();
   await yieldToMessages();
   enqueue('play', () => train(loop));
 }
@@ -217,6 +231,15 @@ async function view(index) {
   }
 }
 
+/** Adapts the person's own task with the current weights; a task that does not fit throws its
+ *  sentence (checked when it comes, so only a new one can). */
+async function adaptOwn() {
+  const { id, task } = state.own;
+  const result = JSON.parse(await state.lab.adapt_task(task.support_x, task.support_y, task.query_x));
+  state.lastAdapt = performance.now();
+  post('adapted', { id, result, alpha: state.config.maml.inner_lr, training: state.running });
+}
+
 const handlers = {
   async init(msg) {
     state.memory = (await init()).memory;
@@ -238,12 +261,30 @@ const handlers = {
     state.batch = 1;
     if (await stepOnce()) await evaluate();
     await view(state.viewIndex);
+    if (state.own) await adaptOwn();
   },
   maml(msg) {
     // the person takes over: the rest of a replay's schedule no longer describes this run
     const dropped = state.schedule.length;
     setMaml(msg.settings, { changed: msg.changed ?? {}, dropped });
     state.schedule = [];
+    // a new α or number of steps shows on the person's task at once, unless training will soon
+    if (state.own && !state.running) return adaptOwn();
+  },
+  async adapt(msg) {
+    state.own = null;
+    if (!msg.task) return;
+    const own = { id: msg.id, task: msg.task };
+    state.own = own;
+    try {
+      await adaptOwn();
+    } catch (e) {
+      if (state.own === own) state.own = null; // refused: the weights moving will not mend it
+      throw e;
+    }
+  },
+  sample(msg) {
+    post('sample', { index: msg.index, sample: JSON.parse(state.lab.sample_task(msg.index)) });
   },
   view(msg) {
     return view(msg.index);
@@ -261,6 +302,7 @@ const handlers = {
     post('imported', { name: msg.name, iteration: state.lab.iteration() });
     await evaluate();
     await view(state.viewIndex);
+    if (state.own) await adaptOwn();
   },
 };
 
