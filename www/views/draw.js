@@ -284,6 +284,7 @@ export class DrawPanel {
   buildSinusoid() {
     this.stepInput = el('input', { type: 'range', min: 0, max: 0, value: 0, id: 'draw-step' });
     this.stepInput.addEventListener('input', () => this.drawCurves());
+    this.stepOutput = el('output', { htmlFor: 'draw-step' });
     this.pointsInput = el('input', { type: 'text', id: 'draw-points', className: 'draw-points', placeholder: 'x, y; x, y; …' });
     this.pointsInput.addEventListener('change', () => this.typedPoints());
     const clear = el('button', { type: 'button', textContent: 'Clear points' });
@@ -298,7 +299,7 @@ export class DrawPanel {
       this.plotBox,
       el('div', { className: 'tools draw-tools' },
         el('label', {}, 'support points ', this.pointsInput), clear, sample,
-        el('label', {}, 'show inner step ', this.stepInput)));
+        el('label', {}, 'show inner step ', this.stepInput), this.stepOutput));
     this.makePlot();
   }
 
@@ -385,6 +386,7 @@ export class DrawPanel {
     if (!this.plot) return;
     this.plot.setData(this.curveData());
     const step = Number(this.stepInput.value);
+    this.stepOutput.textContent = `${step} of ${this.stepInput.max}`;
     this.plot.series[1].label = `meta-learned start, after ${step} step${step === 1 ? '' : 's'}`;
     this.plot.series[2].label = `random start, after ${step} step${step === 1 ? '' : 's'}`;
     this.pointsInput.value = this.points.map(([x, y]) => `${x.toFixed(2)}, ${y.toFixed(2)}`).join('; ');
