@@ -89,6 +89,12 @@ test('a drawn glyph task: per-step probabilities from both starts, that differ; 
   assert.equal(await page.locator('#draw .draw-table').first().locator('tbody tr').count(), k + 1);
   await page.locator('#draw').screenshot({ path: 'docs/draw.png' });
 
+  // training moves the weights on: the worker adapts the task again, and the panel says so
+  await page.click('#play');
+  await until(page, (k) => window.lab.charts.draw.result.iteration > k, done.iteration, 120_000);
+  assert.match((await panel(page)).status, /refreshed as training goes/);
+  await page.click('#play');
+
   // a class left empty is named; the keyboard fills it from a sample
   await page.click('button[aria-label="Clear class 2, example 1"]');
   await until(page, () => /Class 2 has no example/.test(window.lab.charts.draw.status.textContent));

@@ -97,7 +97,8 @@ class Cell {
     Object.assign(this, { panel, label, shot, query, seed, strokes: [], base: null, baseNote: '' });
     const name = query === undefined ? `class ${label}, example ${shot + 1}` : `query ${query + 1}`;
     this.name = name;
-    this.canvas = el('canvas', { width: CANVAS * 2, height: CANVAS * 2, className: 'draw-canvas', tabIndex: 0 });
+    // not a tab stop: a keyboard fills it with its Sample button
+    this.canvas = el('canvas', { width: CANVAS * 2, height: CANVAS * 2, className: 'draw-canvas' });
     this.canvas.setAttribute('role', 'img');
     this.canvas.setAttribute('aria-label', `${name}: drawing area (draw with a mouse, finger or pen; the buttons clear it or fill it from a sample)`);
     this.preview = el('canvas', { width: SIDE, height: SIDE, className: 'draw-preview', title: 'what the network sees (28x28)' });
@@ -204,11 +205,13 @@ export class DrawPanel {
   constructor(root, post) {
     Object.assign(this, { root, post, kind: null, ways: 0, shots: 0, cells: [], queries: [], points: [] });
     this.sample = null; // the sampled task fills come from: {index, task}
-    this.sampleIndex = 0;
+    this.sampleIndex = 0; // which sampled task fills come from: Other samples moves to the next
+    this.sampleAsked = null; // the index of the sample requested and not yet come
     this.waitingFills = []; // cells to fill when the sample comes
     this.inFlight = false; // an adapt request is out
     this.dirty = false; // the task changed since it went out
     this.sent = 0; // the id of the latest request
+    this.forgotten = false; // the worker holds a task the page no longer has: to forget once the answer is in
     this.result = null; // the latest answer: {id, iteration, meta_learned, random} and what was asked
     this.status = el('p', { className: 'draw-status', role: 'status' });
     this.status.setAttribute('aria-live', 'polite');
@@ -227,6 +230,8 @@ export class DrawPanel {
     const { kind, ways, shots } = config.task;
     const same = kind === this.kind && ways === this.ways && shots === this.shots;
     this.sample = null; // a new run: its own sampled tasks
+    this.sampleAsked = null;
+    this.forgotten = false; // the worker forgot it with the old run
     this.inFlight = false; // an answer still due belongs to the old run, and is dropped
     const waiting = this.waitingFills;
     this.waitingFills = [];
@@ -272,7 +277,11 @@ export class DrawPanel {
     fillAll.onclick = () => this.fillFromSample([...this.cells, ...this.queries].filter((c) => !c.input));
     const another = el('button', { type: 'button', textContent: `Other samples` });
     another.title = 'the next Sample fills from another held-out task';
-    another.onclick = () => { this.sampleIndex += 1; this.sample = null; };
+    another.onclick = () => {
+      this.sampleIndex += 1;
+      this.sample = null;
+      if (this.waitingFills.length) this.fillFromSample([]); // asks for the new one
+    };
     const clearAll = el('button', { type: 'button', textContent: 'Clear all' });
     clearAll.onclick = () => { for (const c of [...this.cells, ...this.queries]) Object.assign(c, { strokes: [], base: null, baseNote: '', input: null }).paint(); this.changed(); };
     this.body.replaceChildren(
@@ -292,7 +301,7 @@ export class DrawPanel {
     const sample = el('button', { type: 'button', textContent: 'Sample points' });
     sample.title = 'the support points of a sampled sinusoid';
     sample.onclick = () => this.fillFromSample([]);
-    this.plotBox = el('div', { className: 'draw-plot' });
+    this.plotBox = el('div', { className: 'draw-plot', role: 'group' });
     this.plotBox.setAttribute('aria-label', 'your task: click to place a support point, drag one to move it, click it again to remove it');
     this.body.replaceChildren(
       el('p', { className: 'hint', textContent: 'Click the plot to place support points, drag one to move it, click it again to remove it (or type them below): the network adapts to them, from the meta-learned start and from a random start.' }),
@@ -396,7 +405,10 @@ export class DrawPanel {
   fillFromSample(cells) {
     if (!this.sample) {
       this.waitingFills.push(cells);
-      if (this.waitingFills.length === 1) this.post({ type: 'sample', index: this.sampleIndex });
+      if (this.sampleAsked !== this.sampleIndex) {
+        this.sampleAsked = this.sampleIndex;
+        this.post({ type: 'sample', index: this.sampleIndex });
+      }
       return;
     }
     const t = this.sample.task;
@@ -426,6 +438,7 @@ export class DrawPanel {
   sampled(m) {
     if (m.index !== this.sampleIndex) return;
     this.sample = { index: m.index, task: m.sample };
+    this.sampleAsked = null;
     const waiting = this.waitingFills;
     this.waitingFills = [];
     for (const cells of waiting) this.fillFromSample(cells);
@@ -468,6 +481,8 @@ export class DrawPanel {
     this.inFlight = true;
     this.dirty = false;
     this.sent += 1;
+    this.answerDue = this.sent;
+    this.forgotten = false;
     this.asked = { id: this.sent, queries: this.queries.filter((c) => c.input).map((c) => ({ name: c.name, input: c.input })), support: this.cells.filter((c) => c.input).map((c) => ({ label: c.label, input: c.input })) };
     this.post({ type: 'adapt', id: this.sent, task }, [task.support_x.buffer, task.support_y.buffer, task.query_x.buffer]);
   }
@@ -476,13 +491,22 @@ export class DrawPanel {
   forget() {
     this.result = null;
     this.results.replaceChildren();
-    if (!this.inFlight) this.post({ type: 'adapt', id: ++this.sent, task: null });
+    this.sent += 1; // an answer still due is not shown
+    if (this.asked) {
+      this.asked = null;
+      this.forgotten = true;
+    }
+    if (this.forgotten && !this.inFlight) {
+      this.forgotten = false;
+      this.post({ type: 'adapt', id: this.sent, task: null });
+    }
     if (this.kind === 'sinusoid') this.drawCurves();
   }
 
   /** The worker's answer (`adapted` message): a request's, or a re-adaptation after the weights moved. */
   adapted(m) {
-    if (m.id === this.asked?.id) this.inFlight = false;
+    if (this.inFlight && m.id === this.answerDue) this.inFlight = false;
+    if (!this.inFlight && this.forgotten) this.forget();
     if (m.result && m.id === this.sent) {
       this.result = { ...m.result, asked: this.asked };
       this.status.textContent = `Adapted with the weights of iteration ${m.result.iteration}, α = ${m.alpha}, ${m.result.meta_learned.length - 1} inner step${m.result.meta_learned.length === 2 ? '' : 's'}${m.training ? ', refreshed as training goes' : ''}.`;
@@ -502,12 +526,14 @@ export class DrawPanel {
   failed(m) {
     if (m.request === 'adapt') {
       this.inFlight = false;
+      this.asked = null; // the worker holds no task now
       this.result = null;
       this.results.replaceChildren();
       this.status.textContent = `${m.message[0].toUpperCase()}${m.message.slice(1)}.`;
       if (this.dirty) this.changed();
     } else {
       this.waitingFills = [];
+      this.sampleAsked = null;
       this.status.textContent = `No sample to fill from: ${m.message}.`;
     }
   }
