@@ -80,6 +80,16 @@ export function renderStrokes(strokes, { halfWidth, noise, seed }) {
   return out;
 }
 
+/** A sentence for the first inner step whose numbers overflowed (JSON carries them as null). */
+function overflow(result) {
+  const bad = (s) => s.support_loss === null || s.outputs.some((v) => v === null);
+  const said = [['meta-learned', result.meta_learned], ['random', result.random]]
+    .map(([name, steps]) => [name, steps.findIndex(bad)])
+    .filter(([, step]) => step >= 0)
+    .map(([name, step]) => `from the ${name} start after step ${step}`);
+  return said.length ? ` Adapting overflowed ${said.join(' and ')}: lower α or the inner steps.` : '';
+}
+
 /** Paints a 28x28 input (ink 1) dark on paper, as the adaptation view shows images. */
 function paintInput(canvas, x) {
   const ctx = canvas.getContext('2d');
@@ -509,7 +519,7 @@ export class DrawPanel {
     if (!this.inFlight && this.forgotten) this.forget();
     if (m.result && m.id === this.sent) {
       this.result = { ...m.result, asked: this.asked };
-      this.status.textContent = `Adapted with the weights of iteration ${m.result.iteration}, α = ${m.alpha}, ${m.result.meta_learned.length - 1} inner step${m.result.meta_learned.length === 2 ? '' : 's'}${m.training ? ', refreshed as training goes' : ''}.`;
+      this.status.textContent = `Adapted with the weights of iteration ${m.result.iteration}, α = ${m.alpha}, ${m.result.meta_learned.length - 1} inner step${m.result.meta_learned.length === 2 ? '' : 's'}${m.training ? ', refreshed as training goes' : ''}.${overflow(m.result)}`;
       if (this.kind === 'sinusoid') {
         this.stepInput.max = String(m.result.meta_learned.length - 1);
         if (m.id !== this.shownId) this.stepInput.value = this.stepInput.max;
@@ -559,15 +569,16 @@ export class DrawPanel {
         }));
       const rows = steps.map((s) => {
         const p = s.outputs.slice(q * ways, (q + 1) * ways);
-        const best = p.indexOf(Math.max(...p));
+        const best = p.includes(null) ? -1 : p.indexOf(Math.max(...p));
         return el('tr', {}, el('th', { scope: 'row', textContent: String(s.step) }),
           ...p.map((v, c) => el('td', {
-            textContent: `${Math.round(100 * v)}`,
+            textContent: v === null ? '–' : `${Math.round(100 * v)}`,
             className: c === best ? 'best' : '',
             style: `background: rgba(37, 99, 235, ${(0.85 * v).toFixed(3)}); color: ${v > 0.5 ? '#fff' : 'inherit'}`,
           })));
       });
-      const loss = `support loss ${steps[0].support_loss.toFixed(2)} → ${steps[steps.length - 1].support_loss.toFixed(2)}`;
+      const fixed = (v) => (v === null ? 'overflowed' : v.toFixed(2));
+      const loss = `support loss ${fixed(steps[0].support_loss)} → ${fixed(steps[steps.length - 1].support_loss)}`;
       return el('div', { className: 'draw-table' },
         el('table', {}, el('caption', { textContent: `${title}: class probabilities (%) after each inner step` }), el('thead', {}, head), el('tbody', {}, ...rows)),
         el('p', { className: 'hint', textContent: loss }));
@@ -575,10 +586,10 @@ export class DrawPanel {
     const blocks = asked.queries.map(({ name, input }, q) => {
       const last = (steps) => {
         const p = steps[steps.length - 1].outputs.slice(q * ways, (q + 1) * ways);
-        return p.indexOf(Math.max(...p));
+        return p.includes(null) ? 'nothing (it overflowed)' : `class ${p.indexOf(Math.max(...p))}`;
       };
       return el('div', { className: 'draw-query' },
-        el('div', { className: 'draw-query-head' }, thumb(input), el('span', { textContent: `${name}: meta-learned start says class ${last(meta)}, random start class ${last(random)}` })),
+        el('div', { className: 'draw-query-head' }, thumb(input), el('span', { textContent: `${name}: meta-learned start says ${last(meta)}, random start ${last(random)}` })),
         el('div', { className: 'draw-tables' }, table(meta, q, 'meta-learned start'), table(random, q, 'random start')));
     });
     this.results.replaceChildren(...blocks);
