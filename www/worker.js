@@ -95,17 +95,20 @@ async function fetchWasm() {
   const encoded = !['', 'identity'].includes(response.headers.get('content-encoding') ?? '');
   const total = encoded ? 0 : Number(response.headers.get('content-length'));
   let loaded = 0;
-  let said = 0;
+  // at most one message per 100 ms, the latest count always said: a stalled download shows where it stands
+  let timer = null;
+  const say = () => {
+    timer = null;
+    busy('download', total ? `downloading the engine: ${MB(loaded)} of ${MB(total)} MB` : `downloading the engine: ${MB(loaded)} MB so far`);
+  };
   const counted = response.body.pipeThrough(new TransformStream({
     transform(chunk, out) {
       loaded += chunk.byteLength;
-      if (performance.now() - said > 100) {
-        said = performance.now();
-        busy('download', total ? `downloading the engine: ${MB(loaded)} of ${MB(total)} MB` : `downloading the engine: ${MB(loaded)} MB so far`);
-      }
+      timer ??= setTimeout(say, 100);
       out.enqueue(chunk);
     },
     flush() {
+      clearTimeout(timer);
       busy('compile', 'compiling the engine…');
     },
   }));
@@ -256,8 +259,9 @@ async function metaTest(randomInit, call, calls) {
   const text = state.cold.has('evaluate') ? `WebGPU: compiling kernels for the meta-test, then ${meta}` : meta;
   const { inner_lr, test_inner_steps } = state.config.maml;
   const key = JSON.stringify([state.generation, inner_lr, test_inner_steps, state.evalTasks]);
-  const past = state.evalMs[randomInit];
-  busy('evaluate', text, past.key === key ? past.ms : null);
+  // the estimate: the last call of this kind, else of the other (a random start costs what the learned one does)
+  const past = [state.evalMs[randomInit], state.evalMs[!randomInit]].find((p) => p.key === key);
+  busy('evaluate', text, past?.ms ?? null);
   const t0 = performance.now();
   const report = JSON.parse(await state.lab.evaluate(state.evalTasks, randomInit));
   busy(null);
