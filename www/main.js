@@ -238,7 +238,8 @@ const aboutWorker = {
   activity(m) {
     // a job of a run since replaced is still what the worker is doing: it says whose it is
     const old = m.key !== null && m.generation > 0 && m.generation !== lab.generation;
-    lab.activity.set(m.key, old ? `finishing the previous run's work: ${m.text}` : m.text, m.estimateMs);
+    // (the run's number in the key: a new run's job starts its own clock)
+    lab.activity.set(m.key && `${m.generation} ${m.key}`, old ? `finishing the previous run's work: ${m.text}` : m.text, m.estimateMs);
     // before the engine is up, the badge says how far its download has come
     if (!lab.backend) $('backend-badge').textContent = m.text ?? 'starting…';
   },

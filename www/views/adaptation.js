@@ -106,11 +106,13 @@ export class AdaptationView {
     const ctx = canvas.getContext('2d');
     const font = '12px system-ui, sans-serif';
     ctx.font = font;
-    // the labels first: a cell is as wide as its image or the widest label, whichever is wider, so
-    // labels never run into their neighbours ("→ 12 (is 17)" at 20 ways is wider than a glyph)
+    // a cell is as wide as its image or the widest label the task can have, whichever is wider,
+    // so labels never run into their neighbours ("→ 12 (is 17)" at 20 ways is wider than a
+    // glyph), and the grid keeps its shape as the predictions change
     const supportLabels = v.support_y.map((y) => `label ${y}`);
     const queryLabels = v.query_y.map((y, i) => (s.predictions[i] === y ? `→ ${y} ✓` : `→ ${s.predictions[i]} (is ${y})`));
-    const widest = Math.max(...[...supportLabels, ...queryLabels].map((t) => ctx.measureText(t).width));
+    const top = Math.max(...v.support_y, ...v.query_y);
+    const widest = Math.max(...[`label ${top}`, `→ ${top} (is ${top})`, ...supportLabels, ...queryLabels].map((t) => ctx.measureText(t).width));
     const cell = Math.ceil(Math.max(width * SCALE, widest + 4)) + 8; // wide
     const tall = height * SCALE + 8;
     const perRow = Math.max(1, Math.floor((this.el.clientWidth || 600) / cell));
