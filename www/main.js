@@ -9,6 +9,7 @@ import { RatesView } from './views/rates.js';
 import { formatLive, parseLive, record, scheduleFor } from './schedule.js';
 import { evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
 import { DrawPanel } from './views/draw.js';
+import { ActivityLine } from './views/activity.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
@@ -51,6 +52,7 @@ const lab = {
   // the page itself
   controls: null, // the control panel
   charts: null, // the charts and the adaptation view
+  activity: null, // the line saying what the worker is busy with, when it takes a while
   notices: [], // every notice shown
   errors: [], // every failed request
 };
@@ -89,6 +91,7 @@ function notice(text, level = 'info', key = text) {
 // ---------------------------------------------------------------- settings
 function showState() {
   lab.controls.show(lab.state);
+  showTask(lab.state.task);
   showAlgorithm(lab.state.algorithm);
   writeLink();
 }
@@ -102,6 +105,17 @@ function link() {
 
 function writeLink() {
   history.replaceState(null, '', link());
+}
+
+/** What to expect of a task, under its selector; only the noise control needs saying. */
+const TASK_NOTES = {
+  noise: 'Noise: the images are noise and their labels drawn at random, so no learner can beat chance here (1 in N, the dashed line on the accuracy charts): a control, showing what learning nothing looks like.',
+};
+
+function showTask(task) {
+  const note = document.querySelector('.task-explain');
+  note.textContent = TASK_NOTES[task] ?? '';
+  note.hidden = !note.textContent;
 }
 
 /** What the algorithm changes on the page: its explanation under the selector, the first-order
@@ -192,6 +206,10 @@ function spawn() {
  *  settings the controls show. */
 function startRun(live = []) {
   lab.generation += 1;
+  // the previous run's meta-test and sampled task stay drawn until the new run's replace them:
+  // marked as the previous run's, so they do not read as the new one's
+  markPrevious(['step-figure', 'task-figure'], lab.evaluation !== null);
+  markPrevious(['view-figure'], lab.view !== null);
   Object.assign(lab, {
     ready: false, running: false, iteration: 0,
     history: emptyHistory(), average: { value: 0, n: 0 }, evaluation: null, view: null, viewIndex: 0,
@@ -211,8 +229,21 @@ function showCounters(msPerIteration = null) {
   $('speed').textContent = lab.running && msPerIteration ? (1000 / msPerIteration).toFixed(1) : '–';
 }
 
+/** Marks the figures `ids` as showing the previous run (dimmed, with a note), or not. */
+function markPrevious(ids, on) {
+  for (const id of ids) $(id).classList.toggle('previous', on);
+}
+
 // What the worker says about itself, whichever run it is on.
 const aboutWorker = {
+  activity(m) {
+    // a job of a run since replaced is still what the worker is doing: it says whose it is
+    const old = m.key !== null && m.generation > 0 && m.generation !== lab.generation;
+    // (the run's number in the key: a new run's job starts its own clock)
+    lab.activity.set(m.key && `${m.generation} ${m.key}`, old ? `finishing the previous run's work: ${m.text}` : m.text, m.estimateMs);
+    // before the engine is up, the badge says how far its download has come
+    if (!lab.backend) $('backend-badge').textContent = m.text ?? 'starting…';
+  },
   loaded(m) {
     if (!lab.table) begin(readTable(m.table)); // a restarted worker's is the same
   },
@@ -220,6 +251,7 @@ const aboutWorker = {
     lab.backend = m;
     $('backend-badge').textContent = m.backend === 'webgpu' ? `WebGPU · ${m.adapter}` : 'CPU · WebAssembly';
     $('backend-why').textContent = m.why;
+    if (m.slow) notice(`WebGPU runs here on a software adapter (${m.adapter}): much slower than the CPU path. Choose auto or cpu under "The run" for speed.`, 'warn', 'slow-backend');
   },
   zip(m) {
     lab.zipLoaded = true;
@@ -279,6 +311,7 @@ const aboutRun = {
   },
   evaluation(m) {
     lab.evaluation = m;
+    markPrevious(['step-figure', 'task-figure'], false);
     addTestLoss(m);
     if (firstNonFinite(evaluationLosses(m.maml)) < 0) resolve('test-diverged');
     lab.dirty.evaluation = true;
@@ -286,6 +319,7 @@ const aboutRun = {
   view(m) {
     lab.view = m;
     if (firstNonFinite(viewLosses(m.view)) < 0) resolve('view-diverged');
+    markPrevious(['view-figure'], false);
     lab.dirty.view = true;
   },
   rates(m) {
@@ -380,7 +414,12 @@ function draw() {
   const { charts, dirty } = lab;
   try {
     if (dirty.loss) { charts.loss.update(lab.history); dirty.loss = false; }
-    if (dirty.evaluation && lab.evaluation) { charts.steps.update(lab.evaluation); charts.tasks.update(lab.evaluation); dirty.evaluation = false; }
+    if (dirty.evaluation && lab.evaluation) {
+      const ways = lab.config?.task.ways; // for the chance line of image tasks
+      charts.steps.update(lab.evaluation, ways);
+      charts.tasks.update(lab.evaluation, ways);
+      dirty.evaluation = false;
+    }
     if (dirty.view && lab.view) { charts.view.update(lab.view.view); dirty.view = false; }
     if (dirty.rates) { charts.rates.update(lab.rates?.rates ?? null, lab.startAlpha, lab.rates?.iteration ?? 0); dirty.rates = false; }
   } catch (e) {
@@ -440,6 +479,8 @@ function wire() {
   $('download').onclick = () => post({ type: 'exportWeights', purpose: 'download' });
   // keep a recent copy of the weights on this side, so a crashed worker loses little
   setInterval(() => { if (lab.running) post({ type: 'exportWeights', purpose: 'snapshot' }); }, SNAPSHOT_EVERY_MS);
+  // a real button, reachable by keyboard, opens the hidden file input
+  $('load-weights').onclick = () => $('weights').click();
   $('weights').onchange = async (e) => {
     const file = picked(e.target, MAX_WEIGHTS, 'importWeights', ': too large to be weights of this lab.');
     if (!file) return;
@@ -476,6 +517,12 @@ function main() {
     draw: new DrawPanel($('draw'), post),
   };
   $('eval-tasks').textContent = EVAL_TASKS;
+  lab.activity = new ActivityLine($('activity'), $('activity-text'), $('activity-elapsed'));
+  for (const id of ['step-figure', 'task-figure', 'view-figure']) {
+    $(id).querySelector('figcaption').append(Object.assign(document.createElement('span'), {
+      className: 'previous-note', textContent: "previous run: the new run's first results are on their way",
+    }));
+  }
   wire();
   spawn();
   requestAnimationFrame(draw);
@@ -488,6 +535,7 @@ function begin(table) {
   // the current algorithm's one-line explanation, right under its selector
   // (a class, not an id: the panel's ids are the settings' keys)
   $('algorithm').closest('.row').after(Object.assign(document.createElement('p'), { className: 'hint algorithm-explain' }));
+  $('task').closest('.row').after(Object.assign(document.createElement('p'), { className: 'hint task-explain', hidden: true }));
   openLink(location.hash);
 }
 

@@ -26,13 +26,20 @@ export const control = (table, key) => table.controls.find((c) => c.key === key)
  *  brings its paper's schedule (Reptile, for one, takes more inner steps). */
 export const preset = (table, task, algorithm = 'maml') => ({ ...table.presets[algorithm][task] });
 
+/** A raw value as a notice echoes it: at most 40 characters, so a hand-edited link of any
+ *  length makes a sentence of a few lines. */
+export const echo = (raw) => {
+  const s = String(raw);
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+};
+
 /** Coerces one raw value; returns [value, complaint or null]. */
 export function coerce(c, raw, fallback) {
-  const say = (why) => [fallback, `${c.key}=${raw} ${why}; using ${fallback}`];
+  const say = (why) => [fallback, `${c.key}=${echo(raw)} ${why}; using ${fallback}`];
   const clamp = (v) => {
     if (v >= c.min && v <= c.max) return [v, null];
     const clamped = Math.min(c.max, Math.max(c.min, v));
-    return [clamped, `${c.key}=${raw} is outside ${c.min}..${c.max}; using ${clamped}`];
+    return [clamped, `${c.key}=${echo(raw)} is outside ${c.min}..${c.max}; using ${clamped}`];
   };
   switch (c.kind) {
     case 'enum':
@@ -46,7 +53,9 @@ export function coerce(c, raw, fallback) {
       if (!Number.isFinite(v) || !/^-?\d+(\.\d+)?(e\d+)?$/i.test(String(raw).trim())) return say('is not a number');
       const r = Math.round(v);
       if (c.values && !c.values.includes(r)) return say(`is not one of ${c.values.join(', ')}`);
-      return clamp(r);
+      const [clamped, outside] = clamp(r);
+      if (outside || r === v) return [clamped, outside];
+      return [r, `${c.key}=${echo(raw)} is not a whole number; using ${r}`];
     }
     case 'log': {
       const v = Number(raw);
@@ -73,7 +82,7 @@ export function parseHash(table, hash) {
   for (const [key, raw] of params) {
     if (key === 'live') continue; // the run's live changes: schedule.js reads them
     const c = control(table, key);
-    if (!c) { problems.push(`unknown setting '${key}' ignored`); continue; }
+    if (!c) { problems.push(`unknown setting '${echo(key)}' ignored`); continue; }
     if (key === 'task' || key === 'algorithm') continue;
     const [value, problem] = coerce(c, raw, state[key]);
     state[key] = value;

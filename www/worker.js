@@ -27,9 +27,12 @@
 //   sample           {index}                          a sampled meta-test task's exact inputs, to draw from
 //
 //   worker -> page   payload                          what it says
-//   loaded           {table}                          the wasm is loaded: its settings table (the
-//                                                     worker's first message)
-//   backend          {backend, adapter, why}          a new handle: which backend, and why
+//   activity         {key, text, estimateMs}          what the worker starts that may take a while
+//                                                     (the download, a first meta-iteration, a
+//                                                     meta-test), or key null: it is done
+//   loaded           {table}                          the wasm is loaded: its settings table
+//   backend          {backend, adapter, why, slow}    a new handle: which backend, and why (slow: a
+//                                                     software WebGPU adapter, chosen explicitly)
 //   ready            {config}                         the run is set up: its full TrainerConfig
 //   reports          {reports, msPerIteration, wasmBytes}  meta-iterations done
 //   evaluation       {iteration, maml, random}        a meta-test: MAML's start and a random one
@@ -81,9 +84,55 @@ const state = {
   testDiverged: -1, // the iteration of the last meta-test that overflowed, so its view does not say so twice
   own: null, // a person's own task, {id, task}, adapted again as the weights move
   lastAdapt: 0, // when it was last adapted
+  msPerIteration: null, // the latest training call's time per meta-iteration: a slow one is announced
+  evalMs: { false: {}, true: {} }, // {key, ms}: how long the last meta-test call from the learned (false) or a random (true) start took, for the run and settings in `key`: the next one's estimate
+  onWebgpu: false, // the handle runs on WebGPU
+  cold: new Set(), // the calls ('evaluate', 'step') a WebGPU run has not made yet: its first of each compiles kernels
 };
 
 const post = (type, payload = {}, transfer = []) => postMessage({ type, generation: state.generation, ...payload }, transfer);
+
+/** Tells the page what starts now (it shows it if it lasts), or with key null that it is done. */
+const busy = (key, text = null, estimateMs = null) => post('activity', { key, text, estimateMs });
+
+const MB = (bytes) => (bytes / 1e6).toFixed(1);
+
+/** The wasm, fetched as a stream whose bytes are counted as they come, so the page can say how
+ *  much of it has arrived (13.8 MB: tens of seconds over a slow connection); it is compiled as it
+ *  streams, as wasm-bindgen's own fetch would. */
+async function fetchWasm() {
+  const response = await fetch(new URL('./pkg/maml_lab_bg.wasm', import.meta.url));
+  if (!response.ok || !response.body) return response; // wasm-bindgen's init says what failed
+  // Content-Length counts the bytes sent: the file's own size unless the server compresses it
+  const encoded = !['', 'identity'].includes(response.headers.get('content-encoding') ?? '');
+  const total = encoded ? 0 : Number(response.headers.get('content-length'));
+  let loaded = 0;
+  // at most one message per 100 ms, the latest count always said: a stalled download shows where it stands
+  let timer = null;
+  const say = () => {
+    timer = null;
+    busy('download', total ? `downloading the engine: ${MB(loaded)} of ${MB(total)} MB` : `downloading the engine: ${MB(loaded)} MB so far`);
+  };
+  const counted = response.body.pipeThrough(new TransformStream({
+    transform(chunk, out) {
+      loaded += chunk.byteLength;
+      timer ??= setTimeout(say, 100);
+      out.enqueue(chunk);
+    },
+    flush() {
+      clearTimeout(timer);
+      busy('compile', 'compiling the engine…');
+    },
+  }));
+  return new Response(counted, { headers: { 'content-type': 'application/wasm' } });
+}
+
+/** What a meta-iteration of the run works on, in a few words: "20-way 1-shot, 8 tasks". */
+function describeRun(config) {
+  const { task, maml } = config;
+  if (task.kind === 'sinusoid') return `${maml.meta_batch} sinusoids, ${task.shots} points each`;
+  return `${task.ways}-way ${task.shots}-shot, ${maml.meta_batch} tasks`;
+}
 
 /** Picks the backend: WebGPU when asked for (or on auto with a hardware adapter), else the CPU,
  *  always with the reason, so the page can say which backend runs and why. */
@@ -96,11 +145,15 @@ async function createLab(json, wanted) {
   if (!adapter) return cpu('WebGPU gave no adapter');
   const info = adapter.info ?? {};
   const name = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' ') || 'unnamed adapter';
-  if (wanted === 'auto' && info.isFallbackAdapter) {
+  const software = Boolean(info.isFallbackAdapter);
+  if (wanted === 'auto' && software) {
     return cpu(`the only WebGPU adapter is a software fallback (${name}), slower than the CPU path; choose WebGPU to use it anyway`);
   }
+  // chosen explicitly, a software adapter runs, but the page keeps saying that it is slow
+  const why = !software ? (wanted === 'webgpu' ? 'WebGPU was chosen' : 'WebGPU is available')
+    : `WebGPU was chosen, but its adapter is a software fallback (${name}): much slower than the CPU path`;
   try {
-    return { lab: await Lab.webgpu(json), backend: 'webgpu', adapter: name, why: wanted === 'webgpu' ? 'WebGPU was chosen' : 'WebGPU is available' };
+    return { lab: await Lab.webgpu(json), backend: 'webgpu', adapter: name, why, slow: software };
   } catch (e) {
     return cpu(`WebGPU failed to start (${e}); the CPU took over`);
   }
@@ -114,13 +167,16 @@ async function start(msg) {
   if (state.lab && msg.backend === state.backend) {
     state.lab.reset(json); // throws, and keeps the old run, on bad settings
   } else {
+    if (msg.backend !== 'cpu') busy('backend', 'asking the browser for WebGPU…');
     const made = await createLab(json, msg.backend);
     state.lab?.free();
     state.lab = made.lab;
     state.backend = msg.backend;
-    post('backend', { backend: made.backend, adapter: made.adapter, why: made.why });
+    state.onWebgpu = made.backend === 'webgpu';
+    post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow) });
   }
-  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1 });
+  // a new run has new shapes: on WebGPU its first meta-test and meta-iteration compile kernels
+  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []) });
   post('ready', { config: state.config });
   applyDue();
   await evaluate();
@@ -160,8 +216,17 @@ async function stepOnce() {
   const t0 = performance.now();
   const next = state.schedule[0]?.iteration;
   const n = next === undefined ? state.batch : Math.max(1, Math.min(state.batch, next - state.lab.iteration()));
+  const first = state.lab.iteration() === 0;
+  // a call that may take a while is announced: a run's first (no time per iteration known yet;
+  // on WebGPU it compiles the kernels) or one of a slow configuration
+  if (first || state.msPerIteration > 1000) {
+    const what = `meta-iteration ${state.lab.iteration() + 1}${first ? ' of the new run' : ''}: ${describeRun(state.config)}`;
+    busy('step', state.cold.has('step') ? `WebGPU: compiling kernels for ${what}…` : `running ${what}…`, first ? null : n * state.msPerIteration);
+  }
   const out = JSON.parse(await state.lab.step(n));
   const ms = performance.now() - t0;
+  busy(null);
+  state.cold.delete('step');
   if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength });
   if (out.error) {
     diverge('training', out.error);
@@ -169,6 +234,7 @@ async function stepOnce() {
   }
   applyDue();
   const per = ms / Math.max(1, out.reports.length);
+  state.msPerIteration = per;
   state.batch = Math.max(1, Math.min(50, Math.round(BATCH_MS / Math.max(per, 0.1))));
   return true;
 }
@@ -197,13 +263,35 @@ async function train(loop) {
   enqueue('play', () => train(loop));
 }
 
-async function evaluate() {
-  const t0 = performance.now();
-  const maml = JSON.parse(await state.lab.evaluate(state.evalTasks, false));
+/** One meta-test call, announced to the page with what it does, which of `calls` it is, and
+ *  how long the last one of this run and settings took. */
+async function metaTest(randomInit, call, calls) {
+  const tasks = `${state.evalTasks} held-out tasks`;
+  const start = randomInit ? 'a random start, the baseline' : 'the meta-learned start';
+  const of = calls > 1 ? ` (${call} of ${calls})` : '';
+  const meta = `meta-testing ${tasks} from ${start}${of}…`;
+  const text = state.cold.has('evaluate') ? `WebGPU: compiling kernels for the meta-test, then ${meta}` : meta;
   const { inner_lr, test_inner_steps } = state.config.maml;
   const key = JSON.stringify([state.generation, inner_lr, test_inner_steps, state.evalTasks]);
-  if (state.randomInit.key !== key) {
-    state.randomInit = { key, report: JSON.parse(await state.lab.evaluate(state.evalTasks, true)) };
+  // the estimate: the last call of this kind, else of the other (a random start costs what the learned one does)
+  const past = [state.evalMs[randomInit], state.evalMs[!randomInit]].find((p) => p.key === key);
+  busy('evaluate', text, past?.ms ?? null);
+  const t0 = performance.now();
+  const report = JSON.parse(await state.lab.evaluate(state.evalTasks, randomInit));
+  busy(null);
+  state.cold.delete('evaluate');
+  state.evalMs[randomInit] = { key, ms: performance.now() - t0 };
+  return report;
+}
+
+async function evaluate() {
+  const t0 = performance.now();
+  const { inner_lr, test_inner_steps } = state.config.maml;
+  const key = JSON.stringify([state.generation, inner_lr, test_inner_steps, state.evalTasks]);
+  const baseline = state.randomInit.key !== key;
+  const maml = await metaTest(false, 1, baseline ? 2 : 1);
+  if (baseline) {
+    state.randomInit = { key, report: await metaTest(true, 2, 2) };
   }
   state.lastEval = performance.now();
   state.evalEvery = Math.max(EVAL_EVERY_MS, 10 * (state.lastEval - t0));
@@ -221,7 +309,9 @@ async function evaluate() {
 
 async function view(index) {
   state.viewIndex = index;
+  busy('view', 'adapting the sampled task step by step…');
   const v = JSON.parse(await state.lab.view(index));
+  busy(null);
   const iteration = state.lab.iteration();
   post('view', { index, view: v, iteration });
   const blown = firstNonFinite(viewLosses(v));
@@ -242,7 +332,8 @@ async function adaptOwn() {
 
 const handlers = {
   async init(msg) {
-    state.memory = (await init()).memory;
+    state.memory = (await init({ module_or_path: fetchWasm() })).memory;
+    busy(null);
     state.evalTasks = msg.evalTasks;
     post('loaded', { table: JSON.parse(Lab.settings_table()) });
   },
@@ -318,6 +409,7 @@ function enqueue(request, job) {
 
 function failed(request, e) {
   const message = String(e?.message ?? e);
+  busy(null); // whatever it was doing is over
   if (e instanceof WebAssembly.RuntimeError) {
     // a panic inside the wasm (a lost GPU device, an out-of-memory): this instance is done
     state.running = false;

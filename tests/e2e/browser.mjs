@@ -6,8 +6,9 @@ import { serve } from '../../scripts/serve.mjs';
 const QUIET = ['--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 const WEBGPU = ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
 
-export async function open({ webgpu = false, hash = '', query = '', viewport = { width: 1360, height: 1000 } } = {}) {
-  const server = await serve(0);
+/** A page in a fresh headless Chromium; `server` makes the static server (a test may wrap it). */
+export async function open({ webgpu = false, hash = '', query = '', viewport = { width: 1360, height: 1000 }, server: makeServer = serve } = {}) {
+  const server = await makeServer(0);
   const base = `http://127.0.0.1:${server.address().port}/`;
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',

@@ -15,6 +15,7 @@ export class AdaptationView {
     this.stepInput = stepInput;
     this.view = null;
     this.note = ''; // what adapts, when not every weight does (ANIL: the head only)
+    this.labels = []; // the labels under the images as drawn: {text, x, y, width}, in canvas pixels
     stepInput.addEventListener('input', () => this.draw());
   }
 
@@ -97,21 +98,36 @@ export class AdaptationView {
 
   drawImages(v, s) {
     const { channels, height, width } = v.shape;
-    const cell = width * SCALE + 8;
-    const perRow = Math.max(5, Math.floor((this.el.clientWidth || 600) / cell));
     const nSupport = v.support_y.length;
     const nQuery = v.query_y.length;
-    const rows = (n) => Math.ceil(n / perRow);
-    const label = 14;
     const canvas = this.canvas ?? document.createElement('canvas');
     this.canvas = canvas;
     if (!canvas.isConnected) this.el.replaceChildren(canvas);
-    canvas.width = perRow * cell;
-    canvas.height = 22 + rows(nSupport) * (cell + label) + 22 + rows(nQuery) * (cell + label);
     const ctx = canvas.getContext('2d');
+    const font = '12px system-ui, sans-serif';
+    ctx.font = font;
+    // a cell is as wide as its image or the widest label the task can have, whichever is wider,
+    // so labels never run into their neighbours ("→ 12 (is 17)" at 20 ways is wider than a
+    // glyph), and the grid keeps its shape as the predictions change
+    const supportLabels = v.support_y.map((y) => `label ${y}`);
+    const queryLabels = v.query_y.map((y, i) => (s.predictions[i] === y ? `→ ${y} ✓` : `→ ${s.predictions[i]} (is ${y})`));
+    const top = Math.max(...v.support_y, ...v.query_y);
+    const widest = Math.max(...[`label ${top}`, `→ ${top} (is ${top})`, ...supportLabels, ...queryLabels].map((t) => ctx.measureText(t).width));
+    const cell = Math.ceil(Math.max(width * SCALE, widest + 4)) + 8; // wide
+    const tall = height * SCALE + 8;
+    const perRow = Math.max(1, Math.floor((this.el.clientWidth || 600) / cell));
+    const rows = (n) => Math.ceil(n / perRow);
+    const label = 14;
+    canvas.width = perRow * cell;
+    canvas.height = 22 + rows(nSupport) * (tall + label) + 22 + rows(nQuery) * (tall + label);
     ctx.fillStyle = '#fff';
     ctx.fillRect(0, 0, canvas.width, canvas.height);
-    ctx.font = '12px system-ui, sans-serif';
+    ctx.font = font; // resizing the canvas reset it
+    this.labels = [];
+    const labelAt = (text, x, y) => {
+      ctx.fillText(text, x, y);
+      this.labels.push({ text, x, y, width: ctx.measureText(text).width });
+    };
     ctx.fillStyle = '#374151';
     ctx.fillText(`support set (${nSupport}): what the model adapts on`, 2, 14);
     const image = (x, i, px, py, border) => {
@@ -136,22 +152,21 @@ export class AdaptationView {
     let y = 22;
     for (let i = 0; i < nSupport; i++) {
       const px = (i % perRow) * cell;
-      const py = y + Math.floor(i / perRow) * (cell + label);
+      const py = y + Math.floor(i / perRow) * (tall + label);
       image(v.support_x, i, px, py, null);
       ctx.fillStyle = '#374151';
-      ctx.fillText(`label ${v.support_y[i]}`, px + 4, py + cell + 10);
+      labelAt(supportLabels[i], px + 4, py + tall + 10);
     }
-    y += rows(nSupport) * (cell + label) + 18;
+    y += rows(nSupport) * (tall + label) + 18;
     ctx.fillStyle = '#374151';
     ctx.fillText('query set: predicted label (green right, red wrong)', 2, y - 4);
     for (let i = 0; i < nQuery; i++) {
       const px = (i % perRow) * cell;
-      const py = y + Math.floor(i / perRow) * (cell + label);
-      const predicted = s.predictions[i];
-      const right = predicted === v.query_y[i];
+      const py = y + Math.floor(i / perRow) * (tall + label);
+      const right = s.predictions[i] === v.query_y[i];
       image(v.query_x, i, px, py, right ? RIGHT : WRONG);
       ctx.fillStyle = right ? RIGHT : WRONG;
-      ctx.fillText(right ? `→ ${predicted} ✓` : `→ ${predicted} (is ${v.query_y[i]})`, px + 4, py + cell + 10);
+      labelAt(queryLabels[i], px + 4, py + tall + 10);
     }
   }
 }

@@ -1,7 +1,22 @@
 // The live charts, each a small class owning one uPlot: update(data) checks its input and redraws.
+// Each chart is also an image with a one-line summary of what it shows (its aria-label), so a
+// screen reader hears the numbers a sighted person reads off the curves.
 import uPlot from '../vendor/uPlot.esm.js';
 
-const COLORS = { maml: '#2563eb', mamlSoft: 'rgba(37,99,235,0.25)', random: '#9ca3af', test: '#dc2626', band: 'rgba(37,99,235,0.12)' };
+const COLORS = { maml: '#2563eb', mamlSoft: 'rgba(37,99,235,0.25)', random: '#9ca3af', test: '#dc2626', band: 'rgba(37,99,235,0.12)', chance: '#111827' };
+
+/** Gives a chart's element its text alternative: `summary`, renewed with the data. */
+function describe(el, summary) {
+  el.setAttribute('role', 'img');
+  el.setAttribute('aria-label', summary);
+}
+
+const num = (v) => (!Number.isFinite(v) ? 'not finite' : Math.abs(v) >= 0.01 ? String(+v.toPrecision(3)) : v.toExponential(1));
+const pct = (v) => `${v.toFixed(0)} %`;
+
+/** The level a classifier reaches by guessing, in %, as a dashed line on the accuracy charts:
+ *  no learner can beat it on the noise control, and every one should on the other image tasks. */
+const chanceSeries = (chance) => ({ label: `chance (${pct(chance)})`, stroke: COLORS.chance, width: 1, dash: [3, 5], points: { show: false } });
 
 function size(el) {
   return { width: Math.max(280, el.clientWidth), height: 220 };
@@ -30,11 +45,26 @@ export class LossChart {
       ],
     }, [[], [], [], []], el);
     autosize(this.plot, el);
+    describe(el, 'meta-loss: no meta-iterations yet');
   }
   /** history: {x, loss, avg, test} arrays of equal length (test is null between evaluations). */
   update(h) {
     if (h.x.length !== h.loss.length) throw new Error('loss chart: columns differ in length');
     this.plot.setData([h.x, h.loss, h.avg, h.test]);
+    describe(this.el, LossChart.summary(h));
+  }
+  /** "meta-loss 0.42 at iteration 300 (moving average), falling; meta-test 0.45 at iteration 280" */
+  static summary(h) {
+    const last = (col) => { for (let i = col.length - 1; i >= 0; i--) if (col[i] !== null) return i; return -1; };
+    const i = last(h.loss);
+    if (i < 0) return 'meta-loss: no meta-iterations yet';
+    // the trend: the moving average now against a quarter of the history ago
+    const then = h.avg[Math.floor(0.75 * i)];
+    const ratio = h.avg[i] / then;
+    const trend = i < 10 ? 'too early for a trend' : ratio < 0.97 ? 'falling' : ratio > 1.03 ? 'rising' : 'flat';
+    const t = last(h.test);
+    const test = t < 0 ? '' : `; meta-test ${num(h.test[t])} at iteration ${h.x[t]}`;
+    return `meta-loss ${num(h.avg[i])} at iteration ${h.x[i]} (moving average), ${trend}${test}`;
   }
 }
 
@@ -44,17 +74,25 @@ class EvaluationChart {
     this.el = el;
     this.metric = null;
   }
-  /** Builds the plot for `metric` unless it is already built for it. */
-  ensure(metric) {
-    if (metric === this.metric) return;
+  /** Builds the plot for `metric` (and, for accuracy, the chance level `chance` in %) unless
+   *  it is already built for them. */
+  ensure(metric, chance) {
+    const key = `${metric} ${chance}`;
+    if (key === this.key) return;
     this.plot?.destroy();
+    this.key = key;
     this.metric = metric;
-    this.plot = new uPlot(this.options(metric), this.options(metric).series.map(() => []), this.el);
+    const options = this.options(metric, chance);
+    this.plot = new uPlot(options, options.series.map(() => []), this.el);
     autosize(this.plot, this.el);
   }
 }
 
 const metricOf = (evaluation) => (evaluation.maml.steps[0].accuracy ? 'accuracy' : 'mse');
+/** A drawn value in a chart's summary: accuracy in %, an MSE in figures, a gap as such. */
+const say = (metric) => (v) => (v === null ? 'not finite' : metric === 'accuracy' ? pct(v) : num(v));
+/** The chance level in % of an evaluation on `ways`-way tasks: null for the sinusoid's MSE. */
+const chanceOf = (metric, ways) => (metric === 'accuracy' && ways > 0 ? 100 / ways : null);
 // MSE is drawn on a log scale, where an interval's lower edge below zero cannot be shown
 const floor = (metric, v) => (v === null ? null : metric === 'mse' ? Math.max(v, 1e-3) : v);
 // A value as drawn: accuracy in %. An overflowed value comes as null from the wasm's JSON and
@@ -71,8 +109,10 @@ const statOf = (metric, s) => {
 /** Meta-test accuracy (or MSE) after each inner step 0..k, MAML beside random init, with the
  *  95 % confidence interval of MAML's as a band. */
 export class StepChart extends EvaluationChart {
-  options(metric) {
+  options(metric, chance) {
     const band = (color) => ({ stroke: 'transparent', fill: color, points: { show: false } });
+    // the chance line, when there is one, before the band's two edges (the legend hides the last)
+    const extra = chance === null ? [] : [chanceSeries(chance)];
     return {
       ...size(this.el),
       scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
@@ -81,26 +121,38 @@ export class StepChart extends EvaluationChart {
         {},
         { label: 'MAML', stroke: COLORS.maml, width: 2 },
         { label: 'random init', stroke: COLORS.random, width: 2, dash: [6, 4] },
+        ...extra,
         { label: '95 % CI', ...band(COLORS.band) },
         { label: 'CI high', ...band(COLORS.band) },
       ],
-      bands: [{ series: [4, 3], fill: COLORS.band }],
+      bands: [{ series: [4 + extra.length, 3 + extra.length], fill: COLORS.band }],
       legend: { live: false },
     };
   }
-  update({ maml, random }) {
+  /** ways: the tasks' classes, for the chance line (ignored for the sinusoid). */
+  update({ maml, random }, ways) {
     const metric = metricOf({ maml });
-    this.ensure(metric);
+    const chance = chanceOf(metric, ways);
+    this.ensure(metric, chance);
     const m = maml.steps.map((s) => statOf(metric, s));
     const r = random.steps.map((s) => statOf(metric, s));
-    this.plot.setData([maml.steps.map((s) => s.step), m.map((v) => v.mean), r.map((v) => v.mean), m.map((v) => v.lo), m.map((v) => v.hi)]);
+    this.plot.setData([
+      maml.steps.map((s) => s.step), m.map((v) => v.mean), r.map((v) => v.mean),
+      ...(chance === null ? [] : [m.map(() => chance)]),
+      m.map((v) => v.lo), m.map((v) => v.hi),
+    ]);
+    const show = say(metric);
+    const k = m.length - 1;
+    describe(this.el, `query ${metric === 'accuracy' ? 'accuracy' : 'MSE'} on ${maml.tasks.length} held-out tasks after 0 to ${k} inner steps: `
+      + `MAML's start ${show(m[0].mean)} to ${show(m[k].mean)}, a random start ${show(r[0].mean)} to ${show(r[k].mean)}`
+      + (chance === null ? '' : `; chance ${pct(chance)}`));
   }
 }
 
 /** Per-task accuracy (or MSE) after the last inner step on the fixed meta-test tasks: every task
  *  a point, with the mean and its 95 % interval as lines. */
 export class TaskChart extends EvaluationChart {
-  options(metric) {
+  options(metric, chance) {
     return {
       ...size(this.el),
       legend: { live: false },
@@ -110,17 +162,30 @@ export class TaskChart extends EvaluationChart {
         {},
         { label: 'task', stroke: COLORS.maml, paths: () => null, points: { show: true, size: 8, fill: COLORS.maml } },
         { label: 'mean', stroke: COLORS.test, width: 2, points: { show: false } },
+        ...(chance === null ? [] : [chanceSeries(chance)]),
         { label: '95 % CI', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
         { label: 'CI high', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
       ],
     };
   }
-  update({ maml }) {
+  /** ways: the tasks' classes, for the chance line (ignored for the sinusoid). */
+  update({ maml }, ways) {
     const metric = metricOf({ maml });
-    this.ensure(metric);
-    const stat = statOf(metric, maml.steps[maml.steps.length - 1]);
+    const chance = chanceOf(metric, ways);
+    this.ensure(metric, chance);
+    const last = maml.steps[maml.steps.length - 1];
+    const stat = statOf(metric, last);
     const values = maml.tasks.map((t) => { const curve = metric === 'accuracy' ? t.accuracy : t.loss; return shown(metric, curve[curve.length - 1]); });
     const x = values.map((_, i) => i + 1);
-    this.plot.setData([x, values, x.map(() => stat.mean), x.map(() => stat.lo), x.map(() => stat.hi)]);
+    this.plot.setData([
+      x, values, x.map(() => stat.mean), ...(chance === null ? [] : [x.map(() => chance)]),
+      x.map(() => stat.lo), x.map(() => stat.hi),
+    ]);
+    const show = say(metric);
+    const finite = values.filter((v) => v !== null);
+    const spread = stat.hi === null ? '' : ` ± ${show(stat.hi - stat.mean)}`;
+    const range = finite.length ? `from ${show(Math.min(...finite))} to ${show(Math.max(...finite))}` : 'none finite';
+    describe(this.el, `${values.length} meta-test tasks after ${last.step} inner steps: mean ${show(stat.mean)}${spread}, ${range}`
+      + (chance === null ? '' : `; chance ${pct(chance)}`));
   }
 }

@@ -53,8 +53,11 @@ export class Controls {
       const { el, output, row } = this.inputs.get(c.key);
       const v = state[c.key];
       if (c.kind === 'bool') el.checked = v;
-      else if (c.kind === 'log') el.value = logToSlider(c, v);
-      else el.value = String(v);
+      else if (c.kind === 'log') {
+        el.value = logToSlider(c, v);
+        // a screen reader would read the slider's position (0..1000); it should hear the value
+        el.setAttribute('aria-valuetext', formatLog(v));
+      } else el.value = String(v);
       output.textContent = c.kind === 'log' ? formatLog(v) : c.live && c.kind === 'int' ? String(v) : '';
       row.hidden = Boolean(c.images) && state.task === 'sinusoid';
     }
