@@ -1,7 +1,7 @@
 // The page's main thread: builds the controls from the wasm's settings table, talks to the
 // worker, and draws the latest reports on animation frames. It never trains and never waits on
 // the wasm.
-import { readTable, preset, coerce, parseHash, toHash, settings, needsReset } from './state.js';
+import { readTable, preset, coerce, parseHash, toHash, settings, needsReset, control } from './state.js';
 import { LossChart, StepChart, TaskChart } from './views/charts.js';
 import { AdaptationView } from './views/adaptation.js';
 import { Controls } from './views/controls.js';
@@ -10,6 +10,8 @@ import { formatLive, parseLive, record, scheduleFor } from './schedule.js';
 import { evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
 import { DrawPanel } from './views/draw.js';
 import { ActivityLine } from './views/activity.js';
+import { Pins } from './views/pins.js';
+import { Starts } from './views/starts.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
@@ -53,6 +55,8 @@ const lab = {
   controls: null, // the control panel
   charts: null, // the charts and the adaptation view
   activity: null, // the line saying what the worker is busy with, when it takes a while
+  pins: null, // the pinned runs drawn over the current one (views/pins.js)
+  starts: null, // the meta-trained starts shipped with the page (views/starts.js)
   notices: [], // every notice shown
   errors: [], // every failed request
 };
@@ -92,6 +96,8 @@ function notice(text, level = 'info', key = text) {
 function showState() {
   lab.controls.show(lab.state);
   showTask(lab.state.task);
+  lab.starts.show(lab.table, lab.state);
+  lab.pins.setCurrent(lab.table, lab.state);
   showAlgorithm(lab.state.algorithm);
   writeLink();
 }
@@ -131,7 +137,8 @@ function showAlgorithm(algorithm) {
   lab.dirty.view = true;
 }
 
-/** A new task's or algorithm's settings: its preset (the paper's settings, sized for the page), same seed and backend. */
+/** A new task's or algorithm's settings: its preset (the paper's settings, sized for the page, and
+ *  its meta-trained start where one fits), same seed and backend. */
 const presetFor = (task, algorithm = lab.state.algorithm) => ({ ...preset(lab.table, task, algorithm), seed: lab.state.seed, backend: lab.state.backend });
 
 /** `state`, or glyphs in its place when it asks for omniglot and the worker holds no zip. */
@@ -205,6 +212,15 @@ function spawn() {
  *  to replay, [{iteration, key, value}] (a link's); every other run starts with none, from the
  *  settings the controls show. */
 function startRun(live = []) {
+  const start = lab.starts.fit(lab.table, lab.state);
+  resolve('start-choice');
+  if (lab.state.start === 'meta-trained' && !start.bytes) {
+    // the controls and the link say what runs: from scratch
+    if (lab.state.task !== 'noise') notice(`This run starts from scratch: ${start.why}.`, 'info', 'start-choice');
+    lab.state = { ...lab.state, start: 'scratch' };
+    showState();
+  }
+  const weights = lab.state.start === 'meta-trained' ? start.bytes.slice(0) : undefined;
   lab.generation += 1;
   // the previous run's meta-test and sampled task stay drawn until the new run's replace them:
   // marked as the previous run's, so they do not read as the new one's
@@ -220,7 +236,7 @@ function startRun(live = []) {
   showCounters();
   setButtons();
   writeLink();
-  post({ type: 'start', generation: lab.generation, settings: settings(lab.table, lab.state), backend: lab.state.backend, schedule: scheduleFor(live) });
+  post({ type: 'start', generation: lab.generation, settings: settings(lab.table, lab.state), backend: lab.state.backend, schedule: scheduleFor(live), weights });
 }
 
 /** The iteration counter and the speed: '–' unless Play is on and a batch has reported. */
@@ -296,6 +312,8 @@ const aboutRun = {
   ready(m) {
     lab.ready = true;
     lab.config = m.config;
+    lab.iteration = m.iteration; // a meta-trained start's, or 0
+    showCounters();
     lab.startAlpha = m.config.maml.inner_lr;
     resolve(...RUN_NOTICES);
     setButtons();
@@ -523,13 +541,30 @@ function main() {
       className: 'previous-note', textContent: "previous run: the new run's first results are on their way",
     }));
   }
+  lab.starts = new Starts($('start-box'), (value) => onControl(control(lab.table, 'start'), value));
+  lab.startsLoaded = lab.starts.load().then((problems) => problems.forEach((p) => notice(p, 'warn')));
+  lab.pins = new Pins($('pins'), {
+    storage: localStorage,
+    run: () => ({ state: lab.state, iteration: lab.iteration, history: lab.history, evaluation: lab.evaluation }),
+    charts: [
+      { name: 'loss', chart: lab.charts.loss, caption: $('loss-chart').previousElementSibling, title: 'meta-loss' },
+      { name: 'steps', chart: lab.charts.steps, caption: $('step-chart').previousElementSibling, title: 'adaptation by inner step' },
+      { name: 'tasks', chart: lab.charts.tasks, caption: $('task-chart').previousElementSibling, title: 'meta-test tasks' },
+    ],
+    notice,
+    onChange: (pins) => {
+      for (const c of [lab.charts.loss, lab.charts.steps, lab.charts.tasks]) c.setPins(pins);
+      lab.dirty.loss = lab.dirty.evaluation = true;
+    },
+  });
   wire();
   spawn();
   requestAnimationFrame(draw);
 }
 
 /** The rest, once the worker has sent the settings table: the controls, the link's state, the first run. */
-function begin(table) {
+async function begin(table) {
+  await lab.startsLoaded; // the first run may start from one
   lab.table = table;
   lab.controls = new Controls(table.controls, $('live-controls'), $('run-controls'), onControl);
   // the current algorithm's one-line explanation, right under its selector

@@ -7,6 +7,13 @@
  *  own control. The worker makes a new handle when it changes. */
 const BACKEND = { key: 'backend', label: 'backend', kind: 'enum', values: ['auto', 'webgpu', 'cpu'], live: false, images: false };
 
+/** Where a run starts: from the meta-trained weights shipped for the task's page preset
+ *  (www/starts/, views/starts.js), or from random weights. The page's own too, and shown beside
+ *  Play rather than with the run's controls (`own`). A link made before this key existed started
+ *  from scratch, and still does. */
+const START = { key: 'start', label: 'start', kind: 'enum', values: ['meta-trained', 'scratch'], live: false, images: false, own: true };
+const PAGE_ONLY = [BACKEND, START];
+
 /** The table the page works from, made of the handle's: its controls, then the backend; each
  *  algorithm's preset for each task, on the automatic backend; and each algorithm's one-line
  *  explanation.
@@ -15,9 +22,9 @@ const BACKEND = { key: 'backend', label: 'backend', kind: 'enum', values: ['auto
  *  slider) or 'bool'; live: takes effect on the next meta-iteration without a new run; images:
  *  only image tasks use it. */
 export function readTable(table) {
-  const withBackend = (byTask) => Object.fromEntries(Object.entries(byTask).map(([task, p]) => [task, { ...p, backend: 'auto' }]));
+  const withBackend = (byTask) => Object.fromEntries(Object.entries(byTask).map(([task, p]) => [task, { ...p, backend: 'auto', start: 'meta-trained' }]));
   const presets = Object.fromEntries(Object.entries(table.presets_by_algorithm).map(([a, byTask]) => [a, withBackend(byTask)]));
-  return { controls: [...table.controls, BACKEND], presets, algorithms: table.algorithms };
+  return { controls: [...table.controls, ...PAGE_ONLY], presets, algorithms: table.algorithms };
 }
 
 export const control = (table, key) => table.controls.find((c) => c.key === key);
@@ -79,6 +86,7 @@ export function parseHash(table, hash) {
   const [algorithm, algorithmProblem] = coerce(algorithms, params.get('algorithm') ?? algorithms.values[0], algorithms.values[0]);
   if (algorithmProblem) problems.push(algorithmProblem);
   const state = preset(table, task, algorithm);
+  if (params.size > 0 && !params.has('start')) state.start = 'scratch'; // a link from before the meta-trained starts
   for (const [key, raw] of params) {
     if (key === 'live') continue; // the run's live changes: schedule.js reads them
     const c = control(table, key);
@@ -98,9 +106,9 @@ export function toHash(table, state) {
   return '#' + params.toString();
 }
 
-/** The settings JSON the wasm handle takes: every control's value but the backend's. */
+/** The settings JSON the wasm handle takes: every control's value but the page's own (backend, start). */
 export function settings(table, state) {
-  return Object.fromEntries(table.controls.filter((c) => c !== BACKEND).map((c) => [c.key, state[c.key]]));
+  return Object.fromEntries(table.controls.filter((c) => !PAGE_ONLY.includes(c)).map((c) => [c.key, state[c.key]]));
 }
 
 /** Whether going from `before` to `after` needs a new run: a control that is not live changed. */

@@ -7,10 +7,11 @@
 //   page -> worker   payload                          what it asks
 //   init             {evalTasks}                      load the wasm; meta-test on evalTasks tasks
 //   start            {generation, settings, backend,  a new run: the handle reset, or a new one
-//                     schedule}                       when another backend is asked for; schedule:
-//                                                     live settings to apply after given meta-
+//                     schedule,                       when another backend is asked for; schedule:
+//                     weights?}                       live settings to apply after given meta-
 //                                                     iterations, [{iteration, settings}] (a link's
-//                                                     replay), each exactly there (see stepOnce)
+//                                                     replay), each exactly there (see stepOnce);
+//                                                     from `weights` (a weights file) when given
 //   play             {}                               train in batches until paused
 //   pause            {}                               stop after the batch in flight
 //   step             {}                               one meta-iteration, a meta-test, the view
@@ -33,7 +34,7 @@
 //   loaded           {table}                          the wasm is loaded: its settings table
 //   backend          {backend, adapter, why, slow}    a new handle: which backend, and why (slow: a
 //                                                     software WebGPU adapter, chosen explicitly)
-//   ready            {config}                         the run is set up: its full TrainerConfig
+//   ready            {config, iteration}              the run is set up: its full TrainerConfig
 //   reports          {reports, msPerIteration, wasmBytes}  meta-iterations done
 //   evaluation       {iteration, maml, random}        a meta-test: MAML's start and a random one
 //   rates            {iteration, rates}               Meta-SGD's learned inner rates per parameter
@@ -175,9 +176,10 @@ async function start(msg) {
     state.onWebgpu = made.backend === 'webgpu';
     post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow) });
   }
+  if (msg.weights) state.lab.import_weights(new Uint8Array(msg.weights)); // a meta-trained start
   // a new run has new shapes: on WebGPU its first meta-test and meta-iteration compile kernels
   Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []) });
-  post('ready', { config: state.config });
+  post('ready', { config: state.config, iteration: state.lab.iteration() });
   applyDue();
   await evaluate();
   await view(0);

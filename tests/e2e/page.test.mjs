@@ -16,7 +16,7 @@ async function steps(page, n) {
   return page.evaluate(() => window.lab.history.loss.filter((v) => v !== null));
 }
 
-test('the sinusoid trains on the CPU: no console errors, the loss chart fills and falls', () => withPage({}, async ({ page, consoleErrors }) => {
+test('the sinusoid trains on the CPU: no console errors, the loss chart fills and falls', () => withPage({ hash: '#start=scratch' }, async ({ page, consoleErrors }) => {
   await ready(page);
   const backend = await page.evaluate(() => window.lab.backend);
   assert.equal(backend.backend, 'cpu');
@@ -50,7 +50,7 @@ test('a glyph task runs and the adaptation view marks its queries', () => withPa
   assert.deepEqual(consoleErrors, []);
 }));
 
-test('the α slider changes the α the worker uses and the URL', () => withPage({}, async ({ page }) => {
+test('the α slider changes the α the worker uses and the URL', () => withPage({ hash: '#start=scratch' }, async ({ page }) => {
   await ready(page);
   await page.$eval('#inner_lr', (el) => { el.value = '800'; el.dispatchEvent(new Event('input')); });
   const alpha = await until(page, () => window.lab.config.maml.inner_lr !== 0.01 && window.lab.config.maml.inner_lr);
@@ -89,7 +89,7 @@ test('more inner steps in training, more in the meta-test and the adaptation vie
   assert.match(await page.textContent('#view-caption'), new RegExp(`after ${most} inner steps`));
 }));
 
-test('Pause, Play and Pause pressed quickly leave training paused', () => withPage({}, async ({ page }) => {
+test('Pause, Play and Pause pressed quickly leave training paused', () => withPage({ hash: '#start=scratch' }, async ({ page }) => {
   await ready(page);
   await page.click('#play');
   await until(page, () => window.lab.iteration > 0);
@@ -146,7 +146,7 @@ test('divergence pauses with a sentence and keeps the last finite weights', () =
   await until(page, (k) => window.lab.iteration > k, state.iteration);
 }));
 
-test('a corrupt zip, an oversized file and weights of another model are refused and the run goes on', () => withPage({}, async ({ page }) => {
+test('a corrupt zip, an oversized file and weights of another model are refused and the run goes on', () => withPage({ hash: '#start=scratch' }, async ({ page }) => {
   await ready(page);
   await steps(page, 2);
   const download = page.waitForEvent('download');

@@ -1,6 +1,9 @@
 // The live charts, each a small class owning one uPlot: update(data) checks its input and redraws.
 // Each chart is also an image with a one-line summary of what it shows (its aria-label), so a
 // screen reader hears the numbers a sighted person reads off the curves.
+// Pinned runs (views/pins.js) are extra series in their own colours: setPins(pins) rebuilds the
+// plot with them, and each update aligns their points with the current run's on the union of
+// their x values (nulls where a run has no point, spanned by the lines).
 import uPlot from '../vendor/uPlot.esm.js';
 
 const COLORS = { maml: '#2563eb', mamlSoft: 'rgba(37,99,235,0.25)', random: '#9ca3af', test: '#dc2626', band: 'rgba(37,99,235,0.12)', chance: '#111827' };
@@ -22,35 +25,68 @@ function size(el) {
   return { width: Math.max(280, el.clientWidth), height: 220 };
 }
 
-/** Fits a chart to its container when the window changes size. */
+/** Fits a chart to its container when the window changes size; returns the observer, to
+ *  disconnect when the plot is replaced. */
 function autosize(plot, el) {
-  new ResizeObserver(() => plot.setSize(size(el))).observe(el);
+  const observer = new ResizeObserver(() => plot.setSize(size(el)));
+  observer.observe(el);
+  return observer;
 }
+
+/** Columns of several runs, each {x, columns}, on the sorted union of their x values: [x, ...every
+ *  run's columns in order], with null where a run has no point at that x. */
+export function alignOnUnion(runs) {
+  const x = [...new Set(runs.flatMap((r) => r.x))].sort((a, b) => a - b);
+  const out = [x];
+  for (const r of runs) {
+    const at = new Map(r.x.map((v, i) => [v, i]));
+    for (const col of r.columns) out.push(x.map((v) => (at.has(v) ? col[at.get(v)] : null)));
+  }
+  return out;
+}
+
+/** A pinned run's line in its colour. */
+const pinLine = (p, label, extra = {}) => ({ label, stroke: p.colour, width: 2, spanGaps: true, points: { show: false }, ...extra });
 
 /** Meta-loss over iterations: every training meta-loss (light), its moving average, and the
  *  meta-test loss after adaptation at intervals. */
 export class LossChart {
   constructor(el) {
     this.el = el;
+    this.setPins([]);
+  }
+  /** Rebuilds the plot with each pin's moving average and meta-test loss. */
+  setPins(pins) {
+    this.pins = pins;
+    this.plot?.destroy();
+    this.observer?.disconnect();
+    const series = [
+      {},
+      { label: 'meta-train', stroke: COLORS.mamlSoft, width: 1, spanGaps: true, points: { show: false } },
+      { label: 'moving average', stroke: COLORS.maml, width: 2, spanGaps: true, points: { show: false } },
+      { label: 'meta-test', stroke: COLORS.test, width: 2, spanGaps: true, points: { show: true, size: 6 } },
+      ...pins.flatMap((p) => [pinLine(p, p.label), pinLine(p, `${p.tag} meta-test`, { width: 1.5, dash: [5, 4], points: { show: true, size: 5 } })]),
+    ];
     this.plot = new uPlot({
-      ...size(el),
+      ...size(this.el),
       scales: { x: { time: false }, y: { distr: 3 } },
       axes: [{ label: 'meta-iteration' }, { label: 'meta-loss', size: 60 }],
       legend: { live: false },
-      series: [
-        {},
-        { label: 'meta-train', stroke: COLORS.mamlSoft, width: 1, points: { show: false } },
-        { label: 'moving average', stroke: COLORS.maml, width: 2, points: { show: false } },
-        { label: 'meta-test', stroke: COLORS.test, width: 2, spanGaps: true, points: { show: true, size: 6 } },
-      ],
-    }, [[], [], [], []], el);
-    autosize(this.plot, el);
-    describe(el, 'meta-loss: no meta-iterations yet');
+      series,
+    }, series.map(() => []), this.el);
+    this.observer = autosize(this.plot, this.el);
+    describe(this.el, 'meta-loss: no meta-iterations yet');
   }
   /** history: {x, loss, avg, test} arrays of equal length (test is null between evaluations). */
   update(h) {
     if (h.x.length !== h.loss.length) throw new Error('loss chart: columns differ in length');
-    this.plot.setData([h.x, h.loss, h.avg, h.test]);
+    if (!this.pins.length) this.plot.setData([h.x, h.loss, h.avg, h.test]);
+    else {
+      this.plot.setData(alignOnUnion([
+        { x: h.x, columns: [h.loss, h.avg, h.test] },
+        ...this.pins.map((p) => ({ x: p.history.x, columns: [p.history.avg, p.history.test] })),
+      ]));
+    }
     describe(this.el, LossChart.summary(h));
   }
   /** "meta-loss 0.42 at iteration 300 (moving average), falling; meta-test 0.45 at iteration 280" */
@@ -73,6 +109,13 @@ class EvaluationChart {
   constructor(el) {
     this.el = el;
     this.metric = null;
+    this.pins = [];
+    this.drawnPins = []; // the pins drawn: those of the current metric
+  }
+  /** Draws these pins from the next update on (those of another metric are left out). */
+  setPins(pins) {
+    this.pins = pins;
+    this.key = null; // rebuilt on the next update
   }
   /** Builds the plot for `metric` (and, for accuracy, the chance level `chance` in %) unless
    *  it is already built for them. */
@@ -80,11 +123,16 @@ class EvaluationChart {
     const key = `${metric} ${chance}`;
     if (key === this.key) return;
     this.plot?.destroy();
+    this.observer?.disconnect();
     this.key = key;
     this.metric = metric;
+    this.drawnPins = this.pins.filter((p) => p.steps.metric === metric);
     const options = this.options(metric, chance);
     this.plot = new uPlot(options, options.series.map(() => []), this.el);
-    autosize(this.plot, this.el);
+    this.observer = autosize(this.plot, this.el);
+    // a band's second edge needs no legend entry of its own
+    const edge = options.series.findIndex((s) => s.label === 'CI high');
+    this.plot.root.querySelectorAll('.u-legend .u-series')[edge - 1]?.setAttribute('hidden', '');
   }
 }
 
@@ -124,6 +172,7 @@ export class StepChart extends EvaluationChart {
         ...extra,
         { label: '95 % CI', ...band(COLORS.band) },
         { label: 'CI high', ...band(COLORS.band) },
+        ...this.drawnPins.map((p) => pinLine(p, p.label, { points: { show: true, size: 5 } })),
       ],
       bands: [{ series: [4 + extra.length, 3 + extra.length], fill: COLORS.band }],
       legend: { live: false },
@@ -136,11 +185,13 @@ export class StepChart extends EvaluationChart {
     this.ensure(metric, chance);
     const m = maml.steps.map((s) => statOf(metric, s));
     const r = random.steps.map((s) => statOf(metric, s));
-    this.plot.setData([
-      maml.steps.map((s) => s.step), m.map((v) => v.mean), r.map((v) => v.mean),
-      ...(chance === null ? [] : [m.map(() => chance)]),
-      m.map((v) => v.lo), m.map((v) => v.hi),
-    ]);
+    this.plot.setData(alignOnUnion([
+      {
+        x: maml.steps.map((s) => s.step),
+        columns: [m.map((v) => v.mean), r.map((v) => v.mean), ...(chance === null ? [] : [m.map(() => chance)]), m.map((v) => v.lo), m.map((v) => v.hi)],
+      },
+      ...this.drawnPins.map((p) => ({ x: p.steps.step, columns: [p.steps.mean] })),
+    ]));
     const show = say(metric);
     const k = m.length - 1;
     describe(this.el, `query ${metric === 'accuracy' ? 'accuracy' : 'MSE'} on ${maml.tasks.length} held-out tasks after 0 to ${k} inner steps: `
@@ -165,6 +216,7 @@ export class TaskChart extends EvaluationChart {
         ...(chance === null ? [] : [chanceSeries(chance)]),
         { label: '95 % CI', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
         { label: 'CI high', stroke: COLORS.test, width: 1, dash: [4, 4], points: { show: false } },
+        ...this.drawnPins.map((p) => pinLine(p, `${p.label} mean`)),
       ],
     };
   }
@@ -180,6 +232,7 @@ export class TaskChart extends EvaluationChart {
     this.plot.setData([
       x, values, x.map(() => stat.mean), ...(chance === null ? [] : [x.map(() => chance)]),
       x.map(() => stat.lo), x.map(() => stat.hi),
+      ...this.drawnPins.map((p) => x.map(() => p.taskMean)),
     ]);
     const show = say(metric);
     const finite = values.filter((v) => v !== null);

@@ -23,11 +23,11 @@ function input(c) {
 
 export class Controls {
   /** One input per control of `controls`: live ones in `liveBox`, the others in `runBox`;
-   *  `onInput(control, raw)` hears every change. */
+   *  `onInput(control, raw)` hears every change. Controls marked `own` are drawn elsewhere. */
   constructor(controls, liveBox, runBox, onInput) {
-    this.controls = controls;
+    this.controls = controls.filter((c) => !c.own);
     this.inputs = new Map();
-    for (const c of controls) {
+    for (const c of this.controls) {
       const row = Object.assign(document.createElement('div'), { className: 'row' });
       const el = input(c);
       el.id = c.key;

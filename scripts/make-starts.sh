@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The meta-trained starts the page offers (www/starts/): MAML on the page's preset of each task
+# (TrainerConfig::page_preset: the sinusoid's is the paper's; the glyphs' is 16 filters, 5 queries,
+# meta-batch 8), seed 0. Each file is one `maml train`; `maml eval` then measures it on the 600
+# held-out tasks the README quotes, and on the page's 24, which the page's test checks.
+# The noise control needs none: nothing can be learned there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin maml
+maml="${CARGO_TARGET_DIR:-target}/release/maml"
+runs=runs/starts
+mkdir -p www/starts "$runs"
+
+train() { # task iterations flags...
+  local task=$1 iterations=$2
+  shift 2
+  "$maml" train --task "$task" "$@" --iterations "$iterations" --log-every 0 --out "$runs/$task"
+  cp "$runs/$task/weights.bin" "www/starts/$task.bin"
+}
+train sinusoid 10000
+train glyphs 2000 --filters 16 --queries 5 --meta-batch 8
+
+# the manifest the page and tests/starts.rs read: each file, its size, and its measured meta-test
+for task in sinusoid glyphs; do
+  jq -n --arg task "$task" --argjson bytes "$(stat -c %s "www/starts/$task.bin")" \
+    --argjson all "$("$maml" eval --run "$runs/$task" --tasks 600)" \
+    --argjson page "$("$maml" eval --run "$runs/$task" --tasks 24)" \
+    '{($task): {file: ($task + ".bin"), bytes: $bytes, iterations: $all.iterations, metric: $all.metric,
+      tasks600: $all.steps, tasks24: $page.steps}}'
+done | jq -s add > www/starts/starts.json
+cat www/starts/starts.json

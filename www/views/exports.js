@@ -1,0 +1,116 @@
+// Exports of the current and pinned runs: their metrics as CSV, each chart as a PNG, with file
+// names made from the run's settings.
+
+/** A file name for the run of `state`, e.g. maml-glyphs-maml-alpha0.4-first_order. */
+export function fileName(state) {
+  const parts = ['maml', state.task, state.algorithm, `alpha${state.inner_lr}`];
+  if (state.first_order) parts.push('first_order');
+  if (state.start === 'meta-trained') parts.push('meta-trained');
+  return parts.join('-').replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** The per-step means of an evaluation (accuracy in %, or MSE), MAML's and the random start's. */
+export function stepMeans(evaluation) {
+  const metric = evaluation.maml.steps[0].accuracy ? 'accuracy' : 'mse';
+  // an overflowed step comes as null from the wasm's JSON, and stays null
+  const value = (v) => (typeof v === 'number' && Number.isFinite(v) ? (metric === 'accuracy' ? 100 * v : v) : null);
+  const pick = (s) => {
+    const stat = metric === 'accuracy' ? s.accuracy : s.loss;
+    return { mean: value(stat?.mean), ci95: value(stat?.ci95) };
+  };
+  const m = evaluation.maml.steps.map(pick);
+  return {
+    metric,
+    iteration: evaluation.iteration,
+    step: evaluation.maml.steps.map((s) => s.step),
+    mean: m.map((v) => v.mean),
+    ci95: m.map((v) => v.ci95),
+    random: evaluation.random.steps.map((s) => pick(s).mean),
+  };
+}
+
+/** One CSV field: quoted when it holds a comma, a quote or a line break. */
+const field = (v) => {
+  const s = v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+};
+const csv = (header, rows) => [header, ...rows].map((r) => r.map(field).join(',')).join('\n') + '\n';
+
+/** Meta-loss by iteration: the current run's every point, each pin's thinned history. */
+export function metricsCsv(run, pins) {
+  const rows = [];
+  const add = (name, label, h) => h.x.forEach((x, i) => rows.push([name, label, x, h.loss[i], h.avg[i], h.test[i]]));
+  add('current', 'current run', run.history);
+  for (const p of pins) add(p.tag, p.label, p.history);
+  return csv(['run', 'label', 'iteration', 'meta_loss', 'meta_loss_average', 'meta_test_loss'], rows);
+}
+
+/** The latest meta-test step by step (accuracy in % or MSE), current run and pins. */
+export function stepsCsv(run, pins) {
+  const rows = [];
+  const add = (name, label, s) => s.step.forEach((step, i) => rows.push([name, label, s.iteration, s.metric, step, s.mean[i], s.ci95[i], s.random[i]]));
+  if (run.evaluation) add('current', 'current run', stepMeans(run.evaluation));
+  for (const p of pins) add(p.tag, p.label, p.steps);
+  return csv(['run', 'label', 'iteration', 'metric', 'inner_step', 'mean', 'ci95', 'random_init_mean'], rows);
+}
+
+/** A uPlot chart as a PNG: its canvas under a title and the legend's entries (uPlot's legend
+ *  is HTML, so it is drawn here), on white. */
+export function chartPng(plot, title) {
+  const src = plot.ctx.canvas;
+  const scale = src.width / plot.width; // the canvas is in device pixels
+  const entries = plot.series.slice(1)
+    .map((s, i) => ({ label: s.label, colour: seriesColour(plot, s, i + 1) }))
+    .filter((e) => e.label && e.label !== 'CI high');
+  const line = 16 * scale;
+  const out = document.createElement('canvas');
+  out.width = src.width;
+  const ctx = out.getContext('2d');
+  ctx.font = `${12 * scale}px sans-serif`;
+  // lay the legend out in rows that fit the width
+  const rows = [[]];
+  let x = 0;
+  for (const e of entries) {
+    const w = 18 * scale + ctx.measureText(e.label).width + 14 * scale;
+    if (x + w > out.width && rows[rows.length - 1].length) { rows.push([]); x = 0; }
+    rows[rows.length - 1].push({ ...e, x });
+    x += w;
+  }
+  const top = line * (1.6 + rows.length) ;
+  out.height = src.height + top;
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.textBaseline = 'middle';
+  ctx.fillStyle = '#111';
+  ctx.font = `bold ${13 * scale}px sans-serif`;
+  ctx.fillText(title, 6 * scale, line * 0.8);
+  ctx.font = `${12 * scale}px sans-serif`;
+  rows.forEach((row, r) => {
+    const y = line * (1.9 + r);
+    for (const e of row) {
+      ctx.fillStyle = e.colour;
+      ctx.fillRect(e.x + 6 * scale, y - 4 * scale, 12 * scale, 8 * scale);
+      ctx.fillStyle = '#111';
+      ctx.fillText(e.label, e.x + 22 * scale, y);
+    }
+  });
+  ctx.drawImage(src, 0, top);
+  return new Promise((resolve, reject) => out.toBlob((b) => (b ? resolve(b) : reject(new Error('the canvas gave no PNG'))), 'image/png'));
+}
+
+/** A series' colour as a CSS string: uPlot keeps stroke and fill as functions. */
+function seriesColour(plot, s, i) {
+  const value = (v) => (typeof v === 'function' ? v(plot, i) : v);
+  const stroke = value(s.stroke);
+  return stroke && stroke !== 'transparent' ? stroke : value(s.fill) ?? '#000';
+}
+
+/** Saves `blob` as `name` through a temporary link. */
+export function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

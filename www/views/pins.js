@@ -1,0 +1,188 @@
+// Pinned runs: "Keep this run" copies the current run's curves (its meta-loss over iterations,
+// its last meta-test step by step, and the meta-test tasks' mean) under a letter and a colour,
+// so the next run draws over them. Each pin's label is what differs between it and the current
+// run ("first_order: false → true"), recomputed whenever the current settings change. Up to
+// four, kept in the browser's storage under a versioned key, so they survive a reload.
+import { metricsCsv, stepsCsv, chartPng, download, fileName, stepMeans } from './exports.js';
+
+export const MAX_PINS = 4;
+export const STORAGE_KEY = 'maml-lab.pins';
+const VERSION = 1; // of the stored form below: another version is dropped, with a sentence
+const MAX_PIN_POINTS = 400; // a pin's loss history is thinned to this many points
+const COLOURS = ['#d97706', '#059669', '#7c3aed', '#db2777']; // none of the current run's blue, red or grey
+const TAGS = ['A', 'B', 'C', 'D'];
+
+/** Every `step`-th point of a history, keeping every meta-test point and the last point. */
+export function thin(h, max = MAX_PIN_POINTS) {
+  const step = Math.max(1, Math.ceil(h.x.length / max));
+  const keep = h.x.map((_, i) => i % step === 0 || h.test[i] !== null || i === h.x.length - 1);
+  const pick = (col) => col.filter((_, i) => keep[i]);
+  return { x: pick(h.x), loss: pick(h.loss), avg: pick(h.avg), test: pick(h.test) };
+}
+
+const show = (v) => (typeof v === 'number' ? String(+v.toPrecision(4)) : String(v));
+
+/** What differs from the pinned settings to the current ones, key by key, in the table's order. */
+export function difference(keys, pinned, current) {
+  const differ = keys.filter((k) => pinned[k] !== current[k]);
+  return differ.length ? differ.map((k) => `${k}: ${show(pinned[k])} → ${show(current[k])}`).join(', ') : 'same settings';
+}
+
+export class Pins {
+  /** The panel in `box`. `run()` gives the current run ({state, iteration, history, evaluation});
+   *  `charts` are the charts to draw pins on ({name, chart, caption} each, chart with setPins and
+   *  plot); `notice(text, level)` shows a sentence; `onChange()` hears every change of the pins. */
+  constructor(box, { storage, run, charts, notice, onChange }) {
+    Object.assign(this, { storage, run, charts, notice, onChange });
+    this.list = [];
+    this.keys = []; // the settings compared in labels, in the table's order
+    this.current = null;
+    this.build(box);
+    this.restore();
+  }
+
+  build(box) {
+    const el = (tag, props = {}, ...children) => {
+      const e = Object.assign(document.createElement(tag), props);
+      e.append(...children);
+      return e;
+    };
+    this.pinButton = el('button', { id: 'pin', textContent: 'Keep this run', title: 'pin its curves, then change a setting: the next run draws over them' });
+    this.forgetButton = el('button', { id: 'forget-pins', textContent: 'Forget pinned runs' });
+    this.items = el('ul', { id: 'pin-list', className: 'pins' });
+    this.items.setAttribute('aria-label', 'pinned runs');
+    this.csvButton = el('button', { id: 'export-metrics', textContent: 'Metrics CSV' });
+    this.stepsButton = el('button', { id: 'export-steps', textContent: 'Inner steps CSV' });
+    this.csvButton.setAttribute('aria-label', 'Download the meta-loss of the current and pinned runs by iteration, as CSV');
+    this.stepsButton.setAttribute('aria-label', 'Download the meta-test of the current and pinned runs by inner step, as CSV');
+    box.append(
+      el('h2', { textContent: 'Runs side by side' }),
+      el('div', { className: 'buttons' }, this.pinButton, this.forgetButton),
+      this.items,
+      el('p', { className: 'hint', id: 'pins-hint' }),
+      el('div', { className: 'buttons' }, this.csvButton, this.stepsButton),
+    );
+    this.hint = box.querySelector('#pins-hint');
+    this.pinButton.onclick = () => this.pin();
+    this.forgetButton.onclick = () => this.forget();
+    this.csvButton.onclick = () => this.exportCsv(metricsCsv, 'metrics');
+    this.stepsButton.onclick = () => this.exportCsv(stepsCsv, 'steps');
+    // each chart's own PNG button, in its caption
+    for (const { name, chart, caption, title } of this.charts) {
+      const b = el('button', { className: 'png', textContent: 'PNG' });
+      b.setAttribute('aria-label', `Download the ${title} chart as PNG`);
+      b.onclick = () => this.exportPng(name, chart, title);
+      caption.append(' ', b);
+    }
+  }
+
+  /** The current run's settings: labels are recomputed against them. */
+  setCurrent(table, state) {
+    this.keys = table.controls.filter((c) => c.key !== 'backend').map((c) => c.key);
+    this.current = state;
+    this.changed(false);
+  }
+
+  /** Pins the current run. */
+  pin() {
+    const { state, iteration, history, evaluation } = this.run();
+    if (this.list.length >= MAX_PINS) return;
+    if (!evaluation) {
+      this.notice('Nothing to keep yet: the run\'s first meta-test is still running.', 'info', 'pins');
+      return;
+    }
+    const free = TAGS.find((t) => !this.list.some((p) => p.tag === t));
+    const last = evaluation.maml.steps[evaluation.maml.steps.length - 1];
+    const means = stepMeans(evaluation);
+    this.list.push({
+      tag: free,
+      colour: COLOURS[TAGS.indexOf(free)],
+      settings: Object.fromEntries(this.keys.map((k) => [k, state[k]])),
+      iteration,
+      history: thin(history),
+      steps: means,
+      // the meta-test tasks' mean after the last step: the task chart's mean line
+      taskMean: means.mean[means.mean.length - 1],
+      taskCi95: means.ci95[means.ci95.length - 1],
+      tasks: evaluation.maml.tasks.length,
+      lastStep: last.step,
+    });
+    this.changed(true);
+  }
+
+  remove(tag) {
+    this.list = this.list.filter((p) => p.tag !== tag);
+    this.changed(true);
+    // keyboard focus stays in the panel
+    (this.items.querySelector('button') ?? this.pinButton).focus();
+  }
+
+  forget() {
+    this.list = [];
+    try { this.storage.removeItem(STORAGE_KEY); } catch { /* storage refused: nothing was kept */ }
+    this.changed(false);
+  }
+
+  /** The pins with their labels against the current run. */
+  labelled() {
+    return this.list.map((p) => ({ ...p, label: `${p.tag} · ${this.current ? difference(this.keys, p.settings, this.current) : '…'}` }));
+  }
+
+  changed(save) {
+    if (save) this.save();
+    const pins = this.labelled();
+    this.items.replaceChildren(...pins.map((p) => {
+      const li = document.createElement('li');
+      const swatch = Object.assign(document.createElement('span'), { className: 'swatch' });
+      swatch.style.background = p.colour;
+      const text = Object.assign(document.createElement('span'), { className: 'pin-label', textContent: `${p.label} (${p.iteration} it)` });
+      const remove = Object.assign(document.createElement('button'), { textContent: '×', className: 'remove' });
+      remove.setAttribute('aria-label', `Remove pinned run ${p.label}`);
+      remove.onclick = () => this.remove(p.tag);
+      li.append(swatch, text, remove);
+      return li;
+    }));
+    const full = this.list.length >= MAX_PINS;
+    this.pinButton.disabled = full;
+    this.forgetButton.disabled = this.list.length === 0;
+    this.hint.textContent = full
+      ? `${MAX_PINS} runs pinned, the most: remove one to keep another.`
+      : `Up to ${MAX_PINS}, kept in this browser's storage until forgotten.`;
+    this.onChange(pins);
+  }
+
+  save() {
+    try {
+      this.storage.setItem(STORAGE_KEY, JSON.stringify({ version: VERSION, pins: this.list }));
+    } catch (e) {
+      this.notice(`The pinned runs could not be kept in this browser's storage (${e.message}); they last until the page closes.`, 'warn');
+    }
+  }
+
+  restore() {
+    let stored = null;
+    try {
+      stored = JSON.parse(this.storage.getItem(STORAGE_KEY) ?? 'null');
+    } catch {
+      stored = { version: 'unreadable' };
+    }
+    if (stored === null) return;
+    if (stored.version !== VERSION || !Array.isArray(stored.pins)) {
+      this.notice('Pinned runs kept by another version of this page were dropped.', 'warn', 'pins');
+      this.forget();
+      return;
+    }
+    this.list = stored.pins.slice(0, MAX_PINS);
+    this.changed(false);
+  }
+
+  exportCsv(make, kind) {
+    const run = this.run();
+    download(new Blob([make(run, this.labelled())], { type: 'text/csv' }), `${fileName(run.state)}-${kind}.csv`);
+  }
+
+  async exportPng(name, chart, title) {
+    const blob = await chartPng(chart.plot, title);
+    download(blob, `${fileName(this.run().state)}-${name}.png`);
+  }
+}
