@@ -142,6 +142,14 @@ test('a pinned run shows in the legends with what differs, survives a reload, ex
   await page.click('#forget-pins');
   assert.equal(await page.evaluate(() => localStorage.getItem('maml-lab.pins')), null);
   assert.deepEqual((await legend(page, 'loss-chart')), ['meta-train', 'moving average', 'meta-test']);
+  // storage edited by hand, or by another version of the page: dropped with a sentence
+  for (const [stored, words] of [[{ version: 1, pins: [{ tag: 'A', history: 'x' }] }, /unreadable/], [{ version: 0, pins: [] }, /another version/]]) {
+    await page.evaluate((v) => localStorage.setItem('maml-lab.pins', JSON.stringify(v)), stored);
+    await page.reload();
+    await ready(page);
+    assert.match(await page.textContent('#notices'), words);
+    assert.equal(await page.evaluate(() => window.lab.pins.list.length), 0);
+  }
   assert.deepEqual(consoleErrors, []);
 }));
 

@@ -28,6 +28,17 @@ export function difference(keys, pinned, current) {
   return differ.length ? differ.map((k) => `${k}: ${show(pinned[k])} → ${show(current[k])}`).join(', ') : 'same settings';
 }
 
+/** Whether a stored pin has what the charts read: storage can be edited by hand. */
+function valid(p) {
+  const numbers = (a) => Array.isArray(a) && a.every((v) => v === null || Number.isFinite(v));
+  const h = p?.history;
+  const s = p?.steps;
+  return TAGS.includes(p?.tag) && typeof p.colour === 'string' && typeof p.settings === 'object' && p.settings !== null
+    && h && numbers(h.x) && [h.loss, h.avg, h.test].every((c) => numbers(c) && c.length === h.x.length)
+    && s && ['accuracy', 'mse'].includes(s.metric) && numbers(s.step) && [s.mean, s.ci95, s.random].every((c) => numbers(c) && c.length === s.step.length)
+    && Number.isFinite(p.taskMean);
+}
+
 export class Pins {
   /** The panel in `box`. `run()` gives the current run ({state, iteration, history, evaluation});
    *  `charts` are the charts to draw pins on ({name, chart, caption} each, chart with setPins and
@@ -128,9 +139,14 @@ export class Pins {
     return this.list.map((p) => ({ ...p, label: `${p.tag} · ${this.current ? difference(this.keys, p.settings, this.current) : '…'}` }));
   }
 
+  /** Redraws the list and the charts' pins when a pin or a label changed (a slider's every move
+   *  comes here, and most change no label). */
   changed(save) {
     if (save) this.save();
     const pins = this.labelled();
+    const signature = JSON.stringify(pins.map((p) => [p.tag, p.label, p.iteration]));
+    if (signature === this.signature) return;
+    this.signature = signature;
     this.items.replaceChildren(...pins.map((p) => {
       const li = document.createElement('li');
       const swatch = Object.assign(document.createElement('span'), { className: 'swatch' });
@@ -172,8 +188,9 @@ export class Pins {
       this.forget();
       return;
     }
-    this.list = stored.pins.slice(0, MAX_PINS);
-    this.changed(false);
+    this.list = stored.pins.filter(valid).slice(0, MAX_PINS);
+    if (this.list.length < stored.pins.length) this.notice('Some pinned runs in this browser\'s storage were unreadable and were dropped.', 'warn', 'pins');
+    this.changed(this.list.length < stored.pins.length);
   }
 
   exportCsv(make, kind) {
@@ -182,6 +199,7 @@ export class Pins {
   }
 
   async exportPng(name, chart, title) {
+    if (!chart.plot) return this.notice(`The ${title} chart has nothing drawn yet.`, 'info', 'pins');
     const blob = await chartPng(chart.plot, title);
     download(blob, `${fileName(this.run().state)}-${name}.png`);
   }
