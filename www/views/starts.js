@@ -71,11 +71,6 @@ export class Starts {
     return { bytes: info.bytes, info };
   }
 
-  /** Whether the worker's `imported` name is one of ours. */
-  static name(task) {
-    return `the meta-trained ${task} start`;
-  }
-
   /** Shows `state`'s start, with what it is or why the meta-trained one is not offered. */
   show(table, state) {
     const fit = this.fit(table, state);
