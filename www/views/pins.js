@@ -36,7 +36,7 @@ function valid(p) {
   return TAGS.includes(p?.tag) && typeof p.colour === 'string' && typeof p.settings === 'object' && p.settings !== null
     && h && numbers(h.x) && [h.loss, h.avg, h.test].every((c) => numbers(c) && c.length === h.x.length)
     && s && ['accuracy', 'mse'].includes(s.metric) && numbers(s.step) && [s.mean, s.ci95, s.random].every((c) => numbers(c) && c.length === s.step.length)
-    && Number.isFinite(p.taskMean);
+    && (p.taskMean === null || Number.isFinite(p.taskMean));
 }
 
 export class Pins {
