@@ -52,6 +52,14 @@ for (const [task, info] of Object.entries(manifest)) {
   }));
 }
 
+test('the starts and the wasm together stay within the page\'s 3 MB budget (gzipped, as a server sends them)', async () => {
+  const { gzipSync, constants } = await import('node:zlib');
+  const gz = (path) => gzipSync(fs.readFileSync(new URL(`../../www/${path}`, import.meta.url)), { level: constants.Z_BEST_COMPRESSION }).length;
+  const starts = ['starts/starts.json', ...Object.values(manifest).map((info) => `starts/${info.file}`)].map(gz).reduce((a, b) => a + b, 0);
+  const wasm = gz('pkg/maml_lab_bg.wasm');
+  assert.ok(wasm + starts <= 3_000_000, `wasm ${wasm} + starts ${starts} bytes gzipped: over the 3 MB budget`);
+});
+
 test('the start is a choice beside Play, by keyboard; a changed run setting falls back to scratch and says why', () => withPage({}, async ({ page, consoleErrors }) => {
   const { iterations } = manifest.sinusoid;
   await until(page, (k) => window.lab.ready && window.lab.iteration === k, iterations);
@@ -93,12 +101,15 @@ test('a pinned run shows in the legends with what differs, survives a reload, ex
 
   await page.reload();
   await ready(page);
-  assert.match(await page.evaluate(() => location.hash), /first_order=true/);
-  await until(page, (l) => document.querySelector('#loss-chart .u-legend').textContent.includes(l), label);
+  // the link replays the run: first-order from after iteration 3 on, where the change was made;
+  // until then the run's settings are the pin's, and the label says so
+  assert.match(await page.evaluate(() => location.hash), /first_order=false.*&live=3:first_order=true/);
+  await until(page, () => document.querySelector('#loss-chart .u-legend').textContent.includes('A · same settings'));
   const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('maml-lab.pins')));
   assert.equal(stored.version, 1);
   assert.equal(stored.pins.length, 1);
-  await stepTo(page, 2);
+  await stepTo(page, 5);
+  await until(page, (l) => document.querySelector('#loss-chart .u-legend').textContent.includes(l), label);
 
   // the metrics, current and pinned, as CSV named after the settings
   const metrics = await downloaded(page, () => page.click('#export-metrics'));
