@@ -185,7 +185,7 @@ test('exact and first-order MAML side by side (docs/pinned.png), and on a phone'
     await trainTo(page, 600);
     await until(page, () => document.querySelector('#loss-chart .u-legend').textContent.includes('A · first_order: false → true'));
     await page.waitForTimeout(500); // the next frame's drawing
-    await page.screenshot({ path: 'docs/pinned.png', clip: { x: 0, y: 140, width: 1360, height: 760 } });
+    if (process.env.SCREENSHOTS) await page.screenshot({ path: 'docs/pinned.png', clip: { x: 0, y: 140, width: 1360, height: 760 } });
     assert.deepEqual(consoleErrors, []);
   });
   // the pin and its controls on a 390-pixel phone: nothing wider than the screen
