@@ -286,6 +286,8 @@ fn an_own_task_that_does_not_fit_is_refused_with_a_sentence() {
     // a refusal changes nothing: the same task still adapts
     assert_eq!(lab.iteration(), 3);
     assert!(block_on(lab.adapt_task(support(5), labels(&[0., 1., 2., 3., 4.]), image)).is_ok());
+}
+
 /// The issue's run: 20-way 10-shot, 10 queries, 64 filters, 10 inner steps, meta-batch 64.
 const TOO_LARGE: &str = r#"{"task":"glyphs","ways":20,"shots":10,"queries":10,"filters":64,"inner_steps":10,"meta_batch":64}"#;
 
