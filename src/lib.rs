@@ -10,6 +10,7 @@
 pub mod config;
 pub mod gradcheck;
 pub mod maml;
+pub mod memory;
 pub mod model;
 pub mod pending;
 pub mod rng;

@@ -194,7 +194,8 @@ pub fn controls() -> Vec<Control> {
 /// The page's table as JSON: every control; for every task the page's preset
 /// (`TrainerConfig::page_preset`) as a value per control, `presets[task][key]` (MAML's); and
 /// the same for every algorithm, `presets_by_algorithm[algorithm][task][key]`; and each
-/// algorithm's one-line explanation, `algorithms[algorithm]`.
+/// algorithm's one-line explanation, `algorithms[algorithm]`; and what each task's data allows,
+/// `limits[task].images_per_class` (shots + queries at most that; null: no limit).
 pub fn table() -> Value {
     let controls = controls();
     let control_json: Vec<Value> = controls
@@ -222,7 +223,9 @@ pub fn table() -> Value {
     let by_task = |a| Value::Object(TaskKind::ALL.iter().map(|&k| (k.name().to_string(), preset(k, a))).collect());
     let by_algorithm: serde_json::Map<String, Value> = Algorithm::ALL.iter().map(|&a| (a.name().to_string(), by_task(a))).collect();
     let explanations: serde_json::Map<String, Value> = Algorithm::ALL.iter().map(|&a| (a.name().to_string(), json!(a.explanation()))).collect();
-    json!({"controls": control_json, "presets": by_task(Algorithm::Maml), "presets_by_algorithm": by_algorithm, "algorithms": explanations})
+    let limits: serde_json::Map<String, Value> =
+        TaskKind::ALL.iter().map(|&k| (k.name().to_string(), json!({"images_per_class": crate::tasks::images_per_class(k)}))).collect();
+    json!({"controls": control_json, "presets": by_task(Algorithm::Maml), "presets_by_algorithm": by_algorithm, "algorithms": explanations, "limits": limits})
 }
 
 #[cfg(test)]
@@ -256,6 +259,10 @@ mod tests {
             let preset: Settings = serde_json::from_value(value.clone()).unwrap();
             let want = TrainerConfig::page_preset(kind, algorithm);
             assert_eq!(format!("{:?}", preset.config()), format!("{want:?}"), "{kind}");
+            // and takes no more images of a class than it has
+            if let Some(images) = crate::tasks::images_per_class(kind) {
+                assert!(want.task.shots + want.task.queries <= images, "{kind}: shots + queries over {images}");
+            }
             // and every preset lies inside its control's range
             for c in controls() {
                 let v = &value[c.key];

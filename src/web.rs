@@ -9,8 +9,11 @@ use burn::prelude::Device;
 #[cfg(target_family = "wasm")]
 use wasm_bindgen::prelude::*;
 
+use crate::config::{TaskKind, TrainerConfig};
+use crate::maml::evaluate::EVAL_CHUNK;
+use crate::memory;
 use crate::settings::{self, Settings};
-use crate::tasks::{ImageSet, Labels, TaskMeta};
+use crate::tasks::{ImageSet, Labels, TaskMeta, omniglot};
 use crate::trainer::{Start, Trainer};
 
 #[cfg(target_family = "wasm")]
@@ -29,6 +32,14 @@ pub struct Lab {
 
 fn parse_settings(json: &str) -> Result<Settings, String> {
     serde_json::from_str(json).map_err(|e| format!("unreadable settings: {e}"))
+}
+
+/// A run the page can hold: valid, and within the page's memory (`memory::check_page`, with a
+/// meta-test chunk as large as the page may ask for). Natively the CLI runs what fits the machine.
+fn page_config(config: TrainerConfig) -> Result<TrainerConfig, String> {
+    config.validate()?;
+    memory::check_page(&config, EVAL_CHUNK)?;
+    Ok(config)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -62,7 +73,7 @@ impl Lab {
     }
 
     fn on_device(settings_json: &str, device: Device) -> Result<Lab, String> {
-        let config = parse_settings(settings_json)?.config();
+        let config = page_config(parse_settings(settings_json)?.config())?;
         let trainer = Trainer::new(config, &[], &device).map_err(|e| e.to_string())?;
         Ok(Lab { trainer, data: vec![], device })
     }
@@ -76,19 +87,25 @@ impl Lab {
         json(self.trainer.config())
     }
 
-    /// A new run with these settings, on the same device and data. On failure the current run
-    /// goes on untouched.
+    /// A new run with these settings, on the same device and data. On failure (settings that
+    /// cannot run, or a run too large for the page) the current run goes on untouched.
     pub fn reset(&mut self, settings_json: &str) -> Result<(), String> {
-        let config = parse_settings(settings_json)?.config();
+        let config = page_config(parse_settings(settings_json)?.config())?;
         self.trainer = Trainer::new(config, &self.data, &self.device).map_err(|e| e.to_string())?;
         Ok(())
     }
 
     /// Reads an Omniglot-layout zip for the omniglot task (split by the seed into meta-train and
-    /// meta-test); the next `reset` uses it. Returns `{"characters", "images"}`. A bad zip
-    /// changes nothing.
+    /// meta-test); the next `reset` uses it. Returns `{"characters", "images"}`. A bad zip, or
+    /// one the page's omniglot preset cannot make tasks of (too few characters for its ways once
+    /// split, or characters with too few images), changes nothing.
     pub fn load_zip(&mut self, bytes: &[u8]) -> Result<String, String> {
         let set = ImageSet::from_zip(bytes).map_err(|e| e.to_string())?;
+        let current = self.trainer.config();
+        let mut preset = TrainerConfig::page_preset(TaskKind::Omniglot, current.maml.algorithm);
+        preset.seed = current.seed;
+        omniglot::check_characters(&set, &preset.task)?;
+        crate::tasks::sampler(&preset.task, std::slice::from_ref(&set), preset.seed).map_err(|e| e.to_string())?;
         let summary = serde_json::json!({"characters": set.names.len(), "images": set.num_images()});
         self.data = vec![set];
         Ok(summary.to_string())
@@ -100,6 +117,7 @@ impl Lab {
     pub fn set_maml(&mut self, settings_json: &str) -> Result<(), String> {
         let config = self.trainer.config();
         let maml = parse_settings(settings_json)?.maml(config.task.kind, &config.maml);
+        page_config(TrainerConfig { maml: maml.clone(), ..config.clone() })?;
         self.trainer.set_maml(maml).map_err(|e| e.to_string())
     }
 

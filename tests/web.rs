@@ -7,6 +7,8 @@ use std::task::{Context, Poll, Waker};
 use maml_lab::web::Lab;
 use serde_json::Value;
 
+mod common;
+
 /// Drives a future to completion; on the CPU backend every read is ready at once.
 fn block_on<T>(f: impl Future<Output = T>) -> T {
     let mut f = pin!(f);
@@ -284,4 +286,50 @@ fn an_own_task_that_does_not_fit_is_refused_with_a_sentence() {
     // a refusal changes nothing: the same task still adapts
     assert_eq!(lab.iteration(), 3);
     assert!(block_on(lab.adapt_task(support(5), labels(&[0., 1., 2., 3., 4.]), image)).is_ok());
+}
+
+/// The issue's run: 20-way 10-shot, 10 queries, 64 filters, 10 inner steps, meta-batch 64.
+const TOO_LARGE: &str = r#"{"task":"glyphs","ways":20,"shots":10,"queries":10,"filters":64,"inner_steps":10,"meta_batch":64}"#;
+
+/// A run that would overrun the wasm's memory is refused before it starts, with its size and
+/// what to lower, whether it is the first run, a new run or a live change; the run goes on.
+#[test]
+fn a_run_too_large_for_the_page_is_refused_and_the_current_run_kept() {
+    let e = Lab::new(TOO_LARGE).err().expect("the first run is refused");
+    assert!(e.contains("GB per meta-iteration") && e.contains("lower the meta-batch"), "{e}");
+    // a run of its ways and filters with few examples, one task and one inner step fits
+    let mut lab = Lab::new(r#"{"task":"glyphs","ways":20,"shots":2,"queries":3,"filters":64,"inner_steps":1,"meta_batch":1}"#).unwrap();
+    let before = lab.config();
+    assert!(lab.reset(TOO_LARGE).unwrap_err().contains("GB per meta-iteration"));
+    // a live change can make a run too large too: the meta-batch and the inner steps are live
+    let e = lab.set_maml(r#"{"meta_batch":64,"inner_steps":10}"#).unwrap_err();
+    assert!(e.contains("a browser tab"), "{e}");
+    assert_eq!(lab.config(), before);
+    lab.set_maml(r#"{"meta_batch":2}"#).unwrap();
+}
+
+/// A zip with fewer characters than the page's omniglot tasks need is refused at once, in one
+/// sentence that says how many it has and how many it needs, and the run goes on untouched.
+#[test]
+fn a_zip_of_too_few_characters_is_refused_and_the_run_kept() {
+    let image = |c: usize, i: usize| (format!("images_background/Alpha/character{:02}/{c}_{i:02}.png", c + 1), common::omniglot_png(10 + 5 * c + i));
+    let two = common::zip(&(0..2).flat_map(|c| (0..20).map(move |i| image(c, i))).collect::<Vec<_>>(), zip::CompressionMethod::Stored);
+    let mut lab = Lab::new(SINE).unwrap();
+    block_on(lab.step(2));
+    let e = lab.load_zip(&two).unwrap_err();
+    assert!(e.starts_with("the zip has 2 characters; 5-way tasks need at least 6"), "{e}");
+    assert!(lab.reset(r#"{"task":"omniglot"}"#).unwrap_err().contains("needs a zip"), "the refused zip was not kept");
+    assert_eq!((lab.iteration(), &json(&lab.config())["task"]["kind"]), (2, &Value::from("sinusoid")));
+}
+
+/// The table says how many images a class has, so the page can keep shots + queries within it.
+#[test]
+fn the_settings_table_gives_each_tasks_images_per_class() {
+    let table = json(&Lab::settings_table());
+    assert_eq!(table["limits"]["glyphs"]["images_per_class"], 20);
+    assert_eq!(table["limits"]["omniglot"]["images_per_class"], 20);
+    assert!(table["limits"]["sinusoid"]["images_per_class"].is_null());
+    // and a glyph run over it is refused by the handle too, in words
+    let e = Lab::new(r#"{"task":"glyphs","shots":20,"queries":1,"filters":8}"#).err().unwrap();
+    assert!(e.contains("fewer than shots + queries = 21"), "{e}");
 }

@@ -1,7 +1,7 @@
 // The page's main thread: builds the controls from the wasm's settings table, talks to the
 // worker, and draws the latest reports on animation frames. It never trains and never waits on
 // the wasm.
-import { readTable, preset, coerce, parseHash, toHash, settings, needsReset, control } from './state.js';
+import { readTable, preset, coerce, parseHash, toHash, settings, needsReset, control, bounded } from './state.js';
 import { LossChart, StepChart, TaskChart } from './views/charts.js';
 import { AdaptationView } from './views/adaptation.js';
 import { Controls } from './views/controls.js';
@@ -30,6 +30,10 @@ const lab = {
   state: null, // the settings in force: one value per control, as the controls show them
   run: null, // what the URL hash holds: the run's start settings, and its live changes (schedule.js)
   //   {start, live: [{iteration, key, value}] applied so far, pending: those a replay has still to apply}
+  held: null, // the settings in force in the run the worker holds: a refused change puts `state` (and `run`) back to them
+  asked: new Map(), // each run asked for and not yet ready, by generation: {state, run: the link it replaces}
+  wasRunning: false, // Play was on when the latest run was asked for: a refusal lets the old run go on
+  liveSent: 0, // live changes posted and not yet answered
   generation: 0, // the run's number: the worker tags its messages with it, so those of a replaced run are dropped
   config: null, // the run's full TrainerConfig, as the worker last reported it
   backend: null, // what the worker's handle runs on, and why: {backend, adapter, why}
@@ -50,7 +54,9 @@ const lab = {
   worker: null, // the Web Worker that owns the wasm
   zipLoaded: false, // the worker holds an Omniglot zip, so the omniglot task can run
   zip: { held: '', reading: '' }, // what the zip line says: the zip the worker holds, and the one being read
-  snapshot: null, // the run's weights of at most SNAPSHOT_EVERY_MS ago, for a restarted worker
+  workerLoaded: false, // the current worker has loaded the wasm: an error from it now is a crash, not a failed load
+  snapshotAsked: false, // the run's first snapshot is on its way
+  snapshot: null, // {bytes, iteration}: the run's weights of at most SNAPSHOT_EVERY_MS ago (and after its first report), for a restarted worker
   // the page itself
   controls: null, // the control panel
   charts: null, // the charts and the adaptation view
@@ -94,7 +100,7 @@ function notice(text, level = 'info', key = text) {
 
 // ---------------------------------------------------------------- settings
 function showState() {
-  lab.controls.show(lab.state);
+  lab.controls.show(lab.state, (c) => bounded(lab.table, lab.state, c));
   showTask(lab.state.task);
   lab.starts.show(lab.table, lab.state);
   lab.pins.setCurrent(lab.table, lab.state);
@@ -181,7 +187,8 @@ function onControl(c, raw) {
     if (problem) notice(problem, 'warn');
     lab.state = presetFor(before.task, algorithm);
   } else {
-    const [value, problem] = coerce(c, raw, before[c.key]);
+    // within what the task's data allows (shots + queries), not only the control's own range
+    const [value, problem] = coerce(bounded(lab.table, before, c), raw, before[c.key]);
     if (problem) notice(problem, 'warn', `setting:${c.key}`);
     else if (value !== before[c.key]) resolve(`setting:${c.key}`); // (a field re-committed on blur changes nothing)
     lab.state = { ...before, [c.key]: value };
@@ -191,7 +198,10 @@ function onControl(c, raw) {
   // only what changed: the worker applies it on top of the settings in force there, which a
   // replay may have moved on since this page last heard
   const changed = Object.fromEntries(lab.table.controls.filter((k) => k.live && before[k.key] !== lab.state[k.key]).map((k) => [k.key, lab.state[k.key]]));
-  if (Object.keys(changed).length) post({ type: 'maml', settings: changed, changed });
+  if (Object.keys(changed).length) {
+    lab.liveSent += 1;
+    post({ type: 'maml', settings: changed, changed });
+  }
 }
 
 // ---------------------------------------------------------------- the run
@@ -199,18 +209,29 @@ function post(msg, transfer = []) {
   lab.worker.postMessage(msg, transfer);
 }
 
-/** A new worker; it loads the wasm before it handles anything else it is sent. */
+/** A new worker; it loads the wasm before it handles anything else it is sent. An uncaught error
+ *  in it after that (a trap in the wasm, such as an allocation past its memory, which leaves the
+ *  promise it was in never settled) ends it: the page restarts it. */
 function spawn() {
-  lab.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  lab.worker.onmessage = ({ data }) => onWorker(data);
-  lab.worker.onerror = (e) => notice(`The training worker failed to load: ${e.message || 'unknown error'}`, 'error', 'worker');
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  Object.assign(lab, { worker, workerLoaded: false });
+  worker.onmessage = ({ data }) => onWorker(data);
+  worker.onerror = (e) => {
+    e.preventDefault(); // handled here: not an uncaught error of the page
+    if (worker !== lab.worker) return; // one already replaced
+    const message = e.message || 'an error without a message';
+    if (lab.workerLoaded) restart(message);
+    else notice(`The training worker failed to load: ${message}. Reload the page to try again.`, 'error', 'worker');
+  };
   post({ type: 'init', evalTasks: EVAL_TASKS });
 }
 
-/** Starts a run of `lab.state`, and forgets the previous one. Every run starts here: the page's
- *  first, Reset, a run setting, a link, a zip and a restarted worker. `live`: the live changes
- *  to replay, [{iteration, key, value}] (a link's); every other run starts with none, from the
- *  settings the controls show. */
+/** Starts a run of `lab.state`. Every run starts here: the page's first, Reset, a run setting, a
+ *  link, a zip and a restarted worker. `live`: the live changes to replay, [{iteration, key,
+ *  value}] (a link's); every other run starts with none, from the settings the controls show.
+ *  The previous run's charts stay until the worker says the new one is ready (`aboutRun.ready`):
+ *  if it refuses it, they, the controls and the URL go back to the run that goes on
+ *  (`startRefused`). */
 function startRun(live = []) {
   const start = lab.starts.fit(lab.table, lab.state);
   resolve('start-choice');
@@ -222,21 +243,93 @@ function startRun(live = []) {
   }
   const weights = lab.state.start === 'meta-trained' ? start.bytes.slice(0) : undefined;
   lab.generation += 1;
-  // the previous run's meta-test and sampled task stay drawn until the new run's replace them:
-  // marked as the previous run's, so they do not read as the new one's
-  markPrevious(['step-figure', 'task-figure'], lab.evaluation !== null);
-  markPrevious(['view-figure'], lab.view !== null);
-  Object.assign(lab, {
-    ready: false, running: false, iteration: 0,
-    history: emptyHistory(), average: { value: 0, n: 0 }, evaluation: null, view: null, viewIndex: 0,
-    rates: null, snapshot: null,
-    run: { start: { ...lab.state }, live: [], pending: live },
-  });
-  lab.dirty.loss = lab.dirty.rates = true;
+  lab.wasRunning = lab.running;
+  lab.asked.set(lab.generation, { state: { ...lab.state }, run: lab.run });
+  Object.assign(lab, { ready: false, running: false, liveSent: 0, run: { start: { ...lab.state }, live: [], pending: live } });
   showCounters();
   setButtons();
   writeLink();
   post({ type: 'start', generation: lab.generation, settings: settings(lab.table, lab.state), backend: lab.state.backend, schedule: scheduleFor(live), weights });
+}
+
+/** The run asked for is ready: the charts start over for it. The previous run's meta-test and
+ *  sampled task stay drawn until the new run's replace them: marked as the previous run's, so
+ *  they do not read as the new one's. */
+function forgetPreviousRun() {
+  markPrevious(['step-figure', 'task-figure'], lab.evaluation !== null);
+  markPrevious(['view-figure'], lab.view !== null);
+  Object.assign(lab, {
+    iteration: 0, history: emptyHistory(), average: { value: 0, n: 0 }, evaluation: null, view: null, viewIndex: 0,
+    rates: null, snapshot: null, snapshotAsked: false,
+  });
+  heldRun(lab.generation);
+  lab.dirty.loss = lab.dirty.rates = true;
+  showCounters();
+}
+
+/** The worker holds run `generation` now: the one a refusal goes back to. */
+function heldRun(generation) {
+  const asked = lab.asked.get(generation);
+  if (asked) lab.held = asked.state;
+  for (const g of lab.asked.keys()) if (g <= generation) lab.asked.delete(g);
+}
+
+/** The worker refused the run asked for. The run it holds goes on, and the controls and the URL
+ *  show it again; with none (the page's first run, or a restarted worker's), the task's preset
+ *  starts in its place, once. */
+function startRefused(message) {
+  const asked = lab.asked.get(lab.generation);
+  if (!asked) return notice(`The run could not go on: ${message}.`, 'error', 'start'); // it was ready: a replayed change failed
+  lab.asked.delete(lab.generation);
+  if (lab.held) {
+    notice(`Could not start that run: ${message}. The current run goes on.`, 'error', 'start');
+    Object.assign(lab, { state: { ...lab.held }, run: asked.run, ready: true });
+    showState();
+    if (lab.wasRunning) { lab.running = true; post({ type: 'play' }); }
+    setButtons();
+    return;
+  }
+  // (a key of its own: the preset's run, once ready, must not take this sentence with it)
+  const fallback = presetFor(asked.state.task, asked.state.algorithm);
+  if (JSON.stringify(settings(lab.table, fallback)) === JSON.stringify(settings(lab.table, asked.state))) {
+    notice(`Could not start the ${asked.state.task} preset: ${message}. Reload the page to try again.`, 'error', 'start-fallback');
+    return;
+  }
+  notice(`Could not start that run: ${message}. Started the ${asked.state.task} preset instead.`, 'error', 'start-fallback');
+  lab.state = fallback;
+  showState();
+  startRun();
+}
+
+/** A live change the worker refused: once none is on its way, the controls and the link show the
+ *  settings the run goes on with. */
+function liveRefused() {
+  lab.liveSent = Math.max(0, lab.liveSent - 1);
+  if (lab.liveSent === 0 && lab.held) {
+    lab.state = { ...lab.held };
+    showState();
+  }
+}
+
+/** The worker is gone (a wasm panic, a trap, a lost WebGPU device): a fresh one, on the CPU, with
+ *  the same settings and the last snapshot of the weights. The zip went with it. */
+function restart(message) {
+  const snapshot = lab.snapshot;
+  const hadZip = lab.zipLoaded;
+  const why = /unreachable/i.test(message) ? ': WebAssembly stops so when it runs out of memory or panics' : '';
+  const from = snapshot ? `from its weights at meta-iteration ${snapshot.iteration}` : 'from fresh weights';
+  const zip = hadZip && lab.state.task === 'omniglot' ? ' The zip was lost with it: pick it again to go back to omniglot.' : hadZip ? ' Pick the zip again to run omniglot.' : '';
+  notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} crashed (${message}${why}) and was restarted on the CPU with the same settings, ${from}.${zip}`, 'error', 'fatal');
+  lab.worker.terminate();
+  Object.assign(lab, { zipLoaded: false, zip: { held: '', reading: '' }, held: null, running: false });
+  lab.asked.clear(); // the new worker holds no run
+  $('zip-status').textContent = '';
+  spawn();
+  // the settings in force go on; the link can no longer replay the run (its weights come from the snapshot)
+  lab.state = runnable({ ...lab.state, backend: 'cpu' }, 'The restarted engine has no zip for');
+  showState();
+  startRun();
+  if (snapshot) post({ type: 'importWeights', bytes: snapshot.bytes, name: 'the last snapshot' });
 }
 
 /** The iteration counter and the speed: '–' unless Play is on and a batch has reported. */
@@ -261,6 +354,7 @@ const aboutWorker = {
     if (!lab.backend) $('backend-badge').textContent = m.text ?? 'starting…';
   },
   loaded(m) {
+    lab.workerLoaded = true;
     if (!lab.table) begin(readTable(m.table)); // a restarted worker's is the same
   },
   backend(m) {
@@ -282,34 +376,25 @@ const aboutWorker = {
     lab.errors.push(m);
     // a person's own task: the sentence goes in its panel
     if (m.request === 'adapt' || m.request === 'sample') return lab.charts.draw.failed(m);
-    const what = { start: 'Could not start that run', loadZip: 'Could not read that zip', importWeights: 'Could not load those weights', maml: 'Could not apply that setting' }[m.request] ?? `The ${m.request} request failed`;
-    notice(`${what}: ${m.message}`, 'error', m.request);
-    if (m.request === 'loadZip') showZipRefused();
-    if (m.request === 'start' && lab.config) {
-      // the worker kept the previous run: its buttons work again
-      lab.ready = true;
-      setButtons();
+    if (m.request === 'start') {
+      if (m.generation === lab.generation) return startRefused(m.message);
+      return notice(`Could not start a run asked for meanwhile: ${m.message}.`, 'error', 'start');
     }
+    const what = { loadZip: 'Could not read that zip', importWeights: 'Could not load those weights', maml: 'Could not apply that setting' }[m.request] ?? `The ${m.request} request failed`;
+    const goesOn = { loadZip: '; the current run goes on', maml: '; the run goes on as it was' }[m.request] ?? '';
+    notice(`${what}: ${m.message}${goesOn}.`, 'error', m.request);
+    if (m.request === 'loadZip') showZipRefused();
+    if (m.request === 'maml' && m.generation === lab.generation) liveRefused();
   },
   fatal(m) {
-    const snapshot = lab.snapshot; // startRun forgets it
-    notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} failed (${m.message}); restarted on the CPU${snapshot ? ' from the weights of at most 30 s ago' : ''}.`, 'error', 'fatal');
-    lab.worker.terminate();
-    lab.zipLoaded = false; // the zip went with the worker
-    lab.zip = { held: '', reading: '' };
-    $('zip-status').textContent = '';
-    spawn();
-    // the settings in force go on; the link can no longer replay the run (its weights come from the snapshot)
-    lab.state = runnable({ ...lab.state, backend: 'cpu' }, 'The restarted engine has no zip for');
-    showState();
-    startRun();
-    if (snapshot) post({ type: 'importWeights', bytes: snapshot, name: 'the last snapshot' });
+    restart(m.message);
   },
 };
 
 // What the worker says about the current run.
 const aboutRun = {
   ready(m) {
+    forgetPreviousRun();
     lab.ready = true;
     lab.config = m.config;
     lab.iteration = m.iteration; // a meta-trained start's, or 0
@@ -326,6 +411,11 @@ const aboutRun = {
     showCounters(m.msPerIteration);
     resolve('diverged');
     lab.dirty.loss = true;
+    // a first snapshot as soon as there are weights worth keeping, then one every SNAPSHOT_EVERY_MS
+    if (!lab.snapshot && !lab.snapshotAsked) {
+      lab.snapshotAsked = true;
+      post({ type: 'exportWeights', purpose: 'snapshot' });
+    }
   },
   evaluation(m) {
     lab.evaluation = m;
@@ -353,7 +443,10 @@ const aboutRun = {
   maml(m) {
     lab.config = m.config;
     if (m.scheduled) passedChanges(m.iteration);
-    else recordChanges(m);
+    else {
+      lab.liveSent = Math.max(0, lab.liveSent - 1);
+      recordChanges(m);
+    }
   },
   diverged(m) {
     lab.running = false;
@@ -362,7 +455,7 @@ const aboutRun = {
     notice(`${m.message}.`, 'error', DIVERGED_KEY[m.what] ?? 'diverged');
   },
   weights(m) {
-    lab.snapshot = m.bytes;
+    lab.snapshot = { bytes: m.bytes, iteration: lab.iteration };
     if (m.purpose === 'download') download(m.bytes);
   },
   imported(m) {
@@ -379,7 +472,10 @@ function passedChanges(iteration) {
   const due = lab.run.pending.filter((e) => e.iteration <= iteration);
   lab.run.pending = lab.run.pending.filter((e) => e.iteration > iteration);
   lab.run.live.push(...due);
-  for (const e of due) lab.state = { ...lab.state, [e.key]: e.value };
+  for (const e of due) {
+    lab.state = { ...lab.state, [e.key]: e.value };
+    lab.held = { ...lab.held, [e.key]: e.value };
+  }
   showState();
 }
 
@@ -393,13 +489,16 @@ function recordChanges(m) {
     notice(`You changed a live setting at iteration ${m.iteration}, so the link's later changes (at ${at}) are dropped: from here the link records this run as you drive it.`, 'info', 'replay');
   }
   lab.run.pending = [];
+  lab.held = { ...lab.held, ...m.changed };
   for (const [key, value] of Object.entries(m.changed)) lab.run.live = record(lab.run.live, m.iteration, key, value);
   writeLink();
 }
 
 function onWorker(m) {
   if (m.type in aboutWorker) aboutWorker[m.type](m);
-  else if (m.generation === lab.generation) aboutRun[m.type](m); // else: of a run since replaced
+  else if (m.generation === lab.generation) aboutRun[m.type](m);
+  else if (m.type === 'ready') heldRun(m.generation); // a run since replaced, which the worker holds until the latest is ready
+  // else: of a run since replaced
 }
 
 function addReport(r) {

@@ -24,7 +24,19 @@ const PAGE_ONLY = [BACKEND, START];
 export function readTable(table) {
   const withBackend = (byTask) => Object.fromEntries(Object.entries(byTask).map(([task, p]) => [task, { ...p, backend: 'auto', start: 'meta-trained' }]));
   const presets = Object.fromEntries(Object.entries(table.presets_by_algorithm).map(([a, byTask]) => [a, withBackend(byTask)]));
-  return { controls: [...table.controls, ...PAGE_ONLY], presets, algorithms: table.algorithms };
+  return { controls: [...table.controls, ...PAGE_ONLY], presets, algorithms: table.algorithms, limits: table.limits };
+}
+
+/** Images each class of `task` has (shots + queries may not exceed it), or null. */
+const imagesPerClass = (table, task) => table.limits?.[task]?.images_per_class ?? null;
+
+/** `c` with the range `state` leaves it: shots and queries share a class's images, so each may
+ *  take what the other leaves; with `hint`, the rule in words, for where the person types. */
+export function bounded(table, state, c) {
+  const images = imagesPerClass(table, state.task);
+  const other = { shots: 'queries', queries: 'shots' }[c.key];
+  if (images === null || !other) return c;
+  return { ...c, max: Math.min(c.max, images - state[other]), hint: `shots + queries ≤ ${images} for ${state.task}: a class has ${images} images` };
 }
 
 export const control = (table, key) => table.controls.find((c) => c.key === key);
@@ -95,6 +107,13 @@ export function parseHash(table, hash) {
     const [value, problem] = coerce(c, raw, state[key]);
     state[key] = value;
     if (problem) problems.push(problem);
+  }
+  // shots + queries within a class's images: the shots kept as asked where they can be, the queries get the rest
+  const images = imagesPerClass(table, state.task);
+  if (images !== null && state.shots + state.queries > images) {
+    const [shots, queries] = [Math.min(state.shots, images - 1), Math.min(state.queries, images - Math.min(state.shots, images - 1))];
+    problems.push(`shots=${state.shots} and queries=${state.queries} need ${state.shots + state.queries} images of a class, and a ${state.task} class has ${images}; using shots=${shots}, queries=${queries}`);
+    Object.assign(state, { shots, queries });
   }
   return { state, problems };
 }

@@ -54,8 +54,11 @@
 //                                                     class probabilities (the sinusoid: the curve) from
 //                                                     the meta-learned and from a random start
 //   sample           {index, sample}                  the sampled task: {shape, ways, support_x, ...}
-//   error            {request, message}               a request failed and changed nothing
-//   fatal            {request, message}               the wasm panicked: this worker is done
+//   error            {request, message}               a request failed and changed nothing (a refused
+//                                                     start leaves the previous run, if any, paused)
+//   fatal            {request, message}               the wasm panicked: this worker is done (a trap
+//                                                     outside a request reaches the page as the
+//                                                     worker's error event instead: the same end)
 import init, { Lab } from './pkg/maml_lab.js';
 import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
 

@@ -86,6 +86,18 @@ pub trait TaskSampler: Send {
     fn outputs(&self) -> usize;
 }
 
+/// Images each class of `kind` has, where the task family fixes it: a task draws shots +
+/// queries distinct images of each class, so their sum cannot exceed it. Glyphs render 20 per
+/// class; Omniglot's characters are drawn by 20 people each (a zip with fewer is refused when
+/// its run starts). The sinusoid and the noise draw as many as asked.
+pub fn images_per_class(kind: TaskKind) -> Option<usize> {
+    match kind {
+        TaskKind::Glyphs => Some(glyphs::INSTANCES_PER_CLASS),
+        TaskKind::Omniglot => Some(20),
+        TaskKind::Sinusoid | TaskKind::Noise => None,
+    }
+}
+
 /// Builds the sampler of `config`. Omniglot needs its image sets: one zip split by the seed,
 /// or a meta-train and a meta-test zip.
 pub fn sampler(config: &TaskConfig, data: &[ImageSet], seed: u64) -> Result<Box<dyn TaskSampler>, DataError> {

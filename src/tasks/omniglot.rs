@@ -8,6 +8,7 @@ use std::io::{Cursor, Read};
 
 use super::ClassPool;
 use super::InputShape;
+use crate::config::TaskConfig;
 use crate::rng::Rng;
 
 /// Largest zip accepted (the full Omniglot background set is about 9 MB).
@@ -109,6 +110,35 @@ impl ImageSet {
     pub fn num_images(&self) -> usize {
         self.images.iter().map(Vec::len).sum()
     }
+}
+
+/// The fewest characters one zip needs for `config`'s tasks: split into meta-train and
+/// meta-test by `meta_train_fraction` (as `ImageSet::split` does), each character 4 classes with
+/// its rotations, and each side needs `ways` classes.
+pub fn characters_needed(config: &TaskConfig) -> usize {
+    let per_character = if config.rotations { 4 } else { 1 };
+    let enough = |n: usize| {
+        let train = ((n as f64 * config.meta_train_fraction).round() as usize).clamp(1, n);
+        train * per_character >= config.ways && (n - train) * per_character >= config.ways
+    };
+    (2..).find(|&n| enough(n)).expect("some number of characters splits into enough classes")
+}
+
+/// Refuses, in one sentence, a zip of too few characters for `config`'s one-zip tasks.
+pub fn check_characters(set: &ImageSet, config: &TaskConfig) -> Result<(), String> {
+    let (have, need) = (set.names.len(), characters_needed(config));
+    if have >= need {
+        return Ok(());
+    }
+    let rotations = if config.rotations { ", each with its 3 rotations as more classes" } else { "" };
+    Err(format!(
+        "the zip has {have} character{}; {}-way tasks need at least {need} (split {:.0} % / {:.0} % into meta-train and meta-test{rotations}, each side needs {} classes)",
+        if have == 1 { "" } else { "s" },
+        config.ways,
+        100.0 * config.meta_train_fraction,
+        100.0 * (1.0 - config.meta_train_fraction),
+        config.ways
+    ))
 }
 
 /// zip's reason in plain words: it names a header that ends early by its Rust type.

@@ -48,9 +48,17 @@ export class Controls {
     return el.value;
   }
 
-  show(state) {
+  /** Shows `state`; `bound(c)` gives each control's range as the state leaves it (a `max` below
+   *  the control's own, and a `hint` saying why), so a field never offers what cannot run. */
+  show(state, bound = (c) => c) {
     for (const c of this.controls) {
       const { el, output, row } = this.inputs.get(c.key);
+      const b = bound(c);
+      if (c.kind === 'int' && !c.values && !c.live) el.max = b.max;
+      el.title = b.hint ?? '';
+      row.querySelector('.limit')?.remove();
+      // the rule once, under the second of the fields it binds
+      if (b.hint && c.key === 'queries') row.append(Object.assign(document.createElement('p'), { className: 'hint limit', textContent: b.hint }));
       const v = state[c.key];
       if (c.kind === 'bool') el.checked = v;
       else if (c.kind === 'log') {

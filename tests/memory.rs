@@ -1,0 +1,165 @@
+//! The memory estimate (`memory::footprint`) against the heap the computation really takes.
+//!
+//! A counting global allocator records the most heap held at once while one share of a
+//! meta-iteration (`maml::outer::query_loss`, all of the meta-batch's tasks, as the browser's
+//! one-share wasm runs it) and one meta-test chunk run here natively on the flex backend, the
+//! backend the page's CPU path runs. The estimate must be above that peak (so the page never
+//! starts a run it cannot hold) and not absurdly so (so it refuses nothing that fits).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use burn::module::Module;
+use burn::prelude::Device;
+use maml_lab::config::{Algorithm, TaskKind, TrainerConfig};
+use maml_lab::maml::outer::query_loss;
+use maml_lab::maml::shares::tasks_at_once;
+use maml_lab::maml::{MetaParams, evaluate};
+use maml_lab::memory::{PAGE_BUDGET, check_page, footprint, input_shape};
+use maml_lab::model::Network;
+use maml_lab::rng::Rng;
+use maml_lab::tasks::{Split, Task, sampler};
+
+/// Counts the heap held by the whole process, and the most it held since the last `reset`.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+fn grew(bytes: usize) {
+    let now = LIVE.fetch_add(bytes as isize, Ordering::SeqCst) + bytes as isize;
+    PEAK.fetch_max(now, Ordering::SeqCst);
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+    }
+    /// Counts the new block before freeing the old one: a moving realloc holds both.
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            grew(new_size);
+            LIVE.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// The most heap `f` held at once above what was held before it.
+fn peak(f: impl FnOnce()) -> u64 {
+    let base = LIVE.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    f();
+    (PEAK.load(Ordering::SeqCst) - base).max(0) as u64
+}
+
+/// Measured peaks of one meta-iteration's share and of one meta-test chunk of `eval_tasks`.
+fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
+    let s = sampler(&config.task, &[], config.seed).unwrap();
+    let shape = input_shape(config);
+    assert_eq!(shape, s.input_shape(), "the estimate's input shape is the sampler's");
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::stream(1, 1);
+    let theta = Network::new(&config.model, shape, s.outputs(), &mut rng, &device).unwrap();
+    let params = MetaParams { theta, rates: None };
+    let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
+    let m = &config.maml;
+    let at_once = tasks_at_once(config.model.arch, tasks.len());
+    let meta_iteration = peak(|| drop(query_loss(&params, &tasks, shape, m, at_once)));
+    let plain = params.valid();
+    let meta_test = peak(|| drop(evaluate(&plain, s.as_ref(), &mut rng, eval_tasks, m, m.test_inner_steps).wait()));
+    (meta_iteration, meta_test)
+}
+
+fn glyphs(ways: usize, shots: usize, queries: usize, filters: usize, meta_batch: usize, steps: usize) -> TrainerConfig {
+    let mut c = TrainerConfig::page_preset(TaskKind::Glyphs, Algorithm::Maml);
+    (c.task.ways, c.task.shots, c.task.queries, c.model.filters) = (ways, shots, queries, filters);
+    (c.maml.meta_batch, c.maml.inner_steps, c.maml.test_inner_steps) = (meta_batch, steps, steps.max(3));
+    c
+}
+
+/// The estimate lies above the measured peak, and within 4x of it, for networks and schedules
+/// of several shapes: the page's presets, more inner steps, more shots, first order, Reptile,
+/// ANIL, the MLP and the seed article's network.
+#[test]
+fn the_estimate_bounds_the_measured_peak_within_4x() {
+    let mut configs = vec![
+        ("sinusoid preset", TrainerConfig::page_preset(TaskKind::Sinusoid, Algorithm::Maml)),
+        ("sinusoid 5 steps", {
+            let mut c = TrainerConfig::page_preset(TaskKind::Sinusoid, Algorithm::Maml);
+            c.maml.inner_steps = 5;
+            c
+        }),
+        ("glyphs preset", TrainerConfig::page_preset(TaskKind::Glyphs, Algorithm::Maml)),
+        ("glyphs 3 steps, 32 filters", glyphs(5, 1, 5, 32, 4, 3)),
+        ("glyphs 10-way 5-shot", glyphs(10, 5, 5, 16, 2, 2)),
+        ("glyphs first-order", {
+            let mut c = glyphs(5, 1, 5, 32, 4, 3);
+            c.maml.first_order = true;
+            c
+        }),
+        ("glyphs reptile", TrainerConfig::page_preset(TaskKind::Glyphs, Algorithm::Reptile)),
+        ("glyphs anil", TrainerConfig::page_preset(TaskKind::Glyphs, Algorithm::Anil)),
+        ("noise seed-cnn", {
+            let mut c = TrainerConfig::page_preset(TaskKind::Noise, Algorithm::Maml);
+            (c.model.filters, c.maml.meta_batch, c.task.queries) = (8, 2, 2);
+            c
+        }),
+    ];
+    let eval_tasks = 8;
+    let mut report = String::new();
+    for (name, config) in configs.drain(..) {
+        let (iteration, test) = measure(&config, eval_tasks);
+        let f = footprint(&config, eval_tasks);
+        let line = format!(
+            "{name}: meta-iteration measured {:.1} MB, estimated {:.1} MB ({:.2}x); meta-test measured {:.1} MB, estimated {:.1} MB ({:.2}x)\n",
+            iteration as f64 / 1e6,
+            f.meta_iteration as f64 / 1e6,
+            f.meta_iteration as f64 / iteration as f64,
+            test as f64 / 1e6,
+            f.meta_test as f64 / 1e6,
+            f.meta_test as f64 / test as f64
+        );
+        eprint!("{line}");
+        report.push_str(&line);
+        for (what, measured, estimated) in [("meta-iteration", iteration, f.meta_iteration), ("meta-test", test, f.meta_test)] {
+            assert!(estimated >= measured, "{name}: the {what} estimate is below the measured peak\n{report}");
+            assert!(estimated <= 4 * measured.max(1 << 20), "{name}: the {what} estimate is over 4x the measured peak\n{report}");
+        }
+    }
+}
+
+/// The run (20-way 10-shot, 10 queries, 64 filters, 10 inner steps, meta-batch 64)
+/// is refused for the page with its size and what to lower; the page's presets fit.
+#[test]
+fn the_page_refuses_a_run_that_cannot_fit_and_takes_its_presets() {
+    let big = glyphs(20, 10, 10, 64, 64, 10);
+    let f = footprint(&big, 24);
+    assert!(f.meta_iteration > 2 * PAGE_BUDGET, "{f:?}");
+    let e = check_page(&big, 24).unwrap_err();
+    assert!(e.contains("GB per meta-iteration") && e.contains("lower the meta-batch"), "{e}");
+    for kind in TaskKind::ALL {
+        for algorithm in Algorithm::ALL {
+            check_page(&TrainerConfig::page_preset(*kind, *algorithm), 200).unwrap();
+        }
+    }
+}
