@@ -38,14 +38,14 @@ const activityMatching = (page, pattern, timeout = 2 * MINUTES) => until(page, (
 const seconds = (elapsed) => Number(/^(\d+) s/.exec(elapsed)[1]);
 
 // ---------------------------------------------------------------- 8: long waits
-test('a slow new run says what it does, with seconds ticking, and marks the old charts as the previous run', { timeout: 10 * MINUTES }, () => withPage({ query: '?eval_tasks=2', hash: '#task=sinusoid' }, async ({ page, consoleErrors }) => {
+test('a slow new run says what it does, with seconds ticking, and marks the old charts as the previous run', { timeout: 10 * MINUTES }, () => withPage({ query: '?eval_tasks=8', hash: '#task=sinusoid' }, async ({ page, consoleErrors }) => {
   await ready(page);
   await steps(page, 2);
   await until(page, () => window.lab.view !== null);
   assert.equal(await activity(page), null, 'no status line while nothing takes long');
-  // a deliberately slow configuration: 20-way tasks on 64 filters
-  await page.evaluate(() => { location.hash = '#task=glyphs&ways=20&filters=64&meta_batch=2'; });
-  const first = await activityMatching(page, /^meta-testing 2 held-out tasks from the meta-learned start \(1 of 2\)…$/);
+  // a deliberately slow configuration, seconds even on a quiet machine: a meta-test of 8 20-way tasks, and a meta-batch of 4, on 64 filters
+  await page.evaluate(() => { location.hash = '#task=glyphs&ways=20&filters=64&meta_batch=4'; });
+  const first = await activityMatching(page, /^meta-testing 8 held-out tasks from the meta-learned start \(1 of 2\)…$/);
   // the old run's meta-test and sampled task are still drawn, marked as the previous run's
   for (const id of ['step-figure', 'task-figure', 'view-figure']) {
     assert.ok(await page.isVisible(`#${id} .previous-note`), `${id} says it shows the previous run`);
@@ -65,7 +65,7 @@ test('a slow new run says what it does, with seconds ticking, and marks the old 
   assert.ok(!(await page.isVisible('#step-figure .previous-note')), 'the new run\'s meta-test replaced the mark');
   // Play: the first meta-iteration of the new run says what it is
   await page.click('#play');
-  const running = await activityMatching(page, /^running meta-iteration 1 of the new run: 20-way 1-shot, 2 tasks…$/, 5 * MINUTES);
+  const running = await activityMatching(page, /^running meta-iteration 1 of the new run: 20-way 1-shot, 4 tasks…$/, 5 * MINUTES);
   assert.match(running.elapsed, /^\d+ s$/);
   await until(page, () => window.lab.iteration >= 1, null, 5 * MINUTES);
   await page.click('#play');
