@@ -136,8 +136,10 @@ test('Load… is reached by the keyboard; log sliders say their value; charts ha
     focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
   }
   assert.equal(focused, 'Load…', 'Tab reaches the Load… button');
+  // Enter on it (pressed on the button itself: a report redrawing another part of the page
+  // meanwhile must not make the test press Enter elsewhere)
   const chooser = page.waitForEvent('filechooser', { timeout: 5000 });
-  await page.keyboard.press('Enter');
+  await page.locator('#load-weights').press('Enter');
   assert.ok(await chooser, 'Enter on it opens the file picker');
 
   const valuetext = () => page.getAttribute('#inner_lr', 'aria-valuetext');
