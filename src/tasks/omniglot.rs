@@ -95,7 +95,7 @@ impl ImageSet {
     pub fn split(&self, meta_train_fraction: f64, seed: u64) -> (ImageSet, ImageSet) {
         let mut order: Vec<usize> = (0..self.names.len()).collect();
         Rng::stream(seed, SPLIT_STREAM).shuffle(&mut order);
-        let n_train = ((self.names.len() as f64 * meta_train_fraction).round() as usize).clamp(1, self.names.len());
+        let n_train = meta_train_characters(self.names.len(), meta_train_fraction);
         let pick = |idx: &[usize]| {
             let mut idx = idx.to_vec();
             idx.sort(); // keep the name order inside each side
@@ -112,13 +112,18 @@ impl ImageSet {
     }
 }
 
+/// How many of `n` characters `ImageSet::split` puts on the meta-train side: at least one.
+fn meta_train_characters(n: usize, meta_train_fraction: f64) -> usize {
+    ((n as f64 * meta_train_fraction).round() as usize).clamp(1, n)
+}
+
 /// The fewest characters one zip needs for `config`'s tasks: split into meta-train and
 /// meta-test by `meta_train_fraction` (as `ImageSet::split` does), each character 4 classes with
 /// its rotations, and each side needs `ways` classes.
 pub fn characters_needed(config: &TaskConfig) -> usize {
     let per_character = if config.rotations { 4 } else { 1 };
     let enough = |n: usize| {
-        let train = ((n as f64 * config.meta_train_fraction).round() as usize).clamp(1, n);
+        let train = meta_train_characters(n, config.meta_train_fraction);
         train * per_character >= config.ways && (n - train) * per_character >= config.ways
     };
     (2..).find(|&n| enough(n)).expect("some number of characters splits into enough classes")
