@@ -12,7 +12,8 @@
 //! against the page's wasm memory (BENCHMARKS.md, "The page's memory").
 
 use crate::config::{Algorithm, Arch, Downsample, TaskKind, TrainerConfig};
-use crate::maml::evaluate::EVAL_CHUNK;
+use crate::maml::evaluate::eval_at_once;
+use crate::maml::shares::SHARES;
 use crate::maml::shares::tasks_at_once;
 use crate::tasks::{InputShape, glyphs, omniglot};
 
@@ -38,7 +39,7 @@ const TRANSIENT_PER_ACTIVATION: u64 = 5;
 pub struct Footprint {
     /// One meta-iteration of the whole meta-batch (one share, as in the browser).
     pub meta_iteration: u64,
-    /// One meta-test chunk of `eval_tasks` tasks (at most `EVAL_CHUNK`).
+    /// A meta-test's chunks of `eval_tasks` tasks adapted at once (`maml::evaluate::eval_at_once`, a chunk per share).
     pub meta_test: u64,
 }
 
@@ -108,7 +109,8 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     };
     let transient = at_once * (support + query);
     let meta_iteration = F32 * a * (KEPT_PER_ACTIVATION * tasks * kept + TRANSIENT_PER_ACTIVATION * transient);
-    let chunk = eval_tasks.clamp(1, EVAL_CHUNK) as u64;
+    // the tasks a meta-test adapts at once: a chunk per share
+    let chunk = eval_tasks.clamp(1, eval_at_once(config.model.arch) * SHARES) as u64;
     let meta_test = F32 * a * TRANSIENT_PER_ACTIVATION * chunk * (support + query);
     Footprint { meta_iteration, meta_test }
 }

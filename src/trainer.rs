@@ -134,7 +134,8 @@ impl Trainer {
     /// The tasks come from the seed's meta-test stream: the same on every call.
     pub fn evaluate(&self, tasks: usize, steps: usize, start: Start) -> Pending<'static, EvalReport> {
         let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
-        evaluate(&self.start_params(start), self.sampler.as_ref(), &mut rng, tasks, &self.config.maml, steps)
+        let shares = Shares { arch: self.config.model.arch, threads: self.threads };
+        evaluate(&self.start_params(start), self.sampler.as_ref(), &mut rng, tasks, &self.config.maml, steps, &shares)
     }
 
     /// Where adaptation starts from `start`, on the plain device: the random start is the same

@@ -15,6 +15,7 @@ use maml_lab::config::{Algorithm, TaskKind, TrainerConfig};
 use maml_lab::maml::outer::query_loss;
 use maml_lab::maml::shares::tasks_at_once;
 use maml_lab::maml::{MetaParams, evaluate};
+use maml_lab::maml::shares::Shares;
 use maml_lab::memory::{PAGE_BUDGET, check_page, footprint, input_shape};
 use maml_lab::model::Network;
 use maml_lab::rng::Rng;
@@ -86,7 +87,7 @@ fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
     let at_once = tasks_at_once(config.model.arch, tasks.len());
     let meta_iteration = peak(|| drop(query_loss(&params, &tasks, shape, m, at_once)));
     let plain = params.valid();
-    let meta_test = peak(|| drop(evaluate(&plain, s.as_ref(), &mut rng, eval_tasks, m, m.test_inner_steps).wait()));
+    let meta_test = peak(|| drop(evaluate(&plain, s.as_ref(), &mut rng, eval_tasks, m, m.test_inner_steps, &Shares { arch: config.model.arch, threads: 2 }).wait()));
     (meta_iteration, meta_test)
 }
 

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use super::adapt::{Inner, TaskTensors, each_step};
 use super::params::MetaParams;
-use crate::config::MamlConfig;
+use super::shares::{Shares, tasks_at_once};
+use crate::config::{Arch, MamlConfig};
 use crate::model::Target;
 use crate::pending::Pending;
 use crate::tasks::{Split, Task, TaskSampler};
@@ -84,23 +85,34 @@ impl EvalReport {
 /// Tasks adapted at once at meta-test: bounds the memory of the largest batch.
 pub const EVAL_CHUNK: usize = 32;
 
+/// Tasks one meta-test adaptation takes at once: training's choice for the architecture
+/// (`shares::tasks_at_once`: the MLP all of them, conv nets two, as flex's grouped weight
+/// gradient loops over the groups), at most `EVAL_CHUNK`.
+pub fn eval_at_once(arch: Arch) -> usize {
+    tasks_at_once(arch, EVAL_CHUNK)
+}
+
 /// Adapts the meta-parameters (on a plain, non-autodiff device) to each of `tasks` meta-test
 /// tasks drawn from `rng` with the algorithm's own inner rule, recording the query loss and
-/// accuracy after every inner step 0..=steps.
-pub fn evaluate(params: &MetaParams, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, config: &MamlConfig, steps: usize) -> Pending<'static, EvalReport> {
+/// accuracy after every inner step 0..=steps. The tasks are adapted `eval_at_once` at a time,
+/// laid out as training lays out a meta-batch (`shares`: natively on threads); each task's
+/// figures are the same whatever the layout.
+pub fn evaluate(params: &MetaParams, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, config: &MamlConfig, steps: usize, shares: &Shares) -> Pending<'static, EvalReport> {
     let device = params.theta.device();
     let drawn: Vec<Task> = (0..tasks).map(|_| sampler.sample(Split::MetaTest, rng)).collect();
-    let mut parts = Vec::new();
-    let mut layout = Vec::new();
-    for chunk in drawn.chunks(EVAL_CHUNK) {
-        let t = TaskTensors::new(chunk, sampler.input_shape(), &device);
-        parts.push(task_readings(params, &t, config, steps));
-        layout.push((chunk.len(), chunk[0].query.n, matches!(t.query, Target::Classes(_))));
-    }
+    let chunks: Vec<&[Task]> = drawn.chunks(eval_at_once(shares.arch)).collect();
+    let shape = sampler.input_shape();
+    let read = shares.map(&chunks, |chunk| {
+        let t = TaskTensors::new(chunk, shape, &device);
+        (task_readings(params, &t, config, steps), matches!(t.query, Target::Classes(_)))
+    });
+    let classification = read.iter().any(|(_, c)| *c);
+    let parts = read.into_iter().map(|(part, _)| part).collect();
+    let layout: Vec<(usize, usize)> = chunks.iter().map(|c| (c.len(), c[0].query.n)).collect();
     Pending::new(parts, move |values| {
         let mut rest = values;
         let mut curves = Vec::with_capacity(tasks);
-        for (chunk, n_query, classification) in layout {
+        for (chunk, n_query) in layout {
             let per_step = if classification { 2 * chunk } else { chunk };
             let (mine, tail) = rest.split_at(per_step * (steps + 1));
             rest = tail;

@@ -61,20 +61,28 @@ impl Shares {
     /// `f(part, at_once)` over the `SHARES` parts of `tasks`, summed in part order.
     pub fn sum(&self, tasks: &[Task], f: impl Fn(&[Task], usize) -> Sum + Sync) -> Sum {
         let parts: Vec<&[Task]> = tasks.chunks(tasks.len().div_ceil(SHARES)).collect();
-        let work = |part: &[Task]| f(part, tasks_at_once(self.arch, part.len()));
+        self.map(&parts, |part| f(part, tasks_at_once(self.arch, part.len())))
+            .into_iter()
+            .reduce(Sum::add)
+            .expect("a meta-batch has at least one task")
+    }
+
+    /// `f` of each of `items`, in item order. Natively, with threads, the items are cut into
+    /// `SHARES` runs of consecutive items, each on a thread of its own; each item's value is the
+    /// same either way.
+    pub fn map<I: Sync, T: Send>(&self, items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
+        let runs: Vec<&[I]> = items.chunks(items.len().div_ceil(SHARES).max(1)).collect();
+        let work = |run: &[I]| run.iter().map(&f).collect::<Vec<T>>();
         #[cfg(not(target_arch = "wasm32"))]
-        let sums: Vec<Sum> = if self.threads > 1 {
-            std::thread::scope(|scope| {
-                let others: Vec<_> = parts[1..].iter().map(|&part| scope.spawn(move || work(part))).collect();
-                let first = work(parts[0]);
-                std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a share of the meta-batch panicked"))).collect()
-            })
-        } else {
-            parts.into_iter().map(work).collect()
-        };
-        #[cfg(target_arch = "wasm32")]
-        let sums: Vec<Sum> = parts.into_iter().map(work).collect();
-        sums.into_iter().reduce(Sum::add).expect("a meta-batch has at least one task")
+        if self.threads > 1 && runs.len() > 1 {
+            return std::thread::scope(|scope| {
+                let others: Vec<_> = runs[1..].iter().map(|&run| scope.spawn(move || work(run))).collect();
+                let first = work(runs[0]);
+                let rest = others.into_iter().flat_map(|h| h.join().expect("a share of the work panicked"));
+                first.into_iter().chain(rest).collect()
+            });
+        }
+        runs.into_iter().flat_map(work).collect()
     }
 }
 
