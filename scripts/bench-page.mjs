@@ -1,6 +1,9 @@
 // Benchmark of the page in headless Chromium (not a test): time from opening the page to the
 // first meta-iteration, and meta-iterations per second per backend and task.
-// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu]
+// With --webgpu, also the WebGPU path on SwiftShader, and the WebGPU calls per meta-iteration
+// (dispatches, submits, readbacks, uploads, new pipelines; the first and a later one): these do
+// not depend on the adapter. --only=REGEX keeps the cases whose name matches.
+// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--only=REGEX]
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
 const seconds = Number(process.argv[2] ?? 20);
@@ -17,9 +20,11 @@ for (const algorithm of ['reptile', 'anil', 'meta-sgd']) {
 }
 if (process.argv.includes('--webgpu')) {
   cases.push({ name: 'sinusoid, WebGPU (SwiftShader)', hash: '#task=sinusoid&backend=webgpu', webgpu: true, query: '?eval_tasks=2' });
+  cases.push({ name: 'glyphs 5-way 1-shot (page preset), WebGPU (SwiftShader)', hash: '#task=glyphs&backend=webgpu', webgpu: true, query: '?eval_tasks=2' });
 }
+const only = new RegExp(process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '');
 
-for (const c of cases) {
+for (const c of cases.filter((c) => only.test(c.name))) {
   await withPage({ hash: c.hash, webgpu: c.webgpu, query: c.query ?? '' }, async ({ page }) => {
     const opened = Date.now();
     await until(page, () => !document.getElementById('play').disabled, null, 600_000);
@@ -29,8 +34,10 @@ for (const c of cases) {
     await page.waitForTimeout(2000); // past the first evaluation
     const a = await page.evaluate(() => [performance.now(), window.lab.iteration]);
     await page.waitForTimeout(seconds * 1000);
-    const b = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.backend.backend, window.lab.wasmBytes]);
+    const b = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.backend.backend, window.lab.wasmBytes, window.lab.gpuWork]);
     const itPerS = (b[1] - a[1]) / ((b[0] - a[0]) / 1000);
-    console.log(JSON.stringify({ case: c.name, backend: b[2], first_iteration_s: +first.toFixed(2), it_per_s: +itPerS.toFixed(2), wasm_memory_mb: +(b[3] / 2 ** 20).toFixed(1) }));
+    const round = (counts) => counts && Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, +v.toFixed(1)]));
+    const gpu = b[2] === 'webgpu' ? { gpu_first: round(b[4].first), gpu_steady: round(b[4].steady) } : {};
+    console.log(JSON.stringify({ case: c.name, backend: b[2], first_iteration_s: +first.toFixed(2), it_per_s: +itPerS.toFixed(2), wasm_memory_mb: +(b[3] / 2 ** 20).toFixed(1), ...gpu }));
   });
 }

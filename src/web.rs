@@ -61,14 +61,26 @@ impl Lab {
     }
 
     /// A lab on WebGPU. The caller checks `navigator.gpu` first: without it wgpu panics rather
-    /// than failing.
+    /// than failing. The device is started once per worker and shared by every later lab: burn
+    /// refuses to start its WebGPU runtime twice, and the kernels it compiled stay with it, so a
+    /// later run of the same shape compiles nothing.
     #[cfg(target_family = "wasm")]
     pub async fn webgpu(settings_json: String) -> Result<Lab, String> {
-        let device = Device::wgpu_options()
-            .graphics_api(burn::tensor::wgpu::WgpuBackend::WebGpu)
-            .init_async()
-            .await
-            .map_err(|e| format!("WebGPU could not start: {e:?}"))?;
+        thread_local! {
+            static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+        }
+        let device = match WEBGPU.with_borrow(Clone::clone) {
+            Some(device) => device,
+            None => {
+                let device = Device::wgpu_options()
+                    .graphics_api(burn::tensor::wgpu::WgpuBackend::WebGpu)
+                    .init_async()
+                    .await
+                    .map_err(|e| format!("WebGPU could not start: {e:?}"))?;
+                WEBGPU.set(Some(device.clone()));
+                device
+            }
+        };
         Self::on_device(&settings_json, device)
     }
 

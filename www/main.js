@@ -20,6 +20,8 @@ const MAX_WEIGHTS = 256 << 20;
 const SNAPSHOT_EVERY_MS = 30_000;
 // meta-test tasks per evaluation; `?eval_tasks=N` (not part of the run's link) lowers it for slow devices and tests
 const EVAL_TASKS = Math.min(200, Math.max(2, Number(new URLSearchParams(location.search).get('eval_tasks')) || 24));
+// `?allow_software_webgpu=1` lets auto time a software WebGPU adapter against the CPU (for tests)
+const ALLOW_SOFTWARE_WEBGPU = new URLSearchParams(location.search).get('allow_software_webgpu') === '1';
 
 const emptyHistory = () => ({ x: [], loss: [], avg: [], test: [] });
 
@@ -41,6 +43,7 @@ const lab = {
   running: false, // Play is on
   iteration: 0, // meta-iterations of the run so far
   wasmBytes: 0, // the worker's wasm memory at the last report: a leak would show as growth
+  gpuWork: { first: null, steady: null, pipelines: 0 }, // WebGPU calls per meta-iteration: the run's first, the latest batch's; pipelines created in the worker so far
   // what the charts draw, all of the current run
   history: emptyHistory(), // the loss chart's columns: iteration, meta-loss, its average, meta-test loss
   average: { value: 0, n: 0 }, // the meta-loss's moving average, before its bias correction
@@ -223,7 +226,7 @@ function spawn() {
     if (lab.workerLoaded) restart(message);
     else notice(`The training worker failed to load: ${message}. Reload the page to try again.`, 'error', 'worker');
   };
-  post({ type: 'init', evalTasks: EVAL_TASKS });
+  post({ type: 'init', evalTasks: EVAL_TASKS, allowSoftwareWebgpu: ALLOW_SOFTWARE_WEBGPU });
 }
 
 /** Starts a run of `lab.state`. Every run starts here: the page's first, Reset, a run setting, a
@@ -260,7 +263,7 @@ function forgetPreviousRun() {
   markPrevious(['view-figure'], lab.view !== null);
   Object.assign(lab, {
     iteration: 0, history: emptyHistory(), average: { value: 0, n: 0 }, evaluation: null, view: null, viewIndex: 0,
-    rates: null, snapshot: null, snapshotAsked: false,
+    rates: null, snapshot: null, snapshotAsked: false, gpuWork: { ...lab.gpuWork, first: null, steady: null },
   });
   heldRun(lab.generation);
   lab.dirty.loss = lab.dirty.rates = true;
@@ -363,6 +366,7 @@ const aboutWorker = {
     $('backend-why').textContent = m.why;
     if (m.slow) notice(`WebGPU runs here on a software adapter (${m.adapter}): much slower than the CPU path. Choose auto or cpu under "The run" for speed.`, 'warn', 'slow-backend');
   },
+  compiling: showCompiling,
   zip(m) {
     lab.zipLoaded = true;
     lab.zip = { held: `${m.name}: ${m.characters} characters, ${m.images} images`, reading: '' };
@@ -408,6 +412,7 @@ const aboutRun = {
     for (const r of m.reports) addReport(r);
     lab.iteration = m.reports[m.reports.length - 1].iteration;
     lab.wasmBytes = m.wasmBytes;
+    if (m.gpu) countGpuWork(m);
     showCounters(m.msPerIteration);
     resolve('diverged');
     lab.dirty.loss = true;
@@ -499,6 +504,24 @@ function onWorker(m) {
   else if (m.generation === lab.generation) aboutRun[m.type](m);
   else if (m.type === 'ready') heldRun(m.generation); // a run since replaced, which the worker holds until the latest is ready
   // else: of a run since replaced
+}
+
+/** WebGPU's calls per meta-iteration (worker.js, gpuCounts): the run's first apart, as it compiles. */
+function countGpuWork(m) {
+  const { pipelinesTotal, ...counts } = m.gpu;
+  const n = m.reports.length;
+  const perIteration = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / n]));
+  lab.gpuWork[m.reports[0].iteration === 1 ? 'first' : 'steady'] = perIteration;
+  lab.gpuWork.pipelines = pipelinesTotal;
+}
+
+/** The line under the backend badge while WebGPU compiles kernels, so a long first meta-iteration
+ *  is seen to progress; the reason for the backend comes back when it is done. */
+function showCompiling(m) {
+  const what = m.request === 'start' ? 'setting up the run' : 'first meta-iteration';
+  $('backend-why').textContent = m.done
+    ? lab.backend?.why ?? ''
+    : `compiling WebGPU kernels (${what}): ${Math.round(m.seconds)} s, ${m.kernels} kernels so far…`;
 }
 
 function addReport(r) {

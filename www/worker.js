@@ -5,7 +5,8 @@
 // belongs to, so the page drops reports of a run it has since replaced.
 //
 //   page -> worker   payload                          what it asks
-//   init             {evalTasks}                      load the wasm; meta-test on evalTasks tasks
+//   init             {evalTasks, allowSoftwareWebgpu} load the wasm; meta-test on evalTasks tasks;
+//                                                     let auto measure a software WebGPU adapter too
 //   start            {generation, settings, backend,  a new run: the handle reset, or a new one
 //                     schedule,                       when another backend is asked for; schedule:
 //                     weights?}                       live settings to apply after given meta-
@@ -32,10 +33,15 @@
 //                                                     (the download, a first meta-iteration, a
 //                                                     meta-test), or key null: it is done
 //   loaded           {table}                          the wasm is loaded: its settings table
-//   backend          {backend, adapter, why, slow}    a new handle: which backend, and why (slow: a
-//                                                     software WebGPU adapter, chosen explicitly)
+//   backend          {backend, adapter, why, slow,    a new handle: which backend, and why (slow: a
+//                     rates}                          software WebGPU adapter, chosen explicitly;
+//                                                     rates: auto's measured it/s {webgpu, cpu}, or null)
+//   compiling        {request, seconds, kernels, done}  WebGPU is compiling kernels (new pipelines)
+//                                                     for the request in flight: each second while
+//                                                     it lasts, and once more when done
 //   ready            {config, iteration}              the run is set up: its full TrainerConfig
-//   reports          {reports, msPerIteration, wasmBytes}  meta-iterations done
+//   reports          {reports, msPerIteration, wasmBytes, gpu}  meta-iterations done; gpu: the
+//                                                     WebGPU calls they made (see gpuCounts), or null
 //   evaluation       {iteration, maml, random}        a meta-test: MAML's start and a random one
 //   rates            {iteration, rates}               Meta-SGD's learned inner rates per parameter
 //                                                     tensor, [{name, mean, min, max}], or null for
@@ -91,8 +97,37 @@ const state = {
   msPerIteration: null, // the latest training call's time per meta-iteration: a slow one is announced
   evalMs: { false: {}, true: {} }, // {key, ms}: how long the last meta-test call from the learned (false) or a random (true) start took, for the run and settings in `key`: the next one's estimate
   onWebgpu: false, // the handle runs on WebGPU
+  shape: null, // the work shape `lab` was made for (auto's choice depends on it)
+  measured: new Map(), // auto's timings per work shape: {webgpu, cpu} in it/s
+  allowSoftwareWebgpu: false, // auto may measure a software adapter (`?allow_software_webgpu=1`, for tests)
   cold: new Set(), // the calls ('evaluate', 'step') a WebGPU run has not made yet: its first of each compiles kernels
 };
+
+// What the worker asks of the GPU: every WebGPU call burn's wgpu makes goes through these
+// prototypes (wasm-bindgen's glue calls them by name), so wrapping them counts them. A few
+// increments per call, so always on. The counts do not depend on the adapter: SwiftShader
+// counts what a real GPU would be asked. `readbacks` are buffer maps for reading.
+const gpuCounts = { dispatches: 0, submits: 0, readbacks: 0, uploads: 0, pipelines: 0 };
+function countGpuCalls() {
+  if (!self.GPUQueue) return; // no WebGPU in this browser
+  const count = (proto, name, key, when = () => true) => {
+    const call = proto[name];
+    if (!call) return;
+    proto[name] = function (...args) {
+      if (when(args)) gpuCounts[key] += 1;
+      return call.apply(this, args);
+    };
+  };
+  count(GPUComputePassEncoder.prototype, 'dispatchWorkgroups', 'dispatches');
+  count(GPUComputePassEncoder.prototype, 'dispatchWorkgroupsIndirect', 'dispatches');
+  count(GPUQueue.prototype, 'submit', 'submits');
+  count(GPUQueue.prototype, 'writeBuffer', 'uploads');
+  count(GPUBuffer.prototype, 'mapAsync', 'readbacks', ([mode]) => (mode & GPUMapMode.READ) !== 0);
+  count(GPUDevice.prototype, 'createComputePipeline', 'pipelines');
+  count(GPUDevice.prototype, 'createComputePipelineAsync', 'pipelines');
+}
+countGpuCalls();
+const countsSince = (before) => Object.fromEntries(Object.entries(gpuCounts).map(([k, v]) => [k, v - before[k]]));
 
 const post = (type, payload = {}, transfer = []) => postMessage({ type, generation: state.generation, ...payload }, transfer);
 
@@ -138,29 +173,74 @@ function describeRun(config) {
   return `${task.ways}-way ${task.shots}-shot, ${maml.meta_batch} tasks`;
 }
 
-/** Picks the backend: WebGPU when asked for (or on auto with a hardware adapter), else the CPU,
- *  always with the reason, so the page can say which backend runs and why. */
-async function createLab(json, wanted) {
-  const cpu = (why) => ({ lab: new Lab(json), backend: 'cpu', adapter: null, why });
-  if (wanted === 'cpu') return cpu('the CPU was chosen');
-  if (!('gpu' in navigator)) return cpu('this browser has no WebGPU (navigator.gpu is missing)');
+/** The WebGPU adapter, or the sentence why there is none. */
+async function webgpuAdapter() {
+  if (!('gpu' in navigator)) return { problem: 'this browser has no WebGPU (navigator.gpu is missing)' };
   let adapter = null;
-  try { adapter = await navigator.gpu.requestAdapter(); } catch (e) { return cpu(`WebGPU refused an adapter (${e.message})`); }
-  if (!adapter) return cpu('WebGPU gave no adapter');
+  try { adapter = await navigator.gpu.requestAdapter(); } catch (e) { return { problem: `WebGPU refused an adapter (${e.message})` }; }
+  if (!adapter) return { problem: 'WebGPU gave no adapter' };
   const info = adapter.info ?? {};
   const name = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' ') || 'unnamed adapter';
-  const software = Boolean(info.isFallbackAdapter);
-  if (wanted === 'auto' && software) {
-    return cpu(`the only WebGPU adapter is a software fallback (${name}), slower than the CPU path; choose WebGPU to use it anyway`);
+  return { name, software: Boolean(info.isFallbackAdapter) };
+}
+
+// auto times this many meta-iterations on each backend, after a first one that compiles
+const MEASURED_ITERATIONS = 3;
+
+/** What decides a run's speed: its settings but the seed and the rates (auto measures once per shape). */
+function workShape(settings) {
+  const { seed, inner_lr, meta_lr, grad_clip, test_inner_steps, ...work } = settings;
+  return JSON.stringify(work);
+}
+
+/** Meta-iterations per second of `lab`'s run, timed after a first meta-iteration (which compiles
+ *  WebGPU's kernels); the run is then reset to its start. */
+async function speed(lab, json) {
+  await lab.step(1);
+  const t0 = performance.now();
+  const out = JSON.parse(await lab.step(MEASURED_ITERATIONS));
+  const rate = (1000 * Math.max(1, out.reports.length)) / (performance.now() - t0);
+  lab.reset(json);
+  return rate;
+}
+
+const itPerS = (rate) => `${rate >= 10 ? Math.round(rate) : rate.toPrecision(2)} it/s`;
+
+/** Picks the backend, always with the reason, so the page can say which runs and why. A chosen
+ *  backend is used (WebGPU falling back to the CPU if it cannot start). Auto, with a hardware
+ *  WebGPU adapter (or a software one when allowed), times this run on both and keeps the faster;
+ *  the figures are kept per work shape, so runs of the same shape do not measure again. */
+async function createLab(json, settings, wanted) {
+  const cpu = (why, rates = null) => ({ lab: new Lab(json), backend: 'cpu', adapter: null, why, rates });
+  if (wanted === 'cpu') return cpu('the CPU was chosen');
+  const adapter = await webgpuAdapter();
+  if (adapter.problem) return cpu(adapter.problem);
+  if (wanted === 'auto' && adapter.software && !state.allowSoftwareWebgpu) {
+    return cpu(`the only WebGPU adapter is a software fallback (${adapter.name}), slower than the CPU path; choose WebGPU to use it anyway`);
   }
-  // chosen explicitly, a software adapter runs, but the page keeps saying that it is slow
-  const why = !software ? (wanted === 'webgpu' ? 'WebGPU was chosen' : 'WebGPU is available')
-    : `WebGPU was chosen, but its adapter is a software fallback (${name}): much slower than the CPU path`;
+  const shape = workShape(settings);
+  let rates = wanted === 'auto' ? state.measured.get(shape) : null;
+  const verdict = (r) => `WebGPU ${itPerS(r.webgpu)}, CPU ${itPerS(r.cpu)}: ${r.webgpu > r.cpu ? 'WebGPU' : 'the CPU'}, measured on this run`;
+  if (rates && rates.cpu >= rates.webgpu) return cpu(verdict(rates), rates);
+  let lab;
   try {
-    return { lab: await Lab.webgpu(json), backend: 'webgpu', adapter: name, why, slow: software };
+    lab = await Lab.webgpu(json);
   } catch (e) {
     return cpu(`WebGPU failed to start (${e}); the CPU took over`);
   }
+  const gpu = (why) => ({ lab, backend: 'webgpu', adapter: adapter.name, why, rates, slow: adapter.software && wanted === 'webgpu' });
+  // chosen explicitly, a software adapter runs, but the page keeps saying that it is slow
+  if (wanted === 'webgpu') return gpu(adapter.software ? `WebGPU was chosen, but its adapter is a software fallback (${adapter.name}): much slower than the CPU path` : 'WebGPU was chosen');
+  if (rates) return gpu(verdict(rates));
+  const other = new Lab(json);
+  rates = { webgpu: await speed(lab, json), cpu: await speed(other, json) };
+  state.measured.set(shape, rates);
+  if (rates.webgpu > rates.cpu) {
+    other.free();
+    return gpu(verdict(rates));
+  }
+  lab.free();
+  return { lab: other, backend: 'cpu', adapter: null, why: verdict(rates), rates };
 }
 
 async function start(msg) {
@@ -168,16 +248,19 @@ async function start(msg) {
   state.own = null; // the page sends it again for the new run
   state.generation = msg.generation;
   const json = JSON.stringify(msg.settings);
-  if (state.lab && msg.backend === state.backend) {
+  const shape = workShape(msg.settings);
+  // a handle of the backend asked for is reset; auto measures again for another shape of work
+  if (state.lab && msg.backend === state.backend && (msg.backend !== 'auto' || shape === state.shape)) {
     state.lab.reset(json); // throws, and keeps the old run, on bad settings
   } else {
-    if (msg.backend !== 'cpu') busy('backend', 'asking the browser for WebGPU…');
-    const made = await createLab(json, msg.backend);
+    if (msg.backend !== 'cpu') busy('backend', msg.backend === 'auto' ? 'asking the browser for WebGPU, and timing it against the CPU…' : 'asking the browser for WebGPU…');
+    const made = await createLab(json, msg.settings, msg.backend);
     state.lab?.free();
     state.lab = made.lab;
     state.backend = msg.backend;
     state.onWebgpu = made.backend === 'webgpu';
-    post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow) });
+    state.shape = shape;
+    post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow), rates: made.rates ?? null });
   }
   if (msg.weights) state.lab.import_weights(new Uint8Array(msg.weights)); // a meta-trained start
   // a new run has new shapes: on WebGPU its first meta-test and meta-iteration compile kernels
@@ -228,11 +311,13 @@ async function stepOnce() {
     const what = `meta-iteration ${state.lab.iteration() + 1}${first ? ' of the new run' : ''}: ${describeRun(state.config)}`;
     busy('step', state.cold.has('step') ? `WebGPU: compiling kernels for ${what}…` : `running ${what}…`, first ? null : n * state.msPerIteration);
   }
+  const before = { ...gpuCounts };
   const out = JSON.parse(await state.lab.step(n));
   const ms = performance.now() - t0;
   busy(null);
   state.cold.delete('step');
-  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength });
+  const gpu = state.onWebgpu ? { ...countsSince(before), pipelinesTotal: gpuCounts.pipelines } : null;
+  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength, gpu });
   if (out.error) {
     diverge('training', out.error);
     return false;
@@ -340,6 +425,7 @@ const handlers = {
     state.memory = (await init({ module_or_path: fetchWasm() })).memory;
     busy(null);
     state.evalTasks = msg.evalTasks;
+    state.allowSoftwareWebgpu = Boolean(msg.allowSoftwareWebgpu);
     post('loaded', { table: JSON.parse(Lab.settings_table()) });
   },
   start,
@@ -409,7 +495,33 @@ const handlers = {
 // after yielding, so a slider or New task waits for one batch at most.
 let queue = Promise.resolve();
 function enqueue(request, job) {
-  queue = queue.then(job).catch((e) => failed(request, e));
+  queue = queue.then(async () => {
+    const stopWatching = watchCompiling(request);
+    try {
+      await job();
+    } finally {
+      stopWatching();
+    }
+  }).catch((e) => failed(request, e));
+}
+
+/** While `request` runs, says each second how WebGPU's kernel compilation goes if it creates
+ *  pipelines: the first meta-test and meta-iteration of a shape compile theirs, seconds on a slow
+ *  adapter, and the page shows that rather than a frozen counter. Pipelines stay with the device,
+ *  so a later run of the same shape creates none. (The timer ticks while the wasm awaits the GPU.) */
+function watchCompiling(request) {
+  const t0 = performance.now();
+  const before = gpuCounts.pipelines;
+  let said = false;
+  const say = (done) => {
+    said = true;
+    post('compiling', { request, seconds: (performance.now() - t0) / 1000, kernels: gpuCounts.pipelines - before, done });
+  };
+  const timer = setInterval(() => gpuCounts.pipelines > before && say(false), 1000);
+  return () => {
+    clearInterval(timer);
+    if (said) say(true);
+  };
 }
 
 function failed(request, e) {
