@@ -10,7 +10,7 @@ use burn::prelude::*;
 use crate::config::{Algorithm, MamlConfig, TaskKind, TrainerConfig};
 use crate::maml::params::{Fill, RateSummary, rate_summaries};
 use crate::maml::shares::Shares;
-use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_step};
+use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_step, meta_steps};
 use crate::model::Network;
 use crate::pending::Pending;
 use crate::rng::Rng;
@@ -128,6 +128,16 @@ impl Trainer {
         let shares = Shares { arch: self.config.model.arch, threads: self.threads };
         meta_step(&mut self.learner, || sampler.sample(Split::MetaTrain, rng), sampler.input_shape(), &self.config.maml, &shares)
             .map(|outcome| outcome.map_err(TrainError::from))
+    }
+
+    /// Up to `n` meta-iterations read from the device at once (`maml::outer::meta_steps`): their
+    /// reports, and the divergence that ended them early, if one did (the weights are then those
+    /// before it, as after `step`).
+    pub fn steps(&mut self, n: usize) -> Pending<'_, (Vec<StepReport>, Option<TrainError>)> {
+        let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
+        let shares = Shares { arch: self.config.model.arch, threads: self.threads };
+        meta_steps(&mut self.learner, n, || sampler.sample(Split::MetaTrain, rng), sampler.input_shape(), &self.config.maml, &shares)
+            .map(|(reports, diverged)| (reports, diverged.map(TrainError::from)))
     }
 
     /// Meta-test: adapt to `tasks` held-out tasks with `steps` inner steps of α, from `start`.

@@ -22,6 +22,12 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Kernel launches cubecl records before it submits them to the WebGPU queue (its default is
+/// 32). In a browser each submit is a message to the GPU process; a meta-iteration ends with a
+/// read, which submits what is left anyway (counts: BENCHMARKS.md, "WebGPU work").
+#[cfg(target_family = "wasm")]
+const TASKS_PER_SUBMIT: usize = 128;
+
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
 pub struct Lab {
     trainer: Trainer,
@@ -74,6 +80,7 @@ impl Lab {
             None => {
                 let device = Device::wgpu_options()
                     .graphics_api(burn::tensor::wgpu::WgpuBackend::WebGpu)
+                    .tasks_max(TASKS_PER_SUBMIT)
                     .init_async()
                     .await
                     .map_err(|e| format!("WebGPU could not start: {e:?}"))?;
@@ -133,21 +140,14 @@ impl Lab {
         self.trainer.set_maml(maml).map_err(|e| e.to_string())
     }
 
-    /// Runs up to `n` meta-iterations. Returns `{"reports": [StepReport...], "error": null | "..."}`:
-    /// a divergence stops the batch with its sentence, the last finite weights kept.
+    /// Runs up to `n` meta-iterations, read from the device once for all of them. Returns
+    /// `{"reports": [StepReport...], "error": null | "..."}`: a divergence ends the batch with its
+    /// sentence, the last finite weights kept.
     pub async fn step(&mut self, n: u32) -> String {
-        let mut reports = Vec::with_capacity(n as usize);
-        let mut error = None;
-        for _ in 0..n {
-            match self.trainer.step().read().await {
-                Ok(Ok(report)) => reports.push(report),
-                Ok(Err(e)) => error = Some(e.to_string()),
-                Err(e) => error = Some(e),
-            }
-            if error.is_some() {
-                break;
-            }
-        }
+        let (reports, error) = match self.trainer.steps(n.max(1) as usize).read().await {
+            Ok((reports, diverged)) => (reports, diverged.map(|e| e.to_string())),
+            Err(e) => (vec![], Some(e)),
+        };
         serde_json::json!({"reports": reports, "error": error}).to_string()
     }
 

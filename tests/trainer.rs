@@ -47,6 +47,38 @@ fn divergence_is_an_error_naming_the_iteration_and_keeps_the_last_finite_weights
     assert!(report.meta_loss.is_finite());
 }
 
+/// `steps(n)` (the page's: one read for n meta-iterations) does what n `step`s do: the same
+/// reports and weights; and on a divergence in the middle of the batch, the reports before it,
+/// the same error, and the weights from before the diverged iteration.
+#[test]
+fn a_batch_of_steps_read_at_once_is_the_same_as_steps_one_by_one() {
+    for (kind, meta_lr) in [(TaskKind::Glyphs, 0.001), (TaskKind::Sinusoid, 0.001), (TaskKind::Sinusoid, 1e20)] {
+        let mut c = small(kind);
+        c.maml.meta_lr = meta_lr; // 1e20: Adam moves every weight by about 1e20, so a later iteration overflows
+        let mut one = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
+        let mut reports = vec![];
+        let mut error = None;
+        for _ in 0..4 {
+            match one.step().wait() {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut batch = Trainer::new(c, &[], &Device::flex()).unwrap();
+        let (batched, batch_error) = batch.steps(4).wait();
+        assert_eq!(batched, reports, "{kind}, β {meta_lr}");
+        assert_eq!(batch_error, error, "{kind}, β {meta_lr}");
+        assert_eq!(batch.iteration(), one.iteration());
+        assert_eq!(batch.weights().wait(), one.weights().wait(), "{kind}, β {meta_lr}: the weights");
+        if meta_lr > 1.0 {
+            assert!(matches!(error, Some(TrainError::Diverged(Diverged { iteration: 2.., .. }))), "the divergence should come after a finite iteration: {error:?}");
+        }
+    }
+}
+
 #[test]
 fn live_settings_are_validated_and_take_effect() {
     let mut t = Trainer::new(small(TaskKind::Sinusoid), &[], &Device::flex()).unwrap();

@@ -10,6 +10,6 @@ pub mod view;
 
 pub use adapt::{Inner, TaskTensors, adapt};
 pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
-pub use outer::{Diverged, MetaLearner, StepReport, meta_step};
+pub use outer::{Diverged, MetaLearner, StepReport, meta_step, meta_steps};
 pub use params::MetaParams;
 pub use view::View;

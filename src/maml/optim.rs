@@ -48,3 +48,21 @@ pub fn scale_gradients<M: Module>(net: &M, grads: GradientsParams, factor: f64) 
     net.visit(&mut s);
     s.0
 }
+
+/// Global-norm clipping without reading the norm: every gradient times min(1, max / norm), the
+/// factor computed on the device from the squared norm `norm2` (a [1] tensor).
+pub fn clip_on_device<M: Module>(net: &M, grads: GradientsParams, norm2: Tensor<1>, max: f64) -> GradientsParams {
+    struct Scale(GradientsParams, Tensor<1>);
+    impl ModuleVisitor for Scale {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if let Some(g) = self.0.remove::<D>(p.id) {
+                let factor = self.1.clone().reshape([1usize; D]);
+                self.0.register(p.id, g * factor);
+            }
+        }
+    }
+    let factor = norm2.sqrt().recip().mul_scalar(max).clamp_max(1.0);
+    let mut s = Scale(grads, factor);
+    net.visit(&mut s);
+    s.0
+}

@@ -1,12 +1,12 @@
 //! The outer loop, Algorithm 2 of Finn et al. (2017): sample tasks, adapt to each, move θ by the gradient of their query losses.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::Serialize;
 
 use super::adapt::{TaskTensors, adapt};
-use super::optim::{meta_gradients, scale_gradients};
+use super::optim::{clip_on_device, meta_gradients, scale_gradients};
 use super::params::{Detach, MetaParams, autodiff_grads};
 use super::shares::{Shares, Sum};
 use crate::config::{Algorithm, MamlConfig};
@@ -14,7 +14,9 @@ use crate::model::{Grads, Network};
 use crate::pending::Pending;
 use crate::tasks::{InputShape, Task};
 
-/// What the outer loop carries from one meta-iteration to the next.
+/// What the outer loop carries from one meta-iteration to the next. A clone is cheap (tensors
+/// are shared) and keeps a state to come back to.
+#[derive(Clone)]
 pub struct MetaLearner {
     /// θ (one task) and Meta-SGD's rates, on an autodiff device.
     pub params: MetaParams,
@@ -53,22 +55,21 @@ pub struct Diverged {
     pub what: &'static str,
 }
 
-/// One meta-iteration: lines 3 to 10 of Algorithm 2, numbered as in the paper. The update
-/// (line 10) is applied when the pending loss and gradient norm are read and found finite;
-/// on a divergence nothing changes but the iteration's tasks are spent.
-pub fn meta_step<'a>(
-    learner: &'a mut MetaLearner,
+/// Lines 3 to 9 of one meta-iteration: the meta-gradient for the optimiser, the readings
+/// `[meta-loss, squared gradient norm, number correct (classification)]`, and the number of
+/// query examples.
+fn meta_gradient(
+    params: &MetaParams,
     mut sample: impl FnMut() -> Task,
     shape: InputShape,
     config: &MamlConfig,
     shares: &Shares,
-) -> Pending<'a, Result<StepReport, Diverged>> {
-    let MamlConfig { meta_lr: beta, meta_batch, grad_clip, .. } = *config;
+) -> (GradientsParams, Vec<Tensor<1>>, usize) {
+    let meta_batch = config.meta_batch;
     // 3: sample a batch of tasks T_i ~ p(T)
     let tasks: Vec<Task> = (0..meta_batch).map(|_| sample()).collect();
     // 4-9: for each T_i, adapt θ'_i = θ − α ∇θ L_Ti(f_θ) on its support set, score f_θ'_i on
     //      its query set, and differentiate the summed query loss with respect to θ
-    let params = &learner.params;
     let sum = shares.sum(&tasks, |part, at_once| query_loss(params, part, shape, config, at_once));
     // the meta-objective is the mean over the meta-batch
     let scale = 1.0 / meta_batch as f64;
@@ -76,22 +77,86 @@ pub fn meta_step<'a>(
     let n_query: usize = tasks.iter().map(|t| t.query.n).sum();
     let mut readings = vec![sum.loss.mul_scalar(scale), norm2];
     readings.extend(sum.correct);
-    Pending::new(readings, move |values| {
-        let iteration = learner.iteration + 1;
-        let (meta_loss, grad_norm) = (values[0], values[1].sqrt());
-        for (value, what) in [(meta_loss, "meta-loss"), (grad_norm, "meta-gradient")] {
-            if !value.is_finite() {
-                return Err(Diverged { iteration, what });
-            }
+    (grads, readings, n_query)
+}
+
+/// The report of meta-iteration `iteration` from its readings, or why it diverged.
+fn report(iteration: usize, values: &[f64], n_query: usize) -> Result<StepReport, Diverged> {
+    let (meta_loss, grad_norm) = (values[0], values[1].sqrt());
+    for (value, what) in [(meta_loss, "meta-loss"), (grad_norm, "meta-gradient")] {
+        if !value.is_finite() {
+            return Err(Diverged { iteration, what });
         }
+    }
+    Ok(StepReport { iteration, meta_loss, grad_norm, accuracy: values.get(2).map(|c| c / n_query as f64) })
+}
+
+/// One meta-iteration: lines 3 to 10 of Algorithm 2, numbered as in the paper. The update
+/// (line 10) is applied when the pending loss and gradient norm are read and found finite;
+/// on a divergence nothing changes but the iteration's tasks are spent.
+pub fn meta_step<'a>(
+    learner: &'a mut MetaLearner,
+    sample: impl FnMut() -> Task,
+    shape: InputShape,
+    config: &MamlConfig,
+    shares: &Shares,
+) -> Pending<'a, Result<StepReport, Diverged>> {
+    let MamlConfig { meta_lr: beta, grad_clip, .. } = *config;
+    let (grads, readings, n_query) = meta_gradient(&learner.params, sample, shape, config, shares);
+    Pending::new(readings, move |values| {
+        let report = report(learner.iteration + 1, values, n_query)?;
         let grads = match grad_clip {
-            Some(max) if grad_norm > max => scale_gradients(&learner.params, grads, max / grad_norm),
+            Some(max) if report.grad_norm > max => scale_gradients(&learner.params, grads, max / report.grad_norm),
             _ => grads,
         };
         // 10: θ ← θ − β ∇θ Σ_i L_Ti(f_θ'_i), with Adam's step in place of plain gradient descent
         learner.params = learner.optim.step(beta, learner.params.clone(), grads);
-        learner.iteration = iteration;
-        Ok(StepReport { iteration, meta_loss, grad_norm, accuracy: values.get(2).map(|c| c / n_query as f64) })
+        learner.iteration = report.iteration;
+        Ok(report)
+    })
+}
+
+/// Up to `n` meta-iterations with one read of the device for all of them: each update is
+/// applied at once (clipping, if any, computed on the device), and the readings are read
+/// together at the end. A divergence puts the learner back to where it was before the first
+/// meta-iteration that diverged, as `meta_step` would have left it, and ends the reports there;
+/// the later iterations' tasks are spent. Without clipping, the same as `n` calls of `meta_step`.
+/// (On WebGPU, a read waits for the GPU to finish: one per batch rather than one per
+/// meta-iteration lets it work while the next iteration is recorded.)
+pub fn meta_steps<'a>(
+    learner: &'a mut MetaLearner,
+    n: usize,
+    mut sample: impl FnMut() -> Task,
+    shape: InputShape,
+    config: &MamlConfig,
+    shares: &Shares,
+) -> Pending<'a, (Vec<StepReport>, Option<Diverged>)> {
+    let MamlConfig { meta_lr: beta, grad_clip, .. } = *config;
+    let (mut readings, mut done) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (grads, values, n_query) = meta_gradient(&learner.params, &mut sample, shape, config, shares);
+        let grads = match grad_clip {
+            Some(max) => clip_on_device(&learner.params, grads, values[1].clone(), max),
+            None => grads,
+        };
+        done.push((learner.clone(), values.len(), n_query));
+        readings.extend(values);
+        learner.params = learner.optim.step(beta, learner.params.clone(), grads);
+        learner.iteration += 1;
+    }
+    Pending::new(readings, move |values| {
+        let (mut reports, mut at) = (Vec::new(), 0);
+        for (before, width, n_query) in done {
+            match report(before.iteration + 1, &values[at..at + width], n_query) {
+                Ok(r) => reports.push(r),
+                Err(diverged) => {
+                    *learner = before;
+                    return (reports, Some(diverged));
+                }
+            }
+            at += width;
+        }
+        (reports, None)
     })
 }
 

@@ -106,6 +106,10 @@ enum Command {
         /// browser's case (burn's CPU kernels run on one thread each).
         #[arg(long)]
         threads: Option<usize>,
+        /// flex (the CPU) or wgpu: burn's wgpu backend on this machine's GPU (Vulkan, Metal or
+        /// DX12) with the page's WebGPU kernels; needs a build with `--features wgpu-native`.
+        #[arg(long, value_enum, default_value_t = BenchBackend::Flex)]
+        backend: BenchBackend,
     },
     /// Checks the exact meta-gradient against central finite differences in f64.
     Gradcheck {
@@ -172,7 +176,7 @@ fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Train { setup, iterations, out, log_every, pretrained } => train(&setup, iterations, &out, log_every, pretrained),
         Command::Eval { run, tasks, inner_steps, data, rotations } => eval(&run, tasks, inner_steps, data.as_deref(), rotations),
-        Command::Bench { setup, iterations, threads } => bench(&setup, iterations, threads),
+        Command::Bench { setup, iterations, threads, backend } => bench(&setup, iterations, threads, backend),
         Command::Compare { setup, algorithms, iterations, seeds, tasks, markdown } => {
             let learners = compare::Learner::parse(&algorithms)?;
             let data = load_data(&setup.data)?;
@@ -315,15 +319,39 @@ fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path
     Ok(())
 }
 
-fn bench(setup: &Setup, iterations: usize, threads: Option<usize>) -> Result<(), Failure> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BenchBackend {
+    Flex,
+    Wgpu,
+}
+
+/// The device of `maml bench --backend`.
+fn bench_device(backend: BenchBackend) -> Result<Device, Failure> {
+    match backend {
+        BenchBackend::Flex => Ok(Device::flex()),
+        #[cfg(feature = "wgpu-native")]
+        BenchBackend::Wgpu => Device::wgpu_options()
+            .init()
+            .map_err(|e| Failure(format!("no GPU for the wgpu backend: {e}"))),
+        #[cfg(not(feature = "wgpu-native"))]
+        BenchBackend::Wgpu => Err(Failure(
+            "this maml was built without the wgpu backend: build it with `cargo build --release --features wgpu-native`".into(),
+        )),
+    }
+}
+
+fn bench(setup: &Setup, iterations: usize, threads: Option<usize>, backend: BenchBackend) -> Result<(), Failure> {
     let config = setup.config();
     let data = load_data(&setup.data)?;
-    let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
+    let mut trainer = Trainer::new(config.clone(), &data, &bench_device(backend)?)?;
     if let Some(threads) = threads {
         trainer.set_threads(threads);
     }
+    // warm-up (allocator and kernel caches; on wgpu, kernel compilation); their meta-losses
+    // come out, so that two backends can be compared on the same seed
+    let mut warm_up_losses = Vec::new();
     for _ in 0..2 {
-        trainer.step().wait()?; // warm-up: allocator and kernel caches
+        warm_up_losses.push(trainer.step().wait()?.meta_loss);
     }
     let mut times = Vec::with_capacity(iterations);
     let start = Instant::now();
@@ -341,7 +369,7 @@ fn bench(setup: &Setup, iterations: usize, threads: Option<usize>) -> Result<(),
             "task": config.task.kind, "model": config.model.arch,
             "order": if config.maml.first_order { "first" } else { "second" },
             "meta_batch": config.maml.meta_batch, "inner_steps": config.maml.inner_steps, "iterations": times.len(),
-            "threads": trainer.threads(),
+            "threads": trainer.threads(), "backend": format!("{backend:?}").to_lowercase(), "warm_up_losses": warm_up_losses,
         })
     );
     Ok(())
