@@ -1,5 +1,7 @@
 // The WebGPU path on SwiftShader (software Vulkan): slow, so a tiny configuration and generous
-// time-outs; it checks correctness (a finite loss that agrees with the CPU path), not speed.
+// time-outs; it checks correctness (a finite loss that agrees with the CPU path), not speed. The
+// WebGPU calls a meta-iteration makes (worker.js, gpuCounts) do not depend on the adapter, so
+// bounds on them are checks of the build, not timings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, until, mainThreadStayedFree } from './browser.mjs';
@@ -8,9 +10,13 @@ const SINUSOID = '#task=sinusoid&meta_batch=2&seed=3&inner_steps=1';
 // two tasks of a meta-batch are adapted at once, as the groups of grouped convolutions
 const GLYPHS = '#task=glyphs&meta_batch=2&seed=3&ways=2&queries=1&filters=8';
 const MINUTES = 60_000;
+// WebGPU submits per glyph meta-iteration of GLYPHS after the first (BENCHMARKS.md, "WebGPU
+// work per meta-iteration"): 52 with cubecl's 32 launches per submit; 128 (src/web.rs) makes
+// about 1606 / 128 + 1 read
+const GLYPH_SUBMITS_AT_MOST = 20;
 
 /** The meta-losses of the first `n` meta-iterations (the second one shows the first meta-gradient). */
-async function losses({ hash, webgpu, backend, n }) {
+async function losses({ hash, webgpu, backend, n, reset = false }) {
   const { page, consoleErrors, close } = await open({ webgpu, query: '?eval_tasks=2', hash: `${hash}&backend=${backend}` });
   try {
     await until(page, () => window.lab.ready && window.lab.evaluation !== null, null, 8 * MINUTES);
@@ -18,6 +24,10 @@ async function losses({ hash, webgpu, backend, n }) {
     // the first meta-iteration compiles the training kernels (SwiftShader: seconds); the worker
     // does it, so the main thread must stay free meanwhile
     await page.evaluate(() => {
+      // every line under the backend badge, to see the compilation's progress shown
+      window.backendLines = [];
+      new MutationObserver(() => window.backendLines.push(document.getElementById('backend-why').textContent))
+        .observe(document.getElementById('backend-why'), { childList: true, characterData: true, subtree: true });
       window.longTasks = [];
       window.observedFrom = performance.now();
       new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => Math.round(e.duration)))).observe({ type: 'longtask' });
@@ -30,7 +40,18 @@ async function losses({ hash, webgpu, backend, n }) {
     const loss = await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null));
     const longTasks = await page.evaluate(() => window.longTasks);
     const observedMs = await page.evaluate(() => performance.now() - window.observedFrom);
-    return { used, loss, consoleErrors, longTasks, observedMs };
+    const gpuWork = await page.evaluate(() => window.lab.gpuWork);
+    const backendLines = await page.evaluate(() => window.backendLines);
+    let afterReset = null;
+    if (reset) {
+      // a new run of the same shape on the same device: its first meta-iteration compiles nothing
+      await page.click('#reset');
+      await until(page, () => window.lab.ready && window.lab.evaluation !== null && !document.getElementById('step').disabled, null, 4 * MINUTES);
+      await page.click('#step');
+      await until(page, () => window.lab.iteration >= 1 && window.lab.gpuWork.first !== null, null, 4 * MINUTES);
+      afterReset = await page.evaluate(() => window.lab.gpuWork);
+    }
+    return { used, loss, consoleErrors, longTasks, observedMs, gpuWork, backendLines, afterReset };
   } finally {
     await close();
   }
@@ -38,8 +59,8 @@ async function losses({ hash, webgpu, backend, n }) {
 
 /** WebGPU (SwiftShader) against the CPU path: the same seed draws the same tasks and initial
  * weights on the host for both; f32 kernels differ in summation order, hence a tolerance. */
-async function agree(hash, n) {
-  const gpu = await losses({ hash, webgpu: true, backend: 'webgpu', n });
+async function agree(hash, n, reset = false) {
+  const gpu = await losses({ hash, webgpu: true, backend: 'webgpu', n, reset });
   assert.equal(gpu.used.backend, 'webgpu', `expected WebGPU, got: ${gpu.used.why}`);
   assert.match(gpu.used.adapter, /swiftshader/i);
   assert.equal(gpu.loss.length, n);
@@ -52,11 +73,33 @@ async function agree(hash, n) {
     assert.ok(Math.abs(g - c) <= 1e-4 * Math.abs(c), `iteration ${i + 1}: WebGPU ${g} vs CPU ${c}`);
   });
   assert.deepEqual(gpu.consoleErrors, []);
+  return gpu;
 }
 
-test('meta-iterations on WebGPU give the losses of the CPU path (sinusoid)', { timeout: 15 * MINUTES }, () => agree(SINUSOID, 2));
+/** The WebGPU calls of the first meta-iteration and of a later one were counted, and are positive. */
+function assertCounted(gpuWork) {
+  for (const when of ['first', 'steady']) {
+    const c = gpuWork[when];
+    assert.ok(c, `no WebGPU counts for the ${when} meta-iteration: ${JSON.stringify(gpuWork)}`);
+    for (const k of ['dispatches', 'submits', 'readbacks']) assert.ok(c[k] > 0, `${when}: ${k} ${c[k]}`);
+  }
+  assert.ok(gpuWork.first.pipelines > 0, 'the first meta-iteration compiles kernels');
+}
 
-test('meta-iterations on WebGPU give the losses of the CPU path (glyphs: grouped convolutions)', { timeout: 15 * MINUTES }, () => agree(GLYPHS, 2));
+test('meta-iterations on WebGPU give the losses of the CPU path, count their WebGPU calls, and a reset compiles nothing (sinusoid)', { timeout: 15 * MINUTES }, async () => {
+  const gpu = await agree(SINUSOID, 2, true);
+  assertCounted(gpu.gpuWork);
+  assert.equal(gpu.afterReset.pipelines, gpu.gpuWork.pipelines, 'a reset created new pipelines');
+  assert.equal(gpu.afterReset.first.pipelines, 0);
+  assert.ok(gpu.afterReset.first.dispatches > 0);
+});
+
+test('meta-iterations on WebGPU give the losses of the CPU path (glyphs: grouped convolutions), with few submits, and the compilation shown', { timeout: 15 * MINUTES }, async () => {
+  const gpu = await agree(GLYPHS, 2);
+  assertCounted(gpu.gpuWork);
+  assert.ok(gpu.gpuWork.steady.submits <= GLYPH_SUBMITS_AT_MOST, `${gpu.gpuWork.steady.submits} submits per glyph meta-iteration`);
+  assert.ok(gpu.backendLines.some((l) => /compiling WebGPU kernels \(first meta-iteration\): \d+ s, [1-9]\d* kernels so far/.test(l)), `lines shown: ${gpu.backendLines}`);
+});
 
 test('auto on a software-only WebGPU adapter picks the CPU and says why', { timeout: 5 * MINUTES }, async () => {
   const { page, close } = await open({ webgpu: true, query: '?eval_tasks=2', hash: '#task=sinusoid' });
@@ -65,6 +108,25 @@ test('auto on a software-only WebGPU adapter picks the CPU and says why', { time
     const b = await page.evaluate(() => window.lab.backend);
     assert.equal(b.backend, 'cpu');
     assert.match(b.why, /software fallback/);
+  } finally {
+    await close();
+  }
+});
+
+test('auto, allowed to try a software adapter, times both backends and keeps the faster (the CPU on SwiftShader)', { timeout: 8 * MINUTES }, async () => {
+  const { page, consoleErrors, close } = await open({ webgpu: true, query: '?eval_tasks=2&allow_software_webgpu=1', hash: SINUSOID });
+  try {
+    await until(page, () => window.lab.ready && window.lab.backend !== null, null, 6 * MINUTES);
+    const b = await page.evaluate(() => window.lab.backend);
+    assert.equal(b.backend, 'cpu', b.why);
+    assert.ok(b.rates.webgpu > 0 && b.rates.cpu > b.rates.webgpu, JSON.stringify(b.rates));
+    assert.match(b.why, /^WebGPU [\d.]+ it\/s, CPU [\d.]+ it\/s: the CPU/);
+    assert.equal(await page.evaluate(() => document.getElementById('backend-why').textContent), b.why);
+    // the timed handle was reset: the run's first meta-iteration is the first
+    await page.click('#step');
+    await until(page, () => window.lab.iteration >= 1, null, MINUTES);
+    assert.deepEqual(await page.evaluate(() => window.lab.history.x), [1]);
+    assert.deepEqual(consoleErrors, []);
   } finally {
     await close();
   }
