@@ -366,7 +366,6 @@ const aboutWorker = {
     $('backend-why').textContent = m.why;
     if (m.slow) notice(`WebGPU runs here on a software adapter (${m.adapter}): much slower than the CPU path. Choose auto or cpu under "The run" for speed.`, 'warn', 'slow-backend');
   },
-  compiling: showCompiling,
   zip(m) {
     lab.zipLoaded = true;
     lab.zip = { held: `${m.name}: ${m.characters} characters, ${m.images} images`, reading: '' };
@@ -513,15 +512,6 @@ function countGpuWork(m) {
   const perIteration = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / n]));
   lab.gpuWork[m.reports[0].iteration === 1 ? 'first' : 'steady'] = perIteration;
   lab.gpuWork.pipelines = pipelinesTotal;
-}
-
-/** The line under the backend badge while WebGPU compiles kernels, so a long first meta-iteration
- *  is seen to progress; the reason for the backend comes back when it is done. */
-function showCompiling(m) {
-  const what = m.request === 'start' ? 'setting up the run' : 'first meta-iteration';
-  $('backend-why').textContent = m.done
-    ? lab.backend?.why ?? ''
-    : `compiling WebGPU kernels (${what}): ${Math.round(m.seconds)} s, ${m.kernels} kernels so far…`;
 }
 
 function addReport(r) {

@@ -36,9 +36,6 @@
 //   backend          {backend, adapter, why, slow,    a new handle: which backend, and why (slow: a
 //                     rates}                          software WebGPU adapter, chosen explicitly;
 //                                                     rates: auto's measured it/s {webgpu, cpu}, or null)
-//   compiling        {request, seconds, kernels, done}  WebGPU is compiling kernels (new pipelines)
-//                                                     for the request in flight: each second while
-//                                                     it lasts, and once more when done
 //   ready            {config, iteration}              the run is set up: its full TrainerConfig
 //   reports          {reports, msPerIteration, wasmBytes, gpu}  meta-iterations done; gpu: the
 //                                                     WebGPU calls they made (see gpuCounts), or null
@@ -100,6 +97,7 @@ const state = {
   shape: null, // the work shape `lab` was made for (auto's choice depends on it)
   measured: new Map(), // auto's timings per work shape: {webgpu, cpu} in it/s
   allowSoftwareWebgpu: false, // auto may measure a software adapter (`?allow_software_webgpu=1`, for tests)
+  activity: null, // {key, text, estimateMs}: what the page was last told the worker is busy with
   cold: new Set(), // the calls ('evaluate', 'step') a WebGPU run has not made yet: its first of each compiles kernels
 };
 
@@ -132,7 +130,10 @@ const countsSince = (before) => Object.fromEntries(Object.entries(gpuCounts).map
 const post = (type, payload = {}, transfer = []) => postMessage({ type, generation: state.generation, ...payload }, transfer);
 
 /** Tells the page what starts now (it shows it if it lasts), or with key null that it is done. */
-const busy = (key, text = null, estimateMs = null) => post('activity', { key, text, estimateMs });
+const busy = (key, text = null, estimateMs = null) => {
+  state.activity = key === null ? null : { key, text, estimateMs };
+  post('activity', { key, text, estimateMs });
+};
 
 const MB = (bytes) => (bytes / 1e6).toFixed(1);
 
@@ -496,7 +497,7 @@ const handlers = {
 let queue = Promise.resolve();
 function enqueue(request, job) {
   queue = queue.then(async () => {
-    const stopWatching = watchCompiling(request);
+    const stopWatching = watchCompiling();
     try {
       await job();
     } finally {
@@ -505,22 +506,23 @@ function enqueue(request, job) {
   }).catch((e) => failed(request, e));
 }
 
-/** While `request` runs, says each second how WebGPU's kernel compilation goes if it creates
+/** While a request runs, says each second how WebGPU's kernel compilation goes when it creates
  *  pipelines: the first meta-test and meta-iteration of a shape compile theirs, seconds on a slow
- *  adapter, and the page shows that rather than a frozen counter. Pipelines stay with the device,
- *  so a later run of the same shape creates none. (The timer ticks while the wasm awaits the GPU.) */
-function watchCompiling(request) {
-  const t0 = performance.now();
+ *  adapter, and the status line counts them rather than showing a frozen sentence. Pipelines stay
+ *  with the device, so a later run of the same shape creates none. (The timer ticks while the
+ *  wasm awaits the GPU.) */
+function watchCompiling() {
   const before = gpuCounts.pipelines;
-  let said = false;
-  const say = (done) => {
-    said = true;
-    post('compiling', { request, seconds: (performance.now() - t0) / 1000, kernels: gpuCounts.pipelines - before, done });
-  };
-  const timer = setInterval(() => gpuCounts.pipelines > before && say(false), 1000);
+  const timer = setInterval(() => {
+    const kernels = gpuCounts.pipelines - before;
+    if (!kernels) return;
+    const now = state.activity ?? { key: 'kernels', text: 'WebGPU: compiling kernels…', estimateMs: null };
+    const text = now.text.replace(/( \(\d+ kernels so far\))?…$/, '');
+    busy(now.key, `${text} (${kernels} kernels so far)…`, now.estimateMs);
+  }, 1000);
   return () => {
     clearInterval(timer);
-    if (said) say(true);
+    if (state.activity?.key === 'kernels') busy(null);
   };
 }
 
