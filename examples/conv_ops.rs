@@ -1,11 +1,14 @@
 //! Times the convolution kernels one MAML meta-iteration of conv4 spends its time in, on burn's
 //! flex backend, for the query set of one task (75 images): a benchmark that locates slow paths
-//! in burn, not a test. `cargo run --release --example conv_ops`
+//! in burn, not a test. `cargo run --release --example conv_ops [max-pool]`
 //!
-//! For each conv4 layer: the forward convolution, the input gradient (a transposed convolution),
-//! the weight gradient (burn's `conv2d_weight_backward`: a convolution with the batch and channel
-//! roles swapped), and, as the ceiling, one matmul of the convolution's GEMM shape
-//! ([c_out, c_in 9] x [c_in 9, n h' w']). GFLOP/s counts the useful multiply-adds, 2 per MAC.
+//! For each conv4 layer (stride 2, or with `max-pool` the stride-1 layers of the max-pool
+//! variant): burn's forward convolution, input gradient (a transposed convolution) and weight
+//! gradient (`conv2d_weight_backward`: a convolution with the batch and channel roles swapped);
+//! this crate's `Conv` layer, whose forward and weight gradient are GEMMs over an im2col; the
+//! autodiff backward through each weight gradient (what second-order MAML adds); and, as the
+//! ceiling, one matmul of the convolution's GEMM shape ([c_out, c_in 9] x [c_in 9, n h' w']).
+//! GFLOP/s counts the useful multiply-adds, 2 per MAC (for the autodiff rows: of the forward).
 
 use std::time::Instant;
 
@@ -13,38 +16,91 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use maml_lab::model::Grads;
+use maml_lab::model::layers::Conv;
+use maml_lab::rng::Rng;
 
-fn time(reps: usize, mut f: impl FnMut() -> Tensor<4>) -> f64 {
+/// Seconds of CPU this thread has run (Linux's schedstat), so that the figures hold on a shared,
+/// busy machine where wall-clock time counts the other processes' turns too; elsewhere, wall-clock.
+fn cpu_seconds(start: Instant) -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or_else(|| start.elapsed().as_secs_f64(), |ns| ns * 1e-9)
+}
+
+fn time<const D: usize>(reps: usize, mut f: impl FnMut() -> Tensor<D>) -> f64 {
     let _ = f().into_data(); // warm-up
-    let start = Instant::now();
+    let origin = Instant::now();
+    let start = cpu_seconds(origin);
     for _ in 0..reps {
         let _ = f().into_data();
     }
-    start.elapsed().as_secs_f64() / reps as f64
+    (cpu_seconds(origin) - start) / reps as f64
 }
 
 fn main() {
-    let device = Device::flex();
+    let max_pool = std::env::args().any(|a| a == "max-pool");
+    let stride = if max_pool { 1 } else { 2 };
+    let sides: &[(usize, usize)] = if max_pool { &[(1, 28), (64, 14), (64, 7), (64, 3)] } else { &[(1, 28), (64, 14), (64, 7), (64, 4)] };
+    let plain = Device::flex();
+    let tracked = plain.clone().autodiff();
     let n = 75;
-    println!("{:<32} {:>14} {:>14} {:>14} {:>14}", "layer, 75 images (ms, GFLOP/s)", "forward", "dx", "dW", "same-size GEMM");
-    for (c_in, side) in [(1usize, 28usize), (64, 14), (64, 7), (64, 4)] {
-        let (c_out, stride) = (64, 2);
+    let columns = ["burn fwd", "burn dx", "burn dW", "ours fwd", "ours dW", "burn dW 2nd", "ours dW 2nd", "same-size GEMM"];
+    print!("{:<30}", "layer, 75 images (ms, GFLOP/s)");
+    columns.iter().for_each(|c| print!(" {c:>14}"));
+    println!();
+    for &(c_in, side) in sides {
+        let c_out = 64;
         let out = (side + 2 - 3) / stride + 1;
-        let x = Tensor::<4>::random([n, c_in, side, side], Distribution::Normal(0.0, 1.0), &device);
-        let w = Tensor::<4>::random([c_out, c_in, 3, 3], Distribution::Normal(0.0, 0.1), &device);
-        let dy = Tensor::<4>::random([n, c_out, out, out], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random([n, c_in, side, side], Distribution::Normal(0.0, 1.0), &plain);
+        let w = Tensor::<4>::random([c_out, c_in, 3, 3], Distribution::Normal(0.0, 0.1), &plain);
+        let dy = Tensor::<4>::random([n, c_out, out, out], Distribution::Normal(0.0, 1.0), &plain);
         let options = ConvOptions::new([stride; 2], [1, 1], [1, 1], 1);
         let pad = side - ((out - 1) * stride + 3 - 2);
         let t_options = ConvTransposeOptions::new([stride; 2], [1, 1], [pad, pad], [1, 1], 1);
-        let reps = 20;
+        let reps = 10;
         let fwd = time(reps, || conv2d(x.clone(), w.clone(), None, options.clone()));
         let dx = time(reps, || conv_transpose2d(dy.clone(), w.clone(), None, t_options.clone()));
         let dw = time(reps, || conv2d_weight_backward(x.clone(), w.clone(), dy.clone(), options.clone()));
-        let a = Tensor::<2>::random([c_out, c_in * 9], Distribution::Normal(0.0, 1.0), &device);
-        let b = Tensor::<2>::random([c_in * 9, n * out * out], Distribution::Normal(0.0, 1.0), &device);
-        let gemm = time(reps, || a.clone().matmul(b.clone()).reshape([1, 1, c_out, n * out * out]));
+
+        // this crate's layer, one task
+        let conv = Conv::new(c_in, c_out, stride, &mut Rng::stream(0, 0), &plain);
+        let ours_fwd = time(reps, || conv.forward(x.clone()).0);
+        let (_, cache) = conv.forward(x.clone());
+        let ours_dw = time(reps, || {
+            let mut grads = Grads::default();
+            conv.backward(cache.clone(), dy.clone(), false, &mut grads);
+            grads.0.into_values().next().unwrap()
+        });
+
+        // second order: autodiff's backward through each weight gradient, x and dy tracked
+        let r = Tensor::<4>::random([c_out, c_in, 3, 3], Distribution::Normal(0.0, 1.0), &tracked);
+        let leaf = |t: &Tensor<4>| Tensor::<4>::from_data(t.to_data(), &tracked).require_grad();
+        let burn_2nd = time(reps, || {
+            let (xt, dyt) = (leaf(&x), leaf(&dy));
+            let g = conv2d_weight_backward(xt.clone(), w.clone().to_device(&tracked), dyt.clone(), options.clone());
+            let grads = (g * r.clone()).sum().backward();
+            xt.grad(&grads).unwrap()
+        });
+        let conv_t = Conv::new(c_in, c_out, stride, &mut Rng::stream(0, 0), &tracked);
+        let ours_2nd = time(reps, || {
+            let (xt, dyt) = (leaf(&x), leaf(&dy));
+            let mut grads = Grads::default();
+            conv_t.backward(conv_t.forward(xt.clone()).1, dyt.clone(), false, &mut grads);
+            let g = grads.0.into_values().next().unwrap().reshape([c_out, c_in, 3, 3]);
+            let grads = (g * r.clone()).sum().backward();
+            xt.grad(&grads).unwrap()
+        });
+
+        let a = Tensor::<2>::random([c_out, c_in * 9], Distribution::Normal(0.0, 1.0), &plain);
+        let b = Tensor::<2>::random([c_in * 9, n * out * out], Distribution::Normal(0.0, 1.0), &plain);
+        let gemm = time(reps, || a.clone().matmul(b.clone()));
         let flops = 2.0 * (n * c_out * out * out * c_in * 9) as f64;
-        let f = |s: f64| format!("{:6.2} {:5.1}", s * 1e3, flops / s / 1e9);
-        println!("{:<32} {:>14} {:>14} {:>14} {:>14}", format!("{c_in}->{c_out}, {side}x{side} -> {out}x{out}"), f(fwd), f(dx), f(dw), f(gemm));
+        print!("{:<30}", format!("{c_in}->{c_out}, {side}x{side} -> {out}x{out}"));
+        for s in [fwd, dx, dw, ours_fwd, ours_dw, burn_2nd, ours_2nd, gemm] {
+            print!(" {:>14}", format!("{:6.2} {:5.1}", s * 1e3, flops / s / 1e9));
+        }
+        println!();
     }
 }

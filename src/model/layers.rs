@@ -8,8 +8,8 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d_with_indices};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::module::{conv_transpose2d, max_pool2d_with_indices};
+use burn::tensor::ops::{ConvTransposeOptions, MaxPoolOptions};
 
 use super::grads::Grads;
 use crate::rng::Rng;
@@ -81,7 +81,14 @@ impl Dense {
 // ------------------------------------------------------------------------------------------------
 
 /// 3x3 convolution, padding 1, no bias (a batch-norm follows, whose shift makes a bias redundant).
-/// The tasks' kernels are the groups of one grouped convolution.
+///
+/// Computed as a GEMM over an im2col: the nine shifted (strided) slices of the padded input,
+/// side by side, are the columns every output pixel sees, so the forward is one batched matmul
+/// (the tasks as its batch) and so is the weight gradient, which reuses the forward's columns.
+/// burn's own `conv2d` runs the weight gradient as one small GEMM per input channel, at a
+/// fraction of a GEMM's speed (BENCHMARKS.md, "Where burn limits the speed"). Slices,
+/// concatenation, reshapes and matmuls have cheap derivatives, so the second-order graph
+/// through this stays cheap too.
 #[derive(Module, Debug)]
 pub struct Conv {
     pub weight: Param<Tensor<5>>, // [tasks, c_out, c_in, 3, 3]
@@ -90,6 +97,13 @@ pub struct Conv {
 
 const KERNEL: usize = 3;
 const PAD: usize = 1;
+
+/// What a convolution's backward needs from its forward: the input's im2col.
+#[derive(Clone)]
+pub struct ConvCache {
+    cols: Tensor<3>, // [tasks, n h' w', 9 c_in], columns ordered (ky, kx, c_in)
+    in_hw: [usize; 2],
+}
 
 impl Conv {
     pub fn new(c_in: usize, c_out: usize, stride: usize, rng: &mut Rng, device: &Device) -> Self {
@@ -112,33 +126,77 @@ impl Conv {
         (n + 2 * PAD - KERNEL) / self.stride + 1
     }
 
-    /// `x: [n, tasks c_in, h, w]` to `[n, tasks c_out, h', w']`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let options = ConvOptions::new([self.stride; 2], [PAD; 2], [1, 1], self.tasks());
-        conv2d(x, self.grouped_weight(), None, options)
+    /// `x: [n, tasks c_in, h, w]` as im2col `[tasks, n h' w', 9 c_in]`, columns ordered
+    /// (ky, kx, c_in): the input seen channels-last with one zero pixel appended, and every
+    /// output pixel's nine window positions picked from it by one `select` (padding picks the
+    /// zero pixel). Its derivative is one scatter-add, where slicing out the nine windows would
+    /// cost nine zero-filled copies of the input in the second-order backward.
+    fn im2col(&self, x: Tensor<4>) -> Tensor<3> {
+        let tasks = self.tasks();
+        let [n, tc, h, w] = x.dims();
+        let c = tc / tasks;
+        let (h_out, w_out) = (self.out_side(h), self.out_side(w));
+        let pixels = x
+            .reshape([n, tasks, c, h * w])
+            .permute([1, 0, 3, 2]) // [tasks, n, h w, c]
+            .pad([(0, 1), (0, 0)], 0.0); // the zero pixel, at index h w
+        // as rows of channels: burn-flex selects (and scatter-adds, the derivative) whole rows of a
+        // 2-d tensor, where along one axis of a 4-d tensor it works out every element's coordinates
+        let images = tasks * n;
+        let taps = self.window_positions(h, w);
+        let rows: Vec<i64> = (0..images as i64).flat_map(|i| taps.iter().map(move |&p| i * (h * w + 1) as i64 + p)).collect();
+        let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [images * taps.len()]), &pixels.device());
+        pixels.reshape([images * (h * w + 1), c]).select(0, rows).reshape([tasks, n * h_out * w_out, KERNEL * KERNEL * c])
     }
 
-    pub fn backward(&self, x: Tensor<4>, dy: Tensor<4>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<4>> {
+    /// For each output pixel (row-major), the flat input position of each of its nine window
+    /// taps (ky, kx), or `h w` (the appended zero pixel) where a tap falls in the padding.
+    fn window_positions(&self, h: usize, w: usize) -> Vec<i64> {
+        let (h_out, w_out) = (self.out_side(h), self.out_side(w));
+        let mut positions = Vec::with_capacity(h_out * w_out * KERNEL * KERNEL);
+        for (oy, ox) in (0..h_out).flat_map(|oy| (0..w_out).map(move |ox| (oy, ox))) {
+            for (ky, kx) in (0..KERNEL).flat_map(|ky| (0..KERNEL).map(move |kx| (ky, kx))) {
+                let (y, x) = ((oy * self.stride + ky) as isize - PAD as isize, (ox * self.stride + kx) as isize - PAD as isize);
+                let inside = (0..h as isize).contains(&y) && (0..w as isize).contains(&x);
+                positions.push(if inside { (y as usize * w + x as usize) as i64 } else { (h * w) as i64 });
+            }
+        }
+        positions
+    }
+
+    /// `x: [n, tasks c_in, h, w]` to `[n, tasks c_out, h', w']`, with what the backward needs.
+    pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
         let [tasks, c_out, c_in, _, _] = self.weight.dims();
-        let [n, _, h_in, w_in] = x.dims();
-        let [_, _, h_out, w_out] = dy.dims();
-        // dW[t] = Σ_n x[n, t] ⋆ dy[n, t]: a convolution over the images, with the roles of the
-        // batch and the channels swapped (as burn's conv2d_weight_backward does for one group),
-        // the tasks again as groups, so that all tasks take one convolution instead of a loop
-        // over groups: x as [c_in, (tasks, n), h, w], dy as the kernel [(tasks, c_out), n, h', w'].
-        let xs = x.reshape([n, tasks, c_in, h_in, w_in]).permute([2, 1, 0, 3, 4]).reshape([c_in, tasks * n, h_in, w_in]);
-        let ks = dy.clone().reshape([n, tasks, c_out, h_out, w_out]).permute([1, 2, 0, 3, 4]).reshape([tasks * c_out, n, h_out, w_out]);
-        let swapped = ConvOptions::new([1, 1], [PAD; 2], [self.stride; 2], tasks);
-        let dw = conv2d(xs, ks, None, swapped) // [c_in, tasks c_out, k', k'], k' ≥ 3 with a stride
-            .slice([0..c_in, 0..tasks * c_out, 0..KERNEL, 0..KERNEL])
-            .reshape([c_in, tasks, c_out, KERNEL, KERNEL])
-            .permute([1, 2, 0, 3, 4]);
+        let [n, _, h, w] = x.dims();
+        let (h_out, w_out) = (self.out_side(h), self.out_side(w));
+        let cols = self.im2col(x);
+        // the kernels as [tasks, 9 c_in, c_out], rows ordered like the columns
+        let kernels = self.weight.val().permute([0, 3, 4, 2, 1]).reshape([tasks, KERNEL * KERNEL * c_in, c_out]);
+        let y = cols
+            .clone()
+            .matmul(kernels) // [tasks, n h' w', c_out]
+            .reshape([tasks, n, h_out, w_out, c_out])
+            .permute([1, 0, 4, 2, 3])
+            .reshape([n, tasks * c_out, h_out, w_out]);
+        (y, ConvCache { cols, in_hw: [h, w] })
+    }
+
+    pub fn backward(&self, cache: ConvCache, dy: Tensor<4>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<4>> {
+        let [tasks, c_out, c_in, _, _] = self.weight.dims();
+        let [n, _, h_out, w_out] = dy.dims();
+        // dW[t] = dy[t]ᵀ · cols[t]: one GEMM per task over all the images' output pixels
+        let dy_rows = dy.clone().reshape([n, tasks, c_out, h_out, w_out]).permute([1, 2, 0, 3, 4]).reshape([tasks, c_out, n * h_out * w_out]);
+        let dw = dy_rows
+            .matmul(cache.cols) // [tasks, c_out, 9 c_in], columns ordered (ky, kx, c_in)
+            .reshape([tasks, c_out, KERNEL, KERNEL, c_in])
+            .permute([0, 1, 4, 2, 3]);
         grads.put(&self.weight, dw);
         if !need_dx {
             return None;
         }
         // dx is the transposed convolution of dy with the same kernels; output padding restores
         // the rows and columns that a stride > 1 dropped.
+        let [h_in, w_in] = cache.in_hw;
         let pad_h = h_in - ((h_out - 1) * self.stride + KERNEL - 2 * PAD);
         let pad_w = w_in - ((w_out - 1) * self.stride + KERNEL - 2 * PAD);
         let options = ConvTransposeOptions::new([self.stride; 2], [PAD; 2], [pad_h, pad_w], [1, 1], tasks);

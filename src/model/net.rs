@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::grads::Grads;
-use super::layers::{self, BatchNorm, BatchNormCache, Conv, Dense, MaxPoolCache};
+use super::layers::{self, BatchNorm, BatchNormCache, Conv, ConvCache, Dense, MaxPoolCache};
 use super::loss::Target;
 use crate::config::{Arch, Downsample, ModelConfig};
 use crate::rng::Rng;
@@ -40,7 +40,7 @@ pub struct LossAndGrads {
 
 /// What a conv block's backward needs from its forward.
 struct BlockCache {
-    x: Tensor<4>,
+    conv: ConvCache,
     norm: BatchNormCache,
     relu_mask: Tensor<4>,
     pool: Option<MaxPoolCache>,
@@ -136,7 +136,7 @@ impl Network {
     fn conv_forward(&self, x: Tensor<3>, mut caches: Option<&mut Vec<BlockCache>>) -> Tensor<4> {
         let mut h = self.as_image(x);
         for block in &self.blocks {
-            let z = block.conv.forward(h.clone());
+            let (z, conv) = block.conv.forward(h);
             let (y, norm) = block.norm.forward(z);
             let (mut a, relu_mask) = layers::relu(y);
             let mut pool = None;
@@ -145,7 +145,7 @@ impl Network {
                 (a, pool) = (pooled, Some(cache));
             }
             if let Some(caches) = caches.as_deref_mut() {
-                caches.push(BlockCache { x: h, norm, relu_mask, pool });
+                caches.push(BlockCache { conv, norm, relu_mask, pool });
             }
             h = a;
         }
@@ -214,7 +214,7 @@ impl Network {
                 }
                 let dy = da * cache.relu_mask;
                 let dz = block.norm.backward(cache.norm, dy, &mut grads);
-                match block.conv.backward(cache.x, dz, i > 0, &mut grads) {
+                match block.conv.backward(cache.conv, dz, i > 0, &mut grads) {
                     Some(dx) => da = dx,
                     None => break,
                 }
