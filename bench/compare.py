@@ -8,7 +8,7 @@ The peak is nominal: cores x clock (/proc/cpuinfo) x 32 f32 FLOPs per cycle (two
 pipes: AVX2, or AVX-512 on Zen 4, which issues it as two 256-bit halves); --flops-per-cycle
 changes it for other CPUs.
 
-usage: python3 bench/compare.py [--repeats 3] [--flops-per-cycle 32]
+usage: python3 bench/compare.py [--repeats 3] [--flops-per-cycle 32] [--only glyphs]
 """
 import argparse
 import json
@@ -20,9 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv"
-CONFIGS = [  # (task, order, iterations)
-    ("sinusoid", "second", 300), ("sinusoid", "first", 300),
-    ("glyphs", "second", 5), ("glyphs", "first", 5),
+CONFIGS = [  # (task, order, iterations, extra flags for both)
+    ("sinusoid", "second", 300, []), ("sinusoid", "first", 300, []),
+    ("glyphs", "second", 5, []), ("glyphs", "first", 5, []),
+    # the max-pool variant of conv4: stride-1 convolutions, each followed by a 2x2 max-pool
+    ("glyphs", "second", 2, ["--downsample", "max-pool"]),
 ]
 
 
@@ -35,6 +37,7 @@ def main():
     a = argparse.ArgumentParser()
     a.add_argument("--repeats", type=int, default=3)
     a.add_argument("--flops-per-cycle", type=int, default=32)
+    a.add_argument("--only", help="run only the configurations whose task and flags contain this")
     args = a.parse_args()
     python = VENV / "bin" / "python"
     if not python.exists():
@@ -47,17 +50,20 @@ def main():
     model = next((l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     torch_version = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {model}, {os.cpu_count()} cores at {mhz:.0f} MHz, nominal f32 peak {peak / 1e9:.0f} GFLOP/s; torch {torch_version}; load {os.getloadavg()[0]:.2f}")
-    print(f"{'task':9} {'order':6} {'ours it/s':>10} {'torch loop':>11} {'torch vmap':>11} {'ratio':>6} {'GFLOP/it':>9} {'ours %peak':>11} {'torch %peak':>12}")
-    for task, order, n in CONFIGS:
+    print(f"{'task':22} {'order':6} {'ours it/s':>10} {'torch loop':>11} {'torch vmap':>11} {'ratio':>6} {'GFLOP/it':>9} {'ours %peak':>11} {'torch %peak':>12}")
+    for task, order, n, flags in CONFIGS:
+        name = " ".join([task, *flags[1:]])
+        if args.only and args.only not in name:
+            continue
         ours, loop, vmapped = [], [], []
         for _ in range(args.repeats):  # alternate, so load drifts hit all three alike
-            ours.append(run([maml, "bench", "--task", task, *(["--first-order"] if order == "first" else []), "--iterations", str(n)])["it_per_s"])
+            ours.append(run([maml, "bench", "--task", task, *flags, *(["--first-order"] if order == "first" else []), "--iterations", str(n)])["it_per_s"])
             for impl, acc in (("loop", loop), ("vmap", vmapped)):
-                acc.append(run([python, "bench/torch_maml.py", "--task", task, "--order", order, "--impl", impl, "--iterations", str(n)])["it_per_s"])
+                acc.append(run([python, "bench/torch_maml.py", "--task", task, *flags, "--order", order, "--impl", impl, "--iterations", str(n)])["it_per_s"])
         o, l, v = (statistics.median(x) for x in (ours, loop, vmapped))
-        flops = run([python, "bench/torch_maml.py", "--task", task, "--order", order, "--flops"])["flops"]
+        flops = run([python, "bench/torch_maml.py", "--task", task, *flags, "--order", order, "--flops"])["flops"]
         pct = lambda it_s: f"{100 * flops * it_s / peak:.1f}"
-        print(f"{task:9} {order:6} {o:10.2f} {l:11.2f} {v:11.2f} {o / max(l, v):6.2f} {flops / 1e9:9.3g} {pct(o):>11} {pct(max(l, v)):>12}", flush=True)
+        print(f"{name:22} {order:6} {o:10.2f} {l:11.2f} {v:11.2f} {o / max(l, v):6.2f} {flops / 1e9:9.3g} {pct(o):>11} {pct(max(l, v)):>12}", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

@@ -2,12 +2,12 @@
 
 The same work as the Rust CLI's configurations: the sinusoid MLP 1-40-40-1 (meta-batch 25, K = 10
 support and 10 query points, 1 inner step, alpha 0.01) and conv4 on 28x28 5-way 1-shot tasks
-(15 queries, meta-batch 32, 64 filters, stride-2 3x3 convs, batch-norm with batch statistics,
-alpha 0.4), second or first order, Adam with beta 0.001. Two implementations: a loop over the
+(15 queries, meta-batch 32, 64 filters, stride-2 3x3 convs or, with --downsample max-pool,
+stride-1 convs each followed by a 2x2 max-pool, batch-norm with batch statistics, alpha 0.4), second or first order, Adam with beta 0.001. Two implementations: a loop over the
 tasks of a meta-batch with torch.autograd.grad(create_graph=True), and the tasks vectorised
 with torch.func.vmap. Tasks are random data of the right shapes: speed does not depend on them.
 
-usage: python torch_maml.py --task sinusoid|glyphs --order second|first --impl loop|vmap --iterations N
+usage: python torch_maml.py --task sinusoid|glyphs --order second|first --impl loop|vmap --iterations N [--downsample max-pool]
 prints one JSON line: {"it_per_s", "ms_per_iter_median", "task", "model", "order", "meta_batch", "impl"}
 With --flops, counts instead the floating-point operations of one meta-iteration (per-task loop,
 torch.utils.flop_counter: matmuls and convolutions, forward and backward, second-order terms
@@ -37,22 +37,24 @@ def mlp(params, x):
     return F.linear(x, w3, b3)
 
 
-def conv4_params(gen, filters=64, ways=5):
+def conv4_params(gen, filters=64, ways=5, side=2):
     ps, c = [], 1
     for _ in range(4):
         bound = 1 / math.sqrt(c * 9)
         ps += [(torch.rand(filters, c, 3, 3, generator=gen) * 2 - 1) * bound, torch.ones(filters), torch.zeros(filters)]
         c = filters
-    bound = 1 / math.sqrt(filters * 2 * 2)
-    ps += [(torch.rand(ways, filters * 4, generator=gen) * 2 - 1) * bound, (torch.rand(ways, generator=gen) * 2 - 1) * bound]
+    bound = 1 / math.sqrt(filters * side * side)
+    ps += [(torch.rand(ways, filters * side * side, generator=gen) * 2 - 1) * bound, (torch.rand(ways, generator=gen) * 2 - 1) * bound]
     return [p.requires_grad_() for p in ps]
 
 
-def conv4(params, x):
+def conv4(params, x, max_pool=False):
     for i in range(4):
         w, gamma, beta = params[3 * i: 3 * i + 3]
-        x = F.conv2d(x, w, stride=2, padding=1)
+        x = F.conv2d(x, w, stride=1 if max_pool else 2, padding=1)
         x = F.relu(F.batch_norm(x, None, None, gamma, beta, training=True))
+        if max_pool:
+            x = F.max_pool2d(x, 2)
     return F.linear(x.flatten(1), params[12], params[13])
 
 
@@ -76,13 +78,19 @@ def main():
     a.add_argument("--order", default="second", choices=["second", "first"])
     a.add_argument("--impl", default="loop", choices=["loop", "vmap"])
     a.add_argument("--iterations", type=int, default=20)
+    a.add_argument("--downsample", default="stride", choices=["stride", "max-pool"])
     a.add_argument("--flops", action="store_true")
     args = a.parse_args()
     if args.flops:
         args.impl = "loop"
     gen = torch.Generator().manual_seed(0)
     sine = args.task == "sinusoid"
-    net, params = (mlp, mlp_params(gen)) if sine else (conv4, conv4_params(gen))
+    if sine:
+        net, params = mlp, mlp_params(gen)
+    elif args.downsample == "max-pool":  # 28 -> 14 -> 7 -> 3 -> 1
+        net, params = (lambda p, x: conv4(p, x, max_pool=True)), conv4_params(gen, side=1)
+    else:  # 28 -> 14 -> 7 -> 4 -> 2
+        net, params = conv4, conv4_params(gen)
     loss_fn = F.mse_loss if sine else F.cross_entropy
     alpha, meta_batch = (0.01, 25) if sine else (0.4, 32)
     second = args.order == "second"
@@ -128,7 +136,7 @@ def main():
     times.sort()
     print(json.dumps({
         "it_per_s": len(times) / total, "ms_per_iter_median": times[len(times) // 2], "task": args.task,
-        "model": "mlp" if sine else "conv4", "order": args.order, "meta_batch": meta_batch, "impl": args.impl,
+        "model": "mlp" if sine else f"conv4 ({args.downsample})", "order": args.order, "meta_batch": meta_batch, "impl": args.impl,
         "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
