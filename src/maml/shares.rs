@@ -38,10 +38,10 @@ pub const SHARES: usize = 1;
 /// How many of a share's tasks one adaptation takes at once (see `model::layers`).
 ///
 /// The MLP's layers are tiny matmuls, so its cost is per op: all tasks at once (one batched
-/// matmul). Conv nets are bound by their convolutions, and burn's backward of a grouped
-/// convolution's weight loops over the groups (`conv2d_weight_grad_groups` in burn-backend
-/// 0.22.1, src/backend/ops/modules/conv.rs), so two tasks at once measured fastest
-/// (BENCHMARKS.md, "Tasks at once").
+/// matmul). Conv nets are bound by their convolutions: their input gradient is a grouped
+/// transposed convolution, one GEMM per image and group, and more tasks at once make buffers
+/// large enough that the allocator maps fresh pages for each, so two tasks at once measured
+/// fastest (BENCHMARKS.md, "Tasks at once" and "Convolutions as GEMMs").
 pub fn tasks_at_once(arch: Arch, share: usize) -> usize {
     match arch {
         Arch::Mlp => share,
