@@ -163,12 +163,29 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     match run(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc hands blocks above its mmap threshold back to the kernel when they are freed, and trims
+/// the heap's free top above its trim threshold. A meta-iteration allocates and frees the same
+/// large activations and im2col buffers every time, so with the defaults each was mapped, zeroed
+/// by the kernel and unmapped again, every iteration (page faults were a large share of a conv4
+/// meta-iteration's time: BENCHMARKS.md, "Convolutions as GEMMs"). Blocks up to glibc's largest
+/// threshold now come from the heap, and freed memory stays for the next iteration. (The page's
+/// wasm allocator never returns memory, so it never paid this.)
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation thresholds; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 
