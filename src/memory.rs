@@ -99,7 +99,7 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let ways = if t.kind == TaskKind::Sinusoid { 1 } else { t.ways } as u64;
     let (support, query) = (ways * t.shots as u64, ways * t.queries as u64);
     let (steps, tasks) = (o.inner_steps as u64, o.meta_batch as u64);
-    let at_once = tasks_at_once(config.model.arch, o.meta_batch) as u64;
+    let at_once = tasks_at_once(config.model.arch, o.meta_batch, false) as u64;
     // what the graph of the meta-batch keeps until its backward, per task
     let kept = match o.algorithm {
         Algorithm::Reptile => 0,
@@ -110,7 +110,7 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let transient = at_once * (support + query);
     let meta_iteration = F32 * a * (KEPT_PER_ACTIVATION * tasks * kept + TRANSIENT_PER_ACTIVATION * transient);
     // the tasks a meta-test adapts at once: a chunk per share
-    let chunk = eval_tasks.clamp(1, eval_at_once(config.model.arch) * SHARES) as u64;
+    let chunk = eval_tasks.clamp(1, eval_at_once(config.model.arch, false) * SHARES) as u64;
     let meta_test = F32 * a * TRANSIENT_PER_ACTIVATION * chunk * (support + query);
     Footprint { meta_iteration, meta_test }
 }

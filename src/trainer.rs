@@ -122,10 +122,15 @@ impl Trainer {
         Ok(())
     }
 
+    /// How a meta-batch's work is laid out on this trainer's device and threads.
+    fn shares(&self) -> Shares {
+        Shares::new(self.config.model.arch, self.threads, &self.device)
+    }
+
     /// One meta-iteration (`maml::outer::meta_step`), applied once its readings are read.
     pub fn step(&mut self) -> Pending<'_, Result<StepReport, TrainError>> {
+        let shares = self.shares();
         let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
-        let shares = Shares { arch: self.config.model.arch, threads: self.threads };
         meta_step(&mut self.learner, || sampler.sample(Split::MetaTrain, rng), sampler.input_shape(), &self.config.maml, &shares)
             .map(|outcome| outcome.map_err(TrainError::from))
     }
@@ -134,8 +139,8 @@ impl Trainer {
     /// reports, and the divergence that ended them early, if one did (the weights are then those
     /// before it, as after `step`).
     pub fn steps(&mut self, n: usize) -> Pending<'_, (Vec<StepReport>, Option<TrainError>)> {
+        let shares = self.shares();
         let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
-        let shares = Shares { arch: self.config.model.arch, threads: self.threads };
         meta_steps(&mut self.learner, n, || sampler.sample(Split::MetaTrain, rng), sampler.input_shape(), &self.config.maml, &shares)
             .map(|(reports, diverged)| (reports, diverged.map(TrainError::from)))
     }
@@ -144,7 +149,7 @@ impl Trainer {
     /// The tasks come from the seed's meta-test stream: the same on every call.
     pub fn evaluate(&self, tasks: usize, steps: usize, start: Start) -> Pending<'static, EvalReport> {
         let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
-        let shares = Shares { arch: self.config.model.arch, threads: self.threads };
+        let shares = self.shares();
         evaluate(&self.start_params(start), self.sampler.as_ref(), &mut rng, tasks, &self.config.maml, steps, &shares)
     }
 

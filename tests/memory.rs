@@ -84,10 +84,10 @@ fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
     let params = MetaParams { theta, rates: None };
     let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
     let m = &config.maml;
-    let at_once = tasks_at_once(config.model.arch, tasks.len());
+    let at_once = tasks_at_once(config.model.arch, tasks.len(), false);
     let meta_iteration = peak(|| drop(query_loss(&params, &tasks, shape, m, at_once)));
     let plain = params.valid();
-    let meta_test = peak(|| drop(evaluate(&plain, s.as_ref(), &mut rng, eval_tasks, m, m.test_inner_steps, &Shares { arch: config.model.arch, threads: 2 }).wait()));
+    let meta_test = peak(|| drop(evaluate(&plain, s.as_ref(), &mut rng, eval_tasks, m, m.test_inner_steps, &Shares { arch: config.model.arch, threads: 2, gpu: false }).wait()));
     (meta_iteration, meta_test)
 }
 

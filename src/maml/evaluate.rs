@@ -85,11 +85,11 @@ impl EvalReport {
 /// Tasks adapted at once at meta-test: bounds the memory of the largest batch.
 pub const EVAL_CHUNK: usize = 32;
 
-/// Tasks one meta-test adaptation takes at once: training's choice for the architecture
-/// (`shares::tasks_at_once`: the MLP all of them, conv nets two, as flex's grouped weight
-/// gradient loops over the groups), at most `EVAL_CHUNK`.
-pub fn eval_at_once(arch: Arch) -> usize {
-    tasks_at_once(arch, EVAL_CHUNK)
+/// Tasks one meta-test adaptation takes at once: training's choice for the architecture and
+/// device (`shares::tasks_at_once`: on the CPU, the MLP all of them and conv nets two), at most
+/// `EVAL_CHUNK`.
+pub fn eval_at_once(arch: Arch, gpu: bool) -> usize {
+    tasks_at_once(arch, EVAL_CHUNK, gpu)
 }
 
 /// Adapts the meta-parameters (on a plain, non-autodiff device) to each of `tasks` meta-test
@@ -100,7 +100,7 @@ pub fn eval_at_once(arch: Arch) -> usize {
 pub fn evaluate(params: &MetaParams, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, config: &MamlConfig, steps: usize, shares: &Shares) -> Pending<'static, EvalReport> {
     let device = params.theta.device();
     let drawn: Vec<Task> = (0..tasks).map(|_| sampler.sample(Split::MetaTest, rng)).collect();
-    let chunks: Vec<&[Task]> = drawn.chunks(eval_at_once(shares.arch)).collect();
+    let chunks: Vec<&[Task]> = drawn.chunks(eval_at_once(shares.arch, shares.gpu)).collect();
     let shape = sampler.input_shape();
     let read = shares.map(&chunks, |chunk| {
         let t = TaskTensors::new(chunk, shape, &device);

@@ -37,13 +37,15 @@ pub const SHARES: usize = 1;
 
 /// How many of a share's tasks one adaptation takes at once (see `model::layers`).
 ///
-/// The MLP's layers are tiny matmuls, so its cost is per op: all tasks at once (one batched
-/// matmul). Conv nets are bound by their convolutions: their input gradient is a grouped
-/// transposed convolution, one GEMM per image and group, and more tasks at once make buffers
-/// large enough that the allocator maps fresh pages for each, so two tasks at once measured
-/// fastest (BENCHMARKS.md, "Tasks at once" and "Convolutions as GEMMs").
-pub fn tasks_at_once(arch: Arch, share: usize) -> usize {
+/// On a GPU every op is a kernel launch whose cost hardly depends on its size at these shapes,
+/// so all of them. On the CPU, the MLP's layers are tiny matmuls, so its cost is per op too: all
+/// tasks at once (one batched matmul). Conv nets there are bound by their convolutions: their
+/// input gradient is a grouped transposed convolution, one GEMM per image and group, and more
+/// tasks at once make larger buffers, so two tasks at once measured fastest (BENCHMARKS.md,
+/// "Tasks at once" and "Convolutions as GEMMs").
+pub fn tasks_at_once(arch: Arch, share: usize, gpu: bool) -> usize {
     match arch {
+        _ if gpu => share,
         Arch::Mlp => share,
         Arch::Conv4 | Arch::SeedCnn => 2.min(share),
     }
@@ -55,13 +57,20 @@ pub struct Shares {
     pub arch: Arch,
     /// Threads the shares may use (natively); 1 runs them one after another.
     pub threads: usize,
+    /// The device is a GPU (`tasks_at_once`).
+    pub gpu: bool,
 }
 
 impl Shares {
+    /// The layout for `arch` on `device`, with `threads` threads.
+    pub fn new(arch: Arch, threads: usize, device: &Device) -> Self {
+        Self { arch, threads, gpu: device.clone().inner() != Device::flex() }
+    }
+
     /// `f(part, at_once)` over the `SHARES` parts of `tasks`, summed in part order.
     pub fn sum(&self, tasks: &[Task], f: impl Fn(&[Task], usize) -> Sum + Sync) -> Sum {
         let parts: Vec<&[Task]> = tasks.chunks(tasks.len().div_ceil(SHARES)).collect();
-        self.map(&parts, |part| f(part, tasks_at_once(self.arch, part.len())))
+        self.map(&parts, |part| f(part, tasks_at_once(self.arch, part.len(), self.gpu)))
             .into_iter()
             .reduce(Sum::add)
             .expect("a meta-batch has at least one task")
@@ -116,7 +125,7 @@ mod tests {
             let loss = whole.query.loss(adapt(&net, &whole, m).query_outputs()).sum();
             let reference = autodiff_grads(&net, &loss.backward());
 
-            let shares = Shares { arch: config.model.arch, threads: 2 };
+            let shares = Shares { arch: config.model.arch, threads: 2, gpu: false };
             let shape = s.input_shape();
             let summed = shares.sum(&tasks, |part, at_once| query_loss(&net, part, shape, m, at_once)).grads;
             assert_eq!(summed.0.len(), reference.0.len());

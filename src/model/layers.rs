@@ -8,8 +8,8 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::module::{conv_transpose2d, max_pool2d_with_indices};
-use burn::tensor::ops::{ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d_with_indices};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 
 use super::grads::Grads;
 use crate::rng::Rng;
@@ -81,14 +81,20 @@ impl Dense {
 // ------------------------------------------------------------------------------------------------
 
 /// 3x3 convolution, padding 1, no bias (a batch-norm follows, whose shift makes a bias redundant).
+/// The tasks' kernels are the groups of one grouped convolution, computed the way each device is
+/// fast at:
 ///
-/// Computed as a GEMM over an im2col: the nine shifted (strided) slices of the padded input,
-/// side by side, are the columns every output pixel sees, so the forward is one batched matmul
-/// (the tasks as its batch) and so is the weight gradient, which reuses the forward's columns.
-/// burn's own `conv2d` runs the weight gradient as one small GEMM per input channel, at a
-/// fraction of a GEMM's speed (BENCHMARKS.md, "Where burn limits the speed"). Slices,
-/// concatenation, reshapes and matmuls have cheap derivatives, so the second-order graph
-/// through this stays cheap too.
+/// - On the CPU, as a GEMM over an im2col: every output pixel's window of the input, as a row,
+///   so the forward is one batched matmul (the tasks as its batch) and so is the weight gradient,
+///   which reuses the forward's rows. burn's own `conv2d` runs the weight gradient as one small
+///   GEMM per input channel, at a fraction of a GEMM's speed (BENCHMARKS.md, "Where burn limits
+///   the speed"). Selects, reshapes and matmuls have cheap derivatives, so the second-order graph
+///   through this stays cheap too.
+/// - On a GPU, as burn's grouped `conv2d`, the weight gradient as a convolution too: one kernel
+///   each, where the im2col's index upload and its extra ops would cost launches and submits
+///   (BENCHMARKS.md, "WebGPU work per meta-iteration").
+///
+/// Both compute the same function; `tests` holds one to the other.
 #[derive(Module, Debug)]
 pub struct Conv {
     pub weight: Param<Tensor<5>>, // [tasks, c_out, c_in, 3, 3]
@@ -98,11 +104,19 @@ pub struct Conv {
 const KERNEL: usize = 3;
 const PAD: usize = 1;
 
-/// What a convolution's backward needs from its forward: the input's im2col.
+/// What a convolution's backward needs from its forward.
 #[derive(Clone)]
-pub struct ConvCache {
-    cols: Tensor<3>, // [tasks, n h' w', 9 c_in], columns ordered (ky, kx, c_in)
-    in_hw: [usize; 2],
+pub enum ConvCache {
+    /// The CPU's im2col, `[tasks, n h' w', 9 c_in]` with columns ordered (ky, kx, c_in), and the
+    /// input's side.
+    Cols { cols: Tensor<3>, in_hw: [usize; 2] },
+    /// A GPU's: the input itself.
+    Input(Tensor<4>),
+}
+
+/// Whether `device` is a GPU (anything but burn-flex, the CPU backend).
+pub fn on_gpu(device: &Device) -> bool {
+    device.clone().inner() != Device::flex()
 }
 
 impl Conv {
@@ -166,6 +180,26 @@ impl Conv {
 
     /// `x: [n, tasks c_in, h, w]` to `[n, tasks c_out, h', w']`, with what the backward needs.
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
+        if on_gpu(&x.device()) { self.forward_direct(x) } else { self.forward_gemm(x) }
+    }
+
+    /// The gradient of the kernels into `grads`, and (`need_dx`) the input's.
+    pub fn backward(&self, cache: ConvCache, dy: Tensor<4>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<4>> {
+        let in_hw = match cache {
+            ConvCache::Cols { cols, in_hw } => {
+                grads.put(&self.weight, self.weight_grad_gemm(cols, dy.clone()));
+                in_hw
+            }
+            ConvCache::Input(x) => {
+                let [_, _, h, w] = x.dims();
+                grads.put(&self.weight, self.weight_grad_direct(x, dy.clone()));
+                [h, w]
+            }
+        };
+        need_dx.then(|| self.input_grad(dy, in_hw))
+    }
+
+    fn forward_gemm(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
         let [tasks, c_out, c_in, _, _] = self.weight.dims();
         let [n, _, h, w] = x.dims();
         let (h_out, w_out) = (self.out_side(h), self.out_side(w));
@@ -178,29 +212,50 @@ impl Conv {
             .reshape([tasks, n, h_out, w_out, c_out])
             .permute([1, 0, 4, 2, 3])
             .reshape([n, tasks * c_out, h_out, w_out]);
-        (y, ConvCache { cols, in_hw: [h, w] })
+        (y, ConvCache::Cols { cols, in_hw: [h, w] })
     }
 
-    pub fn backward(&self, cache: ConvCache, dy: Tensor<4>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<4>> {
+    fn forward_direct(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
+        let options = ConvOptions::new([self.stride; 2], [PAD; 2], [1, 1], self.tasks());
+        (conv2d(x.clone(), self.grouped_weight(), None, options), ConvCache::Input(x))
+    }
+
+    /// dW[t] = dy[t]ᵀ · cols[t]: one GEMM per task over all the images' output pixels.
+    fn weight_grad_gemm(&self, cols: Tensor<3>, dy: Tensor<4>) -> Tensor<5> {
         let [tasks, c_out, c_in, _, _] = self.weight.dims();
         let [n, _, h_out, w_out] = dy.dims();
-        // dW[t] = dy[t]ᵀ · cols[t]: one GEMM per task over all the images' output pixels
-        let dy_rows = dy.clone().reshape([n, tasks, c_out, h_out, w_out]).permute([1, 2, 0, 3, 4]).reshape([tasks, c_out, n * h_out * w_out]);
-        let dw = dy_rows
-            .matmul(cache.cols) // [tasks, c_out, 9 c_in], columns ordered (ky, kx, c_in)
+        let dy_rows = dy.reshape([n, tasks, c_out, h_out, w_out]).permute([1, 2, 0, 3, 4]).reshape([tasks, c_out, n * h_out * w_out]);
+        dy_rows
+            .matmul(cols) // [tasks, c_out, 9 c_in], columns ordered (ky, kx, c_in)
             .reshape([tasks, c_out, KERNEL, KERNEL, c_in])
-            .permute([0, 1, 4, 2, 3]);
-        grads.put(&self.weight, dw);
-        if !need_dx {
-            return None;
-        }
-        // dx is the transposed convolution of dy with the same kernels; output padding restores
-        // the rows and columns that a stride > 1 dropped.
-        let [h_in, w_in] = cache.in_hw;
+            .permute([0, 1, 4, 2, 3])
+    }
+
+    /// dW[t] = Σ_n x[n, t] ⋆ dy[n, t]: a convolution over the images, with the roles of the batch
+    /// and the channels swapped (as burn's conv2d_weight_backward does for one group), the tasks
+    /// again as groups, so that all tasks take one convolution instead of a loop over groups:
+    /// x as [c_in, (tasks, n), h, w], dy as the kernel [(tasks, c_out), n, h', w'].
+    fn weight_grad_direct(&self, x: Tensor<4>, dy: Tensor<4>) -> Tensor<5> {
+        let [tasks, c_out, c_in, _, _] = self.weight.dims();
+        let [n, _, h_in, w_in] = x.dims();
+        let [_, _, h_out, w_out] = dy.dims();
+        let xs = x.reshape([n, tasks, c_in, h_in, w_in]).permute([2, 1, 0, 3, 4]).reshape([c_in, tasks * n, h_in, w_in]);
+        let ks = dy.reshape([n, tasks, c_out, h_out, w_out]).permute([1, 2, 0, 3, 4]).reshape([tasks * c_out, n, h_out, w_out]);
+        let swapped = ConvOptions::new([1, 1], [PAD; 2], [self.stride; 2], tasks);
+        conv2d(xs, ks, None, swapped) // [c_in, tasks c_out, k', k'], k' ≥ 3 with a stride
+            .slice([0..c_in, 0..tasks * c_out, 0..KERNEL, 0..KERNEL])
+            .reshape([c_in, tasks, c_out, KERNEL, KERNEL])
+            .permute([1, 2, 0, 3, 4])
+    }
+
+    /// dx is the transposed convolution of dy with the same kernels; output padding restores the
+    /// rows and columns that a stride > 1 dropped.
+    fn input_grad(&self, dy: Tensor<4>, [h_in, w_in]: [usize; 2]) -> Tensor<4> {
+        let [_, _, h_out, w_out] = dy.dims();
         let pad_h = h_in - ((h_out - 1) * self.stride + KERNEL - 2 * PAD);
         let pad_w = w_in - ((w_out - 1) * self.stride + KERNEL - 2 * PAD);
-        let options = ConvTransposeOptions::new([self.stride; 2], [PAD; 2], [pad_h, pad_w], [1, 1], tasks);
-        Some(conv_transpose2d(dy, self.grouped_weight(), None, options))
+        let options = ConvTransposeOptions::new([self.stride; 2], [PAD; 2], [pad_h, pad_w], [1, 1], self.tasks());
+        conv_transpose2d(dy, self.grouped_weight(), None, options)
     }
 }
 
@@ -309,4 +364,63 @@ pub fn global_mean_pool_backward(dy: Tensor<3>, hw: [usize; 2]) -> Tensor<4> {
     let [tasks, n, c] = dy.dims();
     let [h, w] = hw;
     dy.mul_scalar(1.0 / (h * w) as f64).swap_dims(0, 1).reshape([n, tasks * c, 1, 1]).expand([n, tasks * c, h, w])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
+        let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
+        assert_eq!(a.len(), b.len(), "{what}");
+        let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-4 * scale, "{what}: {x} (GEMM) vs {y} (direct)");
+        }
+    }
+
+    /// The CPU's GEMM path and the GPU's direct path are one function: the same outputs, kernel
+    /// and input gradients, and the same second derivatives through the weight gradient, for
+    /// three tasks' kernels at once, strides 1 and 2, even and odd sides, one and several channels.
+    #[test]
+    fn the_gemm_and_the_direct_convolution_agree_to_second_order() {
+        let device = Device::flex().autodiff();
+        for (c_in, c_out, stride, side) in [(1, 4, 2, 8), (3, 5, 1, 7), (4, 4, 2, 5), (2, 3, 1, 4)] {
+            let (tasks, n) = (3, 2);
+            let conv = Conv { weight: Param::from_tensor(random([tasks, c_out, c_in, KERNEL, KERNEL], &device)), stride };
+            let x = random([n, tasks * c_in, side, side], &device).require_grad();
+            let what = format!("c_in {c_in}, c_out {c_out}, stride {stride}, side {side}");
+            let (y_gemm, gemm) = conv.forward_gemm(x.clone());
+            let (y_direct, direct) = conv.forward_direct(x.clone());
+            assert_close(y_gemm.clone(), y_direct.clone(), &format!("{what}: output"));
+            let dy = random(y_gemm.dims(), &device);
+            // a loss of the weight and input gradients, so its gradient is a second derivative
+            let r = random([tasks, c_out, c_in, KERNEL, KERNEL], &device);
+            let second = |cache: ConvCache| {
+                let mut grads = Grads::default();
+                let dx = conv.backward(cache, dy.clone(), true, &mut grads).unwrap();
+                let dw = grads.get(&conv.weight).unwrap();
+                let loss = (dw.clone() * r.clone()).sum() + (dx.clone() * dx.clone()).sum();
+                let g = loss.backward();
+                (dw, dx, x.grad(&g).unwrap(), conv.weight.val().grad(&g).unwrap())
+            };
+            let (dw_gemm, dx_gemm, ddx_gemm, ddw_gemm) = second(gemm);
+            let (dw_direct, dx_direct, ddx_direct, ddw_direct) = second(direct);
+            assert_close(Tensor::<5>::from_data(ddw_gemm.into_data(), &device), Tensor::from_data(ddw_direct.into_data(), &device), &format!("{what}: second derivative in the kernels"));
+            assert_close(dw_gemm, dw_direct, &format!("{what}: weight gradient"));
+            assert_close(dx_gemm, dx_direct, &format!("{what}: input gradient"));
+            assert_close(Tensor::<4>::from_data(ddx_gemm.into_data(), &device), Tensor::from_data(ddx_direct.into_data(), &device), &format!("{what}: second derivative"));
+        }
+    }
+
+    #[test]
+    fn flex_is_the_cpu() {
+        assert!(!on_gpu(&Device::flex()));
+        assert!(!on_gpu(&Device::flex().autodiff()));
+    }
 }
