@@ -12,9 +12,8 @@
 //! against the page's wasm memory (BENCHMARKS.md, "The page's memory").
 
 use crate::config::{Algorithm, Arch, Downsample, TaskKind, TrainerConfig};
-use crate::maml::evaluate::eval_at_once;
-use crate::maml::shares::SHARES;
-use crate::maml::shares::tasks_at_once;
+use crate::maml::evaluate::EVAL_CHUNK;
+use crate::maml::shares::{SHARES, Shares};
 use crate::tasks::{InputShape, glyphs, omniglot};
 
 /// The most one run may need on the page: half of wasm32's 4 GiB. The heap never shrinks and
@@ -39,7 +38,7 @@ const TRANSIENT_PER_ACTIVATION: u64 = 5;
 pub struct Footprint {
     /// One meta-iteration of the whole meta-batch (one share, as in the browser).
     pub meta_iteration: u64,
-    /// A meta-test's chunks of `eval_tasks` tasks adapted at once (`maml::evaluate::eval_at_once`, a chunk per share).
+    /// A meta-test's chunks of `eval_tasks` tasks adapted at once (`maml::shares::Shares::at_once`, a chunk per share).
     pub meta_test: u64,
 }
 
@@ -99,7 +98,9 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let ways = if t.kind == TaskKind::Sinusoid { 1 } else { t.ways } as u64;
     let (support, query) = (ways * t.shots as u64, ways * t.queries as u64);
     let (steps, tasks) = (o.inner_steps as u64, o.meta_batch as u64);
-    let at_once = tasks_at_once(config.model.arch, o.meta_batch, false) as u64;
+    // the page's CPU path: the whole meta-batch in one share
+    let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false };
+    let at_once = cpu.at_once(o.meta_batch, (support + query) as usize) as u64;
     // what the graph of the meta-batch keeps until its backward, per task
     let kept = match o.algorithm {
         Algorithm::Reptile => 0,
@@ -110,7 +111,7 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let transient = at_once * (support + query);
     let meta_iteration = F32 * a * (KEPT_PER_ACTIVATION * tasks * kept + TRANSIENT_PER_ACTIVATION * transient);
     // the tasks a meta-test adapts at once: a chunk per share
-    let chunk = eval_tasks.clamp(1, eval_at_once(config.model.arch, false) * SHARES) as u64;
+    let chunk = eval_tasks.clamp(1, cpu.at_once(EVAL_CHUNK, (support + query) as usize) * SHARES) as u64;
     let meta_test = F32 * a * TRANSIENT_PER_ACTIVATION * chunk * (support + query);
     Footprint { meta_iteration, meta_test }
 }

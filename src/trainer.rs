@@ -124,7 +124,7 @@ impl Trainer {
 
     /// How a meta-batch's work is laid out on this trainer's device and threads.
     fn shares(&self) -> Shares {
-        Shares::new(self.config.model.arch, self.threads, &self.device)
+        Shares::new(&self.config.model, self.threads, &self.device)
     }
 
     /// One meta-iteration (`maml::outer::meta_step`), applied once its readings are read.

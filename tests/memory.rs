@@ -13,7 +13,6 @@ use burn::module::Module;
 use burn::prelude::Device;
 use maml_lab::config::{Algorithm, TaskKind, TrainerConfig};
 use maml_lab::maml::outer::query_loss;
-use maml_lab::maml::shares::tasks_at_once;
 use maml_lab::maml::{MetaParams, evaluate};
 use maml_lab::maml::shares::Shares;
 use maml_lab::memory::{PAGE_BUDGET, check_page, footprint, input_shape};
@@ -84,10 +83,10 @@ fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
     let params = MetaParams { theta, rates: None };
     let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
     let m = &config.maml;
-    let at_once = tasks_at_once(config.model.arch, tasks.len(), false);
+    let at_once = Shares::new(&config.model, 1, &device).at_once(tasks.len(), tasks[0].support.n + tasks[0].query.n);
     let meta_iteration = peak(|| drop(query_loss(&params, &tasks, shape, m, at_once)));
     let plain = params.valid();
-    let meta_test = peak(|| drop(evaluate(&plain, s.as_ref(), &mut rng, eval_tasks, m, m.test_inner_steps, &Shares { arch: config.model.arch, threads: 2, gpu: false }).wait()));
+    let meta_test = peak(|| drop(evaluate(&plain, s.as_ref(), &mut rng, eval_tasks, m, m.test_inner_steps, &Shares::new(&config.model, 2, &device)).wait()));
     (meta_iteration, meta_test)
 }
 

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::adapt::{Inner, TaskTensors, each_step};
 use super::params::MetaParams;
-use super::shares::{Shares, tasks_at_once};
-use crate::config::{Arch, MamlConfig};
+use super::shares::Shares;
+use crate::config::MamlConfig;
 use crate::model::Target;
 use crate::pending::Pending;
 use crate::tasks::{Split, Task, TaskSampler};
@@ -85,22 +85,17 @@ impl EvalReport {
 /// Tasks adapted at once at meta-test: bounds the memory of the largest batch.
 pub const EVAL_CHUNK: usize = 32;
 
-/// Tasks one meta-test adaptation takes at once: training's choice for the architecture and
-/// device (`shares::tasks_at_once`: on the CPU, the MLP all of them and conv nets two), at most
-/// `EVAL_CHUNK`.
-pub fn eval_at_once(arch: Arch, gpu: bool) -> usize {
-    tasks_at_once(arch, EVAL_CHUNK, gpu)
-}
-
 /// Adapts the meta-parameters (on a plain, non-autodiff device) to each of `tasks` meta-test
 /// tasks drawn from `rng` with the algorithm's own inner rule, recording the query loss and
-/// accuracy after every inner step 0..=steps. The tasks are adapted `eval_at_once` at a time,
-/// laid out as training lays out a meta-batch (`shares`: natively on threads); each task's
-/// figures are the same whatever the layout.
+/// accuracy after every inner step 0..=steps. The tasks are adapted as many at a time as
+/// training adapts (`Shares::at_once`, at most `EVAL_CHUNK`), the chunks laid out as training
+/// lays out a meta-batch (natively on threads); each task's figures are the same whatever the
+/// layout.
 pub fn evaluate(params: &MetaParams, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, config: &MamlConfig, steps: usize, shares: &Shares) -> Pending<'static, EvalReport> {
     let device = params.theta.device();
     let drawn: Vec<Task> = (0..tasks).map(|_| sampler.sample(Split::MetaTest, rng)).collect();
-    let chunks: Vec<&[Task]> = drawn.chunks(eval_at_once(shares.arch, shares.gpu)).collect();
+    let examples = drawn.first().map_or(1, |t| t.support.n + t.query.n);
+    let chunks: Vec<&[Task]> = drawn.chunks(shares.at_once(EVAL_CHUNK, examples)).collect();
     let shape = sampler.input_shape();
     let read = shares.map(&chunks, |chunk| {
         let t = TaskTensors::new(chunk, shape, &device);

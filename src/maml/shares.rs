@@ -2,7 +2,8 @@
 
 use burn::prelude::*;
 
-use crate::config::Arch;
+use crate::config::{Arch, ModelConfig};
+use crate::model::layers::on_gpu;
 use crate::model::Grads;
 use crate::tasks::Task;
 
@@ -35,42 +36,49 @@ pub const SHARES: usize = 2;
 #[cfg(target_arch = "wasm32")]
 pub const SHARES: usize = 1;
 
-/// How many of a share's tasks one adaptation takes at once (see `model::layers`).
-///
-/// On a GPU every op is a kernel launch whose cost hardly depends on its size at these shapes,
-/// so all of them. On the CPU, the MLP's layers are tiny matmuls, so its cost is per op too: all
-/// tasks at once (one batched matmul). Conv nets there are bound by their convolutions: their
-/// input gradient is a grouped transposed convolution, one GEMM per image and group, and more
-/// tasks at once make larger buffers, so two tasks at once measured fastest (BENCHMARKS.md,
-/// "Tasks at once" and "Convolutions as GEMMs").
-pub fn tasks_at_once(arch: Arch, share: usize, gpu: bool) -> usize {
-    match arch {
-        _ if gpu => share,
-        Arch::Mlp => share,
-        Arch::Conv4 | Arch::SeedCnn => 2.min(share),
-    }
-}
+/// Examples times filters a conv net adapts at once on the CPU (`Shares::at_once`).
+const CONV_WORK_AT_ONCE: usize = 2 * 80 * 64;
 
 /// The layout of a meta-batch's work.
 #[derive(Clone, Copy, Debug)]
 pub struct Shares {
     pub arch: Arch,
+    /// A conv net's filters (its first block's).
+    pub filters: usize,
     /// Threads the shares may use (natively); 1 runs them one after another.
     pub threads: usize,
-    /// The device is a GPU (`tasks_at_once`).
+    /// The device is a GPU (`model::layers::on_gpu`).
     pub gpu: bool,
 }
 
 impl Shares {
-    /// The layout for `arch` on `device`, with `threads` threads.
-    pub fn new(arch: Arch, threads: usize, device: &Device) -> Self {
-        Self { arch, threads, gpu: device.clone().inner() != Device::flex() }
+    /// The layout for `model` on `device`, with `threads` threads.
+    pub fn new(model: &ModelConfig, threads: usize, device: &Device) -> Self {
+        Self { arch: model.arch, filters: model.filters, threads, gpu: on_gpu(device) }
+    }
+
+    /// How many of `share` tasks, of `examples` examples each (support and query), one
+    /// adaptation takes at once (see `model::layers`).
+    ///
+    /// On a GPU every op is a kernel launch whose cost hardly depends on its size at these
+    /// shapes, so all of them. On the CPU, the MLP's layers are tiny matmuls, so its cost is per
+    /// op too: all of them (one batched matmul). A conv net there pays per op for small tasks and
+    /// per element for large ones: as many tasks as keep examples x filters at about
+    /// `CONV_WORK_AT_ONCE`, which measured fastest both for the paper's conv4 (two tasks of 80
+    /// examples on 64 filters) and for the page's preset (all of a share, 30 examples on 16
+    /// filters) (BENCHMARKS.md, "Tasks at once" and "Convolutions as GEMMs").
+    pub fn at_once(&self, share: usize, examples: usize) -> usize {
+        match self.arch {
+            _ if self.gpu => share,
+            Arch::Mlp => share,
+            Arch::Conv4 | Arch::SeedCnn => (CONV_WORK_AT_ONCE / (examples * self.filters).max(1)).clamp(1, share),
+        }
     }
 
     /// `f(part, at_once)` over the `SHARES` parts of `tasks`, summed in part order.
     pub fn sum(&self, tasks: &[Task], f: impl Fn(&[Task], usize) -> Sum + Sync) -> Sum {
         let parts: Vec<&[Task]> = tasks.chunks(tasks.len().div_ceil(SHARES)).collect();
-        self.map(&parts, |part| f(part, tasks_at_once(self.arch, part.len(), self.gpu)))
+        self.map(&parts, |part| f(part, self.at_once(part.len(), part[0].support.n + part[0].query.n)))
             .into_iter()
             .reduce(Sum::add)
             .expect("a meta-batch has at least one task")
@@ -125,7 +133,7 @@ mod tests {
             let loss = whole.query.loss(adapt(&net, &whole, m).query_outputs()).sum();
             let reference = autodiff_grads(&net, &loss.backward());
 
-            let shares = Shares { arch: config.model.arch, threads: 2, gpu: false };
+            let shares = Shares::new(&config.model, 2, &device);
             let shape = s.input_shape();
             let summed = shares.sum(&tasks, |part, at_once| query_loss(&net, part, shape, m, at_once)).grads;
             assert_eq!(summed.0.len(), reference.0.len());

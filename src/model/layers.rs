@@ -376,7 +376,7 @@ mod tests {
     }
 
     fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
-        let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
+        let (a, b) = (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap());
         assert_eq!(a.len(), b.len(), "{what}");
         let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
         for (x, y) in a.iter().zip(&b) {
