@@ -90,7 +90,8 @@ impl Dense {
 ///   GEMM per input channel, at a fraction of a GEMM's speed (BENCHMARKS.md, "Where burn limits
 ///   the speed"). Selects, reshapes and matmuls have cheap derivatives, so the second-order graph
 ///   through this stays cheap too.
-/// - On a GPU, as burn's grouped `conv2d`, the weight gradient as a convolution too: one kernel
+/// - On a GPU, and on the CPU for a layer whose im2col would be too large (`MAX_IM2COL`), as
+///   burn's grouped `conv2d`, the weight gradient as a convolution too: one kernel
 ///   each, where the im2col's index upload and its extra ops would cost launches and submits
 ///   (BENCHMARKS.md, "WebGPU work per meta-iteration").
 ///
@@ -103,6 +104,10 @@ pub struct Conv {
 
 const KERNEL: usize = 3;
 const PAD: usize = 1;
+/// The most elements of an im2col the CPU builds: past it, copying every window costs more
+/// memory traffic than the GEMM saves (the max-pool net's stride-1 layers on 14x14 inputs), and
+/// burn's `conv2d` takes the layer (BENCHMARKS.md, "Convolutions as GEMMs").
+const MAX_IM2COL: usize = 16 << 20;
 
 /// What a convolution's backward needs from its forward.
 #[derive(Clone)]
@@ -180,7 +185,9 @@ impl Conv {
 
     /// `x: [n, tasks c_in, h, w]` to `[n, tasks c_out, h', w']`, with what the backward needs.
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
-        if on_gpu(&x.device()) { self.forward_direct(x) } else { self.forward_gemm(x) }
+        let [n, tc, h, w] = x.dims();
+        let cols = n * self.out_side(h) * self.out_side(w) * KERNEL * KERNEL * tc;
+        if on_gpu(&x.device()) || cols > MAX_IM2COL { self.forward_direct(x) } else { self.forward_gemm(x) }
     }
 
     /// The gradient of the kernels into `grads`, and (`need_dx`) the input's.
