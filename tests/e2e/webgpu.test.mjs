@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { open, until, mainThreadStayedFree } from './browser.mjs';
 
 const SINUSOID = '#task=sinusoid&meta_batch=2&seed=3&inner_steps=1';
-// on WebGPU the four tasks of the meta-batch are adapted at once, on the CPU two at a time
-// (maml::shares::tasks_at_once): the layouts differ, the losses must not
+// four tasks adapted at once as the groups of grouped convolutions: burn's conv2d on WebGPU, the
+// im2col GEMMs on the CPU (model::layers::Conv)
 const GLYPHS = '#task=glyphs&meta_batch=4&seed=3&ways=2&queries=1&filters=8';
 const MINUTES = 60_000;
 // WebGPU submits per glyph meta-iteration of GLYPHS after the first (BENCHMARKS.md, "WebGPU
-// work per meta-iteration"): 52 with cubecl's 32 launches per submit; 128 (src/web.rs) makes
-// about 1606 / 128 + 1 read
+// work per meta-iteration"): with cubecl's default of 32 launches per submit, about dispatches /
+// 32; 128 (src/web.rs) makes about dispatches / 128 + 1 read
 const GLYPH_SUBMITS_AT_MOST = 20;
 
 /** The meta-losses of the first `n` meta-iterations (the second one shows the first meta-gradient). */
