@@ -31,9 +31,14 @@ const TASKS_PER_SUBMIT: usize = 128;
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
 pub struct Lab {
     trainer: Trainer,
-    /// The Omniglot zip's characters, once one is loaded.
-    data: Vec<ImageSet>,
     device: Device,
+}
+
+thread_local! {
+    /// The Omniglot zip's characters, once one is loaded: the worker's, not one lab's, since the
+    /// worker makes a new lab when the backend changes (auto remeasures for a new shape of work)
+    /// and that lab's omniglot runs need them too.
+    static ZIP: std::cell::RefCell<Vec<ImageSet>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn parse_settings(json: &str) -> Result<Settings, String> {
@@ -93,8 +98,8 @@ impl Lab {
 
     fn on_device(settings_json: &str, device: Device) -> Result<Lab, String> {
         let config = page_config(parse_settings(settings_json)?.config())?;
-        let trainer = Trainer::new(config, &[], &device).map_err(|e| e.to_string())?;
-        Ok(Lab { trainer, data: vec![], device })
+        let trainer = ZIP.with_borrow(|data| Trainer::new(config, data, &device)).map_err(|e| e.to_string())?;
+        Ok(Lab { trainer, device })
     }
 
     pub fn iteration(&self) -> usize {
@@ -106,16 +111,16 @@ impl Lab {
         json(self.trainer.config())
     }
 
-    /// A new run with these settings, on the same device and data. On failure (settings that
+    /// A new run with these settings, on the same device, with the zip loaded (if any). On failure (settings that
     /// cannot run, or a run too large for the page) the current run goes on untouched.
     pub fn reset(&mut self, settings_json: &str) -> Result<(), String> {
         let config = page_config(parse_settings(settings_json)?.config())?;
-        self.trainer = Trainer::new(config, &self.data, &self.device).map_err(|e| e.to_string())?;
+        self.trainer = ZIP.with_borrow(|data| Trainer::new(config, data, &self.device)).map_err(|e| e.to_string())?;
         Ok(())
     }
 
     /// Reads an Omniglot-layout zip for the omniglot task (split by the seed into meta-train and
-    /// meta-test); the next `reset` uses it. Returns `{"characters", "images"}`. A bad zip, or
+    /// meta-test); the next `reset`, and every lab made after it in this thread, use it. Returns `{"characters", "images"}`. A bad zip, or
     /// one the page's omniglot preset cannot make tasks of (too few characters for its ways once
     /// split, or characters with too few images), changes nothing.
     pub fn load_zip(&mut self, bytes: &[u8]) -> Result<String, String> {
@@ -126,7 +131,7 @@ impl Lab {
         omniglot::check_characters(&set, &preset.task)?;
         crate::tasks::sampler(&preset.task, std::slice::from_ref(&set), preset.seed).map_err(|e| e.to_string())?;
         let summary = serde_json::json!({"characters": set.names.len(), "images": set.num_images()});
-        self.data = vec![set];
+        ZIP.set(vec![set]);
         Ok(summary.to_string())
     }
 

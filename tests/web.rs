@@ -333,3 +333,18 @@ fn the_settings_table_gives_each_tasks_images_per_class() {
     let e = Lab::new(r#"{"task":"glyphs","shots":20,"queries":1,"filters":8}"#).err().unwrap();
     assert!(e.contains("fewer than shots + queries = 21"), "{e}");
 }
+
+/// The zip belongs to the worker, not to one lab: a lab made after it was loaded (as the page's
+/// worker makes one when auto measures the backends again for a new shape of work) runs
+/// omniglot from it.
+#[test]
+fn a_lab_made_after_the_zip_was_loaded_runs_omniglot() {
+    let image = |c: usize, i: usize| (format!("images_background/Alpha/character{:02}/{c}_{i:02}.png", c + 1), common::omniglot_png(10 + 5 * c + i));
+    let eight = common::zip(&(0..8).flat_map(|c| (0..20).map(move |i| image(c, i))).collect::<Vec<_>>(), zip::CompressionMethod::Stored);
+    let mut lab = Lab::new(SINE).unwrap();
+    assert!(Lab::new(r#"{"task":"omniglot"}"#).err().unwrap().contains("needs a zip"));
+    lab.load_zip(&eight).unwrap();
+    let mut other = Lab::new(r#"{"task":"omniglot","filters":4,"queries":1,"meta_batch":1}"#).unwrap();
+    assert_eq!(json(&other.config())["task"]["kind"], "omniglot");
+    assert!(json(&block_on(other.step(1)))["reports"][0]["meta_loss"].as_f64().unwrap().is_finite());
+}
