@@ -1,6 +1,5 @@
 //! Seeded mutation tests of the readers of a person's files: the Omniglot zip, the PNGs inside it, the weights file.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,7 +14,9 @@ use maml_lab::tasks::{DataError, ImageSet};
 use maml_lab::weights::Weights;
 
 mod common;
+mod counting;
 use common::{omniglot_png, zip};
+use counting::Counting;
 
 /// Mutated inputs per reader; the hand-made hostile inputs come on top.
 const INPUTS: usize = 20_000;
@@ -24,57 +25,28 @@ const MAX_MESSAGE: usize = 300;
 
 /// Counts the heap bytes each thread holds and the most it held, so a reader's peak can be
 /// measured while the other readers' tests run on their own threads.
-struct Counting;
+struct PerThread;
 
 thread_local! {
     static LIVE: Cell<isize> = const { Cell::new(0) };
     static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
-fn grew(bytes: usize) {
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + bytes as isize;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-fn shrank(bytes: usize) {
-    let _ = LIVE.try_with(|live| live.set(live.get() - bytes as isize));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
+impl counting::Tally for PerThread {
+    fn grew(bytes: usize) {
+        let _ = LIVE.try_with(|live| {
+            let now = live.get() + bytes as isize;
+            live.set(now);
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+        });
     }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        shrank(layout.size());
-    }
-    /// Counts the new block before freeing the old one: a moving realloc holds both.
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            grew(new_size);
-            shrank(layout.size());
-        }
-        p
+    fn shrank(bytes: usize) {
+        let _ = LIVE.try_with(|live| live.set(live.get() - bytes as isize));
     }
 }
 
 #[global_allocator]
-static COUNTING: Counting = Counting;
+static COUNTING: Counting<PerThread> = Counting::new();
 
 /// Runs `f` on this thread, catching a panic, and returns its result with the most heap it held
 /// above what the thread held before.

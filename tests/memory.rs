@@ -6,7 +6,6 @@
 //! backend the page's CPU path runs. The estimate must be above that peak (so the page never
 //! starts a run it cannot hold) and not absurdly so (so it refuses nothing that fits).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use burn::module::Module;
@@ -20,49 +19,27 @@ use maml_lab::model::Network;
 use maml_lab::rng::Rng;
 use maml_lab::tasks::{Split, Task, sampler};
 
-/// Counts the heap held by the whole process, and the most it held since the last `reset`.
-struct Counting;
+mod counting;
+use counting::{Counting, Tally};
+
+/// Counts the heap held by the whole process, and the most it held since `peak` began.
+struct Process;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);
 
-fn grew(bytes: usize) {
-    let now = LIVE.fetch_add(bytes as isize, Ordering::SeqCst) + bytes as isize;
-    PEAK.fetch_max(now, Ordering::SeqCst);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
+impl Tally for Process {
+    fn grew(bytes: usize) {
+        let now = LIVE.fetch_add(bytes as isize, Ordering::SeqCst) + bytes as isize;
+        PEAK.fetch_max(now, Ordering::SeqCst);
     }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::SeqCst);
-    }
-    /// Counts the new block before freeing the old one: a moving realloc holds both.
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            grew(new_size);
-            LIVE.fetch_sub(layout.size() as isize, Ordering::SeqCst);
-        }
-        p
+    fn shrank(bytes: usize) {
+        LIVE.fetch_sub(bytes as isize, Ordering::SeqCst);
     }
 }
 
 #[global_allocator]
-static COUNTING: Counting = Counting;
+static COUNTING: Counting<Process> = Counting::new();
 
 /// The most heap `f` held at once above what was held before it.
 fn peak(f: impl FnOnce()) -> u64 {
