@@ -1,12 +1,11 @@
 //! The outer loop, Algorithm 2 of Finn et al. (2017): sample tasks, adapt to each, move θ by the gradient of their query losses.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::Serialize;
 
 use super::adapt::{TaskTensors, adapt};
-use super::optim::{clip_on_device, meta_gradients, scale_gradients};
+use super::optim::{Adam, Layout, clip_on_device, meta_gradient_vector};
 use super::params::{Detach, MetaParams, autodiff_grads};
 use super::shares::{Shares, Sum};
 use crate::config::{Algorithm, MamlConfig};
@@ -21,14 +20,14 @@ pub struct MetaLearner {
     /// θ (one task) and Meta-SGD's rates, on an autodiff device.
     pub params: MetaParams,
     /// Adam's moment estimates for them.
-    optim: ModuleOptimizer,
+    optim: Adam,
     /// Meta-iterations done.
     pub iteration: usize,
 }
 
 impl MetaLearner {
     pub fn new(params: MetaParams, iteration: usize) -> Self {
-        Self { params, optim: AdamConfig::new().init(), iteration }
+        Self { params, optim: Adam::default(), iteration }
     }
 }
 
@@ -55,16 +54,16 @@ pub struct Diverged {
     pub what: &'static str,
 }
 
-/// Lines 3 to 9 of one meta-iteration: the meta-gradient for the optimiser, the readings
-/// `[meta-loss, squared gradient norm, number correct (classification)]`, and the number of
-/// query examples.
+/// Lines 3 to 9 of one meta-iteration: the meta-gradient for the optimiser (one flat vector
+/// and its layout), the readings `[meta-loss, squared gradient norm, number correct
+/// (classification)]`, and the number of query examples.
 fn meta_gradient(
     params: &MetaParams,
     mut sample: impl FnMut() -> Task,
     shape: InputShape,
     config: &MamlConfig,
     shares: &Shares,
-) -> (GradientsParams, Vec<Tensor<1>>, usize) {
+) -> (Tensor<1>, Layout, Vec<Tensor<1>>, usize) {
     let meta_batch = config.meta_batch;
     // 3: sample a batch of tasks T_i ~ p(T)
     let tasks: Vec<Task> = (0..meta_batch).map(|_| sample()).collect();
@@ -73,11 +72,11 @@ fn meta_gradient(
     let sum = shares.sum(&tasks, |part, at_once| query_loss(params, part, shape, config, at_once));
     // the meta-objective is the mean over the meta-batch
     let scale = 1.0 / meta_batch as f64;
-    let (grads, norm2) = meta_gradients(params, &sum.grads, scale);
+    let (grad, layout, norm2) = meta_gradient_vector(params, &sum.grads, scale);
     let n_query: usize = tasks.iter().map(|t| t.query.n).sum();
     let mut readings = vec![sum.loss.mul_scalar(scale), norm2];
     readings.extend(sum.correct);
-    (grads, readings, n_query)
+    (grad, layout, readings, n_query)
 }
 
 /// The report of meta-iteration `iteration` from its readings, or why it diverged.
@@ -102,15 +101,15 @@ pub fn meta_step<'a>(
     shares: &Shares,
 ) -> Pending<'a, Result<StepReport, Diverged>> {
     let MamlConfig { meta_lr: beta, grad_clip, .. } = *config;
-    let (grads, readings, n_query) = meta_gradient(&learner.params, sample, shape, config, shares);
+    let (grad, layout, readings, n_query) = meta_gradient(&learner.params, sample, shape, config, shares);
     Pending::new(readings, move |values| {
         let report = report(learner.iteration + 1, values, n_query)?;
-        let grads = match grad_clip {
-            Some(max) if report.grad_norm > max => scale_gradients(&learner.params, grads, max / report.grad_norm),
-            _ => grads,
+        let grad = match grad_clip {
+            Some(max) if report.grad_norm > max => grad.mul_scalar(max / report.grad_norm),
+            _ => grad,
         };
         // 10: θ ← θ − β ∇θ Σ_i L_Ti(f_θ'_i), with Adam's step in place of plain gradient descent
-        learner.params = learner.optim.step(beta, learner.params.clone(), grads);
+        learner.params = learner.optim.step(beta, learner.params.clone(), grad, &layout);
         learner.iteration = report.iteration;
         Ok(report)
     })
@@ -134,14 +133,14 @@ pub fn meta_steps<'a>(
     let MamlConfig { meta_lr: beta, grad_clip, .. } = *config;
     let (mut readings, mut done) = (Vec::new(), Vec::new());
     for _ in 0..n {
-        let (grads, values, n_query) = meta_gradient(&learner.params, &mut sample, shape, config, shares);
-        let grads = match grad_clip {
-            Some(max) => clip_on_device(&learner.params, grads, values[1].clone(), max),
-            None => grads,
+        let (grad, layout, values, n_query) = meta_gradient(&learner.params, &mut sample, shape, config, shares);
+        let grad = match grad_clip {
+            Some(max) => clip_on_device(grad, values[1].clone(), max),
+            None => grad,
         };
         done.push((learner.clone(), values.len(), n_query));
         readings.extend(values);
-        learner.params = learner.optim.step(beta, learner.params.clone(), grads);
+        learner.params = learner.optim.step(beta, learner.params.clone(), grad, &layout);
         learner.iteration += 1;
     }
     Pending::new(readings, move |values| {
