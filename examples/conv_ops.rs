@@ -17,7 +17,7 @@ use burn::tensor::Distribution;
 use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use maml_lab::model::Grads;
-use maml_lab::model::layers::Conv;
+use maml_lab::model::layers::{Conv, Layout};
 use maml_lab::rng::Rng;
 
 /// Seconds of CPU this thread has run (Linux's schedstat), so that the figures hold on a shared,
@@ -64,13 +64,15 @@ fn main() {
         let dx = time(reps, || conv_transpose2d(dy.clone(), w.clone(), None, t_options.clone()));
         let dw = time(reps, || conv2d_weight_backward(x.clone(), w.clone(), dy.clone(), options.clone()));
 
-        // this crate's layer, one task
+        // this crate's layer, one task, in the CPU's layout (channels-last)
+        let layout = Layout::of(&plain);
+        let (x_l, dy_l) = (layout.from_grouped(x.clone(), 1), layout.from_grouped(dy.clone(), 1));
         let conv = Conv::new(c_in, c_out, stride, &mut Rng::stream(0, 0), &plain);
-        let ours_fwd = time(reps, || conv.forward(x.clone()).0);
-        let (_, cache) = conv.forward(x.clone());
+        let ours_fwd = time(reps, || conv.forward(x_l.clone(), layout).0);
+        let (_, cache) = conv.forward(x_l.clone(), layout);
         let ours_dw = time(reps, || {
             let mut grads = Grads::default();
-            conv.backward(cache.clone(), dy.clone(), false, &mut grads);
+            conv.backward(cache.clone(), dy_l.clone(), false, &mut grads);
             grads.0.into_values().next().unwrap()
         });
 
@@ -85,9 +87,9 @@ fn main() {
         });
         let conv_t = Conv::new(c_in, c_out, stride, &mut Rng::stream(0, 0), &tracked);
         let ours_2nd = time(reps, || {
-            let (xt, dyt) = (leaf(&x), leaf(&dy));
+            let (xt, dyt) = (leaf(&x_l), leaf(&dy_l));
             let mut grads = Grads::default();
-            conv_t.backward(conv_t.forward(xt.clone()).1, dyt.clone(), false, &mut grads);
+            conv_t.backward(conv_t.forward(xt.clone(), layout).1, dyt.clone(), false, &mut grads);
             let g = grads.0.into_values().next().unwrap().reshape([c_out, c_in, 3, 3]);
             let grads = (g * r.clone()).sum().backward();
             xt.grad(&grads).unwrap()

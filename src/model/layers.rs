@@ -8,6 +8,7 @@
 
 use burn::module::Param;
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 
@@ -44,9 +45,59 @@ fn constant<const D: usize>(shape: [usize; D], value: f64, device: &Device) -> P
 // Every parameter has a leading task dimension T. The meta-parameters θ have T = 1; adapting to a
 // meta-batch expands them to T tasks (`maml::params::Tile`), so one op serves all the tasks'
 // fast weights at once, and burn's backward of the expansion sums the tasks' meta-gradients.
-// Dense layers see activations as [T, n, d] (batched matmul); conv blocks see the T tasks'
-// channels side by side, [n, T c, h, w], as the groups of a grouped convolution, and batch-norm
-// over (n, h, w) per channel is then per task by construction.
+// Dense layers see activations as [T, n, d] (batched matmul). Conv blocks lay theirs out the way
+// each device's convolution reads and writes them (`Layout`): a GPU puts the T tasks' channels
+// side by side, [n, T c, h, w], as the groups of a grouped convolution; the CPU keeps each task's
+// images channels-last, [T n, h, w, c], the rows its im2col GEMMs read and write, so that no
+// layer transposes its activations. Batch-norm is per task and channel in both.
+
+/// How a conv net's activations are laid out between its layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `[n, tasks c, h, w]`: the tasks as the groups of burn's grouped convolutions (a GPU).
+    Grouped,
+    /// `[tasks n, h, w, c]`: each task's images channels-last (the CPU's GEMMs).
+    ChannelsLast,
+}
+
+impl Layout {
+    /// The layout of conv activations on `device`.
+    pub fn of(device: &Device) -> Self {
+        if on_gpu(device) { Layout::Grouped } else { Layout::ChannelsLast }
+    }
+
+    /// `x` in this layout from the grouped one, for `tasks` tasks.
+    pub fn from_grouped(self, x: Tensor<4>, tasks: usize) -> Tensor<4> {
+        match self {
+            Layout::Grouped => x,
+            Layout::ChannelsLast => {
+                let [n, tc, h, w] = x.dims();
+                x.reshape([n, tasks, tc / tasks, h, w]).permute([1, 0, 3, 4, 2]).reshape([tasks * n, h, w, tc / tasks])
+            }
+        }
+    }
+
+    /// `x` in the grouped layout from this one, for `tasks` tasks.
+    pub fn to_grouped(self, x: Tensor<4>, tasks: usize) -> Tensor<4> {
+        match self {
+            Layout::Grouped => x,
+            Layout::ChannelsLast => {
+                let [tn, h, w, c] = x.dims();
+                x.reshape([tasks, tn / tasks, h, w, c]).permute([1, 0, 4, 2, 3]).reshape([tn / tasks, tasks * c, h, w])
+            }
+        }
+    }
+
+    /// `(images, channels, height, width)` of `x` in this layout for `tasks` tasks, where the
+    /// images count every task's (the grouped layout's n times the tasks).
+    pub fn dims(self, x: &Tensor<4>, tasks: usize) -> [usize; 4] {
+        let d = x.dims();
+        match self {
+            Layout::Grouped => [d[0] * tasks, d[1] / tasks, d[2], d[3]],
+            Layout::ChannelsLast => [d[0], d[3], d[1], d[2]],
+        }
+    }
+}
 
 /// Fully connected layer y = x W + b, for T tasks at once.
 #[derive(Module, Debug)]
@@ -112,11 +163,11 @@ const MAX_IM2COL: usize = 16 << 20;
 /// What a convolution's backward needs from its forward.
 #[derive(Clone)]
 pub enum ConvCache {
-    /// The CPU's im2col, `[tasks, n h' w', 9 c_in]` with columns ordered (ky, kx, c_in), and the
-    /// input's side.
-    Cols { cols: Tensor<3>, in_hw: [usize; 2] },
-    /// A GPU's: the input itself.
-    Input(Tensor<4>),
+    /// The GEMM's im2col, `[tasks, n h' w', 9 c_in]` with columns ordered (ky, kx, c_in), the
+    /// rows it was picked by, and the input's side.
+    Cols { cols: Tensor<3>, rows: Tensor<1, Int>, in_hw: [usize; 2] },
+    /// burn's convolution's: the input itself, grouped, and the layout around it.
+    Input { x: Tensor<4>, layout: Layout },
 }
 
 /// Whether `device` is a GPU (anything but burn-flex, the CPU backend).
@@ -140,32 +191,41 @@ impl Conv {
         self.weight.val().reshape([tasks * c_out, c_in, kh, kw])
     }
 
+    /// The kernels as `[tasks, 9 c_in, c_out]`, rows ordered like the im2col's columns.
+    fn gemm_weight(&self) -> Tensor<3> {
+        let [tasks, c_out, c_in, _, _] = self.weight.dims();
+        self.weight.val().permute([0, 3, 4, 2, 1]).reshape([tasks, KERNEL * KERNEL * c_in, c_out])
+    }
+
     /// Output side for an input side `n`.
     pub fn out_side(&self, n: usize) -> usize {
         (n + 2 * PAD - KERNEL) / self.stride + 1
     }
 
-    /// `x: [n, tasks c_in, h, w]` as im2col `[tasks, n h' w', 9 c_in]`, columns ordered
-    /// (ky, kx, c_in): the input seen channels-last with one zero pixel appended, and every
-    /// output pixel's nine window positions picked from it by one `select` (padding picks the
-    /// zero pixel). Its derivative is one scatter-add, where slicing out the nine windows would
-    /// cost nine zero-filled copies of the input in the second-order backward.
-    fn im2col(&self, x: Tensor<4>) -> Tensor<3> {
-        let tasks = self.tasks();
-        let [n, tc, h, w] = x.dims();
-        let c = tc / tasks;
-        let (h_out, w_out) = (self.out_side(h), self.out_side(w));
-        let pixels = x
-            .reshape([n, tasks, c, h * w])
-            .permute([1, 0, 3, 2]) // [tasks, n, h w, c]
-            .pad([(0, 1), (0, 0)], 0.0); // the zero pixel, at index h w
-        // as rows of channels: burn-flex selects (and scatter-adds, the derivative) whole rows of a
-        // 2-d tensor, where along one axis of a 4-d tensor it works out every element's coordinates
-        let images = tasks * n;
+    /// The rows of `[tasks n (h w + 1), c]` (each image's pixels and one zero pixel) that make
+    /// the im2col: for every image and output pixel, its nine window taps (ky, kx).
+    fn im2col_rows(&self, images: usize, h: usize, w: usize, device: &Device) -> Tensor<1, Int> {
         let taps = self.window_positions(h, w);
         let rows: Vec<i64> = (0..images as i64).flat_map(|i| taps.iter().map(move |&p| i * (h * w + 1) as i64 + p)).collect();
-        let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [images * taps.len()]), &pixels.device());
-        pixels.reshape([images * (h * w + 1), c]).select(0, rows).reshape([tasks, n * h_out * w_out, KERNEL * KERNEL * c])
+        Tensor::<1, Int>::from_data(TensorData::new(rows, [images * taps.len()]), device)
+    }
+
+    /// `x: [tasks n, h, w, c_in]` as im2col `[tasks, n h' w', 9 c_in]`: the images' pixels as
+    /// rows of channels with one zero pixel appended to each image, and every output pixel's
+    /// nine window positions picked from them by one `select` (padding picks the zero pixel).
+    /// Its derivative is one scatter-add, where slicing out the nine windows would cost nine
+    /// zero-filled copies of the input in the second-order backward. (burn-flex selects and
+    /// scatter-adds whole rows of a 2-d tensor; along one axis of a 4-d tensor it works out every
+    /// element's coordinates.)
+    fn im2col(&self, x: Tensor<4>, rows: Tensor<1, Int>) -> Tensor<3> {
+        let [images, h, w, c] = x.dims();
+        let (h_out, w_out) = (self.out_side(h), self.out_side(w));
+        let tasks = self.tasks();
+        x.reshape([images, h * w, c])
+            .pad([(0, 1), (0, 0)], 0.0) // the zero pixel, at index h w
+            .reshape([images * (h * w + 1), c])
+            .select(0, rows)
+            .reshape([tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c])
     }
 
     /// For each output pixel (row-major), the flat input position of each of its nine window
@@ -183,59 +243,84 @@ impl Conv {
         positions
     }
 
-    /// `x: [n, tasks c_in, h, w]` to `[n, tasks c_out, h', w']`, with what the backward needs.
-    pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
-        let [n, tc, h, w] = x.dims();
-        let cols = n * self.out_side(h) * self.out_side(w) * KERNEL * KERNEL * tc;
-        if on_gpu(&x.device()) || cols > MAX_IM2COL { self.forward_direct(x) } else { self.forward_gemm(x) }
+    /// `x` in `layout` to the output in `layout`, with what the backward needs: the GEMM for
+    /// channels-last activations whose im2col fits `MAX_IM2COL`, burn's `conv2d` otherwise.
+    pub fn forward(&self, x: Tensor<4>, layout: Layout) -> (Tensor<4>, ConvCache) {
+        let tasks = self.tasks();
+        let [images, c, h, w] = layout.dims(&x, tasks);
+        let cols = images * self.out_side(h) * self.out_side(w) * KERNEL * KERNEL * c;
+        match layout {
+            Layout::ChannelsLast if cols <= MAX_IM2COL => self.forward_gemm(x),
+            _ => {
+                let (y, cache) = self.forward_direct(layout.to_grouped(x, tasks), layout);
+                (layout.from_grouped(y, tasks), cache)
+            }
+        }
     }
 
-    /// The gradient of the kernels into `grads`, and (`need_dx`) the input's.
+    /// The gradient of the kernels into `grads`, and (`need_dx`) the input's, in the layout the
+    /// forward had.
     pub fn backward(&self, cache: ConvCache, dy: Tensor<4>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<4>> {
-        let in_hw = match cache {
-            ConvCache::Cols { cols, in_hw } => {
+        match cache {
+            ConvCache::Cols { cols, rows, in_hw } => {
                 grads.put(&self.weight, self.weight_grad_gemm(cols, dy.clone()));
-                in_hw
+                need_dx.then(|| self.input_grad_gemm(dy, rows, in_hw))
             }
-            ConvCache::Input(x) => {
+            ConvCache::Input { x, layout } => {
+                let tasks = self.tasks();
                 let [_, _, h, w] = x.dims();
+                let dy = layout.to_grouped(dy, tasks);
                 grads.put(&self.weight, self.weight_grad_direct(x, dy.clone()));
-                [h, w]
+                need_dx.then(|| layout.from_grouped(self.input_grad(dy, [h, w]), tasks))
             }
-        };
-        need_dx.then(|| self.input_grad(dy, in_hw))
+        }
     }
 
+    /// `x: [tasks n, h, w, c_in]` to `[tasks n, h', w', c_out]`: one batched matmul of the
+    /// im2col and the kernels, whose rows are the output, channels-last.
     fn forward_gemm(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
-        let [tasks, c_out, c_in, _, _] = self.weight.dims();
-        let [n, _, h, w] = x.dims();
+        let [images, h, w, _] = x.dims();
         let (h_out, w_out) = (self.out_side(h), self.out_side(w));
-        let cols = self.im2col(x);
-        // the kernels as [tasks, 9 c_in, c_out], rows ordered like the columns
-        let kernels = self.weight.val().permute([0, 3, 4, 2, 1]).reshape([tasks, KERNEL * KERNEL * c_in, c_out]);
-        let y = cols
-            .clone()
-            .matmul(kernels) // [tasks, n h' w', c_out]
-            .reshape([tasks, n, h_out, w_out, c_out])
-            .permute([1, 0, 4, 2, 3])
-            .reshape([n, tasks * c_out, h_out, w_out]);
-        (y, ConvCache::Cols { cols, in_hw: [h, w] })
+        let rows = self.im2col_rows(images, h, w, &x.device());
+        let cols = self.im2col(x, rows.clone());
+        let c_out = self.weight.dims()[1];
+        let y = cols.clone().matmul(self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
+        (y, ConvCache::Cols { cols, rows, in_hw: [h, w] })
     }
 
-    fn forward_direct(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
+    /// `x: [n, tasks c_in, h, w]` to `[n, tasks c_out, h', w']` by burn's grouped convolution.
+    fn forward_direct(&self, x: Tensor<4>, layout: Layout) -> (Tensor<4>, ConvCache) {
         let options = ConvOptions::new([self.stride; 2], [PAD; 2], [1, 1], self.tasks());
-        (conv2d(x.clone(), self.grouped_weight(), None, options), ConvCache::Input(x))
+        (conv2d(x.clone(), self.grouped_weight(), None, options), ConvCache::Input { x, layout })
     }
 
     /// dW[t] = dy[t]ᵀ · cols[t]: one GEMM per task over all the images' output pixels.
     fn weight_grad_gemm(&self, cols: Tensor<3>, dy: Tensor<4>) -> Tensor<5> {
         let [tasks, c_out, c_in, _, _] = self.weight.dims();
-        let [n, _, h_out, w_out] = dy.dims();
-        let dy_rows = dy.reshape([n, tasks, c_out, h_out, w_out]).permute([1, 2, 0, 3, 4]).reshape([tasks, c_out, n * h_out * w_out]);
-        dy_rows
+        let [images, h_out, w_out, _] = dy.dims();
+        dy.reshape([tasks, images / tasks * h_out * w_out, c_out])
+            .swap_dims(1, 2)
             .matmul(cols) // [tasks, c_out, 9 c_in], columns ordered (ky, kx, c_in)
             .reshape([tasks, c_out, KERNEL, KERNEL, c_in])
             .permute([0, 1, 4, 2, 3])
+    }
+
+    /// dx: each output pixel's gradient sent back through the kernels to its nine window taps
+    /// (one GEMM, dy[t] · W[t]ᵀ), and summed onto the input pixels they were picked from (a
+    /// scatter-add by the im2col's rows: the im2col's own derivative). Its derivative in turn is
+    /// a `select` and a GEMM.
+    fn input_grad_gemm(&self, dy: Tensor<4>, rows: Tensor<1, Int>, [h, w]: [usize; 2]) -> Tensor<4> {
+        let [tasks, _, c_in, _, _] = self.weight.dims();
+        let [images, h_out, w_out, c_out] = dy.dims();
+        let dcols = dy
+            .reshape([tasks, images / tasks * h_out * w_out, c_out])
+            .matmul(self.gemm_weight().swap_dims(1, 2)) // [tasks, n h' w', 9 c_in]
+            .reshape([images * h_out * w_out * KERNEL * KERNEL, c_in]);
+        Tensor::zeros([images * (h * w + 1), c_in], &dcols.device())
+            .select_assign(0, rows, dcols, IndexingUpdateOp::Add)
+            .reshape([images, h * w + 1, c_in])
+            .slice([0..images, 0..h * w, 0..c_in]) // the zero pixel's gradient is dropped
+            .reshape([images, h, w, c_in])
     }
 
     /// dW[t] = Σ_n x[n, t] ⋆ dy[n, t]: a convolution over the images, with the roles of the batch
@@ -278,13 +363,50 @@ pub struct BatchNorm {
 
 pub const BN_EPS: f64 = 1e-5;
 
-pub struct BatchNormCache {
-    xhat: Tensor<4>,    // [n, tasks c, h, w]
-    inv_std: Tensor<4>, // [1, tasks c, 1, 1]
+/// The activations seen so that one (task, channel)'s values share the index of every axis but
+/// the `stat_dims`: grouped `[n, tasks c, h, w]` as it is; channels-last as `[tasks, n h w, 1, c]`.
+struct StatsView {
+    layout: Layout,
+    shape: [usize; 4],
 }
 
-fn mean_nhw(t: Tensor<4>) -> Tensor<4> {
-    t.mean_dims(&[0, 2, 3]) // [1, tasks c, 1, 1]
+impl StatsView {
+    fn new(layout: Layout, shape: [usize; 4], tasks: usize) -> (Self, [usize; 4]) {
+        let view = match layout {
+            Layout::Grouped => shape,
+            Layout::ChannelsLast => {
+                let [images, h, w, c] = shape;
+                [tasks, images / tasks * h * w, 1, c]
+            }
+        };
+        (Self { layout, shape }, view)
+    }
+
+    fn stat_dims(&self) -> &'static [usize] {
+        match self.layout {
+            Layout::Grouped => &[0, 2, 3],
+            Layout::ChannelsLast => &[1],
+        }
+    }
+
+    fn mean(&self, t: Tensor<4>) -> Tensor<4> {
+        t.mean_dims(self.stat_dims())
+    }
+
+    /// A `[tasks, c]` parameter broadcastable over the view.
+    fn channel(&self, p: &Param<Tensor<2>>) -> Tensor<4> {
+        let [tasks, c] = p.dims();
+        match self.layout {
+            Layout::Grouped => p.val().reshape([1, tasks * c, 1, 1]),
+            Layout::ChannelsLast => p.val().reshape([tasks, 1, 1, c]),
+        }
+    }
+}
+
+pub struct BatchNormCache {
+    view: StatsView,
+    xhat: Tensor<4>,    // in the view
+    inv_std: Tensor<4>, // one per task and channel
 }
 
 impl BatchNorm {
@@ -292,28 +414,28 @@ impl BatchNorm {
         Self { gamma: constant([1, c], 1.0, device), beta: constant([1, c], 0.0, device) }
     }
 
-    fn channel(p: &Param<Tensor<2>>) -> Tensor<4> {
-        let [tasks, c] = p.dims();
-        p.val().reshape([1, tasks * c, 1, 1])
-    }
-
-    pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, BatchNormCache) {
-        let centred = x.clone() - mean_nhw(x);
-        let var = mean_nhw(centred.clone().square()); // biased, as batch-norm uses
+    /// `x` in `layout` to the same shape.
+    pub fn forward(&self, x: Tensor<4>, layout: Layout) -> (Tensor<4>, BatchNormCache) {
+        let (view, shape) = StatsView::new(layout, x.dims(), self.gamma.dims()[0]);
+        let x = x.reshape(shape);
+        let centred = x.clone() - view.mean(x);
+        let var = view.mean(centred.clone().square()); // biased, as batch-norm uses
         let inv_std = (var + BN_EPS).sqrt().recip();
         let xhat = centred * inv_std.clone();
-        let y = xhat.clone() * Self::channel(&self.gamma) + Self::channel(&self.beta);
-        (y, BatchNormCache { xhat, inv_std })
+        let y = (xhat.clone() * view.channel(&self.gamma) + view.channel(&self.beta)).reshape(view.shape);
+        (y, BatchNormCache { view, xhat, inv_std })
     }
 
     /// Closed-form batch-norm backward: dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / std.
     pub fn backward(&self, cache: BatchNormCache, dy: Tensor<4>, grads: &mut Grads) -> Tensor<4> {
-        grads.put(&self.gamma, (dy.clone() * cache.xhat.clone()).sum_dims(&[0, 2, 3]));
-        grads.put(&self.beta, dy.clone().sum_dims(&[0, 2, 3]));
-        let dxhat = dy * Self::channel(&self.gamma);
-        let m1 = mean_nhw(dxhat.clone());
-        let m2 = mean_nhw(dxhat.clone() * cache.xhat.clone());
-        (dxhat - m1 - cache.xhat * m2) * cache.inv_std
+        let BatchNormCache { view, xhat, inv_std } = cache;
+        let dy = dy.reshape(xhat.dims());
+        grads.put(&self.gamma, (dy.clone() * xhat.clone()).sum_dims(view.stat_dims()));
+        grads.put(&self.beta, dy.clone().sum_dims(view.stat_dims()));
+        let dxhat = dy * view.channel(&self.gamma);
+        let m1 = view.mean(dxhat.clone());
+        let m2 = view.mean(dxhat.clone() * xhat.clone());
+        ((dxhat - m1 - xhat * m2) * inv_std).reshape(view.shape)
     }
 }
 
@@ -327,12 +449,16 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
 
 /// 2x2 max-pool, stride 2 (an odd last row or column is dropped, as in PyTorch's default).
 /// The backward routes dy to the arg-max of each window through a constant one-hot mask:
-/// burn's own max-pool backward is not itself differentiable. The mask comes from the pool's
-/// indices, not from `x == max`, because ties are common (a blank background gives equal
-/// activations) and the gradient must go to exactly one element of a window, as in autodiff.
+/// burn's own max-pool backward is not itself differentiable. The mask marks the first maximum
+/// of each window, not every element equal to it, because ties are common (a blank background
+/// gives equal activations) and the gradient must go to exactly one element of a window, as in
+/// autodiff.
 pub struct MaxPoolCache {
-    mask: Tensor<4>, // [n, c, 2 h_out, 2 w_out]
+    /// Grouped: `[1, n, tasks c, 2 h_out, 2 w_out]`, from the pool's indices. Channels-last:
+    /// `[tasks n, h_out, w_out, 4, c]`, each window's four elements side by side.
+    mask: Tensor<5>,
     in_hw: [usize; 2],
+    layout: Layout,
 }
 
 fn upsample2(t: Tensor<4>) -> Tensor<4> {
@@ -340,37 +466,91 @@ fn upsample2(t: Tensor<4>) -> Tensor<4> {
     t.reshape([n, c, h, 1, w, 1]).expand([n, c, h, 2, w, 2]).reshape([n, c, 2 * h, 2 * w])
 }
 
-pub fn max_pool(x: Tensor<4>) -> (Tensor<4>, MaxPoolCache) {
-    let [n, c, h, w] = x.dims();
-    let (y, indices) = max_pool2d_with_indices(x.clone(), MaxPoolOptions::new([2, 2])); // [n, c, h/2, w/2]
-    // flat position (row * w + col) of every element of the cropped input, to compare with the
-    // arg-max indices (exact in floating point: positions are small integers)
-    let (h2, w2) = (h / 2 * 2, w / 2 * 2);
-    let device = x.device();
-    let rows = Tensor::<1, Int>::arange(0..h2 as i64, &device).float().reshape([1, 1, h2, 1]).mul_scalar(w as f64);
-    let cols = Tensor::<1, Int>::arange(0..w2 as i64, &device).float().reshape([1, 1, 1, w2]);
-    let positions = (rows + cols).expand([n, c, h2, w2]);
-    let mask = positions.equal(upsample2(indices.float())).float().detach();
-    (y, MaxPoolCache { mask, in_hw: [h, w] })
+/// `x` in `layout` to the pooled activations in `layout`.
+pub fn max_pool(x: Tensor<4>, layout: Layout) -> (Tensor<4>, MaxPoolCache) {
+    match layout {
+        Layout::Grouped => {
+            let [n, c, h, w] = x.dims();
+            let (y, indices) = max_pool2d_with_indices(x.clone(), MaxPoolOptions::new([2, 2])); // [n, c, h/2, w/2]
+            // flat position (row * w + col) of every element of the cropped input, to compare
+            // with the arg-max indices (exact in floating point: positions are small integers)
+            let (h2, w2) = (h / 2 * 2, w / 2 * 2);
+            let device = x.device();
+            let rows = Tensor::<1, Int>::arange(0..h2 as i64, &device).float().reshape([1, 1, h2, 1]).mul_scalar(w as f64);
+            let cols = Tensor::<1, Int>::arange(0..w2 as i64, &device).float().reshape([1, 1, 1, w2]);
+            let positions = (rows + cols).expand([n, c, h2, w2]);
+            let mask = positions.equal(upsample2(indices.float())).float().detach().unsqueeze_dim(0);
+            (y, MaxPoolCache { mask, in_hw: [h, w], layout })
+        }
+        Layout::ChannelsLast => {
+            // each window's four elements side by side: [images, h/2, w/2, 4, c]; the mask marks
+            // the first of equal maxima in the window's row-major order, as burn's max-pool does
+            let [images, h, w, c] = x.dims();
+            let (ho, wo) = (h / 2, w / 2);
+            let windows = x
+                .slice([0..images, 0..2 * ho, 0..2 * wo, 0..c])
+                .reshape([images, ho, 2, wo, 2, c])
+                .permute([0, 1, 3, 2, 4, 5])
+                .reshape([images, ho, wo, 4, c]);
+            let element = |k: usize| windows.clone().detach().slice([0..images, 0..ho, 0..wo, k..k + 1, 0..c]);
+            let max = element(0).max_pair(element(1)).max_pair(element(2).max_pair(element(3)));
+            let is_max = |k: usize| element(k).greater_equal(max.clone());
+            let (first, second, third) = (is_max(0), is_max(1), is_max(2));
+            let before_third = first.clone().bool_or(second.clone());
+            let before_fourth = before_third.clone().bool_or(third.clone());
+            let mask = Tensor::cat(
+                vec![first.clone(), second.bool_and(first.bool_not()), third.bool_and(before_third.bool_not()), before_fourth.bool_not()],
+                3,
+            )
+            .float();
+            let y = (windows * mask.clone()).sum_dim(3).reshape([images, ho, wo, c]);
+            (y, MaxPoolCache { mask, in_hw: [h, w], layout })
+        }
+    }
 }
+
 pub fn max_pool_backward(cache: MaxPoolCache, dy: Tensor<4>) -> Tensor<4> {
-    let dx = upsample2(dy) * cache.mask;
-    let [_, _, h2, w2] = dx.dims();
-    let [h, w] = cache.in_hw;
-    // the dropped odd row/column gets a zero gradient
-    dx.pad([(0, h - h2), (0, w - w2)], 0.0)
+    let MaxPoolCache { mask, in_hw: [h, w], layout } = cache;
+    match layout {
+        Layout::Grouped => {
+            let dx = upsample2(dy) * mask.squeeze_dim::<4>(0);
+            let [_, _, h2, w2] = dx.dims();
+            // the dropped odd row/column gets a zero gradient
+            dx.pad([(0, h - h2), (0, w - w2)], 0.0)
+        }
+        Layout::ChannelsLast => {
+            let [images, ho, wo, c] = dy.dims();
+            (dy.reshape([images, ho, wo, 1, c]) * mask)
+                .reshape([images, ho, wo, 2, 2, c])
+                .permute([0, 1, 3, 2, 4, 5])
+                .reshape([images, 2 * ho, 2 * wo, c])
+                .pad([(0, h - 2 * ho), (0, w - 2 * wo), (0, 0)], 0.0)
+        }
+    }
 }
 
-/// Mean over the spatial dimensions, with the tasks brought forward: [n, tasks c, h, w] -> [tasks, n, c].
-pub fn global_mean_pool(x: Tensor<4>, tasks: usize) -> Tensor<3> {
-    let [n, tc, _, _] = x.dims();
-    x.mean_dims(&[2, 3]).reshape([n, tasks, tc / tasks]).swap_dims(0, 1)
+/// Mean over the spatial dimensions of `x` in `layout`, with the tasks brought forward: `[tasks, n, c]`.
+pub fn global_mean_pool(x: Tensor<4>, tasks: usize, layout: Layout) -> Tensor<3> {
+    match layout {
+        Layout::Grouped => {
+            let [n, tc, _, _] = x.dims();
+            x.mean_dims(&[2, 3]).reshape([n, tasks, tc / tasks]).swap_dims(0, 1)
+        }
+        Layout::ChannelsLast => {
+            let [images, _, _, c] = x.dims();
+            x.mean_dims(&[1, 2]).reshape([tasks, images / tasks, c])
+        }
+    }
 }
 
-pub fn global_mean_pool_backward(dy: Tensor<3>, hw: [usize; 2]) -> Tensor<4> {
+pub fn global_mean_pool_backward(dy: Tensor<3>, hw: [usize; 2], layout: Layout) -> Tensor<4> {
     let [tasks, n, c] = dy.dims();
     let [h, w] = hw;
-    dy.mul_scalar(1.0 / (h * w) as f64).swap_dims(0, 1).reshape([n, tasks * c, 1, 1]).expand([n, tasks * c, h, w])
+    let dy = dy.mul_scalar(1.0 / (h * w) as f64);
+    match layout {
+        Layout::Grouped => dy.swap_dims(0, 1).reshape([n, tasks * c, 1, 1]).expand([n, tasks * c, h, w]),
+        Layout::ChannelsLast => dy.reshape([tasks * n, 1, 1, c]).expand([tasks * n, h, w, c]),
+    }
 }
 
 #[cfg(test)]
@@ -391,19 +571,23 @@ mod tests {
         }
     }
 
-    /// The CPU's GEMM path and the GPU's direct path are one function: the same outputs, kernel
-    /// and input gradients, and the same second derivatives through the weight gradient, for
-    /// three tasks' kernels at once, strides 1 and 2, even and odd sides, one and several channels.
+    /// The CPU's GEMM path and burn's convolution (the GPU's, here seen channels-last through the
+    /// layout's conversions) are one function: the same outputs, kernel and input gradients, and
+    /// the same second derivatives through both, for three tasks' kernels at once, strides 1 and
+    /// 2, even and odd sides, one and several channels.
     #[test]
     fn the_gemm_and_the_direct_convolution_agree_to_second_order() {
         let device = Device::flex().autodiff();
         for (c_in, c_out, stride, side) in [(1, 4, 2, 8), (3, 5, 1, 7), (4, 4, 2, 5), (2, 3, 1, 4)] {
             let (tasks, n) = (3, 2);
             let conv = Conv { weight: Param::from_tensor(random([tasks, c_out, c_in, KERNEL, KERNEL], &device)), stride };
-            let x = random([n, tasks * c_in, side, side], &device).require_grad();
+            let x = random([tasks * n, side, side, c_in], &device).require_grad();
             let what = format!("c_in {c_in}, c_out {c_out}, stride {stride}, side {side}");
+            let cl = Layout::ChannelsLast;
             let (y_gemm, gemm) = conv.forward_gemm(x.clone());
-            let (y_direct, direct) = conv.forward_direct(x.clone());
+            // burn's convolution as `forward` runs it for a layer too large for the GEMM
+            let (y_direct, direct) = conv.forward_direct(cl.to_grouped(x.clone(), tasks), cl);
+            let y_direct = cl.from_grouped(y_direct, tasks);
             assert_close(y_gemm.clone(), y_direct.clone(), &format!("{what}: output"));
             let dy = random(y_gemm.dims(), &device);
             // a loss of the weight and input gradients, so its gradient is a second derivative
@@ -422,6 +606,29 @@ mod tests {
             assert_close(dw_gemm, dw_direct, &format!("{what}: weight gradient"));
             assert_close(dx_gemm, dx_direct, &format!("{what}: input gradient"));
             assert_close(Tensor::<4>::from_data(ddx_gemm.into_data(), &device), Tensor::from_data(ddx_direct.into_data(), &device), &format!("{what}: second derivative"));
+        }
+    }
+
+    /// The CPU's channels-last max-pool is burn's `max_pool2d` (which the GPU's grouped layout
+    /// uses): the same values, and the gradient sent to the same element of every window, on
+    /// inputs full of ties (a blank background), on even and odd sides.
+    #[test]
+    fn the_channels_last_max_pool_is_burns() {
+        let device = Device::flex().autodiff();
+        let (tasks, n, c) = (2, 3, 4);
+        for side in [6, 7] {
+            let sparse = random([n, tasks * c, side, side], &device).clamp_min(1.2) - 1.2; // mostly zeros
+            let cl = Layout::ChannelsLast;
+            let (y_grouped, grouped) = max_pool(sparse.clone(), Layout::Grouped);
+            let (y_cl, cl_cache) = max_pool(cl.from_grouped(sparse.clone(), tasks), cl);
+            assert_close(cl.to_grouped(y_cl, tasks), y_grouped.clone(), &format!("side {side}: pooled values"));
+            let dy = random(y_grouped.dims(), &device);
+            let dx_grouped = max_pool_backward(grouped, dy.clone());
+            let dx_cl = cl.to_grouped(max_pool_backward(cl_cache, cl.from_grouped(dy.clone(), tasks)), tasks);
+            assert_close(dx_cl, dx_grouped.clone(), &format!("side {side}: gradient"));
+            let routed: f32 = dx_grouped.abs().sum().into_scalar();
+            let sent: f32 = dy.abs().sum().into_scalar();
+            assert!((routed - sent).abs() <= 1e-4 * sent, "every window sends its gradient to one element: {routed} of {sent}");
         }
     }
 

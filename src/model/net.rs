@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::grads::Grads;
-use super::layers::{self, BatchNorm, BatchNormCache, Conv, ConvCache, Dense, MaxPoolCache};
+use super::layers::{self, BatchNorm, BatchNormCache, Conv, ConvCache, Dense, Layout, MaxPoolCache};
 use super::loss::Target;
 use crate::config::{Arch, Downsample, ModelConfig};
 use crate::rng::Rng;
@@ -104,11 +104,20 @@ impl Network {
         self.head.bias.dims()[0]
     }
 
-    /// `[tasks, n, C H W]` to the conv layout `[n, tasks C, H, W]`.
+    /// The layout of its conv activations (`layers::Layout`): the one its device's convolutions
+    /// are fast in.
+    fn layout(&self) -> Layout {
+        Layout::of(&self.device())
+    }
+
+    /// `[tasks, n, C H W]` to the conv layout.
     fn as_image(&self, x: Tensor<3>) -> Tensor<4> {
         let [tasks, n, _] = x.dims();
         let (c, h, w) = (self.channels, self.height, self.width);
-        x.reshape([tasks, n, c, h, w]).swap_dims(0, 1).reshape([n, tasks * c, h, w])
+        match self.layout() {
+            Layout::Grouped => x.reshape([tasks, n, c, h, w]).swap_dims(0, 1).reshape([n, tasks * c, h, w]),
+            Layout::ChannelsLast => x.reshape([tasks * n, c, h, w]).permute([0, 2, 3, 1]),
+        }
     }
 
     /// Outputs (logits or regression values) `[tasks, n, outputs]` for `x: [tasks, n, features]`,
@@ -134,14 +143,15 @@ impl Network {
     }
 
     fn conv_forward(&self, x: Tensor<3>, mut caches: Option<&mut Vec<BlockCache>>) -> Tensor<4> {
+        let layout = self.layout();
         let mut h = self.as_image(x);
         for block in &self.blocks {
-            let (z, conv) = block.conv.forward(h);
-            let (y, norm) = block.norm.forward(z);
+            let (z, conv) = block.conv.forward(h, layout);
+            let (y, norm) = block.norm.forward(z, layout);
             let (mut a, relu_mask) = layers::relu(y);
             let mut pool = None;
             if block.pool {
-                let (pooled, cache) = layers::max_pool(a);
+                let (pooled, cache) = layers::max_pool(a, layout);
                 (a, pool) = (pooled, Some(cache));
             }
             if let Some(caches) = caches.as_deref_mut() {
@@ -152,14 +162,44 @@ impl Network {
         h
     }
 
-    /// The conv output `[n, tasks c, h, w]` as features `[tasks, n, c']`.
+    /// The conv output as features `[tasks, n, c']`, ordered (c, h, w) in either layout.
     fn features(&self, h: Tensor<4>) -> Tensor<3> {
-        let tasks = self.tasks();
+        let (layout, tasks) = (self.layout(), self.tasks());
         if self.global_pool {
-            layers::global_mean_pool(h, tasks)
-        } else {
-            let [n, tc, fh, fw] = h.dims();
-            h.reshape([n, tasks, tc / tasks * fh * fw]).swap_dims(0, 1)
+            return layers::global_mean_pool(h, tasks, layout);
+        }
+        match layout {
+            Layout::Grouped => {
+                let [n, tc, fh, fw] = h.dims();
+                h.reshape([n, tasks, tc / tasks * fh * fw]).swap_dims(0, 1)
+            }
+            Layout::ChannelsLast => {
+                let [images, fh, fw, c] = h.dims();
+                h.permute([0, 3, 1, 2]).reshape([tasks, images / tasks, c * fh * fw])
+            }
+        }
+    }
+
+    /// The gradient of `features` back to the conv output, whose dims are `dims`.
+    fn features_backward(&self, dfeatures: Tensor<3>, dims: [usize; 4]) -> Tensor<4> {
+        let layout = self.layout();
+        match layout {
+            Layout::Grouped => {
+                let [_, _, fh, fw] = dims;
+                if self.global_pool {
+                    layers::global_mean_pool_backward(dfeatures, [fh, fw], layout)
+                } else {
+                    dfeatures.swap_dims(0, 1).reshape(dims)
+                }
+            }
+            Layout::ChannelsLast => {
+                let [images, fh, fw, c] = dims;
+                if self.global_pool {
+                    layers::global_mean_pool_backward(dfeatures, [fh, fw], layout)
+                } else {
+                    dfeatures.reshape([images, c, fh, fw]).permute([0, 2, 3, 1])
+                }
+            }
         }
     }
 
@@ -202,12 +242,7 @@ impl Network {
         // 3. backward through the conv blocks, last to first
         if let Some(conv_out) = conv_out {
             let dfeatures = dh.expect("the features' gradient should exist");
-            let [n, tc, fh, fw] = conv_out.dims();
-            let mut da = if self.global_pool {
-                layers::global_mean_pool_backward(dfeatures, [fh, fw])
-            } else {
-                dfeatures.swap_dims(0, 1).reshape([n, tc, fh, fw])
-            };
+            let mut da = self.features_backward(dfeatures, conv_out.dims());
             for (i, (block, cache)) in self.blocks.iter().zip(caches).enumerate().rev() {
                 if let Some(pool) = cache.pool {
                     da = layers::max_pool_backward(pool, da);
