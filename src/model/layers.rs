@@ -202,28 +202,27 @@ impl Conv {
         (n + 2 * PAD - KERNEL) / self.stride + 1
     }
 
-    /// The rows of `[tasks n (h w + 1), c]` (each image's pixels and one zero pixel) that make
+    /// The rows of `[tasks n h w + 1, c]` (every image's pixels, then one zero pixel) that make
     /// the im2col: for every image and output pixel, its nine window taps (ky, kx).
     fn im2col_rows(&self, images: usize, h: usize, w: usize, device: &Device) -> Tensor<1, Int> {
-        let taps = self.window_positions(h, w);
-        let rows: Vec<i64> = (0..images as i64).flat_map(|i| taps.iter().map(move |&p| i * (h * w + 1) as i64 + p)).collect();
+        let (taps, hw) = (self.window_positions(h, w), (h * w) as i64);
+        let zero = images as i64 * hw;
+        let rows: Vec<i64> = (0..images as i64).flat_map(|i| taps.iter().map(move |&p| if p == hw { zero } else { i * hw + p })).collect();
         Tensor::<1, Int>::from_data(TensorData::new(rows, [images * taps.len()]), device)
     }
 
     /// `x: [tasks n, h, w, c_in]` as im2col `[tasks, n h' w', 9 c_in]`: the images' pixels as
-    /// rows of channels with one zero pixel appended to each image, and every output pixel's
-    /// nine window positions picked from them by one `select` (padding picks the zero pixel).
-    /// Its derivative is one scatter-add, where slicing out the nine windows would cost nine
-    /// zero-filled copies of the input in the second-order backward. (burn-flex selects and
-    /// scatter-adds whole rows of a 2-d tensor; along one axis of a 4-d tensor it works out every
-    /// element's coordinates.)
+    /// rows of channels with one zero pixel after them, and every output pixel's nine window
+    /// positions picked from them by one `select` (padding picks the zero pixel). Its derivative
+    /// is one scatter-add, where slicing out the nine windows would cost nine zero-filled copies
+    /// of the input in the second-order backward. (burn-flex selects and scatter-adds whole rows
+    /// of a 2-d tensor; along one axis of a 4-d tensor it works out every element's coordinates.)
     fn im2col(&self, x: Tensor<4>, rows: Tensor<1, Int>) -> Tensor<3> {
         let [images, h, w, c] = x.dims();
         let (h_out, w_out) = (self.out_side(h), self.out_side(w));
         let tasks = self.tasks();
-        x.reshape([images, h * w, c])
-            .pad([(0, 1), (0, 0)], 0.0) // the zero pixel, at index h w
-            .reshape([images * (h * w + 1), c])
+        x.reshape([images * h * w, c])
+            .pad([(0, 1), (0, 0)], 0.0) // the zero pixel, at row images h w
             .select(0, rows)
             .reshape([tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c])
     }
@@ -316,10 +315,9 @@ impl Conv {
             .reshape([tasks, images / tasks * h_out * w_out, c_out])
             .matmul(self.gemm_weight().swap_dims(1, 2)) // [tasks, n h' w', 9 c_in]
             .reshape([images * h_out * w_out * KERNEL * KERNEL, c_in]);
-        Tensor::zeros([images * (h * w + 1), c_in], &dcols.device())
+        Tensor::zeros([images * h * w + 1, c_in], &dcols.device())
             .select_assign(0, rows, dcols, IndexingUpdateOp::Add)
-            .reshape([images, h * w + 1, c_in])
-            .slice([0..images, 0..h * w, 0..c_in]) // the zero pixel's gradient is dropped
+            .slice([0..images * h * w, 0..c_in]) // the zero pixel's gradient is dropped
             .reshape([images, h, w, c_in])
     }
 
