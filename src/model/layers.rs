@@ -170,6 +170,16 @@ pub enum ConvCache {
     Input { x: Tensor<4>, layout: Layout },
 }
 
+/// The im2col rows of the shapes used last, most recent last, keyed by (stride, images, h, w)
+/// and device: a meta-iteration asks for a few shapes (each layer's, support and query sets),
+/// every iteration; a run of other shapes pushes them out.
+type RowsCache = Vec<((usize, usize, usize, usize), Device, Tensor<1, Int>)>;
+const RECENT_ROWS_KEPT: usize = 32;
+
+thread_local! {
+    static RECENT_ROWS: std::cell::RefCell<RowsCache> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Whether `device` is a GPU (anything but burn-flex, the CPU backend).
 pub fn on_gpu(device: &Device) -> bool {
     device.clone().inner() != Device::flex()
@@ -203,12 +213,27 @@ impl Conv {
     }
 
     /// The rows of `[tasks n h w + 1, c]` (every image's pixels, then one zero pixel) that make
-    /// the im2col: for every image and output pixel, its nine window taps (ky, kx).
+    /// the im2col: for every image and output pixel, its nine window taps (ky, kx). The same
+    /// shapes come back every meta-iteration, so the recently used are kept (`RowsCache`).
     fn im2col_rows(&self, images: usize, h: usize, w: usize, device: &Device) -> Tensor<1, Int> {
-        let (taps, hw) = (self.window_positions(h, w), (h * w) as i64);
-        let zero = images as i64 * hw;
-        let rows: Vec<i64> = (0..images as i64).flat_map(|i| taps.iter().map(move |&p| if p == hw { zero } else { i * hw + p })).collect();
-        Tensor::<1, Int>::from_data(TensorData::new(rows, [images * taps.len()]), device)
+        let key = (self.stride, images, h, w);
+        RECENT_ROWS.with_borrow_mut(|cache| {
+            if let Some(at) = cache.iter().position(|(k, d, _)| *k == key && d == device) {
+                let hit = cache.remove(at);
+                let rows = hit.2.clone();
+                cache.push(hit);
+                return rows;
+            }
+            let (taps, hw) = (self.window_positions(h, w), (h * w) as i64);
+            let zero = images as i64 * hw;
+            let rows: Vec<i64> = (0..images as i64).flat_map(|i| taps.iter().map(move |&p| if p == hw { zero } else { i * hw + p })).collect();
+            let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [images * taps.len()]), device);
+            if cache.len() == RECENT_ROWS_KEPT {
+                cache.remove(0);
+            }
+            cache.push((key, device.clone(), rows.clone()));
+            rows
+        })
     }
 
     /// `x: [tasks n, h, w, c_in]` as im2col `[tasks, n h' w', 9 c_in]`: the images' pixels as
