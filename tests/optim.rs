@@ -7,7 +7,7 @@ use burn::tensor::Distribution;
 use maml_lab::Trainer;
 use maml_lab::config::{Algorithm, TaskKind, TrainerConfig};
 use maml_lab::maml::MetaParams;
-use maml_lab::maml::optim::{Adam, Layout, clip_on_device, meta_gradient_vector};
+use maml_lab::maml::optim::{Adam, FlatLayout, clip_on_device, meta_gradient_vector};
 use maml_lab::model::Grads;
 
 /// A conv4 with Meta-SGD's rates (36 parameter tensors, of sizes from 8 to a few thousand), on
@@ -114,7 +114,7 @@ fn the_flat_gradient_holds_each_parameter_at_an_aligned_offset_and_zeros_between
     assert!(flat.iter().zip(&covered).all(|(v, c)| *c || *v == 0.0), "the padding is zero");
     let norm2: f64 = norm2.into_scalar::<f32>() as f64;
     assert!((norm2 - sum2).abs() <= 1e-5 * sum2, "squared norm {norm2}, summed on the host {sum2}");
-    assert_eq!(layout, Layout::new(&net, &grads), "the layout depends on the network alone");
+    assert_eq!(layout, FlatLayout::new(&net, &grads), "the layout depends on the network alone");
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::model::Grads;
 /// Where each parameter's gradient sits in the flat vector: the parameters with a gradient, in
 /// the module's order, each starting at a multiple of `ALIGN` elements.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Layout {
+pub struct FlatLayout {
     slots: Vec<(ParamId, Range<usize>)>,
     len: usize,
 }
@@ -27,10 +27,10 @@ pub struct Layout {
 /// The padding holds zeros, which Adam leaves at zero.
 const ALIGN: usize = 64;
 
-impl Layout {
+impl FlatLayout {
     /// The layout of `net`'s parameters that have a gradient in `grads`.
     pub fn new<M: Module>(net: &M, grads: &Grads) -> Self {
-        struct Collect<'a>(&'a Grads, Layout);
+        struct Collect<'a>(&'a Grads, FlatLayout);
         impl ModuleVisitor for Collect<'_> {
             fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
                 if self.0.0.contains_key(&p.id) {
@@ -41,7 +41,7 @@ impl Layout {
                 }
             }
         }
-        let mut c = Collect(grads, Layout { slots: Vec::new(), len: 0 });
+        let mut c = Collect(grads, FlatLayout { slots: Vec::new(), len: 0 });
         net.visit(&mut c);
         assert!(!c.1.slots.is_empty(), "the network should have at least one parameter with a gradient");
         c.1
@@ -64,9 +64,9 @@ impl Layout {
 /// The meta-gradient `grads` times `scale` as one flat vector for the optimiser, its layout, and
 /// its squared global L2 norm (a [1] tensor, not yet read, so the caller can fetch it together
 /// with the loss in one transfer).
-pub fn meta_gradient_vector<M: Module>(net: &M, grads: &Grads, scale: f64) -> (Tensor<1>, Layout, Tensor<1>) {
-    let layout = Layout::new(net, grads);
-    let device = grads.0.values().next().expect("checked by Layout::new").device();
+pub fn meta_gradient_vector<M: Module>(net: &M, grads: &Grads, scale: f64) -> (Tensor<1>, FlatLayout, Tensor<1>) {
+    let layout = FlatLayout::new(net, grads);
+    let device = grads.0.values().next().expect("checked by FlatLayout::new").device();
     let g = layout.flatten(grads, &device).mul_scalar(scale);
     let norm2 = g.clone().square().sum();
     (g, layout, norm2)
@@ -87,7 +87,7 @@ pub struct Adam {
 
 #[derive(Clone)]
 struct Moments {
-    layout: Layout,
+    layout: FlatLayout,
     moment_1: Tensor<1>,
     moment_2: Tensor<1>,
     time: i32,
@@ -100,7 +100,7 @@ const EPSILON: f32 = 1e-5;
 impl Adam {
     /// One step of learning rate `lr` on `net`'s parameters from the flat gradient `grad` laid
     /// out by `layout`. A layout other than the last step's (another network) starts Adam afresh.
-    pub fn step<M: Module>(&mut self, lr: f64, net: M, grad: Tensor<1>, layout: &Layout) -> M {
+    pub fn step<M: Module>(&mut self, lr: f64, net: M, grad: Tensor<1>, layout: &FlatLayout) -> M {
         // burn's AdaptiveMomentum::transform, on the whole vector
         let state = match self.state.take().filter(|s| &s.layout == layout) {
             Some(s) => Moments {
@@ -134,7 +134,7 @@ impl Adam {
 /// θ ← θ − delta for every parameter in the layout, keeping whether it records gradients.
 struct Apply<'a> {
     delta: Tensor<1>,
-    layout: &'a Layout,
+    layout: &'a FlatLayout,
 }
 
 impl ModuleMapper for Apply<'_> {

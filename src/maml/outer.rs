@@ -5,7 +5,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use super::adapt::{TaskTensors, adapt};
-use super::optim::{Adam, Layout, clip_on_device, meta_gradient_vector};
+use super::optim::{Adam, FlatLayout, clip_on_device, meta_gradient_vector};
 use super::params::{Detach, MetaParams, autodiff_grads};
 use super::shares::{Shares, Sum};
 use crate::config::{Algorithm, MamlConfig};
@@ -63,7 +63,7 @@ fn meta_gradient(
     shape: InputShape,
     config: &MamlConfig,
     shares: &Shares,
-) -> (Tensor<1>, Layout, Vec<Tensor<1>>, usize) {
+) -> (Tensor<1>, FlatLayout, Vec<Tensor<1>>, usize) {
     let meta_batch = config.meta_batch;
     // 3: sample a batch of tasks T_i ~ p(T)
     let tasks: Vec<Task> = (0..meta_batch).map(|_| sample()).collect();

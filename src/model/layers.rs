@@ -88,10 +88,9 @@ impl Layout {
         }
     }
 
-    /// `(images, channels, height, width)` of `x` in this layout for `tasks` tasks, where the
-    /// images count every task's (the grouped layout's n times the tasks).
-    pub fn dims(self, x: &Tensor<4>, tasks: usize) -> [usize; 4] {
-        let d = x.dims();
+    /// `(images, channels, height, width)` of activations of dims `d` in this layout for `tasks`
+    /// tasks, where the images count every task's (the grouped layout's n times the tasks).
+    pub fn dims(self, d: [usize; 4], tasks: usize) -> [usize; 4] {
         match self {
             Layout::Grouped => [d[0] * tasks, d[1] / tasks, d[2], d[3]],
             Layout::ChannelsLast => [d[0], d[3], d[1], d[2]],
@@ -271,7 +270,7 @@ impl Conv {
     /// channels-last activations whose im2col fits `MAX_IM2COL`, burn's `conv2d` otherwise.
     pub fn forward(&self, x: Tensor<4>, layout: Layout) -> (Tensor<4>, ConvCache) {
         let tasks = self.tasks();
-        let [images, c, h, w] = layout.dims(&x, tasks);
+        let [images, c, h, w] = layout.dims(x.dims(), tasks);
         let cols = images * self.out_side(h) * self.out_side(w) * KERNEL * KERNEL * c;
         match layout {
             Layout::ChannelsLast if cols <= MAX_IM2COL => self.forward_gemm(x),
@@ -390,7 +389,8 @@ pub const BN_EPS: f64 = 1e-5;
 /// the `stat_dims`: grouped `[n, tasks c, h, w]` as it is; channels-last as `[tasks, n h w, 1, c]`.
 struct StatsView {
     layout: Layout,
-    shape: [usize; 4],
+    /// The activations' own shape, restored on the way out.
+    input_shape: [usize; 4],
 }
 
 impl StatsView {
@@ -402,7 +402,7 @@ impl StatsView {
                 [tasks, images / tasks * h * w, 1, c]
             }
         };
-        (Self { layout, shape }, view)
+        (Self { layout, input_shape: shape }, view)
     }
 
     fn stat_dims(&self) -> &'static [usize] {
@@ -445,7 +445,7 @@ impl BatchNorm {
         let var = view.mean(centred.clone().square()); // biased, as batch-norm uses
         let inv_std = (var + BN_EPS).sqrt().recip();
         let xhat = centred * inv_std.clone();
-        let y = (xhat.clone() * view.channel(&self.gamma) + view.channel(&self.beta)).reshape(view.shape);
+        let y = (xhat.clone() * view.channel(&self.gamma) + view.channel(&self.beta)).reshape(view.input_shape);
         (y, BatchNormCache { view, xhat, inv_std })
     }
 
@@ -458,7 +458,7 @@ impl BatchNorm {
         let dxhat = dy * view.channel(&self.gamma);
         let m1 = view.mean(dxhat.clone());
         let m2 = view.mean(dxhat.clone() * xhat.clone());
-        ((dxhat - m1 - xhat * m2) * inv_std).reshape(view.shape)
+        ((dxhat - m1 - xhat * m2) * inv_std).reshape(view.input_shape)
     }
 }
 
@@ -515,10 +515,10 @@ pub fn max_pool(x: Tensor<4>, layout: Layout) -> (Tensor<4>, MaxPoolCache) {
                 .reshape([images, ho, 2, wo, 2, c])
                 .permute([0, 1, 3, 2, 4, 5])
                 .reshape([images, ho, wo, 4, c]);
-            let element = |k: usize| windows.clone().detach().slice([0..images, 0..ho, 0..wo, k..k + 1, 0..c]);
-            let max = element(0).max_pair(element(1)).max_pair(element(2).max_pair(element(3)));
-            let is_max = |k: usize| element(k).greater_equal(max.clone());
-            let (first, second, third) = (is_max(0), is_max(1), is_max(2));
+            let values = windows.clone().detach();
+            let [e0, e1, e2, e3] = [0, 1, 2, 3].map(|k| values.clone().slice([0..images, 0..ho, 0..wo, k..k + 1, 0..c]));
+            let max = e0.clone().max_pair(e1.clone()).max_pair(e2.clone().max_pair(e3));
+            let (first, second, third) = (e0.greater_equal(max.clone()), e1.greater_equal(max.clone()), e2.greater_equal(max));
             let before_third = first.clone().bool_or(second.clone());
             let before_fourth = before_third.clone().bool_or(third.clone());
             let mask = Tensor::cat(

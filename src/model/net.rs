@@ -183,22 +183,15 @@ impl Network {
     /// The gradient of `features` back to the conv output, whose dims are `dims`.
     fn features_backward(&self, dfeatures: Tensor<3>, dims: [usize; 4]) -> Tensor<4> {
         let layout = self.layout();
+        if self.global_pool {
+            let [_, _, fh, fw] = layout.dims(dims, self.tasks());
+            return layers::global_mean_pool_backward(dfeatures, [fh, fw], layout);
+        }
         match layout {
-            Layout::Grouped => {
-                let [_, _, fh, fw] = dims;
-                if self.global_pool {
-                    layers::global_mean_pool_backward(dfeatures, [fh, fw], layout)
-                } else {
-                    dfeatures.swap_dims(0, 1).reshape(dims)
-                }
-            }
+            Layout::Grouped => dfeatures.swap_dims(0, 1).reshape(dims),
             Layout::ChannelsLast => {
                 let [images, fh, fw, c] = dims;
-                if self.global_pool {
-                    layers::global_mean_pool_backward(dfeatures, [fh, fw], layout)
-                } else {
-                    dfeatures.reshape([images, c, fh, fw]).permute([0, 2, 3, 1])
-                }
+                dfeatures.reshape([images, c, fh, fw]).permute([0, 2, 3, 1])
             }
         }
     }
