@@ -459,7 +459,7 @@ const aboutRun = {
     notice(`${m.message}.`, 'error', DIVERGED_KEY[m.what] ?? 'diverged');
   },
   weights(m) {
-    lab.snapshot = { bytes: m.bytes, iteration: lab.iteration };
+    lab.snapshot = { bytes: m.bytes, iteration: m.iteration };
     if (m.purpose === 'download') download(m.bytes);
   },
   imported(m) {

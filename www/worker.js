@@ -51,7 +51,7 @@
 //                                                     finite weights kept), 'meta-test' or 'view'
 //                                                     (adapting overflowed; training paused)
 //   zip              {name, characters, images}       the zip was read
-//   weights          {bytes, purpose}                 the exported weights
+//   weights          {bytes, purpose, iteration}      the exported weights, trained `iteration` meta-iterations
 //   imported         {name, iteration}                the weights were loaded
 //   adapted          {id, result, alpha, training}    the person's task adapted: per inner step, the query
 //                                                     class probabilities (the sinusoid: the curve) from
@@ -478,7 +478,7 @@ const handlers = {
   },
   async exportWeights(msg) {
     const bytes = await state.lab.export_weights();
-    post('weights', { bytes, purpose: msg.purpose }, [bytes.buffer]);
+    post('weights', { bytes, purpose: msg.purpose, iteration: state.lab.iteration() }, [bytes.buffer]);
   },
   async importWeights(msg) {
     state.lab.import_weights(new Uint8Array(msg.bytes));

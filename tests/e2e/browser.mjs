@@ -29,6 +29,14 @@ export async function until(page, fn, arg, timeout = 60_000) {
   return handle.jsonValue();
 }
 
+/**
+ * Waits until the page has drawn what it holds: the charts and captions are drawn on the animation
+ * frame after their data arrives, so a test that read them right after seeing the data could race.
+ */
+export async function drawn(page) {
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+}
+
 /** Runs `fn({ page, consoleErrors })` on a freshly opened page and always closes it. */
 export async function withPage(options, fn) {
   const opened = await open(options);

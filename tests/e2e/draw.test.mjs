@@ -3,9 +3,9 @@
 // missing query are said in the panel; sinusoid points placed, moved and removed on the plot.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withPage, until } from './browser.mjs';
+import { withPage, until, drawn } from './browser.mjs';
 
-const ready = (page) => until(page, () => window.lab.ready && window.lab.evaluation !== null);
+const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null); await drawn(page); };
 const panel = (page) => page.evaluate(() => {
   const d = window.lab.charts.draw;
   return { status: d.status.textContent, result: d.result, sent: d.sent };

@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { withPage, until, mainThreadStayedFree } from './browser.mjs';
+import { withPage, until, mainThreadStayedFree, drawn } from './browser.mjs';
 
-const ready = (page) => until(page, () => window.lab.ready && window.lab.evaluation !== null);
+const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null); await drawn(page); };
 
 /** Presses Step n times, waiting for each meta-iteration; returns the meta-losses. */
 async function steps(page, n) {
@@ -199,7 +199,8 @@ test('after the engine fails, the page restarts on the CPU from the last snapsho
   await steps(page, 3);
   // a snapshot now, rather than after the page's 30 s
   await page.evaluate(() => window.lab.worker.postMessage({ type: 'exportWeights', purpose: 'snapshot' }));
-  await until(page, () => window.lab.snapshot !== null);
+  // (the page took one of its own after the first meta-iteration: wait for this one)
+  await until(page, () => window.lab.snapshot?.iteration === 3);
   // what the worker sends when the wasm panics
   await page.evaluate(() => window.lab.worker.onmessage({ data: { type: 'fatal', request: 'step', message: 'unreachable executed' } }));
   await until(page, () => /Loaded the weights of the last snapshot \(trained 3 meta-iterations\)/.test(document.getElementById('notices').textContent));
@@ -306,6 +307,7 @@ test('Meta-SGD on glyphs shows its learned rates per layer, moving away from α'
   const losses = await steps(page, 3);
   assert.ok(losses.every(Number.isFinite));
   await until(page, () => window.lab.rates?.iteration === 3);
+  await drawn(page);
   const { rates, alpha } = await page.evaluate(() => ({ rates: window.lab.rates.rates, alpha: window.lab.startAlpha }));
   // a rate per parameter tensor of the conv net: blocks' weights and biases, then the head's
   const names = rates.map((r) => r.name);
@@ -323,6 +325,7 @@ test('ANIL on glyphs: the adaptation view says only the head adapts', () => with
   const losses = await steps(page, 2);
   assert.ok(losses.every(Number.isFinite));
   await until(page, () => window.lab.view !== null);
+  await drawn(page);
   assert.match(await page.textContent('#view-caption'), /only the head adapts \(ANIL\)/);
   assert.ok(await page.isHidden('#rates'));
   assert.deepEqual(consoleErrors, []);
@@ -353,7 +356,8 @@ test('the algorithm selector starts that algorithm\'s preset, keeps seed and bac
   assert.match(hash, /first_order=(true|false)/, 'first-order stays in the link');
 
   await page.selectOption('#algorithm', 'meta-sgd');
-  await until(page, () => window.lab.ready && window.lab.rates !== null);
+  // the rates are drawn on the animation frame after they arrive: wait for what a person sees
+  await until(page, () => window.lab.ready && !document.getElementById('rates').hidden);
   seen = await shown(page);
   assert.match(seen.explanation, /^Meta-SGD:/);
   assert.equal(seen.ratesShown, true);

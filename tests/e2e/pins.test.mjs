@@ -5,12 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { withPage, until } from './browser.mjs';
+import { withPage, until, drawn } from './browser.mjs';
 
 const manifest = JSON.parse(fs.readFileSync(new URL('../../www/starts/starts.json', import.meta.url)));
 const lastOf = (steps) => steps[steps.length - 1];
 
-const ready = (page) => until(page, () => window.lab.ready && window.lab.evaluation !== null);
+const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null); await drawn(page); };
 const legend = (page, chart) => page.$eval(`#${chart} .u-legend`, (el) => [...el.querySelectorAll('.u-series')].filter((s) => getComputedStyle(s).display !== 'none').map((s) => s.textContent.trim()));
 
 /** Presses Step until the run has `n` more meta-iterations and a meta-test after them. */

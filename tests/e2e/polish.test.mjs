@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import { serve } from '../../scripts/serve.mjs';
-import { withPage, until } from './browser.mjs';
+import { withPage, until, drawn } from './browser.mjs';
 
-const ready = (page) => until(page, () => window.lab.ready && window.lab.evaluation !== null);
+const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null); await drawn(page); };
 const MINUTES = 60_000;
 
 /** Presses Step n times, waiting for each meta-iteration. */

@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { withPage, until } from './browser.mjs';
+import { withPage, until, drawn } from './browser.mjs';
 
 const FEW = '?eval_tasks=2'; // a small meta-test: the 2 cores of CI
 
-const ready = (page) => until(page, () => window.lab.ready && window.lab.evaluation !== null);
+const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null); await drawn(page); };
 const noticeMatching = (page, source) => until(page, (s) => window.lab.notices.map((n) => n.text).find((t) => new RegExp(s).test(t)), source);
 
 /** Presses Step and waits for the meta-iteration and the meta-test after it; returns the

@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { withPage, until } from './browser.mjs';
+import { withPage, until, drawn } from './browser.mjs';
 
 const QUICK = '?eval_tasks=4';
-const ready = (page) => until(page, () => window.lab.ready && window.lab.evaluation !== null && window.lab.view !== null);
+const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null && window.lab.view !== null); await drawn(page); };
 const notices = (page) => page.textContent('#notices');
 
 /** Presses Step n times, waiting for each meta-iteration. */
