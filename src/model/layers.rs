@@ -471,17 +471,17 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
 }
 
 /// 2x2 max-pool, stride 2 (an odd last row or column is dropped, as in PyTorch's default).
-/// The backward routes dy to the arg-max of each window through a constant one-hot mask:
-/// burn's own max-pool backward is not itself differentiable. The mask marks the first maximum
-/// of each window, not every element equal to it, because ties are common (a blank background
-/// gives equal activations) and the gradient must go to exactly one element of a window, as in
-/// autodiff.
-pub struct MaxPoolCache {
-    /// Grouped: `[1, n, tasks c, 2 h_out, 2 w_out]`, from the pool's indices. Channels-last:
-    /// `[tasks n, h_out, w_out, 4, c]`, each window's four elements side by side.
-    mask: Tensor<5>,
-    in_hw: [usize; 2],
-    layout: Layout,
+/// The backward routes dy to the arg-max of each window through constants (burn's own max-pool
+/// backward is not itself differentiable): a one-hot mask in the grouped layout, each window's
+/// maximum's position channels-last. Either marks the first maximum of each window, not every
+/// element equal to it, because ties are common (a blank background gives equal activations) and
+/// the gradient must go to exactly one element of a window, as in autodiff.
+pub enum MaxPoolCache {
+    /// `[1, n, tasks c, 2 h_out, 2 w_out]`, from burn's pool's indices, and the input's side.
+    Grouped { mask: Tensor<5>, in_hw: [usize; 2] },
+    /// Every output element's flat position in the input (its window's first maximum), and the
+    /// input's shape.
+    ChannelsLast { positions: Tensor<1, Int>, input_shape: [usize; 4] },
 }
 
 fn upsample2(t: Tensor<4>) -> Tensor<4> {
@@ -503,51 +503,75 @@ pub fn max_pool(x: Tensor<4>, layout: Layout) -> (Tensor<4>, MaxPoolCache) {
             let cols = Tensor::<1, Int>::arange(0..w2 as i64, &device).float().reshape([1, 1, 1, w2]);
             let positions = (rows + cols).expand([n, c, h2, w2]);
             let mask = positions.equal(upsample2(indices.float())).float().detach().unsqueeze_dim(0);
-            (y, MaxPoolCache { mask, in_hw: [h, w], layout })
+            (y, MaxPoolCache::Grouped { mask, in_hw: [h, w] })
         }
         Layout::ChannelsLast => {
-            // each window's four elements side by side: [images, h/2, w/2, 4, c]; the mask marks
-            // the first of equal maxima in the window's row-major order, as burn's max-pool does
+            // a gather of each window's maximum: its derivative is a scatter-add, and the
+            // scatter-add's a gather, so neither order of the backward copies the input around
             let [images, h, w, c] = x.dims();
-            let (ho, wo) = (h / 2, w / 2);
-            let windows = x
-                .slice([0..images, 0..2 * ho, 0..2 * wo, 0..c])
-                .reshape([images, ho, 2, wo, 2, c])
-                .permute([0, 1, 3, 2, 4, 5])
-                .reshape([images, ho, wo, 4, c]);
-            let values = windows.clone().detach();
-            let [e0, e1, e2, e3] = [0, 1, 2, 3].map(|k| values.clone().slice([0..images, 0..ho, 0..wo, k..k + 1, 0..c]));
-            let max = e0.clone().max_pair(e1.clone()).max_pair(e2.clone().max_pair(e3));
-            let (first, second, third) = (e0.greater_equal(max.clone()), e1.greater_equal(max.clone()), e2.greater_equal(max));
-            let before_third = first.clone().bool_or(second.clone());
-            let before_fourth = before_third.clone().bool_or(third.clone());
-            let mask = Tensor::cat(
-                vec![first.clone(), second.bool_and(first.bool_not()), third.bool_and(before_third.bool_not()), before_fourth.bool_not()],
-                3,
-            )
-            .float();
-            let y = (windows * mask.clone()).sum_dim(3).reshape([images, ho, wo, c]);
-            (y, MaxPoolCache { mask, in_hw: [h, w], layout })
+            let positions = first_maxima(&x);
+            let y = x.reshape([images * h * w * c, 1]).select(0, positions.clone()).reshape([images, h / 2, w / 2, c]);
+            (y, MaxPoolCache::ChannelsLast { positions, input_shape: [images, h, w, c] })
         }
     }
 }
 
+/// The flat position in channels-last `x` of each 2x2 window's maximum, window by window (row-
+/// major) and channel by channel: the first of equal maxima in the window's row-major order, as
+/// burn's max-pool picks. Found on the host: channels-last activations are the CPU's, where this
+/// reads memory already there.
+fn first_maxima(x: &Tensor<4>) -> Tensor<1, Int> {
+    let dims = x.dims();
+    let data = x.clone().detach().into_data();
+    // f32 in training; f64 in the gradient checks, where rounding to f32 could move a near tie
+    let positions = match data.as_slice::<f32>() {
+        Ok(v) => first_maxima_of(v, dims),
+        Err(_) => first_maxima_of(data.convert::<f64>().as_slice::<f64>().expect("float activations"), dims),
+    };
+    let n = positions.len();
+    Tensor::from_data(TensorData::new(positions, [n]), &x.device())
+}
+
+fn first_maxima_of<E: PartialOrd + Copy>(v: &[E], [images, h, w, c]: [usize; 4]) -> Vec<i64> {
+    let (ho, wo) = (h / 2, w / 2);
+    let mut positions = Vec::with_capacity(images * ho * wo * c);
+    for image in 0..images {
+        for r in 0..ho {
+            for q in 0..wo {
+                let first = ((image * h + 2 * r) * w + 2 * q) * c;
+                let taps = [first + c, first + w * c, first + w * c + c]; // after the first, row-major
+                positions.extend((first..first + c).map(|p| {
+                    let (mut best, mut max) = (p, v[p]);
+                    for t in taps {
+                        let at = t + p - first;
+                        if v[at] > max {
+                            (best, max) = (at, v[at]);
+                        }
+                    }
+                    best as i64
+                }));
+            }
+        }
+    }
+    positions
+}
+
 pub fn max_pool_backward(cache: MaxPoolCache, dy: Tensor<4>) -> Tensor<4> {
-    let MaxPoolCache { mask, in_hw: [h, w], layout } = cache;
-    match layout {
-        Layout::Grouped => {
+    match cache {
+        MaxPoolCache::Grouped { mask, in_hw: [h, w] } => {
             let dx = upsample2(dy) * mask.squeeze_dim::<4>(0);
             let [_, _, h2, w2] = dx.dims();
             // the dropped odd row/column gets a zero gradient
             dx.pad([(0, h - h2), (0, w - w2)], 0.0)
         }
-        Layout::ChannelsLast => {
-            let [images, ho, wo, c] = dy.dims();
-            (dy.reshape([images, ho, wo, 1, c]) * mask)
-                .reshape([images, ho, wo, 2, 2, c])
-                .permute([0, 1, 3, 2, 4, 5])
-                .reshape([images, 2 * ho, 2 * wo, c])
-                .pad([(0, h - 2 * ho), (0, w - 2 * wo), (0, 0)], 0.0)
+        MaxPoolCache::ChannelsLast { positions, input_shape } => {
+            // each window's gradient onto its maximum; the rest of the input (and a dropped odd
+            // row or column) gets zero
+            let n: usize = input_shape.iter().product();
+            let values = positions.dims()[0];
+            Tensor::zeros([n, 1], &dy.device())
+                .select_assign(0, positions, dy.reshape([values, 1]), IndexingUpdateOp::Add)
+                .reshape(input_shape)
         }
     }
 }
