@@ -173,6 +173,19 @@ pub enum ConvCache {
 /// and device: a meta-iteration asks for a few shapes (each layer's, support and query sets),
 /// every iteration; a run of other shapes pushes them out.
 type RowsCache = Vec<((usize, usize, usize, usize), Device, Tensor<1, Int>)>;
+
+/// Indices for `select` and its scatter-add, as the CPU reads them without a conversion: burn-flex
+/// turns every index into an `isize` on each call, a copy of them all unless they already have its
+/// width (32 bits in wasm).
+fn index_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = values.len();
+    #[cfg(target_pointer_width = "32")]
+    let data = TensorData::new(values.into_iter().map(|v| v as i32).collect::<Vec<_>>(), [n]);
+    #[cfg(not(target_pointer_width = "32"))]
+    let data = TensorData::new(values, [n]);
+    let dtype = data.dtype();
+    Tensor::from_data(data, (device, dtype))
+}
 const RECENT_ROWS_KEPT: usize = 32;
 
 thread_local! {
@@ -226,7 +239,7 @@ impl Conv {
             let (taps, hw) = (self.window_positions(h, w), (h * w) as i64);
             let zero = images as i64 * hw;
             let rows: Vec<i64> = (0..images as i64).flat_map(|i| taps.iter().map(move |&p| if p == hw { zero } else { i * hw + p })).collect();
-            let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [images * taps.len()]), device);
+            let rows = index_tensor(rows, device);
             if cache.len() == RECENT_ROWS_KEPT {
                 cache.remove(0);
             }
@@ -245,10 +258,16 @@ impl Conv {
         let [images, h, w, c] = x.dims();
         let (h_out, w_out) = (self.out_side(h), self.out_side(w));
         let tasks = self.tasks();
-        x.reshape([images * h * w, c])
-            .pad([(0, 1), (0, 0)], 0.0) // the zero pixel, at row images h w
-            .select(0, rows)
-            .reshape([tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c])
+        let device = x.device();
+        let pixels = Tensor::cat(vec![x.reshape([images * h * w, c]), Tensor::zeros([1, c], &device)], 0); // the zero pixel, at row images h w
+        let picked = if c == 1 {
+            // one value per row (a first layer's grey pixels): picked one by one, where a row at a
+            // time would be a memory copy per value
+            pixels.reshape([images * h * w + 1]).select(0, rows).reshape([images * h_out * w_out * KERNEL * KERNEL, 1])
+        } else {
+            pixels.select(0, rows)
+        };
+        picked.reshape([tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c])
     }
 
     /// For each output pixel (row-major), the flat input position of each of its nine window
@@ -528,8 +547,7 @@ fn first_maxima(x: &Tensor<4>) -> Tensor<1, Int> {
         Ok(v) => first_maxima_of(v, dims),
         Err(_) => first_maxima_of(data.convert::<f64>().as_slice::<f64>().expect("float activations"), dims),
     };
-    let n = positions.len();
-    Tensor::from_data(TensorData::new(positions, [n]), &x.device())
+    index_tensor(positions, &x.device())
 }
 
 fn first_maxima_of<E: PartialOrd + Copy>(v: &[E], [images, h, w, c]: [usize; 4]) -> Vec<i64> {
