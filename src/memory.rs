@@ -121,10 +121,16 @@ fn gb(bytes: u64) -> String {
     format!("{:.1} GB", bytes as f64 / 1e9)
 }
 
+/// What a run's task family keeps beside its computation at most: the glyphs it has rendered
+/// (`tasks::glyphs::rendered`). (An Omniglot zip's images are the page's data, held once loaded.)
+pub fn task_data(config: &TrainerConfig) -> u64 {
+    if config.task.kind == TaskKind::Glyphs { glyphs::CACHE_BYTES } else { 0 }
+}
+
 /// Refuses a run the page cannot hold, with the size and what to lower.
 pub fn check_page(config: &TrainerConfig, eval_tasks: usize) -> Result<(), String> {
     let f = footprint(config, eval_tasks);
-    if f.peak() <= PAGE_BUDGET {
+    if f.peak() + task_data(config) <= PAGE_BUDGET {
         return Ok(());
     }
     // a meta-test adapts a chunk of tasks without a graph: the meta-batch and steps do not matter to it
@@ -133,5 +139,5 @@ pub fn check_page(config: &TrainerConfig, eval_tasks: usize) -> Result<(), Strin
     } else {
         ("for a meta-test", "the filters, ways or shots + queries")
     };
-    Err(format!("this run needs about {} {what}, more than the {} a browser tab can give it; lower {lower}", gb(f.peak()), gb(PAGE_BUDGET)))
+    Err(format!("this run needs about {} {what}, more than the {} a browser tab can give it; lower {lower}", gb(f.peak() + task_data(config)), gb(PAGE_BUDGET)))
 }

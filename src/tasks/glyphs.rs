@@ -6,6 +6,7 @@
 
 use crate::rng::{Rng, mix64};
 use std::f64::consts::PI;
+use std::sync::{LazyLock, OnceLock};
 
 pub const SIDE: usize = 28;
 pub const NUM_CLASSES: usize = 1623;
@@ -137,6 +138,20 @@ fn segment_distance_squared(q: Point, a: Point, b: Point) -> f64 {
     dx * dx + dy * dy
 }
 
+/// Every image rendered so far, by class id and instance: a run draws the same 24,000 meta-train
+/// images again and again, and rendering one costs more than a meta-iteration spends on it
+/// (BENCHMARKS.md, "Glyphs rendered once"). At most all of them: `CACHE_BYTES`, one per process
+/// (the page's worker keeps them from run to run).
+static RENDERED: LazyLock<Vec<OnceLock<Box<[f32]>>>> = LazyLock::new(|| (0..NUM_CLASSES * INSTANCES_PER_CLASS).map(|_| OnceLock::new()).collect());
+
+/// The most memory the rendered images take: every class's every instance.
+pub const CACHE_BYTES: u64 = (NUM_CLASSES * INSTANCES_PER_CLASS * SIDE * SIDE * 4) as u64;
+
+/// Instance `instance` of class `class_id`, rendered on first use.
+pub fn rendered(class_id: usize, instance: usize) -> &'static [f32] {
+    RENDERED[class_id * INSTANCES_PER_CLASS + instance].get_or_init(|| GlyphClass::new(class_id).render(instance).into_boxed_slice())
+}
+
 /// A contiguous range of glyph classes: meta-train is `0..1200`, meta-test `1200..1623`.
 pub struct GlyphPool {
     first: usize,
@@ -160,7 +175,7 @@ impl super::ClassPool for GlyphPool {
         INSTANCES_PER_CLASS
     }
     fn image(&self, class: usize, instance: usize) -> Vec<f32> {
-        GlyphClass::new(self.first + class).render(instance)
+        rendered(self.first + class, instance).to_vec()
     }
     fn shape(&self) -> super::InputShape {
         super::InputShape::image(1, SIDE)
@@ -186,6 +201,16 @@ mod tests {
         let img = GlyphClass::new(class_id).render(instance);
         let sum = img.iter().map(|&v| v as f64).sum();
         (sum, img.iter().filter(|&&v| v > 0.5).count(), img[14 * SIDE + 14])
+    }
+
+    #[test]
+    fn a_kept_image_is_the_image_rendered_again() {
+        for (class_id, instance) in [(0, 0), (1622, 19), (1200, 7)] {
+            let first = rendered(class_id, instance).to_vec();
+            assert_eq!(first, GlyphClass::new(class_id).render(instance));
+            assert_eq!(rendered(class_id, instance), &first[..]);
+            assert!(std::ptr::eq(rendered(class_id, instance), rendered(class_id, instance)), "rendered once");
+        }
     }
 
     #[test]
