@@ -169,11 +169,6 @@ pub enum ConvCache {
     Input { x: Tensor<4>, layout: Layout },
 }
 
-/// The im2col rows of the shapes used last, most recent last, keyed by (stride, images, h, w)
-/// and device: a meta-iteration asks for a few shapes (each layer's, support and query sets),
-/// every iteration; a run of other shapes pushes them out.
-type RowsCache = Vec<((usize, usize, usize, usize), Device, Tensor<1, Int>)>;
-
 /// Indices for `select` and its scatter-add, as the CPU reads them without a conversion: burn-flex
 /// turns every index into an `isize` on each call, a copy of them all unless they already have its
 /// width (32 bits in wasm).
@@ -186,6 +181,12 @@ fn index_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
     let dtype = data.dtype();
     Tensor::from_data(data, (device, dtype))
 }
+
+/// The im2col rows of the shapes used last, most recent last, keyed by (stride, images, h, w)
+/// and device: a meta-iteration asks for a few shapes (each layer's, support and query sets),
+/// every iteration; a run of other shapes pushes them out.
+type RowsCache = Vec<((usize, usize, usize, usize), Device, Tensor<1, Int>)>;
+
 const RECENT_ROWS_KEPT: usize = 32;
 
 thread_local! {
@@ -537,8 +538,8 @@ pub fn max_pool(x: Tensor<4>, layout: Layout) -> (Tensor<4>, MaxPoolCache) {
 
 /// The flat position in channels-last `x` of each 2x2 window's maximum, window by window (row-
 /// major) and channel by channel: the first of equal maxima in the window's row-major order, as
-/// burn's max-pool picks. Found on the host: channels-last activations are the CPU's, where this
-/// reads memory already there.
+/// burn's max-pool picks. Found on the host: channels-last activations are the CPU's, so this is
+/// a copy in memory, not a read from a device.
 fn first_maxima(x: &Tensor<4>) -> Tensor<1, Int> {
     let dims = x.dims();
     let data = x.clone().detach().into_data();
