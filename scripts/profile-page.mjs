@@ -1,7 +1,10 @@
 // Profile of the page's training worker in headless Chromium (a tool, not a test): V8's sampling
 // profiler on the worker while the page trains, as self time per function (wasm functions by
 // their names in the wasm's name section).
-// usage: node scripts/profile-page.mjs [seconds, default 15] [hash, default '#task=glyphs&backend=cpu']
+// usage: node scripts/profile-page.mjs [seconds, default 15] [hash, default '#task=glyphs&backend=cpu'] [--callers]
+// The page's wasm has no name section (scripts/build-web.sh removes it); for names, rebind it after
+// that build without --remove-name-section:
+//   wasm-bindgen --target web --no-typescript --out-dir www/pkg "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm/maml_lab.wasm"
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
 const seconds = Number(process.argv[2] ?? 15);
