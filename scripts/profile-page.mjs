@@ -7,8 +7,9 @@
 //   wasm-bindgen --target web --no-typescript --out-dir www/pkg "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm/maml_lab.wasm"
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
-const seconds = Number(process.argv[2] ?? 15);
-const hash = process.argv[3] ?? '#task=glyphs&backend=cpu';
+const [secondsArg, hashArg] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const seconds = Number(secondsArg ?? 15);
+const hash = hashArg ?? '#task=glyphs&backend=cpu';
 
 await withPage({ hash }, async ({ page }) => {
   const cdp = await page.context().newCDPSession(page);
