@@ -130,7 +130,8 @@ pub fn task_data(config: &TrainerConfig) -> u64 {
 /// Refuses a run the page cannot hold, with the size and what to lower.
 pub fn check_page(config: &TrainerConfig, eval_tasks: usize) -> Result<(), String> {
     let f = footprint(config, eval_tasks);
-    if f.peak() + task_data(config) <= PAGE_BUDGET {
+    let needed = f.peak() + task_data(config);
+    if needed <= PAGE_BUDGET {
         return Ok(());
     }
     // a meta-test adapts a chunk of tasks without a graph: the meta-batch and steps do not matter to it
@@ -139,5 +140,5 @@ pub fn check_page(config: &TrainerConfig, eval_tasks: usize) -> Result<(), Strin
     } else {
         ("for a meta-test", "the filters, ways or shots + queries")
     };
-    Err(format!("this run needs about {} {what}, more than the {} a browser tab can give it; lower {lower}", gb(f.peak() + task_data(config)), gb(PAGE_BUDGET)))
+    Err(format!("this run needs about {} {what}, more than the {} a browser tab can give it; lower {lower}", gb(needed), gb(PAGE_BUDGET)))
 }

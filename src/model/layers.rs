@@ -8,7 +8,7 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::IndexingUpdateOp;
+use burn::tensor::{DType, IndexingUpdateOp};
 use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 
@@ -173,13 +173,9 @@ pub enum ConvCache {
 /// turns every index into an `isize` on each call, a copy of them all unless they already have its
 /// width (32 bits in wasm).
 fn index_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let width = if cfg!(target_pointer_width = "32") { DType::I32 } else { DType::I64 };
     let n = values.len();
-    #[cfg(target_pointer_width = "32")]
-    let data = TensorData::new(values.into_iter().map(|v| v as i32).collect::<Vec<_>>(), [n]);
-    #[cfg(not(target_pointer_width = "32"))]
-    let data = TensorData::new(values, [n]);
-    let dtype = data.dtype();
-    Tensor::from_data(data, (device, dtype))
+    Tensor::from_data(TensorData::new(values, [n]), (device, width))
 }
 
 /// The im2col rows of the shapes used last, most recent last, keyed by (stride, images, h, w)
@@ -497,8 +493,8 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
 /// element equal to it, because ties are common (a blank background gives equal activations) and
 /// the gradient must go to exactly one element of a window, as in autodiff.
 pub enum MaxPoolCache {
-    /// `[1, n, tasks c, 2 h_out, 2 w_out]`, from burn's pool's indices, and the input's side.
-    Grouped { mask: Tensor<5>, in_hw: [usize; 2] },
+    /// `[n, tasks c, 2 h_out, 2 w_out]`, from burn's pool's indices, and the input's side.
+    Grouped { mask: Tensor<4>, in_hw: [usize; 2] },
     /// Every output element's flat position in the input (its window's first maximum), and the
     /// input's shape.
     ChannelsLast { positions: Tensor<1, Int>, input_shape: [usize; 4] },
@@ -522,7 +518,7 @@ pub fn max_pool(x: Tensor<4>, layout: Layout) -> (Tensor<4>, MaxPoolCache) {
             let rows = Tensor::<1, Int>::arange(0..h2 as i64, &device).float().reshape([1, 1, h2, 1]).mul_scalar(w as f64);
             let cols = Tensor::<1, Int>::arange(0..w2 as i64, &device).float().reshape([1, 1, 1, w2]);
             let positions = (rows + cols).expand([n, c, h2, w2]);
-            let mask = positions.equal(upsample2(indices.float())).float().detach().unsqueeze_dim(0);
+            let mask = positions.equal(upsample2(indices.float())).float().detach();
             (y, MaxPoolCache::Grouped { mask, in_hw: [h, w] })
         }
         Layout::ChannelsLast => {
@@ -578,7 +574,7 @@ fn first_maxima_of<E: PartialOrd + Copy>(v: &[E], [images, h, w, c]: [usize; 4])
 pub fn max_pool_backward(cache: MaxPoolCache, dy: Tensor<4>) -> Tensor<4> {
     match cache {
         MaxPoolCache::Grouped { mask, in_hw: [h, w] } => {
-            let dx = upsample2(dy) * mask.squeeze_dim::<4>(0);
+            let dx = upsample2(dy) * mask;
             let [_, _, h2, w2] = dx.dims();
             // the dropped odd row/column gets a zero gradient
             dx.pad([(0, h - h2), (0, w - w2)], 0.0)

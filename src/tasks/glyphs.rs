@@ -5,6 +5,7 @@
 //! port in any language draws the same pixels (up to libm's last-ulp rounding of sin/cos).
 
 use crate::rng::{Rng, mix64};
+use std::borrow::Cow;
 use std::f64::consts::PI;
 use std::sync::{LazyLock, OnceLock};
 
@@ -174,8 +175,8 @@ impl super::ClassPool for GlyphPool {
     fn instances(&self, _class: usize) -> usize {
         INSTANCES_PER_CLASS
     }
-    fn image(&self, class: usize, instance: usize) -> Vec<f32> {
-        rendered(self.first + class, instance).to_vec()
+    fn image(&self, class: usize, instance: usize) -> Cow<'_, [f32]> {
+        Cow::Borrowed(rendered(self.first + class, instance))
     }
     fn shape(&self) -> super::InputShape {
         super::InputShape::image(1, SIDE)

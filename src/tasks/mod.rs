@@ -9,6 +9,8 @@ pub mod noise;
 pub mod omniglot;
 pub mod sinusoid;
 
+use std::borrow::Cow;
+
 use crate::config::{TaskConfig, TaskKind};
 use crate::rng::Rng;
 
@@ -122,7 +124,8 @@ pub trait ClassPool: Send {
     fn num_classes(&self) -> usize;
     /// Images of class `class`.
     fn instances(&self, class: usize) -> usize;
-    fn image(&self, class: usize, instance: usize) -> Vec<f32>;
+    /// Image `instance` of class `class`, row-major: borrowed where the pool keeps it.
+    fn image(&self, class: usize, instance: usize) -> Cow<'_, [f32]>;
     fn shape(&self) -> InputShape;
     /// A stable id for class `class`, for display.
     fn class_id(&self, class: usize) -> usize {
@@ -173,7 +176,7 @@ impl<P: ClassPool> TaskSampler for ClassTasks<P> {
         for (label, &class) in classes.iter().enumerate() {
             for (i, instance) in rng.choose(pool.instances(class), per_class).into_iter().enumerate() {
                 let (x, y) = if i < self.shots { &mut support } else { &mut query };
-                x.extend(pool.image(class, instance));
+                x.extend_from_slice(&pool.image(class, instance));
                 y.push(label);
             }
         }

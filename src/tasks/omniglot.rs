@@ -3,6 +3,7 @@
 //! The page hands this module the bytes of a file a person picked, so everything a file can get
 //! wrong is a typed `DataError` that names the problem (and the file), never a panic.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 
@@ -284,22 +285,25 @@ impl ClassPool for Pool {
     fn instances(&self, class: usize) -> usize {
         self.set.images[class / self.rotations].len()
     }
-    fn image(&self, class: usize, instance: usize) -> Vec<f32> {
+    fn image(&self, class: usize, instance: usize) -> Cow<'_, [f32]> {
         let img = &self.set.images[class / self.rotations][instance];
         let quarter_turns = class % self.rotations;
+        if quarter_turns == 0 {
+            return Cow::Borrowed(img);
+        }
         (0..SIDE * SIDE)
             .map(|k| {
                 let (r, c) = (k / SIDE, k % SIDE);
                 // source pixel of (r, c) after `quarter_turns` counter-clockwise rotations
                 let (sr, sc) = match quarter_turns {
-                    0 => (r, c),
                     1 => (c, SIDE - 1 - r),
                     2 => (SIDE - 1 - r, SIDE - 1 - c),
                     _ => (SIDE - 1 - c, r),
                 };
                 img[sr * SIDE + sc]
             })
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     }
     fn shape(&self) -> InputShape {
         InputShape::image(1, SIDE)
