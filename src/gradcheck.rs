@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::{Algorithm, Arch, MamlConfig, ModelConfig, TaskConfig, TaskKind};
 use crate::maml::params::{Detach, Fill, Lr, MetaParams, SgdStep, autodiff_grads};
-use crate::maml::{TaskTensors, adapt};
+use crate::maml::TaskTensors;
 use crate::model::{Grads, Network};
 use crate::rng::Rng;
 use crate::tasks::{self, Split, Task};
@@ -104,16 +104,17 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     // the meta-gradients adapt both tasks at once (tiled weights); the references below adapt
     // each task alone
     let drawn: Vec<Task> = (0..2).map(|_| sampler.sample(Split::MetaTrain, &mut rng)).collect();
-    let both = TaskTensors::new(&drawn, sampler.input_shape(), &device);
     let batch: Vec<TaskTensors> = drawn.iter().map(|t| TaskTensors::new(std::slice::from_ref(t), sampler.input_shape(), &device)).collect();
 
     if algorithm == Algorithm::Reptile {
         return reptile_check(&params, &drawn, &batch, sampler.input_shape(), &config, arch);
     }
+    // the training path's meta-gradient (`maml::outer::query_loss`: the query set off the graph,
+    // its gradient carried back through the inner loop), as the mean over the two tasks
     let meta_grads = |first_order: bool| -> Grads {
-        let inner = adapt(&params, &both, &config.clone().with_first_order(first_order));
-        let loss = both.query.loss(inner.query_outputs()).mean();
-        autodiff_grads(&params, &loss.backward())
+        let config = config.clone().with_first_order(first_order);
+        let sum = crate::maml::outer::query_loss(&params, &drawn, sampler.input_shape(), &config, drawn.len());
+        Grads(sum.grads.0.into_iter().map(|(id, g)| (id, g.mul_scalar(0.5))).collect())
     };
     let exact = meta_grads(false);
     let first_order = meta_grads(true);

@@ -56,9 +56,11 @@ pub struct Inner {
     pub fast: Network,
     /// ANIL: θ tiled over the tasks, whose body turns inputs into the head's features.
     body: Option<Network>,
-    /// The support and query inputs as the fast weights see them (ANIL: the body's features).
+    /// The support inputs as the fast weights see them (ANIL: the body's features).
     support_x: Tensor<3>,
+    /// The query inputs, and (ANIL) the body's features of them, computed when first asked for.
     query_x: Tensor<3>,
+    query_features: std::cell::OnceCell<Tensor<3>>,
     support: Target,
     lr: Lr,
     first_order: bool,
@@ -72,10 +74,11 @@ impl Inner {
         let (support, first_order) = (t.support.clone(), config.first_order);
         if config.algorithm == Algorithm::Anil {
             // the body's features are computed once, from θ; only the head steps
-            let (support_x, query_x) = (theta.body(t.support_x.clone()), theta.body(t.query_x.clone()));
-            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x, support, lr, first_order }
+            let support_x = theta.body(t.support_x.clone());
+            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x: t.query_x.clone(), query_features: Default::default(), support, lr, first_order }
         } else {
-            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x: t.query_x.clone(), support, lr, first_order }
+            let query_features = Default::default();
+            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x: t.query_x.clone(), query_features, support, lr, first_order }
         }
     }
 
@@ -101,7 +104,21 @@ impl Inner {
 
     /// The fast weights' outputs on the query set, `[tasks, n, outputs]`.
     pub fn query_outputs(&self) -> Tensor<3> {
-        self.fast.forward(self.query_x.clone())
+        let x = match &self.body {
+            Some(body) => self.query_features.get_or_init(|| body.body(self.query_x.clone())).clone(),
+            None => self.query_x.clone(),
+        };
+        self.fast.forward(x)
+    }
+
+    /// The network the query inputs go through, whole, and those inputs: the fast weights (ANIL:
+    /// θ's body under the fast head), whose parameters keep their ids (`Grads` finds them).
+    pub fn query_network(&self) -> (Network, Tensor<3>) {
+        let net = match &self.body {
+            Some(body) => Network { head: self.fast.head.clone(), ..body.clone() },
+            None => self.fast.clone(),
+        };
+        (net, self.query_x.clone())
     }
 
     /// The fast weights' loss on the support set, `[tasks]`: what each inner step lowers.

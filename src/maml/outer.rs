@@ -1,6 +1,6 @@
 //! The outer loop, Algorithm 2 of Finn et al. (2017): sample tasks, adapt to each, move θ by the gradient of their query losses.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use serde::Serialize;
 
@@ -163,22 +163,51 @@ pub fn meta_steps<'a>(
 /// summed query loss after adaptation, their number correct, and the loss's gradient with
 /// respect to the meta-parameters. These enter as fresh leaves of a graph of their own, so that
 /// the parts of a meta-batch can be differentiated apart (on threads of their own) and summed.
+///
+/// The query set, where most of the work is, stays off the graph: the network's hand-written
+/// backward gives g'_i = ∇θ'_i L_query(θ'_i) at the adapted weights as constants, and burn's
+/// autodiff carries it back through the inner loop alone, as the gradient of Σ_i ⟨θ'_i, g'_i⟩:
+/// the vector-Jacobian product (dθ'_i/dθ)ᵀ g'_i, which is the meta-gradient (the chain rule,
+/// exactly). The query's forward records no graph and keeps only what its backward needs.
 pub fn query_loss(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, at_once: usize) -> Sum {
     if config.algorithm == Algorithm::Reptile {
         return reptile(params, tasks, shape, config, at_once);
     }
     let leaves = params.clone().map(&mut Detach { leaf: true });
-    let (mut loss, mut correct) = (None::<Tensor<1>>, None::<Tensor<1>>);
+    let (mut loss, mut correct, mut product) = (None::<Tensor<1>>, None::<Tensor<1>>, None::<Tensor<1>>);
     for chunk in tasks.chunks(at_once) {
         let t = TaskTensors::new(chunk, shape, &params.theta.device());
         let adapted = adapt(&leaves, &t, config); // 5-7: the support set D
-        let out = adapted.query_outputs(); // 8: the query set D'
-        accumulate(&mut correct, t.query.correct(out.clone().detach()));
-        accumulate(&mut loss, Some(t.query.loss(out)));
+        let (net, x) = adapted.query_network(); // 8: the query set D'
+        let query = net.valid().loss_and_grads(x.inner(), &t.query.inner());
+        accumulate(&mut correct, t.query.inner().correct(query.outputs));
+        accumulate(&mut loss, Some(query.loss));
+        accumulate(&mut product, Some(inner_product(&net, &query.grads)));
     }
     let loss = loss.expect("a part of a meta-batch has at least one task");
-    let grads = autodiff_grads(&leaves, &loss.backward());
-    Sum { loss: loss.inner(), correct: correct.map(Tensor::inner), grads }
+    let grads = autodiff_grads(&leaves, &product.expect("some tasks").backward());
+    Sum { loss, correct, grads }
+}
+
+/// Σ_p ⟨p, g_p⟩ over `net`'s parameters, tracked, with constant gradients `grads` from the plain
+/// device: its gradient with respect to whatever `net` was computed from is the vector-Jacobian
+/// product of `grads`.
+fn inner_product(net: &Network, grads: &Grads) -> Tensor<1> {
+    struct Dot<'a>(&'a Grads, Option<Tensor<1>>);
+    impl ModuleVisitor for Dot<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let Some(g) = self.0.0.get(&p.id) else { return };
+            let n = p.shape().num_elements();
+            let term = (p.val().reshape([n]) * Tensor::from_inner(g.clone())).sum();
+            self.1 = Some(match self.1.take() {
+                Some(acc) => acc + term,
+                None => term,
+            });
+        }
+    }
+    let mut dot = Dot(grads, None);
+    net.visit(&mut dot);
+    dot.1.expect("a network has parameters")
 }
 
 /// Reptile's lines 4-9: no gradient flows through its inner loop, so it runs on the plain

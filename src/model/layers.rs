@@ -157,7 +157,7 @@ const PAD: usize = 1;
 /// The most elements of an im2col the CPU builds: past it, copying every window costs more
 /// memory traffic than the GEMM saves (the max-pool net's stride-1 layers on 14x14 inputs), and
 /// burn's `conv2d` takes the layer (BENCHMARKS.md, "Convolutions as GEMMs").
-const MAX_IM2COL: usize = 16 << 20;
+const MAX_IM2COL: usize = 32 << 20;
 
 /// What a convolution's backward needs from its forward.
 #[derive(Clone)]

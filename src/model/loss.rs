@@ -24,6 +24,14 @@ fn per_task(t: Tensor<3>) -> Tensor<1> {
 }
 
 impl Target {
+    /// The same target off the autodiff graph: on an autodiff device's inner (plain) device.
+    pub fn inner(&self) -> Target {
+        match self {
+            Target::Classes(t) => Target::Classes(t.clone().inner()),
+            Target::Values(t) => Target::Values(t.clone().inner()),
+        }
+    }
+
     /// Each task's mean loss over its set, [tasks].
     pub fn loss(&self, out: Tensor<3>) -> Tensor<1> {
         let [_, n, d] = out.dims();

@@ -1,5 +1,10 @@
 //! `maml`: train, evaluate, benchmark and gradient-check MAML from the command line; JSON lines on stdout.
 
+mod alloc;
+
+#[global_allocator]
+static ALLOCATOR: alloc::KeepLarge = alloc::KeepLarge::new();
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
