@@ -432,6 +432,11 @@ impl StatsView {
         t.mean_dims(self.stat_dims())
     }
 
+    /// How many values share one (task, channel)'s statistics, for activations of `dims` (the view's).
+    fn count(&self, dims: [usize; 4]) -> f64 {
+        self.stat_dims().iter().map(|&d| dims[d]).product::<usize>() as f64
+    }
+
     /// A `[tasks, c]` parameter broadcastable over the view.
     fn channel(&self, p: &Param<Tensor<2>>) -> Tensor<4> {
         let [tasks, c] = p.dims();
@@ -444,7 +449,7 @@ impl StatsView {
 
 pub struct BatchNormCache {
     view: StatsView,
-    xhat: Tensor<4>,    // in the view
+    centred: Tensor<4>, // x − mean, in the view
     inv_std: Tensor<4>, // one per task and channel
 }
 
@@ -453,28 +458,35 @@ impl BatchNorm {
         Self { gamma: constant([1, c], 1.0, device), beta: constant([1, c], 0.0, device) }
     }
 
-    /// `x` in `layout` to the same shape.
+    /// `x` in `layout` to the same shape: y = γ x̂ + β with x̂ = (x − mean) / std, computed as
+    /// (x − mean) (γ / std) + β, the per-channel factor first, so that each full-size op is a
+    /// pass over the activations that the formula needs.
     pub fn forward(&self, x: Tensor<4>, layout: Layout) -> (Tensor<4>, BatchNormCache) {
         let (view, shape) = StatsView::new(layout, x.dims(), self.gamma.dims()[0]);
         let x = x.reshape(shape);
         let centred = x.clone() - view.mean(x);
         let var = view.mean(centred.clone().square()); // biased, as batch-norm uses
         let inv_std = (var + BN_EPS).sqrt().recip();
-        let xhat = centred * inv_std.clone();
-        let y = (xhat.clone() * view.channel(&self.gamma) + view.channel(&self.beta)).reshape(view.input_shape);
-        (y, BatchNormCache { view, xhat, inv_std })
+        let y = (centred.clone() * (view.channel(&self.gamma) * inv_std.clone()) + view.channel(&self.beta)).reshape(view.input_shape);
+        (y, BatchNormCache { view, centred, inv_std })
     }
 
-    /// Closed-form batch-norm backward: dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / std.
+    /// Closed-form batch-norm backward, dx = (dx̂ − mean(dx̂) − x̂ mean(dx̂ x̂)) / std with
+    /// dx̂ = γ dy, written with x̂ = (x − mean) / std so that everything but two full-size
+    /// terms is per channel: with s = Σ dy and p = Σ dy (x − mean) over a channel's m values,
+    /// dγ = p / std, dβ = s, and dx = dy (γ / std) − (x − mean) (γ p / (m std³)) − γ s / (m std).
     pub fn backward(&self, cache: BatchNormCache, dy: Tensor<4>, grads: &mut Grads) -> Tensor<4> {
-        let BatchNormCache { view, xhat, inv_std } = cache;
-        let dy = dy.reshape(xhat.dims());
-        grads.put(&self.gamma, (dy.clone() * xhat.clone()).sum_dims(view.stat_dims()));
-        grads.put(&self.beta, dy.clone().sum_dims(view.stat_dims()));
-        let dxhat = dy * view.channel(&self.gamma);
-        let m1 = view.mean(dxhat.clone());
-        let m2 = view.mean(dxhat.clone() * xhat.clone());
-        ((dxhat - m1 - xhat * m2) * inv_std).reshape(view.input_shape)
+        let BatchNormCache { view, centred, inv_std } = cache;
+        let dy = dy.reshape(centred.dims());
+        let m = view.count(centred.dims());
+        let s = dy.clone().sum_dims(view.stat_dims());
+        let p = (dy.clone() * centred.clone()).sum_dims(view.stat_dims());
+        let gamma = view.channel(&self.gamma);
+        let scale = gamma.clone() * inv_std.clone(); // γ / std
+        let dx = dy * scale.clone() - centred * (scale.clone() * inv_std.clone().square() * p.clone()).mul_scalar(1.0 / m) - (scale * s.clone()).mul_scalar(1.0 / m);
+        grads.put(&self.gamma, p * inv_std);
+        grads.put(&self.beta, s);
+        dx.reshape(view.input_shape)
     }
 }
 

@@ -9,7 +9,8 @@ use crate::config::{Arch, Downsample, ModelConfig};
 use crate::rng::Rng;
 use crate::tasks::InputShape;
 
-/// [3x3 conv, batch-norm, ReLU] and, for max-pool downsampling, a 2x2 max-pool.
+/// [3x3 conv, batch-norm, ReLU] and, for max-pool downsampling, a 2x2 max-pool (computed
+/// before the ReLU, which commutes with it).
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     pub conv: Conv,
@@ -147,13 +148,17 @@ impl Network {
         let mut h = self.as_image(x);
         for block in &self.blocks {
             let (z, conv) = block.conv.forward(h, layout);
-            let (y, norm) = block.norm.forward(z, layout);
-            let (mut a, relu_mask) = layers::relu(y);
+            let (mut y, norm) = block.norm.forward(z, layout);
+            // max-pool before the ReLU, which then sees a quarter of the values: the same
+            // function (the ReLU is monotonic, so it commutes with a max) and the same gradient
+            // (a window's first maximum is the same either way, and a window whose maximum is
+            // not positive passes no gradient either way)
             let mut pool = None;
             if block.pool {
-                let (pooled, cache) = layers::max_pool(a, layout);
-                (a, pool) = (pooled, Some(cache));
+                let (pooled, cache) = layers::max_pool(y, layout);
+                (y, pool) = (pooled, Some(cache));
             }
+            let (a, relu_mask) = layers::relu(y);
             if let Some(caches) = caches.as_deref_mut() {
                 caches.push(BlockCache { conv, norm, relu_mask, pool });
             }
@@ -237,10 +242,10 @@ impl Network {
             let dfeatures = dh.expect("the features' gradient should exist");
             let mut da = self.features_backward(dfeatures, conv_out.dims());
             for (i, (block, cache)) in self.blocks.iter().zip(caches).enumerate().rev() {
+                let mut dy = da * cache.relu_mask;
                 if let Some(pool) = cache.pool {
-                    da = layers::max_pool_backward(pool, da);
+                    dy = layers::max_pool_backward(pool, dy);
                 }
-                let dy = da * cache.relu_mask;
                 let dz = block.norm.backward(cache.norm, dy, &mut grads);
                 match block.conv.backward(cache.conv, dz, i > 0, &mut grads) {
                     Some(dx) => da = dx,
