@@ -110,11 +110,12 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
         return reptile_check(&params, &drawn, &batch, sampler.input_shape(), &config, arch);
     }
     // the training path's meta-gradient (`maml::outer::query_loss`: the query set off the graph,
-    // its gradient carried back through the inner loop), as the mean over the two tasks
+    // its gradient carried back through the inner loop), as the mean over the tasks
     let meta_grads = |first_order: bool| -> Grads {
         let config = config.clone().with_first_order(first_order);
         let sum = crate::maml::outer::query_loss(&params, &drawn, sampler.input_shape(), &config, drawn.len());
-        Grads(sum.grads.0.into_iter().map(|(id, g)| (id, g.mul_scalar(0.5))).collect())
+        let mean = 1.0 / drawn.len() as f64;
+        Grads(sum.grads.0.into_iter().map(|(id, g)| (id, g.mul_scalar(mean))).collect())
     };
     let exact = meta_grads(false);
     let first_order = meta_grads(true);

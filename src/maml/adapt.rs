@@ -72,13 +72,13 @@ impl Inner {
         let theta = tile(&params.theta, t.tasks);
         let lr = params.rates_by_param().map_or(Lr::Scalar(config.inner_lr), Lr::PerParam);
         let (support, first_order) = (t.support.clone(), config.first_order);
+        let (query_x, query_features) = (t.query_x.clone(), Default::default());
         if config.algorithm == Algorithm::Anil {
             // the body's features are computed once, from θ; only the head steps
             let support_x = theta.body(t.support_x.clone());
-            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x: t.query_x.clone(), query_features: Default::default(), support, lr, first_order }
+            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x, query_features, support, lr, first_order }
         } else {
-            let query_features = Default::default();
-            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x: t.query_x.clone(), query_features, support, lr, first_order }
+            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x, query_features, support, lr, first_order }
         }
     }
 

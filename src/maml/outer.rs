@@ -179,8 +179,9 @@ pub fn query_loss(params: &MetaParams, tasks: &[Task], shape: InputShape, config
         let t = TaskTensors::new(chunk, shape, &params.theta.device());
         let adapted = adapt(&leaves, &t, config); // 5-7: the support set D
         let (net, x) = adapted.query_network(); // 8: the query set D'
-        let query = net.valid().loss_and_grads(x.inner(), &t.query.inner());
-        accumulate(&mut correct, t.query.inner().correct(query.outputs));
+        let target = t.query.inner();
+        let query = net.valid().loss_and_grads(x.inner(), &target);
+        accumulate(&mut correct, target.correct(query.outputs));
         accumulate(&mut loss, Some(query.loss));
         accumulate(&mut product, Some(inner_product(&net, &query.grads)));
     }

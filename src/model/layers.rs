@@ -154,9 +154,10 @@ pub struct Conv {
 
 const KERNEL: usize = 3;
 const PAD: usize = 1;
-/// The most elements of an im2col the CPU builds: past it, copying every window costs more
-/// memory traffic than the GEMM saves (the max-pool net's stride-1 layers on 14x14 inputs), and
-/// burn's `conv2d` takes the layer (BENCHMARKS.md, "Convolutions as GEMMs").
+/// The most elements of an im2col the CPU builds (it is nine times its input): past it, burn's
+/// `conv2d` takes the layer. Large enough for the max-pool net's second layer on two tasks'
+/// query sets, whose im2col pays since the query set is off the graph (BENCHMARKS.md, "The
+/// query off the graph").
 const MAX_IM2COL: usize = 32 << 20;
 
 /// What a convolution's backward needs from its forward.

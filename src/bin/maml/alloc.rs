@@ -2,10 +2,10 @@
 //! the next request of the same size.
 //!
 //! A meta-iteration allocates and frees the same large buffers (activations, im2col matrices,
-//! their gradients) every time, many above glibc's largest mmap threshold (32 MiB), which glibc
-//! always takes from the kernel and gives back on free: each one mapped, faulted in page by page,
-//! zeroed by the kernel and unmapped again, every iteration (BENCHMARKS.md, "The query off the
-//! graph"). Blocks of at least `LARGE` bytes are kept here when freed, up to `KEPT_BYTES` in all,
+//! their gradients) every time. glibc takes those above its largest mmap threshold (32 MiB) from
+//! the kernel and gives them back on free, and the threads' arenas return their free tops, so
+//! each was mapped, faulted in page by page, zeroed by the kernel and unmapped again, every
+//! iteration (BENCHMARKS.md, "The query off the graph"). Blocks of at least `LARGE` bytes are kept here when freed, up to `KEPT_BYTES` in all,
 //! and handed out again for a request of exactly their size and alignment: the same shapes come
 //! back every meta-iteration. Smaller blocks are glibc's, whose thresholds `keep_freed_memory`
 //! raises.
