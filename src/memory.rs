@@ -11,9 +11,10 @@
 //! computation natively (`tests/memory.rs`, which also holds them within 4x of it) and checked
 //! against the page's wasm memory (BENCHMARKS.md, "The page's memory").
 
-use crate::config::{Algorithm, Arch, Downsample, TaskKind, TrainerConfig};
+use crate::config::{Algorithm, TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
 use crate::maml::shares::{SHARES, Shares};
+use crate::model::Plan;
 use crate::tasks::{InputShape, glyphs, omniglot};
 
 /// The most one run may need on the page: half of wasm32's 4 GiB. The heap never shrinks and
@@ -58,37 +59,11 @@ pub fn input_shape(config: &TrainerConfig) -> InputShape {
     }
 }
 
-/// Floats one example's forward pass makes, layer by layer (inputs and outputs of every
-/// convolution, pooling and dense layer), for the network `config` builds.
+/// Floats one example's forward pass makes, layer by layer, in the network `config` builds
+/// (`model::Plan`, the shapes `Network::new` builds from).
 pub fn activations_per_example(config: &TrainerConfig) -> u64 {
-    let m = &config.model;
-    let input = input_shape(config);
     let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
-    let (mut c, mut side, mut total) = (input.channels, input.height.max(input.width), input.numel());
-    let plan: Vec<(usize, bool)> = match m.arch {
-        Arch::Mlp => vec![],
-        Arch::Conv4 => vec![(m.filters, m.downsample == Downsample::MaxPool); 4],
-        Arch::SeedCnn => vec![(m.filters, true), (2 * m.filters, true), (2 * m.filters, true)],
-    };
-    for (c_out, pool) in plan {
-        // 3x3, padding 1: stride 1 keeps the side, stride 2 halves it rounding up
-        let conv_side = if pool { side } else { side.div_ceil(2) };
-        total += c_out * conv_side * conv_side;
-        side = if pool { conv_side / 2 } else { conv_side };
-        if pool {
-            total += c_out * side * side;
-        }
-        c = c_out;
-    }
-    let features = if m.arch == Arch::Mlp {
-        input.numel()
-    } else if m.global_pool {
-        c
-    } else {
-        c * side * side
-    };
-    let hidden = if m.arch == Arch::Mlp { 2 * m.hidden } else { 0 };
-    (total + features + hidden + outputs) as u64
+    Plan::new(&config.model, input_shape(config), outputs).map_or(0, |plan| plan.activations_per_example())
 }
 
 /// What `config` needs at its peak in the browser, meta-testing on `eval_tasks` tasks.

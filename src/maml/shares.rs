@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use crate::config::{Arch, ModelConfig};
-use crate::model::layers::on_gpu;
+use crate::model::layout::on_gpu;
 use crate::model::Grads;
 use crate::tasks::Task;
 
@@ -47,7 +47,7 @@ pub struct Shares {
     pub filters: usize,
     /// Threads the shares may use (natively); 1 runs them one after another.
     pub threads: usize,
-    /// The device is a GPU (`model::layers::on_gpu`).
+    /// The device is a GPU (`model::layout::on_gpu`).
     pub gpu: bool,
 }
 

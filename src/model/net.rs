@@ -2,10 +2,15 @@
 
 use burn::prelude::*;
 
+use super::conv::{Conv, ConvCache};
+use super::dense::{Dense, relu};
 use super::grads::Grads;
-use super::layers::{self, BatchNorm, BatchNormCache, Conv, ConvCache, Dense, Layout, MaxPoolCache};
+use super::layout::{self, Layout};
 use super::loss::Target;
-use crate::config::{Arch, Downsample, ModelConfig};
+use super::norm::{BatchNorm, BatchNormCache};
+use super::plan::Plan;
+use super::pool::MaxPoolCache;
+use crate::config::ModelConfig;
 use crate::rng::Rng;
 use crate::tasks::InputShape;
 
@@ -27,6 +32,10 @@ pub struct Network {
     pub height: usize,
     pub width: usize,
     pub global_pool: bool,
+    /// How its conv activations are laid out (`model::layout`): chosen when it is built, kept
+    /// by its clones, adapted copies and copies on another device.
+    #[module(skip)]
+    pub layout: &'static dyn Layout,
 }
 
 /// What `Network::loss_and_grads` computes in one forward and one hand-written backward.
@@ -48,50 +57,28 @@ struct BlockCache {
 }
 
 impl Network {
-    /// Builds the network for inputs of `input` and `outputs` outputs, drawing the initial
-    /// weights from `rng`: PyTorch's default uniform for weights and biases (see `layers`),
-    /// batch-norm γ = 1 and β = 0.
+    /// Builds the network for inputs of `input` and `outputs` outputs (its shapes: `Plan`),
+    /// drawing the initial weights from `rng`: PyTorch's default uniform for weights and biases
+    /// (`model::init`), batch-norm γ = 1 and β = 0. Its conv activations take the layout that
+    /// `device` is fast in.
     pub fn new(config: &ModelConfig, input: InputShape, outputs: usize, rng: &mut Rng, device: &Device) -> Result<Self, String> {
-        let (mut blocks, mut hidden) = (Vec::new(), Vec::new());
-        let (mut c, mut h, mut w) = (input.channels, input.height, input.width);
-        let block_plan: Vec<(usize, bool)> = match config.arch {
-            Arch::Mlp => vec![],
-            Arch::Conv4 => vec![(config.filters, config.downsample == Downsample::MaxPool); 4],
-            Arch::SeedCnn => vec![(config.filters, true), (2 * config.filters, true), (2 * config.filters, true)],
-        };
-        for (c_out, pool) in block_plan {
-            let stride = if pool { 1 } else { 2 };
-            let conv = Conv::new(c, c_out, stride, rng, device);
-            (h, w) = (conv.out_side(h), conv.out_side(w));
-            if pool {
-                (h, w) = (h / 2, w / 2);
-            }
-            if h == 0 || w == 0 {
-                return Err(format!(
-                    "{}x{} images are too small for {}: a block would leave no pixels",
-                    input.height, input.width, config.arch
-                ));
-            }
-            blocks.push(ConvBlock { conv, norm: BatchNorm::new(c_out, device), pool });
-            c = c_out;
-        }
-        let mut features = if blocks.is_empty() { input.numel() } else if config.global_pool { c } else { c * h * w };
-        if config.arch == Arch::Mlp {
-            for _ in 0..2 {
-                hidden.push(Dense::new(features, config.hidden, rng, device));
-                features = config.hidden;
-            }
-        }
+        let plan = Plan::new(config, input, outputs)?;
+        let blocks = plan.blocks.iter().map(|b| ConvBlock { conv: Conv::new(b.c_in, b.c_out, b.stride, rng, device), norm: BatchNorm::new(b.c_out, device), pool: b.pool }).collect();
+        let mut features = plan.features;
+        let hidden = plan.hidden.iter().map(|&width| {
+            let dense = Dense::new(features, width, rng, device);
+            features = width;
+            dense
+        }).collect();
         let head = Dense::new(features, outputs, rng, device);
-        Ok(Self {
-            blocks,
-            hidden,
-            head,
-            channels: input.channels,
-            height: input.height,
-            width: input.width,
-            global_pool: config.global_pool,
-        })
+        let [channels, height, width] = [input.channels, input.height, input.width];
+        Ok(Self { blocks, hidden, head, channels, height, width, global_pool: plan.global_pool, layout: layout::of(device) })
+    }
+
+    /// The same network with its conv activations in `layout` (the tests run the GPU's layout
+    /// on the CPU).
+    pub fn in_layout(self, layout: &'static dyn Layout) -> Self {
+        Self { layout, ..self }
     }
 
     /// The device its parameters live on.
@@ -105,20 +92,9 @@ impl Network {
         self.head.bias.dims()[0]
     }
 
-    /// The layout of its conv activations (`layers::Layout`): the one its device's convolutions
-    /// are fast in.
-    fn layout(&self) -> Layout {
-        Layout::of(&self.device())
-    }
-
-    /// `[tasks, n, C H W]` to the conv layout.
+    /// `[tasks, n, C H W]` as images in its layout.
     fn as_image(&self, x: Tensor<3>) -> Tensor<4> {
-        let [tasks, n, _] = x.dims();
-        let (c, h, w) = (self.channels, self.height, self.width);
-        match self.layout() {
-            Layout::Grouped => x.reshape([tasks, n, c, h, w]).swap_dims(0, 1).reshape([n, tasks * c, h, w]),
-            Layout::ChannelsLast => x.reshape([tasks * n, c, h, w]).permute([0, 2, 3, 1]),
-        }
+        self.layout.images(x, [self.channels, self.height, self.width])
     }
 
     /// Outputs (logits or regression values) `[tasks, n, outputs]` for `x: [tasks, n, features]`,
@@ -131,7 +107,7 @@ impl Network {
     pub fn body(&self, x: Tensor<3>) -> Tensor<3> {
         let mut h = if self.blocks.is_empty() { x } else { self.features(self.conv_forward(x, None)) };
         for dense in &self.hidden {
-            h = layers::relu(dense.forward(h)).0;
+            h = relu(dense.forward(h)).0;
         }
         h
     }
@@ -140,25 +116,26 @@ impl Network {
     /// weights). Its parameters are the head's own, ids included.
     pub fn head_only(&self) -> Network {
         let features = self.head.weight.dims()[1];
-        Network { blocks: vec![], hidden: vec![], head: self.head.clone(), channels: features, height: 1, width: 1, global_pool: false }
+        Network { blocks: vec![], hidden: vec![], head: self.head.clone(), channels: features, height: 1, width: 1, global_pool: false, layout: self.layout }
     }
 
     fn conv_forward(&self, x: Tensor<3>, mut caches: Option<&mut Vec<BlockCache>>) -> Tensor<4> {
-        let layout = self.layout();
+        let layout = self.layout;
         let mut h = self.as_image(x);
         for block in &self.blocks {
-            let (z, conv) = block.conv.forward(h, layout);
-            let (mut y, norm) = block.norm.forward(z, layout);
+            let (z, conv) = layout.conv(&block.conv, h);
+            let stats = layout.stats(z.dims(), block.norm.tasks());
+            let (mut y, norm) = block.norm.forward(z, stats);
             // max-pool before the ReLU, which then sees a quarter of the values: the same
             // function (the ReLU is monotonic, so it commutes with a max) and the same gradient
             // (a window's first maximum is the same either way, and a window whose maximum is
             // not positive passes no gradient either way)
             let mut pool = None;
             if block.pool {
-                let (pooled, cache) = layers::max_pool(y, layout);
+                let (pooled, cache) = layout.max_pool(y);
                 (y, pool) = (pooled, Some(cache));
             }
-            let (a, relu_mask) = layers::relu(y);
+            let (a, relu_mask) = relu(y);
             if let Some(caches) = caches.as_deref_mut() {
                 caches.push(BlockCache { conv, norm, relu_mask, pool });
             }
@@ -169,36 +146,12 @@ impl Network {
 
     /// The conv output as features `[tasks, n, c']`, ordered (c, h, w) in either layout.
     fn features(&self, h: Tensor<4>) -> Tensor<3> {
-        let (layout, tasks) = (self.layout(), self.tasks());
-        if self.global_pool {
-            return layers::global_mean_pool(h, tasks, layout);
-        }
-        match layout {
-            Layout::Grouped => {
-                let [n, tc, fh, fw] = h.dims();
-                h.reshape([n, tasks, tc / tasks * fh * fw]).swap_dims(0, 1)
-            }
-            Layout::ChannelsLast => {
-                let [images, fh, fw, c] = h.dims();
-                h.permute([0, 3, 1, 2]).reshape([tasks, images / tasks, c * fh * fw])
-            }
-        }
+        if self.global_pool { self.layout.global_mean_pool(h, self.tasks()) } else { self.layout.features(h, self.tasks()) }
     }
 
     /// The gradient of `features` back to the conv output, whose dims are `dims`.
     fn features_backward(&self, dfeatures: Tensor<3>, dims: [usize; 4]) -> Tensor<4> {
-        let layout = self.layout();
-        if self.global_pool {
-            let [_, _, fh, fw] = layout.dims(dims, self.tasks());
-            return layers::global_mean_pool_backward(dfeatures, [fh, fw], layout);
-        }
-        match layout {
-            Layout::Grouped => dfeatures.swap_dims(0, 1).reshape(dims),
-            Layout::ChannelsLast => {
-                let [images, fh, fw, c] = dims;
-                dfeatures.reshape([images, c, fh, fw]).permute([0, 2, 3, 1])
-            }
-        }
+        if self.global_pool { self.layout.global_mean_pool_backward(dfeatures, dims) } else { self.layout.features_backward(dfeatures, dims) }
     }
 
     /// Each task's mean loss, `[tasks]`.
@@ -220,7 +173,7 @@ impl Network {
         };
         let mut hidden_in = Vec::with_capacity(self.hidden.len());
         for dense in &self.hidden {
-            let (a, mask) = layers::relu(dense.forward(h.clone()));
+            let (a, mask) = relu(dense.forward(h.clone()));
             hidden_in.push((h, mask));
             h = a;
         }
@@ -244,10 +197,10 @@ impl Network {
             for (i, (block, cache)) in self.blocks.iter().zip(caches).enumerate().rev() {
                 let mut dy = da * cache.relu_mask;
                 if let Some(pool) = cache.pool {
-                    dy = layers::max_pool_backward(pool, dy);
+                    dy = pool.backward(dy);
                 }
                 let dz = block.norm.backward(cache.norm, dy, &mut grads);
-                match block.conv.backward(cache.conv, dz, i > 0, &mut grads) {
+                match self.layout.conv_backward(&block.conv, cache.conv, dz, i > 0, &mut grads) {
                     Some(dx) => da = dx,
                     None => break,
                 }
