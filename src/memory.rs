@@ -3,17 +3,17 @@
 //!
 //! The wasm build is wasm32: its memory is at most 4 GiB, grows and never shrinks, and an
 //! allocation past it aborts the worker (the page sees "RuntimeError: unreachable"). The largest
-//! allocations of a run are the tensors one meta-iteration holds until its backward: for every
-//! task of the meta-batch, the network's activations on its support set at each inner step
-//! (second order keeps the hand-written backward's tensors too, since the meta-gradient runs
-//! through them) and on its query set. A meta-test holds one chunk of tasks at a time, without
-//! a graph. The figures are upper bounds calibrated against the peak heap of the real
-//! computation natively (`tests/memory.rs`, which also holds them within 4x of it) and checked
-//! against the page's wasm memory (BENCHMARKS.md, "The page's memory").
+//! allocations of a run are the tensors one meta-iteration holds: for every task of the
+//! meta-batch, what the graph through its inner loop keeps until the meta-gradient's backward
+//! (second order keeps the hand-written backward's tensors too), and the query set's pass, off
+//! the graph, for the tasks adapted at once. A meta-test holds one chunk of tasks at a time,
+//! without a graph. The counts come from the network's own shapes (`model::Plan`); the factors
+//! are calibrated against the peak heap of the real computation natively (`tests/memory.rs`) and
+//! checked against the page's wasm memory (BENCHMARKS.md, "The page's memory").
 
 use crate::config::{Algorithm, TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
-use crate::maml::shares::{SHARES, Shares};
+use crate::maml::shares::Shares;
 use crate::model::Plan;
 use crate::tasks::{InputShape, glyphs, omniglot};
 
@@ -25,14 +25,43 @@ pub const PAGE_BUDGET: u64 = 2_000_000_000;
 /// Bytes of one f32.
 const F32: u64 = 4;
 
-/// Tensors per activation a graph keeps: the forward's outputs, batch-norm's normalised values
-/// and ReLU's mask, and (second order) the hand-written backward's own tensors, each recorded
-/// with the inputs its derivative needs. Set from measurements, not derived: the estimate lies
-/// above the native peaks (`tests/memory.rs`) and the page's wasm heap (BENCHMARKS.md).
-const KEPT_PER_ACTIVATION: u64 = 10;
-/// Tensors per activation alive at once while one pass is computed and differentiated (meta-test
-/// adaptation, the transient side of a meta-iteration).
-const TRANSIENT_PER_ACTIVATION: u64 = 5;
+/// What a meta-iteration of each learner holds at its peak, in floats per unit of the network's
+/// own shapes (`model::Plan`; an example's unit is its forward pass's activations plus its
+/// im2col rows, the largest tensors the CPU's kernels keep). Fitted to the peaks that
+/// `tests/memory.rs` measures on the page's one thread: each estimate lies above its
+/// measurement, within 1.5x of it for the page's presets and within 4x for other shapes.
+struct Held {
+    /// Per query example of the tasks adapted at once: the query's pass, off the graph.
+    query: f64,
+    /// Per support example and inner step, for every task of the meta-batch: what a graph
+    /// through the inner loop keeps until the meta-gradient's backward.
+    support_step: f64,
+    /// Per support example, for every task: kept once (ANIL's features, Reptile's last pass).
+    support: f64,
+    /// Copies of the weights per task and inner step: fast weights and their gradients.
+    weights_step: f64,
+}
+
+impl Held {
+    fn of(algorithm: Algorithm, first_order: bool) -> Self {
+        match algorithm {
+            // no graph through the inner loop: the query's pass and the steps' plain tensors
+            Algorithm::Reptile => Held { query: 1.2, support_step: 0.05, support: 0.65, weights_step: 0.1 },
+            // the body's features once, then the head's steps
+            Algorithm::Anil => Held { query: 2.1, support_step: 0.0, support: 1.2, weights_step: 0.1 },
+            // the inner gradient enters as a constant: little of the support's pass is kept
+            _ if first_order => Held { query: 2.0, support_step: 0.1, support: 0.0, weights_step: 0.3 },
+            Algorithm::Maml | Algorithm::MetaSgd => Held { query: 2.1, support_step: 1.25, support: 0.45, weights_step: 1.75 },
+        }
+    }
+}
+
+/// Floats per unit of a meta-test's tasks adapted at once (no graph: one pass at a time).
+const TEST_PER_UNIT: f64 = 1.45;
+
+/// Bytes any computation holds beside its tensors' (the threads' buffers, the im2col rows kept
+/// for the shapes in use).
+const FIXED: f64 = 1.5e6;
 
 /// The bytes a run needs at its peak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,35 +88,25 @@ pub fn input_shape(config: &TrainerConfig) -> InputShape {
     }
 }
 
-/// Floats one example's forward pass makes, layer by layer, in the network `config` builds
-/// (`model::Plan`, the shapes `Network::new` builds from).
-pub fn activations_per_example(config: &TrainerConfig) -> u64 {
-    let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
-    Plan::new(&config.model, input_shape(config), outputs).map_or(0, |plan| plan.activations_per_example())
-}
-
 /// What `config` needs at its peak in the browser, meta-testing on `eval_tasks` tasks.
 pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let (t, o) = (&config.task, &config.maml);
-    let a = activations_per_example(config);
-    let ways = if t.kind == TaskKind::Sinusoid { 1 } else { t.ways } as u64;
-    let (support, query) = (ways * t.shots as u64, ways * t.queries as u64);
-    let (steps, tasks) = (o.inner_steps as u64, o.meta_batch as u64);
-    // the page's CPU path: the whole meta-batch in one share
+    let outputs = if t.kind == TaskKind::Sinusoid { 1 } else { t.ways };
+    let Ok(plan) = Plan::new(&config.model, input_shape(config), outputs) else { return Footprint { meta_iteration: 0, meta_test: 0 } };
+    let (unit, weights) = ((plan.activations_per_example() + plan.im2col_per_example()) as f64, plan.parameters() as f64);
+    let ways = if t.kind == TaskKind::Sinusoid { 1 } else { t.ways };
+    let (support, query) = (ways * t.shots, ways * t.queries);
+    // the page's CPU path: the whole meta-batch in one share, `at_once` tasks adapted together
     let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false };
-    let at_once = cpu.at_once(o.meta_batch, (support + query) as usize) as u64;
-    // what the graph of the meta-batch keeps until its backward, per task
-    let kept = match o.algorithm {
-        Algorithm::Reptile => 0,
-        _ if o.first_order => query,
-        Algorithm::Anil => support + query,
-        _ => steps * support + query,
-    };
-    let transient = at_once * (support + query);
-    let meta_iteration = F32 * a * (KEPT_PER_ACTIVATION * tasks * kept + TRANSIENT_PER_ACTIVATION * transient);
-    // the tasks a meta-test adapts at once: a chunk per share
-    let chunk = eval_tasks.clamp(1, cpu.at_once(EVAL_CHUNK, (support + query) as usize) * SHARES) as u64;
-    let meta_test = F32 * a * TRANSIENT_PER_ACTIVATION * chunk * (support + query);
+    let at_once = cpu.at_once(o.meta_batch, support + query) as f64;
+    let (tasks, steps) = (o.meta_batch as f64, o.inner_steps as f64);
+    let held = Held::of(o.algorithm, o.first_order);
+    let support_floats = held.support_step * steps * unit * support as f64 + held.support * unit * support as f64 + held.weights_step * steps * weights;
+    let floats = held.query * unit * at_once * query as f64 + tasks * support_floats;
+    let meta_iteration = (FIXED + F32 as f64 * floats) as u64;
+    // a meta-test adapts one chunk of tasks at a time (the page has one thread), without a graph
+    let chunk = eval_tasks.clamp(1, cpu.at_once(EVAL_CHUNK, support + query)) as f64;
+    let meta_test = (FIXED + F32 as f64 * TEST_PER_UNIT * chunk * unit * (support + query) as f64) as u64;
     Footprint { meta_iteration, meta_test }
 }
 

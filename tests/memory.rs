@@ -2,9 +2,10 @@
 //!
 //! A counting global allocator records the most heap held at once while one share of a
 //! meta-iteration (`maml::outer::query_loss`, all of the meta-batch's tasks, as the browser's
-//! one-share wasm runs it) and one meta-test chunk run here natively on the flex backend, the
-//! backend the page's CPU path runs. The estimate must be above that peak (so the page never
-//! starts a run it cannot hold) and not absurdly so (so it refuses nothing that fits).
+//! one-share wasm runs it) and a meta-test on one thread run here natively on the flex backend,
+//! the backend the page's CPU path runs. The estimate must be above that peak (so the page never
+//! starts a run it cannot hold) and close to it (so it refuses nothing that fits): within 1.5x
+//! for the page's presets, 4x for other shapes.
 
 use std::sync::atomic::{AtomicIsize, Ordering};
 
@@ -49,8 +50,15 @@ fn peak(f: impl FnOnce()) -> u64 {
     (PEAK.load(Ordering::SeqCst) - base).max(0) as u64
 }
 
-/// Measured peaks of one meta-iteration's share and of one meta-test chunk of `eval_tasks`.
+/// One measurement at a time: the counters are the process's.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Measured peaks of one meta-iteration's share and of one meta-test chunk of `eval_tasks`, each
+/// on a fresh thread as a page's first meta-iteration and meta-test are (the im2col rows a thread
+/// keeps are built then), with the tasks' glyphs already rendered (the estimate counts those
+/// apart: `memory::task_data`).
 fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
+    let _one = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     let s = sampler(&config.task, &[], config.seed).unwrap();
     let shape = input_shape(config);
     assert_eq!(shape, s.input_shape(), "the estimate's input shape is the sampler's");
@@ -61,9 +69,15 @@ fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
     let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
     let m = &config.maml;
     let at_once = Shares::new(&config.model, 1, &device).at_once(tasks.len(), tasks[0].support.n + tasks[0].query.n);
-    let meta_iteration = peak(|| drop(query_loss(&params, &tasks, shape, m, at_once)));
+    let meta_iteration = std::thread::scope(|scope| scope.spawn(|| peak(|| drop(query_loss(&params, &tasks, shape, m, at_once)))).join().unwrap());
     let plain = params.valid();
-    let meta_test = peak(|| drop(evaluate(&plain, s.as_ref(), &mut rng, eval_tasks, m, m.test_inner_steps, &Shares::new(&config.model, 2, &device)).wait()));
+    let shares = Shares::new(&config.model, 1, &device); // the page's one thread: one chunk at a time
+    let test = |rng: &mut Rng| {
+        let s = sampler(&config.task, &[], config.seed).unwrap(); // a sampler stays on its thread
+        drop(evaluate(&plain, s.as_ref(), rng, eval_tasks, m, m.test_inner_steps, &shares).wait())
+    };
+    std::thread::scope(|scope| scope.spawn(|| test(&mut rng.clone())).join().unwrap()); // renders the meta-test's glyphs
+    let meta_test = std::thread::scope(|scope| scope.spawn(|| peak(|| test(&mut rng))).join().unwrap());
     (meta_iteration, meta_test)
 }
 
@@ -74,55 +88,86 @@ fn glyphs(ways: usize, shots: usize, queries: usize, filters: usize, meta_batch:
     c
 }
 
-/// The estimate lies above the measured peak, and within 4x of it, for networks and schedules
-/// of several shapes: the page's presets, more inner steps, more shots, first order, Reptile,
-/// ANIL, the MLP and the seed article's network.
+/// Holds each estimate between its measurement and `most` times it; prints them all.
+fn check(configs: Vec<(String, TrainerConfig)>, most: f64) {
+    let eval_tasks = 24;
+    let mut report = String::new();
+    let mut worst = Vec::new();
+    for (name, config) in configs {
+        let (iteration, test) = measure(&config, eval_tasks);
+        let f = footprint(&config, eval_tasks);
+        let mb = |b: u64| b as f64 / 1e6;
+        let line = format!(
+            "{name}: meta-iteration measured {:.1} MB, estimated {:.1} MB ({:.2}x); meta-test measured {:.1} MB, estimated {:.1} MB ({:.2}x)\n",
+            mb(iteration),
+            mb(f.meta_iteration),
+            f.meta_iteration as f64 / iteration as f64,
+            mb(test),
+            mb(f.meta_test),
+            f.meta_test as f64 / test as f64
+        );
+        eprint!("{line}");
+        report.push_str(&line);
+        for (what, measured, estimated) in [("meta-iteration", iteration, f.meta_iteration), ("meta-test", test, f.meta_test)] {
+            if estimated < measured || estimated as f64 > most * measured as f64 {
+                worst.push(format!("{name}: the {what} estimate is not within 1x..{most}x of the measured peak"));
+            }
+        }
+    }
+    assert!(worst.is_empty(), "{}\n{report}", worst.join("\n"));
+}
+
+/// The page's presets, every task family (Omniglot's network and schedule are the glyphs', only
+/// its images differ) with every learner: within 1.5x, so the page refuses nothing that fits.
+#[test]
+fn the_estimate_bounds_the_page_presets_within_1_5x() {
+    let glyphs = TrainerConfig::page_preset(TaskKind::Glyphs, Algorithm::Maml);
+    let omniglot = TrainerConfig::page_preset(TaskKind::Omniglot, Algorithm::Maml);
+    assert_eq!(format!("{:?}", (&glyphs.model, &glyphs.maml, glyphs.task.ways, glyphs.task.shots, glyphs.task.queries)), format!("{:?}", (&omniglot.model, &omniglot.maml, omniglot.task.ways, omniglot.task.shots, omniglot.task.queries)));
+    let mut configs = Vec::new();
+    for kind in [TaskKind::Sinusoid, TaskKind::Glyphs, TaskKind::Noise] {
+        for algorithm in Algorithm::ALL {
+            configs.push((format!("{kind} {algorithm} preset"), TrainerConfig::page_preset(kind, *algorithm)));
+        }
+    }
+    check(configs, 1.5);
+}
+
+/// Networks and schedules of other shapes: more inner steps, more shots, more filters, first
+/// order, the max-pool net, the MLP and the seed article's network: within 4x.
 #[test]
 fn the_estimate_bounds_the_measured_peak_within_4x() {
-    let mut configs = vec![
-        ("sinusoid preset", TrainerConfig::page_preset(TaskKind::Sinusoid, Algorithm::Maml)),
+    let configs = vec![
         ("sinusoid 5 steps", {
             let mut c = TrainerConfig::page_preset(TaskKind::Sinusoid, Algorithm::Maml);
             c.maml.inner_steps = 5;
             c
         }),
-        ("glyphs preset", TrainerConfig::page_preset(TaskKind::Glyphs, Algorithm::Maml)),
         ("glyphs 3 steps, 32 filters", glyphs(5, 1, 5, 32, 4, 3)),
         ("glyphs 10-way 5-shot", glyphs(10, 5, 5, 16, 2, 2)),
+        ("glyphs 64 filters", glyphs(5, 1, 5, 64, 4, 1)),
         ("glyphs first-order", {
             let mut c = glyphs(5, 1, 5, 32, 4, 3);
             c.maml.first_order = true;
             c
         }),
-        ("glyphs reptile", TrainerConfig::page_preset(TaskKind::Glyphs, Algorithm::Reptile)),
-        ("glyphs anil", TrainerConfig::page_preset(TaskKind::Glyphs, Algorithm::Anil)),
+        ("glyphs max-pool", {
+            let mut c = glyphs(5, 1, 5, 16, 4, 1);
+            c.model.downsample = maml_lab::config::Downsample::MaxPool;
+            c
+        }),
+        ("glyphs anil 3 steps", {
+            let mut c = glyphs(5, 1, 5, 16, 4, 3);
+            c.maml.algorithm = Algorithm::Anil;
+            c
+        }),
         ("noise seed-cnn", {
             let mut c = TrainerConfig::page_preset(TaskKind::Noise, Algorithm::Maml);
             (c.model.filters, c.maml.meta_batch, c.task.queries) = (8, 2, 2);
             c
         }),
     ];
-    let eval_tasks = 8;
-    let mut report = String::new();
-    for (name, config) in configs.drain(..) {
-        let (iteration, test) = measure(&config, eval_tasks);
-        let f = footprint(&config, eval_tasks);
-        let line = format!(
-            "{name}: meta-iteration measured {:.1} MB, estimated {:.1} MB ({:.2}x); meta-test measured {:.1} MB, estimated {:.1} MB ({:.2}x)\n",
-            iteration as f64 / 1e6,
-            f.meta_iteration as f64 / 1e6,
-            f.meta_iteration as f64 / iteration as f64,
-            test as f64 / 1e6,
-            f.meta_test as f64 / 1e6,
-            f.meta_test as f64 / test as f64
-        );
-        eprint!("{line}");
-        report.push_str(&line);
-        for (what, measured, estimated) in [("meta-iteration", iteration, f.meta_iteration), ("meta-test", test, f.meta_test)] {
-            assert!(estimated >= measured, "{name}: the {what} estimate is below the measured peak\n{report}");
-            assert!(estimated <= 4 * measured.max(1 << 20), "{name}: the {what} estimate is over 4x the measured peak\n{report}");
-        }
-    }
+    check(configs.into_iter().map(|(n, c)| (n.to_string(), c)).collect(), 4.0);
 }
 
 /// The run (20-way 10-shot, 10 queries, 64 filters, 10 inner steps, meta-batch 64)

@@ -63,6 +63,25 @@ impl Plan {
         Ok(Self { input, blocks, features, hidden, outputs, global_pool: config.global_pool })
     }
 
+    /// The network's weights: every convolution's kernels and batch-norm's γ and β, every dense
+    /// layer's weights and biases.
+    pub fn parameters(&self) -> u64 {
+        let blocks: usize = self.blocks.iter().map(|b| b.c_out * (b.c_in * 9 + 2)).sum();
+        let mut d_in = self.features;
+        let mut dense = 0;
+        for &d_out in self.hidden.iter().chain([&self.outputs]) {
+            dense += (d_in + 1) * d_out;
+            d_in = d_out;
+        }
+        (blocks + dense) as u64
+    }
+
+    /// Floats of one example's im2col rows, over every convolution (the CPU's GEMMs keep them
+    /// for the kernels' gradient: nine input pixels per output pixel).
+    pub fn im2col_per_example(&self) -> u64 {
+        self.blocks.iter().map(|b| 9 * b.c_in * b.conv_hw[0] * b.conv_hw[1]).sum::<usize>() as u64
+    }
+
     /// Floats one example's forward pass makes, layer by layer: the input, every convolution's
     /// and pool's output, the features, the hidden layers' and the outputs.
     pub fn activations_per_example(&self) -> u64 {
