@@ -31,8 +31,9 @@ pub struct Conv {
 #[derive(Clone)]
 pub enum ConvCache {
     /// The GEMM's im2col, `[tasks, n h' w', 9 c_in]` with columns ordered (ky, kx, c_in), the
-    /// rows it was picked by, and the input's side.
-    Cols { cols: Tensor<3>, rows: Tensor<1, Int>, in_hw: [usize; 2] },
+    /// rows it was picked by (none off the graph, where the host kernels find them again), and
+    /// the input's side.
+    Cols { cols: Tensor<3>, rows: Option<Tensor<1, Int>>, in_hw: [usize; 2] },
     /// burn's convolution's: its input, `[n, tasks c_in, h, w]`.
     Input { x: Tensor<4> },
 }

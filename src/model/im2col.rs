@@ -11,6 +11,7 @@ use burn::tensor::{DType, IndexingUpdateOp};
 
 use super::conv::{Conv, ConvCache, KERNEL, PAD};
 use super::grads::Grads;
+use super::host::{self, with_floats};
 
 /// The most elements of an im2col the CPU builds (it is nine times its input): past it, burn's
 /// `conv2d` takes the layer. Large enough for the max-pool net's second layer on two tasks'
@@ -111,21 +112,37 @@ impl Conv {
         picked.reshape([tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c])
     }
 
+    /// The im2col's rows of `images` images of `h` x `w` as positions in their pixels, the
+    /// padding's as `images h w` (the zero pixel): `im2col_rows` on the host.
+    fn host_rows(&self, images: usize, h: usize, w: usize) -> impl Iterator<Item = usize> {
+        let (taps, hw) = (self.window_positions(h, w), h * w);
+        (0..images).flat_map(move |i| taps.clone().into_iter().map(move |p| if p as usize == hw { images * hw } else { i * hw + p as usize }))
+    }
+
     /// `x: [tasks n, h, w, c_in]` to `[tasks n, h', w', c_out]`: one batched matmul of the
-    /// im2col and the kernels, whose rows are the output, channels-last.
+    /// im2col and the kernels, whose rows are the output, channels-last. Off the graph the
+    /// im2col is gathered on the host, and its backward scatters there too.
     pub fn forward_gemm(&self, x: Tensor<4>) -> (Tensor<4>, ConvCache) {
-        let [images, h, w, _] = x.dims();
+        let [images, h, w, c] = x.dims();
         let (h_out, w_out) = (self.out_side(h), self.out_side(w));
-        let rows = self.im2col_rows(images, h, w, &x.device());
-        let cols = self.im2col(x, rows.clone());
         let c_out = self.weight.dims()[1];
+        let (tasks, device) = (self.tasks(), x.device());
+        if let Some(t) = host::off_graph_on_cpu(&x) {
+            let n_rows = images * h_out * w_out * KERNEL * KERNEL;
+            let shape = [tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c];
+            let cols: Tensor<3> = with_floats!(t, |v| host::tensor(host::gather_rows(v, c, self.host_rows(images, h, w), images * h * w, n_rows), shape, &device));
+            let y = cols.clone().matmul(self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
+            return (y, ConvCache::Cols { cols, rows: None, in_hw: [h, w] });
+        }
+        let rows = self.im2col_rows(images, h, w, &device);
+        let cols = self.im2col(x, rows.clone());
         let y = cols.clone().matmul(self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
-        (y, ConvCache::Cols { cols, rows, in_hw: [h, w] })
+        (y, ConvCache::Cols { cols, rows: Some(rows), in_hw: [h, w] })
     }
 
     /// The kernels' gradient into `grads` and (`need_dx`) the input's, channels-last, from what
     /// `forward_gemm` kept and the output's gradient `dy`.
-    pub fn backward_gemm(&self, cols: Tensor<3>, rows: Tensor<1, Int>, in_hw: [usize; 2], dy: Tensor<4>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<4>> {
+    pub fn backward_gemm(&self, cols: Tensor<3>, rows: Option<Tensor<1, Int>>, in_hw: [usize; 2], dy: Tensor<4>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<4>> {
         grads.put(&self.weight, self.weight_grad_gemm(cols, dy.clone()));
         need_dx.then(|| self.input_grad_gemm(dy, rows, in_hw))
     }
@@ -145,13 +162,18 @@ impl Conv {
     /// (one GEMM, dy[t] · W[t]ᵀ), and summed onto the input pixels they were picked from (a
     /// scatter-add by the im2col's rows: the im2col's own derivative). Its derivative in turn is
     /// a `select` and a GEMM.
-    fn input_grad_gemm(&self, dy: Tensor<4>, rows: Tensor<1, Int>, [h, w]: [usize; 2]) -> Tensor<4> {
+    fn input_grad_gemm(&self, dy: Tensor<4>, rows: Option<Tensor<1, Int>>, [h, w]: [usize; 2]) -> Tensor<4> {
         let [tasks, _, c_in, _, _] = self.weight.dims();
         let [images, h_out, w_out, c_out] = dy.dims();
         let dcols = dy
             .reshape([tasks, images / tasks * h_out * w_out, c_out])
             .matmul(self.gemm_weight().swap_dims(1, 2)) // [tasks, n h' w', 9 c_in]
             .reshape([images * h_out * w_out * KERNEL * KERNEL, c_in]);
+        let Some(rows) = rows else {
+            let t = host::on_cpu(&dcols).expect("off the graph on the CPU");
+            let pixels = images * h * w;
+            return with_floats!(t, |v| host::tensor(host::scatter_add_rows(v, c_in, self.host_rows(images, h, w), pixels, pixels), [images, h, w, c_in], &dcols.device()));
+        };
         Tensor::zeros([images * h * w + 1, c_in], &dcols.device())
             .select_assign(0, rows, dcols, IndexingUpdateOp::Add)
             .slice([0..images * h * w, 0..c_in]) // the zero pixel's gradient is dropped
@@ -220,6 +242,27 @@ pub(super) mod tests {
             assert_close(dw_gemm, dw_direct, &format!("{what}: weight gradient"));
             assert_close(dx_gemm, dx_direct, &format!("{what}: input gradient"));
             assert_close(Tensor::<4>::from_data(ddx_gemm.into_data(), &device), Tensor::from_data(ddx_direct.into_data(), &device), &format!("{what}: second derivative"));
+        }
+    }
+
+    /// Off the graph, the host's gather and scatter-add give the tensor ops' values, to the bit.
+    #[test]
+    fn the_host_kernels_are_the_graphs_to_the_bit() {
+        let (graph, plain) = (Device::flex().autodiff(), Device::flex());
+        for (c_in, stride, side) in [(1, 2, 8), (3, 1, 7), (4, 2, 5)] {
+            let (tasks, n, c_out) = (2, 3, 4);
+            let weight = random([tasks, c_out, c_in, KERNEL, KERNEL], &plain);
+            let x = random([tasks * n, side, side, c_in], &plain);
+            let run = |device: &Device| {
+                let conv = Conv { weight: Param::from_tensor(Tensor::from_data(weight.to_data(), device)), stride };
+                let (y, cache) = conv.forward_gemm(Tensor::from_data(x.to_data(), device));
+                let dy = y.clone().mul_scalar(0.5).sin();
+                let ConvCache::Cols { cols, rows, in_hw } = cache else { unreachable!() };
+                assert_eq!(rows.is_none(), !device.is_autodiff(), "the host kernels run off the graph only");
+                let dx = conv.backward_gemm(cols, rows, in_hw, dy, true, &mut Grads::default()).unwrap();
+                (y.into_data(), dx.into_data())
+            };
+            assert_eq!(run(&graph), run(&plain), "c_in {c_in}, stride {stride}, side {side}");
         }
     }
 }

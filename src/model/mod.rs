@@ -10,6 +10,7 @@
 pub mod conv;
 pub mod dense;
 pub mod grads;
+pub mod host;
 pub mod im2col;
 pub mod init;
 pub mod layout;

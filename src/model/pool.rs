@@ -18,6 +18,7 @@ use burn::tensor::IndexingUpdateOp;
 use burn::tensor::module::max_pool2d_with_indices;
 use burn::tensor::ops::MaxPoolOptions;
 
+use super::host::{self, with_floats};
 use super::im2col::index_tensor;
 
 /// What a max-pool's backward needs: the kernel that ran says which.
@@ -27,6 +28,8 @@ pub enum MaxPoolCache {
     /// Every output element's flat position in the input (its window's first maximum), and the
     /// input's shape.
     Positions { positions: Tensor<1, Int>, input_shape: [usize; 4] },
+    /// The same positions, for the host kernels (off the graph).
+    Host { positions: Vec<usize>, input_shape: [usize; 4] },
 }
 
 fn upsample2(t: Tensor<4>) -> Tensor<4> {
@@ -49,12 +52,24 @@ pub fn mask(x: Tensor<4>) -> (Tensor<4>, MaxPoolCache) {
     (y, MaxPoolCache::Mask { mask, in_hw: [h, w] })
 }
 
-/// `x: [n, h, w, c]` pooled by a gather of each window's first maximum.
+/// `x: [n, h, w, c]` pooled by a gather of each window's first maximum. Off the graph, the scan
+/// that finds them reads the values too.
 pub fn gather(x: Tensor<4>) -> (Tensor<4>, MaxPoolCache) {
     let [images, h, w, c] = x.dims();
-    let positions = first_maxima(&x);
-    let y = x.reshape([images * h * w * c, 1]).select(0, positions.clone()).reshape([images, h / 2, w / 2, c]);
-    (y, MaxPoolCache::Positions { positions, input_shape: [images, h, w, c] })
+    let (shape, out) = ([images, h, w, c], [images, h / 2, w / 2, c]);
+    if let Some(t) = host::off_graph_on_cpu(&x) {
+        let device = x.device();
+        let (y, positions) = with_floats!(t, |v: &[_]| {
+            let positions = first_maxima_of(v, shape);
+            (host::tensor(positions.iter().map(|&p| v[p]).collect(), out, &device), positions)
+        });
+        return (y, MaxPoolCache::Host { positions, input_shape: shape });
+    }
+    let t = host::on_cpu(&x).expect("channels-last activations are the CPU's");
+    let positions = with_floats!(t, |v| first_maxima_of(v, shape)).into_iter().map(|p| p as i64).collect();
+    let positions = index_tensor(positions, &x.device());
+    let y = x.reshape([images * h * w * c, 1]).select(0, positions.clone()).reshape(out);
+    (y, MaxPoolCache::Positions { positions, input_shape: shape })
 }
 
 impl MaxPoolCache {
@@ -76,26 +91,22 @@ impl MaxPoolCache {
                     .select_assign(0, positions, dy.reshape([values, 1]), IndexingUpdateOp::Add)
                     .reshape(input_shape)
             }
+            MaxPoolCache::Host { positions, input_shape } => {
+                let n: usize = input_shape.iter().product();
+                let t = host::on_cpu(&dy).expect("off the graph on the CPU");
+                with_floats!(t, |v| host::tensor(host::scatter_add_rows(v, 1, positions.iter().copied(), n, n), input_shape, &dy.device()))
+            }
         }
     }
 }
 
-/// The flat position in channels-last `x` of each 2x2 window's maximum, window by window (row-
-/// major) and channel by channel: the first of equal maxima in the window's row-major order, as
-/// burn's max-pool picks. Found on the host: channels-last activations are the CPU's, so this is
-/// a copy in memory, not a read from a device.
-fn first_maxima(x: &Tensor<4>) -> Tensor<1, Int> {
-    let dims = x.dims();
-    let data = x.clone().detach().into_data();
-    // f32 in training; f64 in the gradient checks, where rounding to f32 could move a near tie
-    let positions = match data.as_slice::<f32>() {
-        Ok(v) => first_maxima_of(v, dims),
-        Err(_) => first_maxima_of(data.convert::<f64>().as_slice::<f64>().expect("float activations"), dims),
-    };
-    index_tensor(positions, &x.device())
-}
-
-fn first_maxima_of<E: PartialOrd + Copy>(v: &[E], [images, h, w, c]: [usize; 4]) -> Vec<i64> {
+/// The flat position in channels-last `v` of dims `[images, h, w, c]` of each 2x2 window's
+/// maximum, window by window (row-major) and channel by channel: the first of equal maxima in the
+/// window's row-major order, as burn's max-pool picks. Read where the CPU keeps the activations:
+/// channels-last activations are the CPU's, so this is a pass over memory, not a read from a
+/// device (f32 in training; f64 in the gradient checks, where rounding to f32 could move a near
+/// tie).
+fn first_maxima_of<E: PartialOrd + Copy>(v: &[E], [images, h, w, c]: [usize; 4]) -> Vec<usize> {
     let (ho, wo) = (h / 2, w / 2);
     let mut positions = Vec::with_capacity(images * ho * wo * c);
     for image in 0..images {
@@ -111,7 +122,7 @@ fn first_maxima_of<E: PartialOrd + Copy>(v: &[E], [images, h, w, c]: [usize; 4])
                             (best, max) = (at, v[at]);
                         }
                     }
-                    best as i64
+                    best
                 }));
             }
         }
@@ -146,5 +157,19 @@ mod tests {
             let sent: f32 = dy.abs().sum().into_scalar();
             assert!((routed - sent).abs() <= 1e-4 * sent, "every window sends its gradient to one element: {routed} of {sent}");
         }
+    }
+
+    /// Off the graph, the host's scan and scatter give the graph's values, to the bit.
+    #[test]
+    fn the_host_max_pool_is_the_graphs_to_the_bit() {
+        let (graph, plain) = (Device::flex().autodiff(), Device::flex());
+        let x = random([3, 7, 6, 4], &plain).clamp_min(1.2);
+        let dy = random([3, 3, 3, 4], &plain);
+        let run = |device: &Device| {
+            let (y, cache) = gather(Tensor::from_data(x.to_data(), device));
+            assert_eq!(matches!(cache, MaxPoolCache::Host { .. }), !device.is_autodiff());
+            (y.into_data(), cache.backward(Tensor::from_data(dy.to_data(), device)).into_data())
+        };
+        assert_eq!(run(&graph), run(&plain));
     }
 }

@@ -1,0 +1,71 @@
+//! Kernels of the CPU's plain device, written as loops over the tensors' own memory: what runs
+//! off the graph (the query set's pass and backward, the meta-test, the view) reads its inputs
+//! where burn-flex keeps them and builds its outputs from typed vectors, which burn-flex takes
+//! as they are. Each is the same function, to the bit, as the tensor ops the graph uses beside
+//! it (`tests/pinned.rs` pins whole runs to the bit; the layer tests compare the two paths).
+//!
+//! Two costs of burn-flex 0.22.1 are avoided this way: reading a tensor to the host
+//! (`into_data` of a shared buffer copies it twice) and a new zeroed tensor (`zeros` and every
+//! matmul's output allocate bytes and copy them into an aligned buffer).
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::prelude::*;
+use burn::tensor::Element;
+
+/// `x`'s buffer where the CPU holds it, contiguous (shared, not copied, when it already is), or
+/// `None` on a GPU.
+pub fn on_cpu<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
+    let t = x.clone().without_autodiff().try_into_primitive::<Flex>().ok()?;
+    Some(if t.is_contiguous() && t.layout().start_offset() == 0 { t } else { t.to_contiguous() })
+}
+
+/// `x` is a tensor off the graph, on the CPU: the host kernels may take it.
+pub fn off_graph_on_cpu<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
+    if x.is_autodiff() { None } else { on_cpu(x) }
+}
+
+/// A tensor of `shape` on `device` from `values`, without a copy.
+pub fn tensor<E: Element, const D: usize>(values: Vec<E>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Calls `$f` with the buffer's values as `&[f32]` or `&[f64]` (the gradient checks run in f64).
+macro_rules! with_floats {
+    ($t:expr, $f:expr) => {
+        match $t.dtype() {
+            burn::tensor::DType::F32 => $f($t.storage::<f32>()),
+            burn::tensor::DType::F64 => $f($t.storage::<f64>()),
+            other => panic!("float activations, not {other:?}"),
+        }
+    };
+}
+pub(crate) use with_floats;
+
+/// Rows of `pixels` (`c` values each) picked by `rows`, a row past the end (`zero`) picking
+/// zeros: the im2col's `select` from its pixels with one zero pixel appended.
+pub fn gather_rows<E: Element + Copy + Default>(pixels: &[E], c: usize, rows: impl Iterator<Item = usize>, zero: usize, n_rows: usize) -> Vec<E> {
+    let mut out = Vec::with_capacity(n_rows * c);
+    for r in rows {
+        if r == zero {
+            out.extend(std::iter::repeat_n(E::default(), c));
+        } else {
+            out.extend_from_slice(&pixels[r * c..(r + 1) * c]);
+        }
+    }
+    out
+}
+
+/// `values` (`c` per row) added onto `n_rows` rows of zeros at `rows`, in order, a row past the
+/// end (`zero`) dropped: the im2col's scatter-add, in the order its `select_assign` adds.
+pub fn scatter_add_rows<E: Element + Copy + Default + std::ops::AddAssign>(values: &[E], c: usize, rows: impl Iterator<Item = usize>, zero: usize, n_rows: usize) -> Vec<E> {
+    let mut out = vec![E::default(); n_rows * c];
+    for (r, v) in rows.zip(values.chunks_exact(c)) {
+        if r != zero {
+            for (o, x) in out[r * c..(r + 1) * c].iter_mut().zip(v) {
+                *o += *x;
+            }
+        }
+    }
+    out
+}
