@@ -3,12 +3,14 @@
 //! Every parameter has a leading task dimension T. The meta-parameters θ have T = 1; adapting to
 //! a meta-batch expands them to T tasks (`maml::params::Tile`), so one op serves all the tasks'
 //! fast weights at once, and burn's backward of the expansion sums the tasks' meta-gradients.
-//! Dense layers see activations as `[T, n, d]` (batched matmuls).
+//! Dense layers see activations as `[T, n, d]` (batched matmuls; off the graph, the host's:
+//! `model::host::matmul`).
 
 use burn::module::Param;
 use burn::prelude::*;
 
 use super::grads::Grads;
+use super::host::matmul;
 use super::init::torch_uniform;
 use crate::rng::Rng;
 
@@ -31,14 +33,14 @@ impl Dense {
 
     /// `x: [tasks, n, d_in]` to `[tasks, n, d_out]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        x.matmul(self.weight.val()) + self.bias_rows()
+        matmul(x, self.weight.val()) + self.bias_rows()
     }
 
     /// Puts dW, db into `grads`; returns dx when asked.
     pub fn backward(&self, x: Tensor<3>, dy: Tensor<3>, need_dx: bool, grads: &mut Grads) -> Option<Tensor<3>> {
-        grads.put(&self.weight, x.swap_dims(1, 2).matmul(dy.clone())); // [tasks, d_in, d_out]
+        grads.put(&self.weight, matmul(x.swap_dims(1, 2), dy.clone())); // [tasks, d_in, d_out]
         grads.put(&self.bias, dy.clone().sum_dim(1)); // [tasks, 1, d_out]
-        need_dx.then(|| dy.matmul(self.weight.val().swap_dims(1, 2))) // [tasks, n, d_in]
+        need_dx.then(|| matmul(dy, self.weight.val().swap_dims(1, 2))) // [tasks, n, d_in]
     }
 }
 

@@ -25,6 +25,53 @@ pub fn off_graph_on_cpu<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     if x.is_autodiff() { None } else { on_cpu(x) }
 }
 
+/// `a · b` for `a: [tasks, m, k]` and `b: [tasks, k, n]` (either's tasks may be 1, broadcast),
+/// views with any strides: off the graph on the CPU, burn-flex's own call of the GEMM, one per
+/// task, into a typed vector; elsewhere `a.matmul(b)`.
+pub fn matmul(a: Tensor<3>, b: Tensor<3>) -> Tensor<3> {
+    let plain = |t: &Tensor<3>| if t.is_autodiff() { None } else { t.clone().try_into_primitive::<Flex>().ok() };
+    let (Some(l), Some(r)) = (plain(&a), plain(&b)) else { return a.matmul(b) };
+    let ([ta, m, k], [tb, _, n]) = (a.dims(), b.dims());
+    let tasks = ta.max(tb);
+    let device = a.device();
+    match l.dtype() {
+        burn::tensor::DType::F32 if r.dtype() == l.dtype() => tensor(batched_gemm::<f32>(&l, &r, tasks, m, k, n), [tasks, m, n], &device),
+        burn::tensor::DType::F64 if r.dtype() == l.dtype() => tensor(batched_gemm::<f64>(&l, &r, tasks, m, k, n), [tasks, m, n], &device),
+        _ => a.matmul(b),
+    }
+}
+
+fn batched_gemm<T: GemmFloat>(l: &FlexTensor, r: &FlexTensor, tasks: usize, m: usize, k: usize, n: usize) -> Vec<T> {
+    let (ls, rs) = (l.layout().strides(), r.layout().strides());
+    let (lo, ro) = (l.layout().start_offset() as isize, r.layout().start_offset() as isize);
+    let (lt, rt) = (l.layout().shape()[0], r.layout().shape()[0]);
+    let (lhs, rhs) = (l.storage::<T>(), r.storage::<T>());
+    let len = tasks * m * n;
+    if k == 0 {
+        return vec![T::default(); len];
+    }
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    for t in 0..tasks {
+        let lt_off = if lt == 1 { 0 } else { t as isize * ls[0] };
+        let rt_off = if rt == 1 { 0 } else { t as isize * rs[0] };
+        // SAFETY: the offsets and strides are the tensors' own layouts, inside their buffers; the
+        // output's rows are `n` apart in a buffer of `tasks m n` elements, each written once
+        // (`read_dst` false), as burn-flex's matmul calls it.
+        unsafe {
+            gemm::gemm(
+                m, n, k,
+                out.as_mut_ptr().add(t * m * n), 1, n as isize, false,
+                lhs.as_ptr().offset(lo + lt_off), ls[2], ls[1],
+                rhs.as_ptr().offset(ro + rt_off), rs[2], rs[1],
+                T::ZERO, T::ONE, false, false, false, gemm::Parallelism::None,
+            );
+        }
+    }
+    // SAFETY: every element was written by the calls above
+    unsafe { out.set_len(len) };
+    out
+}
+
 /// A tensor of `shape` on `device` from `values`, without a copy.
 pub fn tensor<E: Element, const D: usize>(values: Vec<E>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
@@ -68,4 +115,20 @@ pub fn scatter_add_rows<E: Element + Copy + Default + std::ops::AddAssign>(value
         }
     }
     out
+}
+
+/// The float types the host GEMM runs (`gemm` dispatches on them at run time).
+trait GemmFloat: Element + Copy + Default + bytemuck::Pod {
+    const ZERO: Self;
+    const ONE: Self;
+}
+
+impl GemmFloat for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl GemmFloat for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
 }

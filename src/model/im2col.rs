@@ -131,12 +131,12 @@ impl Conv {
             let n_rows = images * h_out * w_out * KERNEL * KERNEL;
             let shape = [tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c];
             let cols: Tensor<3> = with_floats!(t, |v| host::tensor(host::gather_rows(v, c, self.host_rows(images, h, w), images * h * w, n_rows), shape, &device));
-            let y = cols.clone().matmul(self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
+            let y = host::matmul(cols.clone(), self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
             return (y, ConvCache::Cols { cols, rows: None, in_hw: [h, w] });
         }
         let rows = self.im2col_rows(images, h, w, &device);
         let cols = self.im2col(x, rows.clone());
-        let y = cols.clone().matmul(self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
+        let y = host::matmul(cols.clone(), self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
         (y, ConvCache::Cols { cols, rows: Some(rows), in_hw: [h, w] })
     }
 
@@ -151,9 +151,8 @@ impl Conv {
     fn weight_grad_gemm(&self, cols: Tensor<3>, dy: Tensor<4>) -> Tensor<5> {
         let [tasks, c_out, c_in, _, _] = self.weight.dims();
         let [images, h_out, w_out, _] = dy.dims();
-        dy.reshape([tasks, images / tasks * h_out * w_out, c_out])
-            .swap_dims(1, 2)
-            .matmul(cols) // [tasks, c_out, 9 c_in], columns ordered (ky, kx, c_in)
+        let dy = dy.reshape([tasks, images / tasks * h_out * w_out, c_out]).swap_dims(1, 2);
+        host::matmul(dy, cols) // [tasks, c_out, 9 c_in], columns ordered (ky, kx, c_in)
             .reshape([tasks, c_out, KERNEL, KERNEL, c_in])
             .permute([0, 1, 4, 2, 3])
     }
@@ -165,9 +164,8 @@ impl Conv {
     fn input_grad_gemm(&self, dy: Tensor<4>, rows: Option<Tensor<1, Int>>, [h, w]: [usize; 2]) -> Tensor<4> {
         let [tasks, _, c_in, _, _] = self.weight.dims();
         let [images, h_out, w_out, c_out] = dy.dims();
-        let dcols = dy
-            .reshape([tasks, images / tasks * h_out * w_out, c_out])
-            .matmul(self.gemm_weight().swap_dims(1, 2)) // [tasks, n h' w', 9 c_in]
+        let dy = dy.reshape([tasks, images / tasks * h_out * w_out, c_out]);
+        let dcols = host::matmul(dy, self.gemm_weight().swap_dims(1, 2)) // [tasks, n h' w', 9 c_in]
             .reshape([images * h_out * w_out * KERNEL * KERNEL, c_in]);
         let Some(rows) = rows else {
             let t = host::on_cpu(&dcols).expect("off the graph on the CPU");
