@@ -1,4 +1,4 @@
-//! The inner loop, the one place α is read: θ' = θ − α ∇L_support(θ), k times, exact (second-order) or first-order, for many tasks at once.
+//! The inner loop, the one place α is used: θ' = θ − α ∇L_support(θ), k times, exact (second-order) or first-order, for many tasks at once.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
