@@ -11,8 +11,9 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::config::{Algorithm, Arch, MamlConfig, ModelConfig, TaskConfig, TaskKind};
-use crate::maml::params::{Detach, Fill, Lr, MetaParams, SgdStep, autodiff_grads};
-use crate::maml::TaskTensors;
+use crate::maml::adapt::{Lr, SgdStep, TaskTensors};
+use crate::maml::learners::{meta_gradient, reptile_direction};
+use crate::maml::params::{Detach, Fill, MetaParams, autodiff_grads};
 use crate::model::{Grads, Network};
 use crate::rng::Rng;
 use crate::tasks::{self, Split, Task};
@@ -109,13 +110,13 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     if algorithm == Algorithm::Reptile {
         return reptile_check(&params, &drawn, &batch, sampler.input_shape(), &config, arch);
     }
-    // the training path's meta-gradient (`maml::outer::query_loss`: the query set off the graph,
-    // its gradient carried back through the inner loop), as the mean over the tasks
+    // the training path's meta-gradient (`maml::learners::meta_gradient`: the query set off the
+    // graph, its gradient carried back through the inner loop), as the mean over the tasks
     let meta_grads = |first_order: bool| -> Grads {
         let config = config.clone().with_first_order(first_order);
-        let sum = crate::maml::outer::query_loss(&params, &drawn, sampler.input_shape(), &config, drawn.len());
+        let sum = meta_gradient(&params, &drawn, sampler.input_shape(), &config, drawn.len());
         let mean = 1.0 / drawn.len() as f64;
-        Grads(sum.grads.0.into_iter().map(|(id, g)| (id, g.mul_scalar(mean))).collect())
+        Grads(sum.direction.0.into_iter().map(|(id, g)| (id, g.mul_scalar(mean))).collect())
     };
     let exact = meta_grads(false);
     let first_order = meta_grads(true);
@@ -169,10 +170,10 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     GradcheckReport { algorithm, model: arch, inner_steps, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect }
 }
 
-/// Reptile's direction Σ_i (θ − θ'_i) from the outer loop (tasks tiled, `maml::outer`) against
+/// Reptile's direction Σ_i (θ − θ'_i) from the outer loop (tasks tiled, `maml::learners`) against
 /// each task's θ' from `adapt_by_autodiff`; with one step both equal the closed form α Σ_i ∇L_i(θ).
 fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], shape: crate::tasks::InputShape, config: &MamlConfig, arch: Arch) -> GradcheckReport {
-    let direction = crate::maml::outer::query_loss(params, drawn, shape, config, drawn.len()).grads;
+    let direction = reptile_direction(params, drawn, shape, config, drawn.len()).direction;
     let start = Grads::values(&params.theta);
     let mut reference = Grads::default();
     for t in batch {

@@ -46,22 +46,25 @@ impl Held {
     fn of(algorithm: Algorithm, first_order: bool) -> Self {
         match algorithm {
             // no graph through the inner loop: the query's pass and the steps' plain tensors
-            Algorithm::Reptile => Held { query: 1.2, support_step: 0.05, support: 0.65, weights_step: 0.1 },
+            Algorithm::Reptile => Held { query: 0.75, support_step: 0.0, support: 0.6, weights_step: 0.05 },
             // the body's features once, then the head's steps
-            Algorithm::Anil => Held { query: 2.1, support_step: 0.0, support: 1.2, weights_step: 0.1 },
+            Algorithm::Anil => Held { query: 1.45, support_step: 0.25, support: 1.0, weights_step: 0.0 },
             // the inner gradient enters as a constant: little of the support's pass is kept
-            _ if first_order => Held { query: 2.0, support_step: 0.1, support: 0.0, weights_step: 0.3 },
-            Algorithm::Maml | Algorithm::MetaSgd => Held { query: 2.1, support_step: 1.25, support: 0.45, weights_step: 1.75 },
+            _ if first_order => Held { query: 1.4, support_step: 0.26, support: 0.0, weights_step: 0.35 },
+            Algorithm::Maml | Algorithm::MetaSgd => Held { query: 1.5, support_step: 1.65, support: 0.0, weights_step: 1.5 },
         }
     }
 }
 
-/// Floats per unit of a meta-test's tasks adapted at once (no graph: one pass at a time).
-const TEST_PER_UNIT: f64 = 1.45;
+/// What a meta-test holds for each of the tasks it adapts at once, without a graph: floats per
+/// unit of each support example (an inner step's pass and backward) and per float of each query
+/// example's largest layer (a forward pass that keeps nothing, one layer at a time).
+const TEST_SUPPORT: f64 = 0.9;
+const TEST_QUERY: f64 = 2.05;
 
 /// Bytes any computation holds beside its tensors' (the threads' buffers, the im2col rows kept
 /// for the shapes in use).
-const FIXED: f64 = 1.5e6;
+const FIXED: f64 = 1.6e6;
 
 /// The bytes a run needs at its peak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +109,8 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let meta_iteration = (FIXED + F32 as f64 * floats) as u64;
     // a meta-test adapts one chunk of tasks at a time (the page has one thread), without a graph
     let chunk = eval_tasks.clamp(1, cpu.at_once(EVAL_CHUNK, support + query)) as f64;
-    let meta_test = (FIXED + F32 as f64 * TEST_PER_UNIT * chunk * unit * (support + query) as f64) as u64;
+    let largest = plan.largest_layer_per_example() as f64;
+    let meta_test = (FIXED + F32 as f64 * chunk * (TEST_SUPPORT * unit * support as f64 + TEST_QUERY * largest * query as f64)) as u64;
     Footprint { meta_iteration, meta_test }
 }
 

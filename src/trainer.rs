@@ -8,9 +8,10 @@ use burn::module::Module;
 use burn::prelude::*;
 
 use crate::config::{Algorithm, MamlConfig, TaskKind, TrainerConfig};
-use crate::maml::params::{Fill, RateSummary, rate_summaries};
+use crate::maml::adapt::meta_params;
+use crate::maml::params::{RateSummary, rate_summaries};
 use crate::maml::shares::Shares;
-use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_step, meta_steps};
+use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_steps};
 use crate::model::Network;
 use crate::pending::Pending;
 use crate::rng::Rng;
@@ -78,12 +79,12 @@ impl Trainer {
         })
     }
 
-    /// Fresh meta-parameters drawn from the seed's `stream`: θ, and for Meta-SGD rates of α.
+    /// Fresh meta-parameters drawn from the seed's `stream`: θ, and what the learner adds to it
+    /// (`maml::adapt::meta_params`).
     fn init(config: &TrainerConfig, sampler: &dyn TaskSampler, stream: u64, device: &Device) -> Result<MetaParams, TrainError> {
         let mut rng = Rng::stream(config.seed, stream);
         let theta = Network::new(&config.model, sampler.input_shape(), sampler.outputs(), &mut rng, device).map_err(TrainError::Config)?;
-        let rates = (config.maml.algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: config.maml.inner_lr }));
-        Ok(MetaParams { theta, rates })
+        Ok(meta_params(theta, &config.maml))
     }
 
     /// Threads for the shares of a meta-batch (natively; default: the machine's cores). The
@@ -109,8 +110,9 @@ impl Trainer {
         self.learner.iteration
     }
 
-    /// Changes the MAML settings (α, β, inner steps, first-order, meta-batch, clipping) from the
-    /// next meta-iteration on, keeping the weights and Adam's state. The algorithm is the run's.
+    /// Changes the MAML settings (`MamlConfig`: the inner loop's, β, the meta-batch, clipping)
+    /// from the next meta-iteration on, keeping the weights and Adam's state. The algorithm is
+    /// the run's.
     pub fn set_maml(&mut self, maml: MamlConfig) -> Result<(), TrainError> {
         if maml.algorithm != self.config.maml.algorithm {
             return Err(TrainError::Config(format!("the algorithm is the run's ({}): changing it starts a new run", self.config.maml.algorithm)));
@@ -127,17 +129,17 @@ impl Trainer {
         Shares::new(&self.config.model, self.threads, &self.device)
     }
 
-    /// One meta-iteration (`maml::outer::meta_step`), applied once its readings are read.
+    /// One meta-iteration: `steps(1)`, its report or its divergence.
     pub fn step(&mut self) -> Pending<'_, Result<StepReport, TrainError>> {
-        let shares = self.shares();
-        let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
-        meta_step(&mut self.learner, || sampler.sample(Split::MetaTrain, rng), sampler.input_shape(), &self.config.maml, &shares)
-            .map(|outcome| outcome.map_err(TrainError::from))
+        self.steps(1).map(|(mut reports, diverged)| match diverged {
+            Some(e) => Err(e),
+            None => Ok(reports.pop().expect("a meta-iteration that did not diverge reports")),
+        })
     }
 
-    /// Up to `n` meta-iterations read from the device at once (`maml::outer::meta_steps`): their
-    /// reports, and the divergence that ended them early, if one did (the weights are then those
-    /// before it, as after `step`).
+    /// Up to `n` meta-iterations read from the device at once (`maml::outer::meta_steps`, the
+    /// outer loop's one entry point): their reports, and the divergence that ended them early,
+    /// if one did (the weights are then those before the diverged iteration).
     pub fn steps(&mut self, n: usize) -> Pending<'_, (Vec<StepReport>, Option<TrainError>)> {
         let shares = self.shares();
         let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
@@ -145,7 +147,7 @@ impl Trainer {
             .map(|(reports, diverged)| (reports, diverged.map(TrainError::from)))
     }
 
-    /// Meta-test: adapt to `tasks` held-out tasks with `steps` inner steps of α, from `start`.
+    /// Meta-test: adapt to `tasks` held-out tasks with `steps` inner steps, from `start`.
     /// The tasks come from the seed's meta-test stream: the same on every call.
     pub fn evaluate(&self, tasks: usize, steps: usize, start: Start) -> Pending<'static, EvalReport> {
         let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
@@ -170,8 +172,8 @@ impl Trainer {
         OwnTask::new(support_x, support_y, query_x, self.sampler.input_shape(), ways)
     }
 
-    /// A person's task adapted step by step from `start` with the current α over the run's
-    /// `test_inner_steps`, by the algorithm's own rule (as the view and the meta-test).
+    /// A person's task adapted step by step from `start` over the run's `test_inner_steps`, by
+    /// the algorithm's own rule with the current settings (as the view and the meta-test).
     pub fn adapt_own(&self, task: &OwnTask, start: Start) -> Pending<'static, Vec<OwnStep>> {
         let steps = self.config.maml.test_inner_steps;
         own_task(&self.start_params(start), task, self.sampler.input_shape(), &self.config.maml, steps)
@@ -187,7 +189,7 @@ impl Trainer {
         self.sampler.sample(Split::MetaTest, &mut Rng::stream(self.config.seed ^ index.wrapping_mul(0x9E37_79B9), streams::VIEW))
     }
 
-    /// The `index`-th view task adapted step by step with the current weights and α.
+    /// The `index`-th view task adapted step by step with the current weights and settings.
     pub fn view(&self, index: u64, steps: usize) -> Pending<'static, View> {
         crate::maml::view::view(&self.meta_parameters(), self.view_task(index), self.sampler.input_shape(), &self.config.maml, steps)
     }

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use maml_lab::config::{Algorithm, Arch, Downsample, TaskKind, TrainerConfig};
 use maml_lab::maml::MetaParams;
-use maml_lab::maml::outer::query_loss;
+use maml_lab::maml::learners::{meta_gradient, reptile_direction};
 use maml_lab::memory::input_shape;
 use maml_lab::model::Network;
 use maml_lab::model::layout::{ChannelsLast, Grouped, Layout};
@@ -38,7 +38,8 @@ fn ids(net: &Network) -> Vec<ParamId> {
     ids.0
 }
 
-/// The query loss, number correct and meta-gradient of one meta-batch, in `layout`.
+/// The query loss, number correct and meta-gradient (Reptile: direction) of one meta-batch, in
+/// `layout`.
 fn meta_batch(config: &TrainerConfig, layout: &'static dyn Layout) -> Vec<(String, Vec<f64>)> {
     let s = sampler(&config.task, &[], config.seed).unwrap();
     let shape = input_shape(config);
@@ -51,11 +52,12 @@ fn meta_batch(config: &TrainerConfig, layout: &'static dyn Layout) -> Vec<(Strin
     let theta = Network::new(&config.model, shape, s.outputs(), &mut rng, &device).unwrap().in_layout(layout);
     let params = MetaParams { theta, rates: None };
     let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
-    let sum = query_loss(&params, &tasks, shape, &config.maml, 2);
+    let share = if config.maml.algorithm == Algorithm::Reptile { reptile_direction } else { meta_gradient };
+    let sum = share(&params, &tasks, shape, &config.maml, 2);
     let mut out = vec![("loss".to_string(), sum.loss.into_data().convert::<f64>().try_to_vec::<f64>().unwrap())];
     out.extend(sum.correct.map(|c| ("correct".to_string(), c.into_data().convert::<f64>().try_to_vec::<f64>().unwrap())));
     for (i, id) in ids(&params.theta).iter().enumerate() {
-        let g = sum.grads.0.get(id).unwrap_or_else(|| panic!("parameter {i} has a meta-gradient"));
+        let g = sum.direction.0.get(id).unwrap_or_else(|| panic!("parameter {i} has a meta-gradient"));
         out.push((format!("parameter {i}"), g.clone().into_data().convert::<f64>().try_to_vec::<f64>().unwrap()));
     }
     out

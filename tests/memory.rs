@@ -1,18 +1,18 @@
 //! The memory estimate (`memory::footprint`) against the heap the computation really takes.
 //!
 //! A counting global allocator records the most heap held at once while one share of a
-//! meta-iteration (`maml::outer::query_loss`, all of the meta-batch's tasks, as the browser's
-//! one-share wasm runs it) and a meta-test on one thread run here natively on the flex backend,
-//! the backend the page's CPU path runs. The estimate must be above that peak (so the page never
-//! starts a run it cannot hold) and close to it (so it refuses nothing that fits): within 1.5x
-//! for the page's presets, 4x for other shapes.
+//! meta-iteration (`maml::learners::meta_gradient`, or Reptile's `reptile_direction`, all of the
+//! meta-batch's tasks, as the browser's one-share wasm runs it) and a meta-test on one thread run
+//! here natively on the flex backend, the backend the page's CPU path runs. The estimate must be
+//! above that peak (so the page never starts a run it cannot hold) and close to it (so it refuses
+//! nothing that fits): within 1.5x for the page's presets, 4x for other shapes.
 
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use burn::module::Module;
 use burn::prelude::Device;
 use maml_lab::config::{Algorithm, TaskKind, TrainerConfig};
-use maml_lab::maml::outer::query_loss;
+use maml_lab::maml::learners::{meta_gradient, reptile_direction};
 use maml_lab::maml::{MetaParams, evaluate};
 use maml_lab::maml::shares::Shares;
 use maml_lab::memory::{PAGE_BUDGET, check_page, footprint, input_shape};
@@ -69,7 +69,8 @@ fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
     let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
     let m = &config.maml;
     let at_once = Shares::new(&config.model, 1, &device).at_once(tasks.len(), tasks[0].support.n + tasks[0].query.n);
-    let meta_iteration = std::thread::scope(|scope| scope.spawn(|| peak(|| drop(query_loss(&params, &tasks, shape, m, at_once)))).join().unwrap());
+    let share = if m.algorithm == Algorithm::Reptile { reptile_direction } else { meta_gradient };
+    let meta_iteration = std::thread::scope(|scope| scope.spawn(|| peak(|| drop(share(&params, &tasks, shape, m, at_once)))).join().unwrap());
     let plain = params.valid();
     let shares = Shares::new(&config.model, 1, &device); // the page's one thread: one chunk at a time
     let test = |rng: &mut Rng| {

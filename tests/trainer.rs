@@ -48,13 +48,15 @@ fn divergence_is_an_error_naming_the_iteration_and_keeps_the_last_finite_weights
 }
 
 /// `steps(n)` (the page's: one read for n meta-iterations) does what n `step`s do: the same
-/// reports and weights; and on a divergence in the middle of the batch, the reports before it,
-/// the same error, and the weights from before the diverged iteration.
+/// reports and weights, clipped or not; and on a divergence in the middle of the batch, the
+/// reports before it, the same error, and the weights from before the diverged iteration.
 #[test]
 fn a_batch_of_steps_read_at_once_is_the_same_as_steps_one_by_one() {
-    for (kind, meta_lr) in [(TaskKind::Glyphs, 0.001), (TaskKind::Sinusoid, 0.001), (TaskKind::Sinusoid, 1e20)] {
+    let runs = [(TaskKind::Glyphs, 0.001, None), (TaskKind::Sinusoid, 0.001, None), (TaskKind::Sinusoid, 0.001, Some(0.01)), (TaskKind::Sinusoid, 1e20, None)];
+    for (kind, meta_lr, grad_clip) in runs {
         let mut c = small(kind);
         c.maml.meta_lr = meta_lr; // 1e20: Adam moves every weight by about 1e20, so a later iteration overflows
+        c.maml.grad_clip = grad_clip;
         let mut one = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
         let mut reports = vec![];
         let mut error = None;

@@ -1,11 +1,11 @@
-//! The inner loop: θ' = θ − α ∇L_support(θ), k times, exact (second-order) or first-order, for many tasks at once.
+//! The inner loop, the one place α is used: θ' = θ − α ∇L_support(θ), k times, exact (second-order) or first-order, for many tasks at once.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 
-use super::params::{Detach, Lr, MetaParams, SgdStep, Tile};
+use super::params::{Detach, Fill, MetaParams, Tile};
 use crate::config::{Algorithm, MamlConfig};
-use crate::model::{Network, Target};
+use crate::model::{Grads, Network, Target};
 use crate::tasks::{InputShape, Labels, Set, Task};
 
 /// The sets of T tasks as tensors on one device, task-major: inputs `[tasks, n, features]`.
@@ -150,6 +150,48 @@ pub fn each_step(mut inner: Inner, steps: usize, mut read: impl FnMut(&Inner)) {
 /// steps, all tasks at once.
 pub fn adapt(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Inner {
     (0..config.inner_steps).fold(Inner::start(params, t, config), |inner, _| inner.step())
+}
+
+/// The meta-parameters a run starts from with θ: θ itself, and for Meta-SGD a learned inner
+/// learning rate per parameter, each starting at α.
+pub fn meta_params(theta: Network, config: &MamlConfig) -> MetaParams {
+    let rates = (config.algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: config.inner_lr }));
+    MetaParams { theta, rates }
+}
+
+/// The inner learning rate: one α for every parameter, or one per parameter (Meta-SGD).
+#[derive(Clone, Debug)]
+pub enum Lr {
+    Scalar(f64),
+    /// Rates keyed by θ's parameter ids, each with one task (broadcast over the tasks).
+    PerParam(Grads),
+}
+
+/// θ' = θ − α g for every parameter with a gradient. `Param::map` keeps the tensor's lineage,
+/// so θ' stays connected to θ; with tracked g (exact MAML) the meta-gradient flows through g
+/// too, and with tracked rates (Meta-SGD) through α.
+pub struct SgdStep<'a> {
+    pub grads: &'a Grads,
+    pub lr: &'a Lr,
+}
+
+impl ModuleMapper for SgdStep<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(g) = self.grads.get(&param) else { return param };
+        match self.lr {
+            Lr::Scalar(lr) => {
+                let lr = *lr;
+                param.map(|t| t - g.mul_scalar(lr))
+            }
+            Lr::PerParam(rates) => {
+                let rate = rates.0.get(&param.id).expect("a rate per parameter").clone();
+                let mut one = g.dims();
+                one[0] = 1;
+                let rate = rate.reshape(one).expand(g.dims());
+                param.map(|t| t - g * rate)
+            }
+        }
+    }
 }
 
 /// The meta-parameters as the starting weights of `tasks` tasks.

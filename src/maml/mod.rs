@@ -1,7 +1,8 @@
-//! MAML (Finn, Abbeel, Levine 2017) and its kin (Reptile, ANIL, Meta-SGD): the inner loop (`adapt`), the outer loop (`outer`), and meta-testing (`evaluate`, `view`).
+//! MAML (Finn, Abbeel, Levine 2017) and its kin (Reptile, ANIL, Meta-SGD): the inner loop (`adapt`), the outer loop (`outer`) and each learner's meta-iteration in it (`learners`), and meta-testing (`evaluate`, `view`).
 
 pub mod adapt;
 pub mod evaluate;
+pub mod learners;
 pub mod optim;
 pub mod outer;
 pub mod params;
@@ -10,6 +11,6 @@ pub mod view;
 
 pub use adapt::{Inner, TaskTensors, adapt};
 pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
-pub use outer::{Diverged, MetaLearner, StepReport, meta_step, meta_steps};
+pub use outer::{Diverged, MetaLearner, StepReport, meta_steps};
 pub use params::MetaParams;
 pub use view::View;

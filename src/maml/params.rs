@@ -1,4 +1,4 @@
-//! What the outer loop learns (θ, and Meta-SGD's rates), and maps over every parameter: the inner SGD step, tiling over tasks, detaching, collecting burn's gradients.
+//! What the outer loop learns (θ, and Meta-SGD's rates), and maps over every parameter: filling, tiling over tasks, detaching, collecting burn's gradients.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -80,7 +80,7 @@ pub fn rate_summaries(rates: &Network) -> crate::pending::Pending<'static, Vec<R
 }
 
 /// A network of `net`'s shapes with every value `value`, as new parameters (ids of their own):
-/// Meta-SGD's rates, initialised to α.
+/// Meta-SGD's rates at their start (`adapt::meta_params`).
 pub struct Fill {
     pub value: f64,
 }
@@ -89,41 +89,6 @@ impl ModuleMapper for Fill {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let t = param.val();
         Param::from_tensor(Tensor::<D>::full(t.shape(), self.value, &t.device()))
-    }
-}
-
-/// The inner learning rate: one α for every parameter, or one per parameter (Meta-SGD).
-#[derive(Clone, Debug)]
-pub enum Lr {
-    Scalar(f64),
-    /// Rates keyed by θ's parameter ids, each with one task (broadcast over the tasks).
-    PerParam(Grads),
-}
-
-/// θ' = θ − α g for every parameter with a gradient. `Param::map` keeps the tensor's lineage,
-/// so θ' stays connected to θ; with tracked g (exact MAML) the meta-gradient flows through g
-/// too, and with tracked rates (Meta-SGD) through α.
-pub struct SgdStep<'a> {
-    pub grads: &'a Grads,
-    pub lr: &'a Lr,
-}
-
-impl ModuleMapper for SgdStep<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(g) = self.grads.get(&param) else { return param };
-        match self.lr {
-            Lr::Scalar(lr) => {
-                let lr = *lr;
-                param.map(|t| t - g.mul_scalar(lr))
-            }
-            Lr::PerParam(rates) => {
-                let rate = rates.0.get(&param.id).expect("a rate per parameter").clone();
-                let mut one = g.dims();
-                one[0] = 1;
-                let rate = rate.reshape(one).expand(g.dims());
-                param.map(|t| t - g * rate)
-            }
-        }
     }
 }
 

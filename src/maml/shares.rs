@@ -8,11 +8,12 @@ use crate::model::Grads;
 use crate::tasks::Task;
 
 /// Some tasks' summed query loss after adaptation, their number correct (classification), and
-/// the gradient of that loss with respect to θ.
+/// the summed direction the outer loop follows: MAML's gradient of that loss with respect to θ
+/// (and Meta-SGD's rates), or Reptile's Σ_i (θ − θ'_i).
 pub struct Sum {
     pub loss: Tensor<1>,
     pub correct: Option<Tensor<1>>,
-    pub grads: Grads,
+    pub direction: Grads,
 }
 
 impl Sum {
@@ -20,7 +21,7 @@ impl Sum {
         Sum {
             loss: self.loss + other.loss,
             correct: self.correct.zip(other.correct).map(|(a, b)| a + b),
-            grads: self.grads + other.grads,
+            direction: self.direction + other.direction,
         }
     }
 }
@@ -108,7 +109,7 @@ mod tests {
     use super::*;
     use crate::config::{TaskKind, TrainerConfig};
     use crate::maml::adapt::{TaskTensors, adapt};
-    use crate::maml::outer::query_loss;
+    use crate::maml::learners::meta_gradient;
     use crate::maml::params::{MetaParams, autodiff_grads};
     use crate::model::Network;
     use crate::rng::Rng;
@@ -135,7 +136,7 @@ mod tests {
 
             let shares = Shares::new(&config.model, 2, &device);
             let shape = s.input_shape();
-            let summed = shares.sum(&tasks, |part, at_once| query_loss(&net, part, shape, m, at_once)).grads;
+            let summed = shares.sum(&tasks, |part, at_once| meta_gradient(&net, part, shape, m, at_once)).direction;
             assert_eq!(summed.0.len(), reference.0.len());
             let values = |g: &Tensor<1>| g.clone().into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
             let mut norm = 0.0;

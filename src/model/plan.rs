@@ -82,6 +82,13 @@ impl Plan {
         self.blocks.iter().map(|b| 9 * b.c_in * b.conv_hw[0] * b.conv_hw[1]).sum::<usize>() as u64
     }
 
+    /// Floats of one example's largest layer: a convolution's im2col rows and output, or the
+    /// input (what a forward pass that keeps nothing holds at once, at most).
+    pub fn largest_layer_per_example(&self) -> u64 {
+        let blocks = self.blocks.iter().map(|b| (9 * b.c_in + b.c_out) * b.conv_hw[0] * b.conv_hw[1]);
+        blocks.chain([self.input.numel(), self.features]).max().unwrap_or(0) as u64
+    }
+
     /// Floats one example's forward pass makes, layer by layer: the input, every convolution's
     /// and pool's output, the features, the hidden layers' and the outputs.
     pub fn activations_per_example(&self) -> u64 {
