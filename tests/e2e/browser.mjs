@@ -37,6 +37,13 @@ export async function drawn(page) {
   await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
 }
 
+/** Waits until the worker has done every request sent before now, such as the batch in flight when
+ *  Play was paused: a test then reads what stays, however fast or slow the machine. */
+export async function settled(page) {
+  await page.evaluate(() => window.lab.settle());
+  await drawn(page);
+}
+
 /** Runs `fn({ page, consoleErrors })` on a freshly opened page and always closes it. */
 export async function withPage(options, fn) {
   const opened = await open(options);
