@@ -2,17 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { withPage, until, mainThreadStayedFree, drawn, settled } from './browser.mjs';
+import { withPage, until, mainThreadStayedFree, drawn, settled, steps as step } from './browser.mjs';
 
 const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null); await drawn(page); };
 
 /** Presses Step n times, waiting for each meta-iteration; returns the meta-losses. */
 async function steps(page, n) {
-  for (let i = 1; i <= n; i++) {
-    await until(page, () => !document.getElementById('step').disabled);
-    await page.click('#step');
-    await until(page, (k) => window.lab.iteration >= k, i);
-  }
+  await step(page, n);
   return page.evaluate(() => window.lab.history.loss.filter((v) => v !== null));
 }
 
@@ -201,7 +197,7 @@ test('after the engine fails, the page restarts on the CPU from the last snapsho
   // a snapshot now, rather than after the page's 30 s
   await page.evaluate(() => window.lab.worker.postMessage({ type: 'exportWeights', purpose: 'snapshot' }));
   // (the page took one of its own after the first meta-iteration: wait for this one)
-  await until(page, () => window.lab.snapshot?.iteration === 3);
+  await until(page, () => window.lab.snapshot.last?.iteration === 3);
   // what the worker sends when the wasm panics
   await page.evaluate(() => window.lab.worker.onmessage({ data: { type: 'fatal', request: 'step', message: 'unreachable executed' } }));
   await until(page, () => /Loaded the weights of the last snapshot \(trained 3 meta-iterations\)/.test(document.getElementById('notices').textContent));

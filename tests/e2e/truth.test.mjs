@@ -5,21 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { withPage, until, drawn, settled } from './browser.mjs';
+import { withPage, until, drawn, settled, steps } from './browser.mjs';
 
 const QUICK = '?eval_tasks=4';
 const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null && window.lab.view !== null); await drawn(page); };
 const notices = (page) => page.textContent('#notices');
-
-/** Presses Step n times, waiting for each meta-iteration. */
-async function steps(page, n) {
-  for (let i = 0; i < n; i++) {
-    const at = await page.evaluate(() => window.lab.iteration);
-    await until(page, () => !document.getElementById('step').disabled);
-    await page.click('#step');
-    await until(page, (k) => window.lab.iteration > k, at);
-  }
-}
 
 /** Opens `hash` in the page as a person editing its URL would, and waits for that run. */
 async function openHash(page, hash) {
