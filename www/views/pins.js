@@ -146,11 +146,11 @@ export class Pins {
     if (signature === this.signature) return;
     this.signature = signature;
     this.items.replaceChildren(...pins.map((p) => {
-      const li = document.createElement('li');
-      const swatch = Object.assign(document.createElement('span'), { className: 'swatch' });
+      const li = el('li');
+      const swatch = el('span', { className: 'swatch' });
       swatch.style.background = p.colour;
-      const text = Object.assign(document.createElement('span'), { className: 'pin-label', textContent: `${p.label} (${p.iteration} it)` });
-      const remove = Object.assign(document.createElement('button'), { textContent: '×', className: 'remove' });
+      const text = el('span', { className: 'pin-label', textContent: `${p.label} (${p.iteration} it)` });
+      const remove = el('button', { textContent: '×', className: 'remove' });
       remove.setAttribute('aria-label', `Remove pinned run ${p.label}`);
       remove.onclick = () => this.remove(p.tag);
       li.append(swatch, text, remove);
