@@ -12,8 +12,8 @@ use wasm_bindgen::prelude::*;
 use crate::config::{TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
 use crate::memory;
-use crate::settings::{self, Settings};
 use crate::rng::{Rng, mix64};
+use crate::settings::{self, Settings};
 use crate::tasks::{ImageSet, Labels, TaskMeta, glyphs, omniglot};
 use crate::trainer::{Start, Trainer};
 
