@@ -17,7 +17,7 @@
 //                     schedule,                       when another backend is asked for; schedule:
 //                     weights?}                       live settings to apply after given meta-
 //                                                     iterations, [{iteration, settings}] (a link's
-//                                                     replay), each exactly there (see stepOnce);
+//                                                     replay), each exactly there (loop.js, stepOnce);
 //                                                     from `weights` (a weights file) when given
 //   play             {}                               train in batches until paused
 //   pause            {}                               stop after the batch in flight
