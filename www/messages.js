@@ -148,7 +148,7 @@ const aboutRun = {
     showCounters();
     setButtons();
     // the drawing panel renders strokes with the wasm's glyph renderer, loaded with the worker's `loaded`
-    renderer.ready.then(() => lab.views.charts.draw.setRun(m.config));
+    renderer.ready.then(() => lab.views.charts.draw.setRun(m.config), (e) => notice(`The drawing panel could not start the glyph renderer: ${e.message}.`, 'error', 'renderer'));
   },
   reports(m) {
     lab.results.addReports(m);
