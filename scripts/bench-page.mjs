@@ -19,8 +19,8 @@ for (const algorithm of ['reptile', 'anil', 'meta-sgd']) {
   cases.push({ name: `${algorithm}, glyphs (its preset), CPU (wasm)`, hash: `#task=glyphs&algorithm=${algorithm}&backend=cpu` });
 }
 if (process.argv.includes('--webgpu')) {
-  cases.push({ name: 'sinusoid, WebGPU (SwiftShader)', hash: '#task=sinusoid&backend=webgpu', webgpu: true, query: '?eval_tasks=2' });
-  cases.push({ name: 'glyphs 5-way 1-shot (page preset), WebGPU (SwiftShader)', hash: '#task=glyphs&backend=webgpu', webgpu: true, query: '?eval_tasks=2' });
+  cases.push({ name: 'sinusoid, WebGPU (SwiftShader)', hash: '#task=sinusoid&backend=webgpu', webgpu: true, query: '?eval_tasks=2&gpu_counts=1' });
+  cases.push({ name: 'glyphs 5-way 1-shot (page preset), WebGPU (SwiftShader)', hash: '#task=glyphs&backend=webgpu', webgpu: true, query: '?eval_tasks=2&gpu_counts=1' });
 }
 const only = new RegExp(process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '');
 

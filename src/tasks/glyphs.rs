@@ -20,9 +20,10 @@ const INSTANCE_SALT: u64 = 0x125E_ED00;
 const N_PTS: usize = 16;
 const NOISE: f64 = 0.15;
 /// Canonical units per pixel: the square [-1, 1]^2 spans 28 pixels.
-const PX: f64 = 2.0 / SIDE as f64;
+pub const PX: f64 = 2.0 / SIDE as f64;
 
-type Point = (f64, f64);
+/// A point in canonical coordinates.
+pub type Point = (f64, f64);
 
 /// A class: its strokes as 16-point polylines in canonical coordinates, and the base half-width.
 #[derive(Clone, Debug)]
@@ -66,31 +67,38 @@ impl GlyphClass {
             .iter()
             .flat_map(|s| s.windows(2).map(|w| (place(w[0]), place(w[1]))).collect::<Vec<_>>())
             .collect();
-        let w = self.half_width * width_mult;
-        // Only pixels within w + 0.5 pixels of a segment get ink, so each segment visits just
-        // its bounding box grown by that reach; every other pixel stays at distance infinity
-        // and clamps to 0, exactly as the spec's minimum over all segments would give.
-        let reach = (w + 0.5) * PX;
-        let to_index = |v: f64| (v + 1.0) / PX - 0.5; // canonical coordinate -> pixel index
-        let clip = |v: f64| v.clamp(0.0, (SIDE - 1) as f64) as usize;
-        // squared distances: the square root, monotonic, is taken once per pixel at the end
-        let mut dist2 = vec![f64::INFINITY; SIDE * SIDE];
-        for &(a, b) in &segments {
-            let (c0, c1) = (clip(to_index(a.0.min(b.0) - reach).floor() - 1.0), clip(to_index(a.0.max(b.0) + reach).ceil() + 1.0));
-            let (r0, r1) = (clip(to_index(a.1.min(b.1) - reach).floor() - 1.0), clip(to_index(a.1.max(b.1) + reach).ceil() + 1.0));
-            for r in r0..=r1 {
-                for c in c0..=c1 {
-                    let q = ((c as f64 + 0.5) * PX - 1.0, (r as f64 + 0.5) * PX - 1.0);
-                    let d2 = &mut dist2[r * SIDE + c];
-                    *d2 = d2.min(segment_distance_squared(q, a, b));
-                }
+        rasterise(&segments, self.half_width * width_mult, NOISE, &mut rng)
+    }
+}
+
+/// The spec's render: segments (canonical coordinates) as 28x28 row-major intensities, ink
+/// I = clamp(w + 0.5 - d / PX, 0, 1) with `w` the half-width in pixels and d the distance to the
+/// nearest segment, then `noise` added to each pixel in row-major order from `rng` and clamped.
+/// The glyphs' instances and the strokes a person draws in the page (`web::render_strokes`).
+pub fn rasterise(segments: &[(Point, Point)], w: f64, noise: f64, rng: &mut Rng) -> Vec<f32> {
+    // Only pixels within w + 0.5 pixels of a segment get ink, so each segment visits just
+    // its bounding box grown by that reach; every other pixel stays at distance infinity
+    // and clamps to 0, exactly as the spec's minimum over all segments would give.
+    let reach = (w + 0.5) * PX;
+    let to_index = |v: f64| (v + 1.0) / PX - 0.5; // canonical coordinate -> pixel index
+    let clip = |v: f64| v.clamp(0.0, (SIDE - 1) as f64) as usize;
+    // squared distances: the square root, monotonic, is taken once per pixel at the end
+    let mut dist2 = vec![f64::INFINITY; SIDE * SIDE];
+    for &(a, b) in segments {
+        let (c0, c1) = (clip(to_index(a.0.min(b.0) - reach).floor() - 1.0), clip(to_index(a.0.max(b.0) + reach).ceil() + 1.0));
+        let (r0, r1) = (clip(to_index(a.1.min(b.1) - reach).floor() - 1.0), clip(to_index(a.1.max(b.1) + reach).ceil() + 1.0));
+        for r in r0..=r1 {
+            for c in c0..=c1 {
+                let q = ((c as f64 + 0.5) * PX - 1.0, (r as f64 + 0.5) * PX - 1.0);
+                let d2 = &mut dist2[r * SIDE + c];
+                *d2 = d2.min(segment_distance_squared(q, a, b));
             }
         }
-        let pixels = dist2.into_iter().map(|d2| (w + 0.5 - d2.sqrt() / PX).clamp(0.0, 1.0));
-        pixels
-            .map(|i| (i + rng.uniform(-NOISE, NOISE)).clamp(0.0, 1.0) as f32)
-            .collect()
     }
+    let pixels = dist2.into_iter().map(|d2| (w + 0.5 - d2.sqrt() / PX).clamp(0.0, 1.0));
+    pixels
+        .map(|i| (i + rng.uniform(-noise, noise)).clamp(0.0, 1.0) as f32)
+        .collect()
 }
 
 fn stroke(rng: &mut Rng) -> [Point; N_PTS] {

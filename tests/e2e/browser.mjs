@@ -37,6 +37,25 @@ export async function drawn(page) {
   await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
 }
 
+/** Waits until the worker has done every request sent before now, such as the batch in flight when
+ *  Play was paused: a test then reads what stays, however fast or slow the machine. */
+export async function settled(page) {
+  await page.evaluate(() => window.lab.settle());
+  await drawn(page);
+}
+
+/** Presses Step `n` times, each time waiting for its meta-iteration and for what the worker does
+ *  after it (a replayed live change, the meta-test, the display task). */
+export async function steps(page, n) {
+  for (let i = 0; i < n; i++) {
+    const before = await page.evaluate(() => window.lab.iteration);
+    await until(page, () => !document.getElementById('step').disabled);
+    await page.click('#step');
+    await until(page, (k) => window.lab.iteration > k, before);
+    await settled(page);
+  }
+}
+
 /** Runs `fn({ page, consoleErrors })` on a freshly opened page and always closes it. */
 export async function withPage(options, fn) {
   const opened = await open(options);

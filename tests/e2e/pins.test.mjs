@@ -184,7 +184,7 @@ test('exact and first-order MAML side by side (docs/pinned.png), and on a phone'
     await ready(page);
     await trainTo(page, 600);
     await until(page, () => document.querySelector('#loss-chart .u-legend').textContent.includes('A · first_order: false → true'));
-    await page.waitForTimeout(500); // the next frame's drawing
+    await drawn(page); // the next frame's drawing
     if (process.env.SCREENSHOTS) await page.screenshot({ path: 'docs/pinned.png', clip: { x: 0, y: 140, width: 1360, height: 760 } });
     assert.deepEqual(consoleErrors, []);
   });

@@ -62,7 +62,7 @@ test('item 1b: a worker that dies is replaced, with a sentence, the same setting
     await step(page);
     await step(page);
     // the first snapshot of the weights comes after the first report
-    const saved = await until(page, () => window.lab.snapshot?.iteration);
+    const saved = await until(page, () => window.lab.snapshot.last?.iteration);
     await page.evaluate(() => { window.deadWorker = window.lab.worker; });
     // what a trap in the wasm does (an allocation past its memory): an uncaught RuntimeError in the
     // worker, out of a promise that never settles, so its queue is stuck for good

@@ -5,21 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { withPage, until, drawn } from './browser.mjs';
+import { withPage, until, drawn, settled, steps } from './browser.mjs';
 
 const QUICK = '?eval_tasks=4';
 const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null && window.lab.view !== null); await drawn(page); };
 const notices = (page) => page.textContent('#notices');
-
-/** Presses Step n times, waiting for each meta-iteration. */
-async function steps(page, n) {
-  for (let i = 0; i < n; i++) {
-    const at = await page.evaluate(() => window.lab.iteration);
-    await until(page, () => !document.getElementById('step').disabled);
-    await page.click('#step');
-    await until(page, (k) => window.lab.iteration > k, at);
-  }
-}
 
 /** Opens `hash` in the page as a person editing its URL would, and waits for that run. */
 async function openHash(page, hash) {
@@ -46,7 +36,7 @@ async function playUntil(page, n) {
   await page.click('#play');
   await until(page, (k) => window.lab.iteration >= k, n, 120_000);
   await page.click('#play');
-  await page.waitForTimeout(1500);
+  await settled(page);
   return page.evaluate(() => window.lab.iteration);
 }
 
@@ -89,7 +79,7 @@ test('α at its maximum with 1 and 10 inner steps, each algorithm: a sentence ex
   const runs = ['maml', 'reptile', 'anil', 'meta-sgd'].flatMap((a) => [1, 10].map((k) => ['sinusoid', a, k])).concat([['glyphs', 'maml', 10], ['glyphs', 'meta-sgd', 1]]);
   for (const [task, algorithm, k] of runs) {
     await openHash(page, `#task=${task}&algorithm=${algorithm}&inner_lr=2&inner_steps=${k}`);
-    await page.waitForTimeout(300); // the frame that draws them
+    await drawn(page); // the frame that draws them
     const { evaluation, config, text, caption } = await page.evaluate(() => ({
       evaluation: window.lab.evaluation.maml, config: window.lab.config.maml,
       text: document.getElementById('notices').textContent, caption: document.getElementById('view-caption').textContent,
@@ -125,7 +115,7 @@ test('the counters, the zip line and the notices say what is true now', () => wi
   await page.click('#play');
   await until(page, () => document.getElementById('speed').textContent !== '–');
   await page.click('#play');
-  await page.waitForTimeout(1000);
+  await settled(page);
   assert.equal(await page.textContent('#speed'), '–');
   assert.equal(await page.textContent('#iteration'), String(await page.evaluate(() => window.lab.iteration)));
 

@@ -1,7 +1,7 @@
 // The WebGPU path on SwiftShader (software Vulkan): slow, so a tiny configuration and generous
 // time-outs; it checks correctness (a finite loss that agrees with the CPU path), not speed. The
-// WebGPU calls a meta-iteration makes (worker.js, gpuCounts) do not depend on the adapter, so
-// bounds on them are checks of the build, not timings.
+// WebGPU calls a meta-iteration makes (counted with `?gpu_counts=1`: worker/gpu-counts.js) do not
+// depend on the adapter, so bounds on them are checks of the build, not timings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, until, mainThreadStayedFree } from './browser.mjs';
@@ -18,7 +18,7 @@ const GLYPH_SUBMITS_AT_MOST = 20;
 
 /** The meta-losses of the first `n` meta-iterations (the second one shows the first meta-gradient). */
 async function losses({ hash, webgpu, backend, n, reset = false }) {
-  const { page, consoleErrors, close } = await open({ webgpu, query: '?eval_tasks=2', hash: `${hash}&backend=${backend}` });
+  const { page, consoleErrors, close } = await open({ webgpu, query: '?eval_tasks=2&gpu_counts=1', hash: `${hash}&backend=${backend}` });
   try {
     await until(page, () => window.lab.ready && window.lab.evaluation !== null, null, 8 * MINUTES);
     const used = await page.evaluate(() => window.lab.backend);

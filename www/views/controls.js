@@ -1,5 +1,6 @@
 // The control panel, built from the settings table (state.js): a slider, number field, list or
 // checkbox per control, each with the control's key as its id. It shows a state and reports raw input.
+import { el } from './dom.js';
 
 const RESOLUTION = 1000; // steps of a log slider
 const logToSlider = (c, v) => Math.round((RESOLUTION * Math.log(v / c.min)) / Math.log(c.max / c.min));
@@ -9,16 +10,16 @@ const formatLog = (v) => (v >= 0.01 ? String(+v.toPrecision(3)) : v.toExponentia
 function input(c) {
   if (c.values) {
     // an enum, or an int that takes only some values
-    const select = document.createElement('select');
+    const select = el('select');
     for (const v of c.values) select.append(new Option(String(v), String(v)));
     return select;
   }
-  if (c.kind === 'bool') return Object.assign(document.createElement('input'), { type: 'checkbox' });
+  if (c.kind === 'bool') return el('input', { type: 'checkbox' });
   if (c.live) {
-    const range = Object.assign(document.createElement('input'), { type: 'range', step: 1 });
+    const range = el('input', { type: 'range', step: 1 });
     return Object.assign(range, c.kind === 'log' ? { min: 0, max: RESOLUTION } : { min: c.min, max: c.max });
   }
-  return Object.assign(document.createElement('input'), { type: 'number', min: c.min, max: c.max, step: 1 });
+  return el('input', { type: 'number', min: c.min, max: c.max, step: 1 });
 }
 
 export class Controls {
@@ -28,44 +29,44 @@ export class Controls {
     this.controls = controls.filter((c) => !c.own);
     this.inputs = new Map();
     for (const c of this.controls) {
-      const row = Object.assign(document.createElement('div'), { className: 'row' });
-      const el = input(c);
-      el.id = c.key;
-      const output = document.createElement('output');
+      const row = el('div', { className: 'row' });
+      const field = input(c);
+      field.id = c.key;
+      const output = el('output');
       output.htmlFor = c.key;
-      row.append(Object.assign(document.createElement('label'), { htmlFor: c.key, textContent: c.label }), el, output);
+      row.append(el('label', { htmlFor: c.key, textContent: c.label }), field, output);
       (c.live ? liveBox : runBox).append(row);
       // sliders act while dragged; fields and lists when committed
-      el.addEventListener(c.live ? 'input' : 'change', () => onInput(c, this.read(c)));
-      this.inputs.set(c.key, { el, output, row });
+      field.addEventListener(c.live ? 'input' : 'change', () => onInput(c, this.read(c)));
+      this.inputs.set(c.key, { field, output, row });
     }
   }
 
   read(c) {
-    const { el } = this.inputs.get(c.key);
-    if (c.kind === 'bool') return el.checked;
-    if (c.kind === 'log') return sliderToLog(c, Number(el.value));
-    return el.value;
+    const { field } = this.inputs.get(c.key);
+    if (c.kind === 'bool') return field.checked;
+    if (c.kind === 'log') return sliderToLog(c, Number(field.value));
+    return field.value;
   }
 
   /** Shows `state`; `bound(c)` gives each control's range as the state leaves it (a `max` below
    *  the control's own, and a `hint` saying why), so a field never offers what cannot run. */
   show(state, bound = (c) => c) {
     for (const c of this.controls) {
-      const { el, output, row } = this.inputs.get(c.key);
+      const { field, output, row } = this.inputs.get(c.key);
       const b = bound(c);
-      if (c.kind === 'int' && !c.values && !c.live) el.max = b.max;
-      el.title = b.hint ?? '';
+      if (c.kind === 'int' && !c.values && !c.live) field.max = b.max;
+      field.title = b.hint ?? '';
       row.querySelector('.limit')?.remove();
       // the rule once, under the second of the fields it binds
-      if (b.hint && c.key === 'queries') row.append(Object.assign(document.createElement('p'), { className: 'hint limit', textContent: b.hint }));
+      if (b.hint && c.key === 'queries') row.append(el('p', { className: 'hint limit', textContent: b.hint }));
       const v = state[c.key];
-      if (c.kind === 'bool') el.checked = v;
+      if (c.kind === 'bool') field.checked = v;
       else if (c.kind === 'log') {
-        el.value = logToSlider(c, v);
+        field.value = logToSlider(c, v);
         // a screen reader would read the slider's position (0..1000); it should hear the value
-        el.setAttribute('aria-valuetext', formatLog(v));
-      } else el.value = String(v);
+        field.setAttribute('aria-valuetext', formatLog(v));
+      } else field.value = String(v);
       output.textContent = c.kind === 'log' ? formatLog(v) : c.live && c.kind === 'int' ? String(v) : '';
       row.hidden = Boolean(c.images) && state.task === 'sinusoid';
     }

@@ -1,13 +1,5 @@
-// Exports of the current and pinned runs: their metrics as CSV, each chart as a PNG, with file
-// names made from the run's settings.
-
-/** A file name for the run of `state`, e.g. maml-glyphs-maml-alpha0.4-first_order. */
-export function fileName(state) {
-  const parts = ['maml', state.task, state.algorithm, `alpha${state.inner_lr}`];
-  if (state.first_order) parts.push('first_order');
-  if (state.start === 'meta-trained') parts.push('meta-trained');
-  return parts.join('-').replace(/[^A-Za-z0-9._-]/g, '_');
-}
+// Exports of the current and pinned runs: their metrics as CSV, each chart as a PNG (named by
+// run.js, fileName; saved by dom.js, download).
 
 /** The per-step means of an evaluation (accuracy in %, or MSE), MAML's and the random start's. */
 export function stepMeans(evaluation) {
@@ -103,14 +95,4 @@ function seriesColour(plot, s, i) {
   const value = (v) => (typeof v === 'function' ? v(plot, i) : v);
   const stroke = value(s.stroke);
   return stroke && stroke !== 'transparent' ? stroke : value(s.fill) ?? '#000';
-}
-
-/** Saves `blob` as `name` through a temporary link. */
-export function download(blob, name) {
-  const url = URL.createObjectURL(blob);
-  const a = Object.assign(document.createElement('a'), { href: url, download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }

@@ -3,7 +3,9 @@
 // so the next run draws over them. Each pin's label is what differs between it and the current
 // run ("first_order: false → true"), recomputed whenever the current settings change. Up to
 // four, kept in the browser's storage under a versioned key, so they survive a reload.
-import { metricsCsv, stepsCsv, chartPng, download, fileName, stepMeans } from './exports.js';
+import { metricsCsv, stepsCsv, chartPng, stepMeans } from './exports.js';
+import { fileName } from '../run.js';
+import { download, el } from './dom.js';
 
 export const MAX_PINS = 4;
 export const STORAGE_KEY = 'maml-lab.pins';
@@ -40,7 +42,7 @@ function valid(p) {
 }
 
 export class Pins {
-  /** The panel in `box`. `run()` gives the current run ({state, iteration, history, evaluation});
+  /** The panel in `box`. `run()` gives the current run ({record, iteration, history, evaluation}: record, the run record);
    *  `charts` are the charts to draw pins on ({name, chart, caption} each, chart with setPins and
    *  plot); `notice(text, level)` shows a sentence; `onChange()` hears every change of the pins. */
   constructor(box, { storage, run, charts, notice, onChange }) {
@@ -53,11 +55,6 @@ export class Pins {
   }
 
   build(box) {
-    const el = (tag, props = {}, ...children) => {
-      const e = Object.assign(document.createElement(tag), props);
-      e.append(...children);
-      return e;
-    };
     this.pinButton = el('button', { id: 'pin', textContent: 'Keep this run', title: 'pin its curves, then change a setting: the next run draws over them' });
     this.forgetButton = el('button', { id: 'forget-pins', textContent: 'Forget pinned runs' });
     this.items = el('ul', { id: 'pin-list', className: 'pins' });
@@ -87,16 +84,17 @@ export class Pins {
     }
   }
 
-  /** The current run's settings: labels are recomputed against them. */
-  setCurrent(table, state) {
-    this.keys = table.controls.filter((c) => c.key !== 'backend').map((c) => c.key);
-    this.current = state;
+  /** The run record (run.js): labels are recomputed against its settings. */
+  setCurrent(record) {
+    this.keys = record.table.controls.filter((c) => c.key !== 'backend').map((c) => c.key);
+    this.current = record.settings;
     this.changed(false);
   }
 
   /** Pins the current run. */
   pin() {
-    const { state, iteration, history, evaluation } = this.run();
+    const { record, iteration, history, evaluation } = this.run();
+    const state = record.settings;
     if (this.list.length >= MAX_PINS) return;
     if (!evaluation) {
       this.notice('Nothing to keep yet: the run\'s first meta-test is still running.', 'info', 'pins');
@@ -148,11 +146,11 @@ export class Pins {
     if (signature === this.signature) return;
     this.signature = signature;
     this.items.replaceChildren(...pins.map((p) => {
-      const li = document.createElement('li');
-      const swatch = Object.assign(document.createElement('span'), { className: 'swatch' });
+      const li = el('li');
+      const swatch = el('span', { className: 'swatch' });
       swatch.style.background = p.colour;
-      const text = Object.assign(document.createElement('span'), { className: 'pin-label', textContent: `${p.label} (${p.iteration} it)` });
-      const remove = Object.assign(document.createElement('button'), { textContent: '×', className: 'remove' });
+      const text = el('span', { className: 'pin-label', textContent: `${p.label} (${p.iteration} it)` });
+      const remove = el('button', { textContent: '×', className: 'remove' });
       remove.setAttribute('aria-label', `Remove pinned run ${p.label}`);
       remove.onclick = () => this.remove(p.tag);
       li.append(swatch, text, remove);
@@ -195,12 +193,12 @@ export class Pins {
 
   exportCsv(make, kind) {
     const run = this.run();
-    download(new Blob([make(run, this.labelled())], { type: 'text/csv' }), `${fileName(run.state)}-${kind}.csv`);
+    download(new Blob([make(run, this.labelled())], { type: 'text/csv' }), `${fileName(run.record.settings)}-${kind}.csv`);
   }
 
   async exportPng(name, chart, title) {
     if (!chart.plot) return this.notice(`The ${title} chart has nothing drawn yet.`, 'info', 'pins');
     const blob = await chartPng(chart.plot, title);
-    download(blob, `${fileName(this.run().state)}-${name}.png`);
+    download(blob, `${fileName(this.run().record.settings)}-${name}.png`);
   }
 }

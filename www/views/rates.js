@@ -3,14 +3,15 @@
 // marks α, where every rate started, so how far each layer's rates moved reads at a glance, and a
 // grey line zero, once some rate has crossed it.
 // Plain HTML rather than a chart: a handful of rows, readable at any width.
+import { el } from './dom.js';
 
 // a true minus sign, so a negative rate reads as one next to the range's dash
 // (a rate that overflowed comes as null from the wasm's JSON)
 const fmt = (v) => (!Number.isFinite(v) ? 'not finite' : (Math.abs(v) >= 0.01 || v === 0 ? String(+v.toPrecision(3)) : v.toExponential(1)).replace('-', '−'));
 const span = (className, left) => {
-  const el = Object.assign(document.createElement('span'), { className });
-  el.style.left = left;
-  return el;
+  const e = el('span', { className });
+  e.style.left = left;
+  return e;
 };
 
 export class RatesView {
@@ -32,10 +33,10 @@ export class RatesView {
     const hi = Math.max(alpha, ...good.map((r) => r.max));
     const at = (v) => `${(100 * (v - lo)) / (hi - lo || 1)}%`;
     const cells = rates.flatMap((r) => {
-      const track = Object.assign(document.createElement('div'), { className: 'track' });
+      const track = el('div', { className: 'track' });
       if (bad(r)) {
-        return [Object.assign(document.createElement('code'), { textContent: r.name }), track,
-          Object.assign(document.createElement('span'), { className: 'figures', textContent: 'not finite' })];
+        return [el('code', { textContent: r.name }), track,
+          el('span', { className: 'figures', textContent: 'not finite' })];
       }
       const range = span('range', at(r.min));
       range.style.width = `calc(${at(r.max)} - ${at(r.min)})`;
@@ -46,9 +47,9 @@ export class RatesView {
       track.append(range, start, span('mean', at(r.mean)));
       const figures = r.min === r.max ? fmt(r.mean) : `${fmt(r.mean)} (${fmt(r.min)} to ${fmt(r.max)})`;
       return [
-        Object.assign(document.createElement('code'), { textContent: r.name }),
+        el('code', { textContent: r.name }),
         track,
-        Object.assign(document.createElement('span'), { className: 'figures', textContent: figures }),
+        el('span', { className: 'figures', textContent: figures }),
       ];
     });
     this.body.replaceChildren(...cells); // one grid, so every bar has the same scale

@@ -2,6 +2,7 @@
 // task (scripts/make-starts.sh writes www/starts/), so a first visit shows good adaptation at
 // once. A run starts from one only when its settings are those the file was trained with; the
 // choice sits beside Play ("Start from a meta-trained model" / "Train from scratch").
+import { el } from './dom.js';
 
 // the run's settings a start must share with its file's preset: every one that is not live
 // (those can change during any run) and is not the page's own
@@ -11,19 +12,19 @@ export class Starts {
   /** The choice in `box`; `onChoose(value)` hears the person pick 'meta-trained' or 'scratch'. */
   constructor(box, onChoose) {
     this.shipped = {}; // task -> {bytes, iterations, metric, tasks600, ...} from starts.json
-    const group = Object.assign(document.createElement('fieldset'), { className: 'start-choice' });
-    group.append(Object.assign(document.createElement('legend'), { textContent: 'Start' }));
+    const group = el('fieldset', { className: 'start-choice' });
+    group.append(el('legend', { textContent: 'Start' }));
     this.radios = {};
     for (const [value, text] of [['meta-trained', 'from a meta-trained model'], ['scratch', 'train from scratch']]) {
-      const radio = Object.assign(document.createElement('input'), { type: 'radio', name: 'start', id: `start-${value}`, value });
+      const radio = el('input', { type: 'radio', name: 'start', id: `start-${value}`, value });
       radio.onchange = () => radio.checked && onChoose(value);
-      const label = Object.assign(document.createElement('label'), { htmlFor: radio.id, textContent: text });
-      const item = Object.assign(document.createElement('span'), { className: 'radio' });
+      const label = el('label', { htmlFor: radio.id, textContent: text });
+      const item = el('span', { className: 'radio' });
       item.append(radio, label);
       group.append(item);
       this.radios[value] = radio;
     }
-    this.hint = Object.assign(document.createElement('p'), { className: 'hint', id: 'start-hint' });
+    this.hint = el('p', { className: 'hint', id: 'start-hint' });
     this.hint.setAttribute('aria-live', 'polite');
     group.setAttribute('aria-describedby', this.hint.id);
     box.append(group, this.hint);

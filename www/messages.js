@@ -1,0 +1,230 @@
+// The page's side of the worker: a worker spawned (and replaced when it crashes), and what the
+// page does with each message it sends (the table of messages is at the top of worker.js).
+import { readTable } from './state.js';
+import { alpha } from './run.js';
+import { evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
+import { renderer } from './views/ink.js';
+import { download } from './views/dom.js';
+import { FLAGS, forgetPreviousRun, lab, notice, post, resolve, runnable, setButtons, showCounters, showState, startRun, markPrevious } from './page.js';
+
+const $ = (id) => document.getElementById(id);
+const DIVERGED_KEY = { training: 'diverged', 'meta-test': 'test-diverged', view: 'view-diverged' };
+// the weights are asked for this often while training, so a crashed worker loses little
+export const SNAPSHOT_EVERY_MS = 30_000;
+
+/** A new worker; it loads the wasm before it handles anything else it is sent. An uncaught error
+ *  in it after that (a trap in the wasm, such as an allocation past its memory, which leaves the
+ *  promise it was in never settled) ends it: the page restarts it. `begin(table)` hears the
+ *  settings table of the first worker to load. */
+export function spawn(begin) {
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  Object.assign(lab, { worker, workerLoaded: false });
+  worker.onmessage = ({ data }) => onWorker(data, begin);
+  worker.onerror = (e) => {
+    e.preventDefault(); // handled here: not an uncaught error of the page
+    if (worker !== lab.worker) return; // one already replaced
+    const message = e.message || 'an error without a message';
+    if (lab.workerLoaded) restart(message, begin);
+    else notice(`The training worker failed to load: ${message}. Reload the page to try again.`, 'error', 'worker');
+  };
+  const { evalTasks, allowSoftwareWebgpu, gpuCounts, minCallMs } = FLAGS;
+  post({ type: 'init', evalTasks, allowSoftwareWebgpu, gpuCounts, minCallMs });
+}
+
+/** The worker is gone (a wasm panic, a trap, a lost WebGPU device): a fresh one, on the CPU, with
+ *  the same settings and the last snapshot of the weights. The zip went with it. */
+function restart(message, begin) {
+  const snapshot = lab.snapshot.last;
+  const hadZip = lab.zip.loaded;
+  const task = lab.record.settings.task;
+  const why = /unreachable/i.test(message) ? ': WebAssembly stops so when it runs out of memory or panics' : '';
+  const from = snapshot ? `from its weights at meta-iteration ${snapshot.iteration}` : 'from fresh weights';
+  const zip = hadZip && task === 'omniglot' ? ' The zip was lost with it: pick it again to go back to omniglot.' : hadZip ? ' Pick the zip again to run omniglot.' : '';
+  notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} crashed (${message}${why}) and was restarted on the CPU with the same settings, ${from}.${zip}`, 'error', 'fatal');
+  lab.worker.terminate();
+  Object.assign(lab, { zip: { loaded: false, held: '', reading: '' }, running: false });
+  lab.record.forgetWorker(); // the new worker holds no run
+  $('zip-status').textContent = '';
+  spawn(begin);
+  // the settings in force go on; the link can no longer replay the run (its weights come from the snapshot)
+  lab.record.settings = runnable({ ...lab.record.settings, backend: 'cpu' }, 'The restarted engine has no zip for');
+  showState();
+  startRun();
+  if (snapshot) post({ type: 'importWeights', bytes: snapshot.bytes, name: 'the last snapshot' });
+}
+
+/** The worker refused the run asked for. The run it holds goes on, and the controls and the URL
+ *  show it again; with none (the page's first run, or a restarted worker's), the task's preset
+ *  starts in its place, once. */
+function startRefused(message) {
+  const { record } = lab;
+  if (!record.asked.has(record.generation)) return notice(`The run could not go on: ${message}.`, 'error', 'start'); // it was ready: a replayed change failed
+  if (record.refused()) {
+    notice(`Could not start that run: ${message}. The current run goes on.`, 'error', 'start');
+    lab.ready = true;
+    showState();
+    if (lab.wasRunning) { lab.running = true; post({ type: 'play' }); }
+    setButtons();
+    return;
+  }
+  // (a key of its own: the preset's run, once ready, must not take this sentence with it)
+  const asked = record.lastRefused;
+  const fallback = record.preset(asked.task, asked.algorithm);
+  if (JSON.stringify(record.forWorker(fallback)) === JSON.stringify(record.forWorker(asked))) {
+    notice(`Could not start the ${asked.task} preset: ${message}. Reload the page to try again.`, 'error', 'start-fallback');
+    return;
+  }
+  notice(`Could not start that run: ${message}. Started the ${asked.task} preset instead.`, 'error', 'start-fallback');
+  record.settings = fallback;
+  showState();
+  startRun();
+}
+
+/** The zip line after a zip was refused: what the worker still holds. */
+function showZipRefused() {
+  const still = lab.zip.held ? `; still using ${lab.zip.held}` : '';
+  $('zip-status').textContent = lab.zip.reading ? `${lab.zip.reading} was not read${still}` : lab.zip.held;
+  lab.zip.reading = '';
+}
+
+// What the worker says about itself, whichever run it is on.
+const aboutWorker = {
+  activity(m) {
+    // a job of a run since replaced is still what the worker is doing: it says whose it is
+    const old = m.key !== null && m.generation > 0 && m.generation !== lab.record?.generation;
+    // (the run's number in the key: a new run's job starts its own clock)
+    lab.views.activity.set(m.key && `${m.generation} ${m.key}`, old ? `finishing the previous run's work: ${m.text}` : m.text, m.estimateMs);
+    // before the engine is up, the badge says how far its download has come
+    if (!lab.backend) $('backend-badge').textContent = m.text ?? 'starting…';
+  },
+  loaded(m, begin) {
+    lab.workerLoaded = true;
+    renderer.load(m.module); // the glyph renderer, on this thread (a restarted worker's is the same)
+    if (!lab.table) begin(readTable(m.table));
+  },
+  backend(m) {
+    lab.backend = m;
+    $('backend-badge').textContent = m.backend === 'webgpu' ? `WebGPU · ${m.adapter}` : 'CPU · WebAssembly';
+    $('backend-why').textContent = m.why;
+    if (m.slow) notice(`WebGPU runs here on a software adapter (${m.adapter}): much slower than the CPU path. Choose auto or cpu under "The run" for speed.`, 'warn', 'slow-backend');
+  },
+  zip(m) {
+    lab.zip = { loaded: true, held: `${m.name}: ${m.characters} characters, ${m.images} images`, reading: '' };
+    $('zip-status').textContent = lab.zip.held;
+    resolve('loadZip', 'zip');
+    lab.record.settings = lab.record.preset('omniglot');
+    showState();
+    startRun();
+  },
+  error(m) {
+    lab.errors.push(m);
+    // a person's own task: the sentence goes in its panel
+    if (m.request === 'adapt' || m.request === 'sample') return lab.views.charts.draw.failed(m);
+    if (m.request === 'start') {
+      if (m.generation === lab.record.generation) return startRefused(m.message);
+      return notice(`Could not start a run asked for meanwhile: ${m.message}.`, 'error', 'start');
+    }
+    const what = { loadZip: 'Could not read that zip', importWeights: 'Could not load those weights', maml: 'Could not apply that setting' }[m.request] ?? `The ${m.request} request failed`;
+    const goesOn = { loadZip: '; the current run goes on', maml: '; the run goes on as it was' }[m.request] ?? '';
+    notice(`${what}: ${m.message}${goesOn}.`, 'error', m.request);
+    if (m.request === 'loadZip') showZipRefused();
+    if (m.request === 'maml' && m.generation === lab.record.generation && lab.record.liveRefused()) showState();
+  },
+  fatal(m, begin) {
+    restart(m.message, begin);
+  },
+  settled() {
+    lab.settling.shift()?.();
+  },
+};
+
+// What the worker says about the current run.
+const aboutRun = {
+  ready(m) {
+    forgetPreviousRun();
+    Object.assign(lab, { ready: true, config: m.config });
+    lab.results.iteration = m.iteration; // a meta-trained start's, or 0
+    lab.results.startAlpha = alpha(m.config);
+    showCounters();
+    setButtons();
+    // the drawing panel renders strokes with the wasm's glyph renderer, loaded with the worker's `loaded`
+    renderer.ready.then(() => lab.views.charts.draw.setRun(m.config), (e) => notice(`The drawing panel could not start the glyph renderer: ${e.message}.`, 'error', 'renderer'));
+  },
+  reports(m) {
+    lab.results.addReports(m);
+    showCounters(m.msPerIteration);
+    resolve('diverged');
+    lab.dirty.loss = true;
+    // a first snapshot as soon as there are weights worth keeping, then one every SNAPSHOT_EVERY_MS
+    if (!lab.snapshot.last && !lab.snapshot.asked) {
+      lab.snapshot.asked = true;
+      post({ type: 'exportWeights', purpose: 'snapshot' });
+    }
+  },
+  evaluation(m) {
+    markPrevious(['step-figure', 'task-figure'], false);
+    // its loss after as many inner steps as training uses, comparable with the training curve
+    lab.results.addEvaluation(m, lab.record.settings.inner_steps);
+    if (firstNonFinite(evaluationLosses(m.maml)) < 0) resolve('test-diverged');
+    lab.dirty.evaluation = lab.dirty.loss = true;
+  },
+  view(m) {
+    lab.results.view = m;
+    if (firstNonFinite(viewLosses(m.view)) < 0) resolve('view-diverged');
+    markPrevious(['view-figure'], false);
+    lab.dirty.view = true;
+  },
+  rates(m) {
+    lab.results.rates = m;
+    lab.dirty.rates = true;
+  },
+  adapted(m) {
+    lab.views.charts.draw.adapted(m);
+  },
+  sample(m) {
+    lab.views.charts.draw.sampled(m);
+  },
+  maml(m) {
+    lab.config = m.config;
+    if (m.scheduled) {
+      // a replay passed its changes up to this iteration: the controls show them
+      lab.record.passed(m.iteration);
+      showState();
+      return;
+    }
+    // the person's live change reached the run: the link records it there, and drops what a
+    // replay had still to come
+    resolve('maml');
+    const dropped = lab.record.recorded(m.iteration, m.changed);
+    if (dropped.length) {
+      const at = [...new Set(dropped.map((e) => e.iteration))].join(', ');
+      notice(`You changed a live setting at iteration ${m.iteration}, so the link's later changes (at ${at}) are dropped: from here the link records this run as you drive it.`, 'info', 'replay');
+    }
+    history.replaceState(null, '', lab.record.link());
+  },
+  diverged(m) {
+    lab.running = false;
+    setButtons();
+    showCounters();
+    notice(`${m.message}.`, 'error', DIVERGED_KEY[m.what] ?? 'diverged');
+  },
+  weights(m) {
+    lab.snapshot.last = { bytes: m.bytes, iteration: m.iteration };
+    const name = `maml-${lab.record.settings.task}-it${lab.results.iteration}.bin`;
+    if (m.purpose === 'download') download(new Blob([m.bytes], { type: 'application/octet-stream' }), name);
+  },
+  imported(m) {
+    resolve('importWeights');
+    notice(`Loaded the weights of ${m.name} (trained ${m.iteration} meta-iterations).`, 'info', 'weights');
+    // the run goes on from the file's iteration
+    lab.results.iteration = m.iteration;
+    showCounters();
+  },
+};
+
+function onWorker(m, begin) {
+  if (m.type in aboutWorker) aboutWorker[m.type](m, begin);
+  else if (m.generation === lab.record?.generation) aboutRun[m.type](m);
+  else if (m.type === 'ready') lab.record.heldRun(m.generation); // a run since replaced, which the worker holds until the latest is ready
+  // else: of a run since replaced
+}

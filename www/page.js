@@ -1,0 +1,182 @@
+// The page's state and its one path to a new run. Everything the page holds is in `lab` (also
+// `window.lab`, for the browser tests and the curious): the run record (run.js: the settings, as
+// the controls, the URL, the pins and the worker read them), the run's results (results.js), the
+// worker, and the views. Every run starts in `startRun`; the page's controls, link and pins show
+// the record in `showState`.
+import { control, bounded } from './state.js';
+import { Results } from './results.js';
+import { RUN_NOTICES } from './notices.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+/** Query flags, none part of a run's link: `?eval_tasks=N` meta-tests on N tasks (lower for slow
+ *  devices and tests); `?allow_software_webgpu=1` lets auto time a software WebGPU adapter
+ *  against the CPU; `?gpu_counts=1` counts every WebGPU call (worker/gpu-counts.js); test-only,
+ *  `?min_call_ms=N` makes each training and meta-test call last at least N ms, so a test of the
+ *  status line does not depend on the machine's speed. */
+export const FLAGS = {
+  evalTasks: Math.min(200, Math.max(2, Number(params.get('eval_tasks')) || 24)),
+  allowSoftwareWebgpu: params.get('allow_software_webgpu') === '1',
+  gpuCounts: params.get('gpu_counts') === '1',
+  minCallMs: Math.max(0, Number(params.get('min_call_ms')) || 0),
+};
+
+/** Everything the page holds. */
+export const lab = {
+  table: null, // the settings table (state.js): every control and each task's preset, from the wasm
+  record: null, // the run record (run.js)
+  results: new Results(), // the current run's results, for the charts
+  config: null, // the run's full TrainerConfig, as the worker last reported it
+  backend: null, // what the worker's handle runs on, and why: {backend, adapter, why}
+  ready: false, // the worker has set the run up, so the buttons act on it
+  running: false, // Play is on
+  wasRunning: false, // Play was on when the latest run was asked for: a refusal lets the old run go on
+  worker: null, // the Web Worker that owns the wasm
+  workerLoaded: false, // the current worker has loaded the wasm: an error from it now is a crash, not a failed load
+  zip: { loaded: false, held: '', reading: '' }, // the Omniglot zip the worker holds (the omniglot task needs one), and the one being read
+  snapshot: { asked: false, last: null }, // the run's weights of at most SNAPSHOT_EVERY_MS ago ({bytes, iteration}), for a restarted worker
+  views: null, // {controls, charts, activity, pins, starts, notices}
+  dirty: { loss: false, evaluation: false, view: false, rates: false }, // charts with new data for the next frame
+  errors: [], // every failed request
+};
+// the names the browser tests and scripts read
+const alias = (name, get) => Object.defineProperty(lab, name, { get, enumerable: false });
+alias('state', () => lab.record?.settings ?? null);
+alias('generation', () => lab.record?.generation ?? 0);
+for (const k of ['iteration', 'history', 'evaluation', 'view', 'rates', 'gpuWork', 'wasmBytes', 'startAlpha']) alias(k, () => lab.results[k]);
+alias('zipLoaded', () => lab.zip.loaded);
+for (const k of ['charts', 'pins', 'activity']) alias(k, () => lab.views[k]);
+alias('notices', () => lab.views.notices.shown);
+window.lab = lab;
+
+export const notice = (...args) => lab.views.notices.notice(...args);
+export const resolve = (...keys) => lab.views.notices.resolve(...keys);
+export const post = (msg, transfer = []) => lab.worker.postMessage(msg, transfer);
+
+/** What to expect of a task, under its selector; only the noise control needs saying. */
+const TASK_NOTES = {
+  noise: 'Noise: the images are noise and their labels drawn at random, so no learner can beat chance here (1 in N, the dashed line on the accuracy charts): a control, showing what learning nothing looks like.',
+};
+
+/** The record's settings on the controls, the start choice, the pins' labels and the URL. */
+export function showState() {
+  const { table, record } = lab;
+  const s = record.settings;
+  lab.views.controls.show(s, (c) => bounded(table, s, c));
+  const note = document.querySelector('.task-explain');
+  note.textContent = TASK_NOTES[s.task] ?? '';
+  note.hidden = !note.textContent;
+  lab.views.starts.show(table, s);
+  lab.views.pins.setCurrent(record);
+  showAlgorithm(s.algorithm);
+  history.replaceState(null, '', record.link());
+}
+
+/** What the algorithm changes on the page: its explanation under the selector, the first-order
+ *  box (Reptile has nothing it could drop), and the adaptation view's note on what adapts. */
+function showAlgorithm(algorithm) {
+  document.querySelector('.algorithm-explain').textContent = lab.table.algorithms[algorithm] ?? '';
+  const box = $('first_order');
+  box.disabled = algorithm === 'reptile';
+  // the value stays in the settings and the URL, so switching back restores it
+  box.title = box.disabled ? 'Reptile has no gradient through its inner loop: it moves θ toward the adapted weights, so there are no second derivatives to drop' : '';
+  lab.views.charts.view.note = algorithm === 'anil' ? 'only the head adapts (ANIL); ' : '';
+  // redrawn on the next frame, where a failed drawing becomes a notice rather than stopping this change
+  lab.dirty.view = true;
+}
+
+/** `settings`, or glyphs in their place when they ask for omniglot and the worker holds no zip. */
+export function runnable(settings, asker) {
+  if (settings.task !== 'omniglot' || lab.zip.loaded) return settings;
+  notice(`${asker} the omniglot task, which needs a zip of characters: pick one under "The run". Showing glyphs meanwhile.`, 'warn', 'zip');
+  return { ...settings, task: 'glyphs' };
+}
+
+/** Opens the run a link asks for: its start settings, and its live changes to replay. */
+export function openLink(hash) {
+  const { settings, live, problems } = lab.record.fromLink(hash, (s) => runnable(s, 'The link asks for'));
+  problems.forEach((p) => notice(`The link: ${p}`, 'warn'));
+  lab.record.settings = settings;
+  showState();
+  startRun(live);
+}
+
+/** A control changed: a live one goes to the worker, any other starts a new run. */
+export function onControl(c, raw) {
+  if (c.key === 'task' && raw === 'omniglot' && !lab.zip.loaded) {
+    notice('The omniglot task needs a zip of characters: pick one under "The run". The current run goes on meanwhile.', 'warn', 'zip');
+    showState(); // the list goes back to the task that runs
+    return;
+  }
+  const { problem, key, same, reset, changed } = lab.record.change(c, raw);
+  if (problem) notice(problem, 'warn', key);
+  else if (!same && c.key !== 'task' && c.key !== 'algorithm') resolve(key); // (a field re-committed on blur changes nothing)
+  showState();
+  if (reset) { startRun(); return; }
+  // only what changed: the worker applies it on top of the settings in force there, which a
+  // replay may have moved on since this page last heard
+  if (Object.keys(changed).length) {
+    lab.record.liveSent += 1;
+    post({ type: 'maml', settings: changed, changed });
+  }
+}
+
+/** The start choice changed (views/starts.js). */
+export const onStart = (value) => onControl(control(lab.table, 'start'), value);
+
+/** Starts a run of the record's settings. Every run starts here: the page's first, Reset, a run
+ *  setting, a link, a zip and a restarted worker. `live`: the live changes to replay,
+ *  [{iteration, key, value}] (a link's); every other run starts with none, from the settings the
+ *  controls show. The previous run's charts stay until the worker says the new one is ready
+ *  (`forgetPreviousRun`): if it refuses it, they, the controls and the URL go back to the run that
+ *  goes on (messages.js, startRefused). */
+export function startRun(live = []) {
+  const { record } = lab;
+  const start = lab.views.starts.fit(lab.table, record.settings);
+  resolve('start-choice');
+  if (record.settings.start === 'meta-trained' && !start.bytes) {
+    // the controls and the link say what runs: from scratch
+    if (record.settings.task !== 'noise') notice(`This run starts from scratch: ${start.why}.`, 'info', 'start-choice');
+    record.settings = { ...record.settings, start: 'scratch' };
+    showState();
+  }
+  const weights = record.settings.start === 'meta-trained' ? start.bytes.slice(0) : undefined;
+  lab.wasRunning = lab.running;
+  const message = record.begin(live);
+  Object.assign(lab, { ready: false, running: false });
+  showCounters();
+  setButtons();
+  history.replaceState(null, '', record.link());
+  post({ type: 'start', ...message, weights });
+}
+
+/** The run asked for is ready: the results start over for it. The previous run's meta-test and
+ *  sampled task stay drawn until the new run's replace them: marked as the previous run's, so
+ *  they do not read as the new one's. */
+export function forgetPreviousRun() {
+  markPrevious(['step-figure', 'task-figure'], lab.results.evaluation !== null);
+  markPrevious(['view-figure'], lab.results.view !== null);
+  lab.results.reset();
+  lab.snapshot = { asked: false, last: null };
+  lab.record.heldRun(lab.record.generation);
+  resolve(...RUN_NOTICES);
+  lab.dirty.loss = lab.dirty.rates = true;
+  showCounters();
+}
+
+/** The iteration counter and the speed: '–' unless Play is on and a batch has reported. */
+export function showCounters(msPerIteration = null) {
+  $('iteration').textContent = String(lab.results.iteration);
+  $('speed').textContent = lab.running && msPerIteration ? (1000 / msPerIteration).toFixed(1) : '–';
+}
+
+/** Marks the figures `ids` as showing the previous run (dimmed, with a note), or not. */
+export function markPrevious(ids, on) {
+  for (const id of ids) $(id).classList.toggle('previous', on);
+}
+
+export function setButtons() {
+  for (const id of ['play', 'reset', 'download', 'new-task']) $(id).disabled = !lab.ready;
+  $('step').disabled = !lab.ready || lab.running;
+  $('play').textContent = lab.running ? '❚❚ Pause' : '▶ Play';
+}

@@ -1,0 +1,73 @@
+// What the page holds of the current run's results, for the charts: the meta-loss history, the
+// latest meta-test, display task and learned rates, and the WebGPU calls per meta-iteration.
+// A new run starts them over in one place (`reset`).
+
+const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
+
+const emptyHistory = () => ({ x: [], loss: [], avg: [], test: [] });
+
+export class Results {
+  constructor() {
+    this.gpuWork = { first: null, steady: null, pipelines: 0 }; // WebGPU calls per meta-iteration: the run's first, the latest batch's; pipelines created in the worker so far
+    this.wasmBytes = 0; // the worker's wasm memory at the last report: a leak would show as growth
+    this.reset();
+  }
+
+  /** A new run: nothing drawn yet. */
+  reset() {
+    Object.assign(this, {
+      iteration: 0, // meta-iterations of the run so far
+      history: emptyHistory(), // the loss chart's columns: iteration, meta-loss, its average, meta-test loss
+      average: { value: 0, n: 0 }, // the meta-loss's moving average, before its bias correction
+      evaluation: null, // the latest meta-test: MAML's start and a random one, step by step
+      view: null, // the latest display task, adapted step by step
+      rates: null, // Meta-SGD's learned inner rates per parameter tensor at the latest meta-test; null for the other algorithms
+      viewIndex: 0, // which display task is shown: New task moves to the next
+      startAlpha: null, // the α the run started with: where Meta-SGD's rates start
+      gpuWork: { ...this.gpuWork, first: null, steady: null },
+    });
+  }
+
+  /** A batch of meta-iterations (a `reports` message). */
+  addReports(m) {
+    for (const r of m.reports) this.addReport(r);
+    this.iteration = m.reports[m.reports.length - 1].iteration;
+    this.wasmBytes = m.wasmBytes;
+    if (m.gpu) this.countGpuWork(m);
+  }
+
+  addReport(r) {
+    const h = this.history;
+    // an exponential moving average with Adam's bias correction, so the first points are not pulled to 0
+    const a = this.average;
+    a.value = 0.95 * a.value + 0.05 * r.meta_loss;
+    a.n += 1;
+    h.x.push(r.iteration);
+    h.loss.push(r.meta_loss);
+    h.avg.push(a.value / (1 - Math.pow(0.95, a.n)));
+    h.test.push(null);
+    if (h.x.length > MAX_POINTS) {
+      for (const k of Object.keys(h)) h[k] = h[k].filter((_, i) => i % 2 === 0 || h.test[i] !== null);
+    }
+  }
+
+  /** A meta-test (an `evaluation` message): its loss after `innerSteps` inner steps, as many as
+   *  training uses, goes on the loss chart beside the training curve. */
+  addEvaluation(m, innerSteps) {
+    this.evaluation = m;
+    const k = Math.min(innerSteps, m.maml.steps.length - 1);
+    const value = m.maml.steps[k].loss.mean;
+    const h = this.history;
+    if (h.x.length && h.x[h.x.length - 1] === m.iteration) h.test[h.test.length - 1] = value;
+    else { h.x.push(m.iteration); h.loss.push(null); h.avg.push(h.avg.length ? h.avg[h.avg.length - 1] : null); h.test.push(value); }
+  }
+
+  /** WebGPU's calls per meta-iteration (worker/gpu-counts.js): the run's first apart, as it compiles. */
+  countGpuWork(m) {
+    const { pipelinesTotal, ...counts } = m.gpu;
+    const n = m.reports.length;
+    const perIteration = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / n]));
+    this.gpuWork[m.reports[0].iteration === 1 ? 'first' : 'steady'] = perIteration;
+    this.gpuWork.pipelines = pipelinesTotal;
+  }
+}

@@ -1,0 +1,34 @@
+// A run's start: the handle reset, or a new one when another backend is asked for (auto measures
+// again for another shape of work), from a meta-trained start's weights when given, then its
+// first meta-test and display task.
+import { workShape } from '../run.js';
+import { createLab } from './backend.js';
+import { EVAL_EVERY_MS, busy, post, state } from './context.js';
+import { applyDue, evaluate, view } from './loop.js';
+
+export async function start(msg) {
+  state.running = false;
+  state.own = null; // the page sends it again for the new run
+  state.generation = msg.generation;
+  const json = JSON.stringify(msg.settings);
+  const shape = workShape(msg.settings);
+  if (state.lab && msg.backend === state.backend && (msg.backend !== 'auto' || shape === state.shape)) {
+    state.lab.reset(json); // throws, and keeps the old run, on bad settings
+  } else {
+    if (msg.backend !== 'cpu') busy('backend', msg.backend === 'auto' ? 'asking the browser for WebGPU, and timing it against the CPU…' : 'asking the browser for WebGPU…');
+    const made = await createLab(json, msg.settings, msg.backend);
+    state.lab?.free();
+    state.lab = made.lab;
+    state.backend = msg.backend;
+    state.onWebgpu = made.backend === 'webgpu';
+    state.shape = shape;
+    post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow), rates: made.rates ?? null });
+  }
+  if (msg.weights) state.lab.import_weights(new Uint8Array(msg.weights)); // a meta-trained start
+  // a new run has new shapes: on WebGPU its first meta-test and meta-iteration compile kernels
+  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []) });
+  post('ready', { config: state.config, iteration: state.lab.iteration() });
+  applyDue();
+  await evaluate();
+  await view(0);
+}
