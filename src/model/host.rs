@@ -89,30 +89,45 @@ macro_rules! with_floats {
 }
 pub(crate) use with_floats;
 
-/// Rows of `pixels` (`c` values each) picked by `rows`, a row past the end (`zero`) picking
-/// zeros: the im2col's `select` from its pixels with one zero pixel appended.
-pub fn gather_rows<E: Element + Copy + Default>(pixels: &[E], c: usize, rows: impl Iterator<Item = usize>, zero: usize, n_rows: usize) -> Vec<E> {
-    let mut out = Vec::with_capacity(n_rows * c);
-    for r in rows {
-        if r == zero {
-            out.extend(std::iter::repeat_n(E::default(), c));
-        } else {
-            out.extend_from_slice(&pixels[r * c..(r + 1) * c]);
+/// The im2col of `images` images of `hw` pixels of `c` channels each (`pixels`, channels-last):
+/// for every image, the rows its window `taps` pick, a tap of `hw` (the padding) picking zeros.
+/// The `select` of the graph's im2col from the pixels with one zero pixel appended.
+pub fn im2col<E: Element + Copy + Default>(pixels: &[E], c: usize, images: usize, hw: usize, taps: &[usize]) -> Vec<E> {
+    let mut out = Vec::with_capacity(images * taps.len() * c);
+    for image in pixels.chunks_exact(hw * c).take(images) {
+        for &p in taps {
+            match (p == hw, c) {
+                (true, _) => out.extend(std::iter::repeat_n(E::default(), c)),
+                (false, 1) => out.push(image[p]),
+                (false, _) => out.extend_from_slice(&image[p * c..(p + 1) * c]),
+            }
         }
     }
     out
 }
 
-/// `values` (`c` per row) added onto `n_rows` rows of zeros at `rows`, in order, a row past the
-/// end (`zero`) dropped: the im2col's scatter-add, in the order its `select_assign` adds.
-pub fn scatter_add_rows<E: Element + Copy + Default + std::ops::AddAssign>(values: &[E], c: usize, rows: impl Iterator<Item = usize>, zero: usize, n_rows: usize) -> Vec<E> {
-    let mut out = vec![E::default(); n_rows * c];
-    for (r, v) in rows.zip(values.chunks_exact(c)) {
-        if r != zero {
-            for (o, x) in out[r * c..(r + 1) * c].iter_mut().zip(v) {
-                *o += *x;
+/// The im2col's derivative: each row of `cols` (`c` values, ordered as `im2col` made them) added
+/// onto the pixel it was picked from, in order, the padding's dropped. The graph's scatter-add by
+/// the same rows, in the order its `select_assign` adds.
+pub fn col2im<E: Element + Copy + Default + std::ops::AddAssign>(cols: &[E], c: usize, images: usize, hw: usize, taps: &[usize]) -> Vec<E> {
+    let mut out = vec![E::default(); images * hw * c];
+    for (image, rows) in out.chunks_exact_mut(hw * c).zip(cols.chunks_exact(taps.len() * c)) {
+        for (&p, row) in taps.iter().zip(rows.chunks_exact(c)) {
+            if p != hw {
+                for (o, x) in image[p * c..(p + 1) * c].iter_mut().zip(row) {
+                    *o += *x;
+                }
             }
         }
+    }
+    out
+}
+
+/// `values` added onto a zero vector of `n` at `positions`, in order: the max-pool's backward.
+pub fn scatter_add<E: Element + Copy + Default + std::ops::AddAssign>(values: &[E], positions: &[usize], n: usize) -> Vec<E> {
+    let mut out = vec![E::default(); n];
+    for (&p, &v) in positions.iter().zip(values) {
+        out[p] += v;
     }
     out
 }

@@ -37,6 +37,7 @@ const RECENT_ROWS_KEPT: usize = 32;
 
 thread_local! {
     static RECENT_ROWS: std::cell::RefCell<RowsCache> = const { std::cell::RefCell::new(Vec::new()) };
+    static RECENT_TAPS: std::cell::RefCell<Vec<((usize, usize, usize), std::rc::Rc<Vec<usize>>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Conv {
@@ -112,11 +113,21 @@ impl Conv {
         picked.reshape([tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c])
     }
 
-    /// The im2col's rows of `images` images of `h` x `w` as positions in their pixels, the
-    /// padding's as `images h w` (the zero pixel): `im2col_rows` on the host.
-    fn host_rows(&self, images: usize, h: usize, w: usize) -> impl Iterator<Item = usize> {
-        let (taps, hw) = (self.window_positions(h, w), h * w);
-        (0..images).flat_map(move |i| taps.clone().into_iter().map(move |p| if p as usize == hw { images * hw } else { i * hw + p as usize }))
+    /// Each output pixel's nine window taps in an image of `h` x `w` (`window_positions`), kept
+    /// for the shapes used last, like the rows (`RowsCache`).
+    fn host_taps(&self, h: usize, w: usize) -> std::rc::Rc<Vec<usize>> {
+        let key = (self.stride, h, w);
+        RECENT_TAPS.with_borrow_mut(|cache| {
+            if let Some((_, taps)) = cache.iter().find(|(k, _)| *k == key) {
+                return taps.clone();
+            }
+            let taps = std::rc::Rc::new(self.window_positions(h, w).into_iter().map(|p| p as usize).collect::<Vec<_>>());
+            if cache.len() == RECENT_ROWS_KEPT {
+                cache.remove(0);
+            }
+            cache.push((key, taps.clone()));
+            taps
+        })
     }
 
     /// `x: [tasks n, h, w, c_in]` to `[tasks n, h', w', c_out]`: one batched matmul of the
@@ -128,9 +139,9 @@ impl Conv {
         let c_out = self.weight.dims()[1];
         let (tasks, device) = (self.tasks(), x.device());
         if let Some(t) = host::off_graph_on_cpu(&x) {
-            let n_rows = images * h_out * w_out * KERNEL * KERNEL;
             let shape = [tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c];
-            let cols: Tensor<3> = with_floats!(t, |v| host::tensor(host::gather_rows(v, c, self.host_rows(images, h, w), images * h * w, n_rows), shape, &device));
+            let taps = self.host_taps(h, w);
+            let cols: Tensor<3> = with_floats!(t, |v| host::tensor(host::im2col(v, c, images, h * w, &taps), shape, &device));
             let y = host::matmul(cols.clone(), self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
             return (y, ConvCache::Cols { cols, rows: None, in_hw: [h, w] });
         }
@@ -169,8 +180,8 @@ impl Conv {
             .reshape([images * h_out * w_out * KERNEL * KERNEL, c_in]);
         let Some(rows) = rows else {
             let t = host::on_cpu(&dcols).expect("off the graph on the CPU");
-            let pixels = images * h * w;
-            return with_floats!(t, |v| host::tensor(host::scatter_add_rows(v, c_in, self.host_rows(images, h, w), pixels, pixels), [images, h, w, c_in], &dcols.device()));
+            let taps = self.host_taps(h, w);
+            return with_floats!(t, |v| host::tensor(host::col2im(v, c_in, images, h * w, &taps), [images, h, w, c_in], &dcols.device()));
         };
         Tensor::zeros([images * h * w + 1, c_in], &dcols.device())
             .select_assign(0, rows, dcols, IndexingUpdateOp::Add)

@@ -94,7 +94,7 @@ impl MaxPoolCache {
             MaxPoolCache::Host { positions, input_shape } => {
                 let n: usize = input_shape.iter().product();
                 let t = host::on_cpu(&dy).expect("off the graph on the CPU");
-                with_floats!(t, |v| host::tensor(host::scatter_add_rows(v, 1, positions.iter().copied(), n, n), input_shape, &dy.device()))
+                with_floats!(t, |v| host::tensor(host::scatter_add(v, &positions, n), input_shape, &dy.device()))
             }
         }
     }
