@@ -86,3 +86,15 @@ fn bad_flags_and_impossible_settings_get_one_sentence() {
     refused(&["eval", "--run", "/no/such/run", "--rotations"], "--data");
     refused(&["bench", "--first-order", "maybe"], "maybe");
 }
+
+/// The binary keeps freed memory for the next meta-iteration instead of giving it back to the
+/// system (`keep_freed_memory` in src/bin/maml/main.rs; the speed it buys is in BENCHMARKS.md):
+/// resident memory stays flat over many iterations of the max-pool net (the noise control's
+/// seed-article network, whose tasks keep no data that grows), since the same sizes come back.
+#[cfg(target_os = "linux")]
+#[test]
+fn resident_memory_stays_flat_over_many_iterations_of_the_max_pool_net() {
+    let r = last_json(&maml(&["bench", "--task", "noise", "--filters", "8", "--meta-batch", "4", "--iterations", "40"]));
+    let (after_warm_up, at_end) = (r["resident_bytes_after_warm_up"].as_f64().unwrap(), r["resident_bytes_at_end"].as_f64().unwrap());
+    assert!(at_end <= 1.1 * after_warm_up, "resident memory grew from {after_warm_up} to {at_end} bytes over 40 meta-iterations");
+}

@@ -1,18 +1,11 @@
 //! `maml`: train, evaluate, benchmark and gradient-check MAML from the command line; JSON lines on stdout.
 
-mod alloc;
-
-#[global_allocator]
-static ALLOCATOR: alloc::KeepLarge = alloc::KeepLarge::new();
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use burn::prelude::Device;
 use burn::tensor::FloatDType;
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use maml_lab::config::{Algorithm, Arch, TrainerConfig};
@@ -20,7 +13,7 @@ use maml_lab::maml::EvalReport;
 use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
 use maml_lab::weights::Weights;
-use maml_lab::{Start, TrainError, Trainer, gradcheck};
+use maml_lab::{Start, Trainer, gradcheck};
 
 /// Model-Agnostic Meta-Learning (Finn, Abbeel, Levine 2017), exact or first-order, on burn's CPU backend.
 ///
@@ -156,6 +149,10 @@ impl Setup {
     }
 }
 
+mod bench;
+mod train;
+use train::train;
+use bench::{BenchBackend, bench};
 mod compare;
 
 /// Why the command failed, as one sentence for stderr.
@@ -178,19 +175,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// glibc hands blocks above its mmap threshold back to the kernel when they are freed, and trims
-/// the heap's free top above its trim threshold. A meta-iteration allocates and frees the same
-/// large activations and im2col buffers every time, so with the defaults each was mapped, zeroed
-/// by the kernel and unmapped again, every iteration (page faults were a large share of a conv4
-/// meta-iteration's time: BENCHMARKS.md, "Convolutions as GEMMs"). Blocks up to glibc's largest
-/// threshold now come from the heap, and freed memory stays for the next iteration. (The page's
-/// wasm allocator never returns memory, so it never paid this.)
+/// A meta-iteration allocates and frees the same large buffers (activations, im2col rows, their
+/// gradients) every time. glibc's defaults give those above its mmap threshold back to the kernel
+/// when freed, and trim the heap's free top, and a thread's arena can grow by at most 64 MiB
+/// at a time, so its larger blocks were mapped too: each was mapped, faulted in page by page,
+/// zeroed by the kernel and unmapped again, every iteration. Here every block comes from the one
+/// main heap and freed memory stays for the next iteration; resident memory still stays flat
+/// (`tests/cli.rs`), since the same sizes come back. (The speed it buys: BENCHMARKS.md, "One
+/// allocator setting". The page's wasm allocator never returns memory, so it never paid this.)
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes glibc's allocation thresholds; called before any thread starts.
+    // SAFETY: mallopt only changes glibc's allocation settings; called before any thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
@@ -230,68 +229,6 @@ fn load_data(paths: &[impl AsRef<Path>]) -> Result<Vec<ImageSet>, Failure> {
             ImageSet::from_zip(&bytes).map_err(|e| Failure(format!("{}: {e}", p.display())))
         })
         .collect()
-}
-
-fn progress(len: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64); // draws on stderr, and only on a terminal
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}").expect("a valid template"));
-    bar
-}
-
-fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrained: bool) -> Result<(), Failure> {
-    let config = setup.config();
-    let data = load_data(&setup.data)?;
-    let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
-    std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
-    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
-    let start = Instant::now();
-    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, "weights", out)?;
-    std::fs::write(out.join("metrics.jsonl"), metrics)?;
-    if pretrained {
-        // plain joint training: no inner steps, whatever the algorithm
-        let mut joint = config.clone().with_algorithm(Algorithm::Maml);
-        joint.maml.inner_steps = 0;
-        let mut baseline = Trainer::new(joint, &data, &Device::flex())?;
-        let (_, metrics) = train_loop(&mut baseline, iterations, log_every, "pretrained", out)?;
-        std::fs::write(out.join("pretrained-metrics.jsonl"), metrics)?;
-    }
-    println!("{}", json!({"iterations": trainer.iteration(), "meta_loss": meta_loss, "seconds": start.elapsed().as_secs_f64()}));
-    Ok(())
-}
-
-/// Trains, saving the weights (`OUT/<file>.bin`) even when it diverges. Each metrics line's
-/// `run` is the algorithm, or "pretrained" for the baseline.
-fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, file: &str, out: &Path) -> Result<(f64, String), Failure> {
-    let name = if file == "pretrained" { file.to_string() } else { trainer.config().maml.algorithm.to_string() };
-    let file = out.join(format!("{file}.bin"));
-    let bar = progress(iterations);
-    bar.set_message(name.to_string());
-    let (mut metrics, mut last) = (String::new(), f64::NAN);
-    let start = Instant::now();
-    for _ in 0..iterations {
-        let report = match trainer.step().wait() {
-            Ok(r) => r,
-            Err(e @ TrainError::Diverged(_)) => {
-                std::fs::write(&file, trainer.weights().wait())?;
-                bar.abandon();
-                return Err(Failure(e.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut line = serde_json::to_value(&report)?;
-        line["run"] = json!(name);
-        line["seconds"] = json!(start.elapsed().as_secs_f64());
-        metrics.push_str(&line.to_string());
-        metrics.push('\n');
-        if log_every > 0 && report.iteration % log_every == 0 {
-            bar.suspend(|| println!("{line}"));
-        }
-        bar.inc(1);
-        last = report.meta_loss;
-    }
-    bar.finish_and_clear();
-    std::fs::write(&file, trainer.weights().wait())?;
-    Ok((last, metrics))
 }
 
 fn headline(report: &EvalReport) -> Value {
@@ -336,62 +273,6 @@ fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path
             "tasks": tasks, "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
             "classes": if data.is_some() { json!({"rotations": rotations}) } else { json!("the run's meta-test split") },
             "steps": headline(&maml), "baselines": baselines,
-        })
-    );
-    Ok(())
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum BenchBackend {
-    Flex,
-    Wgpu,
-}
-
-/// The device of `maml bench --backend`.
-fn bench_device(backend: BenchBackend) -> Result<Device, Failure> {
-    match backend {
-        BenchBackend::Flex => Ok(Device::flex()),
-        #[cfg(feature = "wgpu-native")]
-        BenchBackend::Wgpu => Device::wgpu_options()
-            .init()
-            .map_err(|e| Failure(format!("no GPU for the wgpu backend: {e}"))),
-        #[cfg(not(feature = "wgpu-native"))]
-        BenchBackend::Wgpu => Err(Failure(
-            "this maml was built without the wgpu backend: build it with `cargo build --release --features wgpu-native`".into(),
-        )),
-    }
-}
-
-fn bench(setup: &Setup, iterations: usize, threads: Option<usize>, backend: BenchBackend) -> Result<(), Failure> {
-    let config = setup.config();
-    let data = load_data(&setup.data)?;
-    let mut trainer = Trainer::new(config.clone(), &data, &bench_device(backend)?)?;
-    if let Some(threads) = threads {
-        trainer.set_threads(threads);
-    }
-    // warm-up (allocator and kernel caches; on wgpu, kernel compilation); their meta-losses
-    // come out, so that two backends can be compared on the same seed
-    let mut warm_up_losses = Vec::new();
-    for _ in 0..2 {
-        warm_up_losses.push(trainer.step().wait()?.meta_loss);
-    }
-    let mut times = Vec::with_capacity(iterations);
-    let start = Instant::now();
-    for _ in 0..iterations.max(1) {
-        let t = Instant::now();
-        trainer.step().wait()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let total = start.elapsed().as_secs_f64();
-    times.sort_by(f64::total_cmp);
-    println!(
-        "{}",
-        json!({
-            "it_per_s": times.len() as f64 / total, "ms_per_iter_median": times[times.len() / 2],
-            "task": config.task.kind, "model": config.model.arch,
-            "order": if config.maml.first_order { "first" } else { "second" },
-            "meta_batch": config.maml.meta_batch, "inner_steps": config.maml.inner_steps, "iterations": times.len(),
-            "threads": trainer.threads(), "backend": format!("{backend:?}").to_lowercase(), "warm_up_losses": warm_up_losses,
         })
     );
     Ok(())

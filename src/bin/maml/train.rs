@@ -1,0 +1,76 @@
+//! `maml train`: meta-trains a run and writes its directory (config, weights, metrics), with the
+//! joint-training baseline beside it when asked.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::prelude::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use maml_lab::config::Algorithm;
+use maml_lab::{TrainError, Trainer};
+
+use super::{Failure, Setup, load_data};
+
+fn progress(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64); // draws on stderr, and only on a terminal
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}").expect("a valid template"));
+    bar
+}
+
+pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrained: bool) -> Result<(), Failure> {
+    let config = setup.config();
+    let data = load_data(&setup.data)?;
+    let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
+    std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
+    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+    let start = Instant::now();
+    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, "weights", out)?;
+    std::fs::write(out.join("metrics.jsonl"), metrics)?;
+    if pretrained {
+        // plain joint training: no inner steps, whatever the algorithm
+        let mut joint = config.clone().with_algorithm(Algorithm::Maml);
+        joint.maml.inner_steps = 0;
+        let mut baseline = Trainer::new(joint, &data, &Device::flex())?;
+        let (_, metrics) = train_loop(&mut baseline, iterations, log_every, "pretrained", out)?;
+        std::fs::write(out.join("pretrained-metrics.jsonl"), metrics)?;
+    }
+    println!("{}", json!({"iterations": trainer.iteration(), "meta_loss": meta_loss, "seconds": start.elapsed().as_secs_f64()}));
+    Ok(())
+}
+
+/// Trains, saving the weights (`OUT/<file>.bin`) even when it diverges. Each metrics line's
+/// `run` is the algorithm, or "pretrained" for the baseline.
+fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, file: &str, out: &Path) -> Result<(f64, String), Failure> {
+    let name = if file == "pretrained" { file.to_string() } else { trainer.config().maml.algorithm.to_string() };
+    let file = out.join(format!("{file}.bin"));
+    let bar = progress(iterations);
+    bar.set_message(name.to_string());
+    let (mut metrics, mut last) = (String::new(), f64::NAN);
+    let start = Instant::now();
+    for _ in 0..iterations {
+        let report = match trainer.step().wait() {
+            Ok(r) => r,
+            Err(e @ TrainError::Diverged(_)) => {
+                std::fs::write(&file, trainer.weights().wait())?;
+                bar.abandon();
+                return Err(Failure(e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut line = serde_json::to_value(&report)?;
+        line["run"] = json!(name);
+        line["seconds"] = json!(start.elapsed().as_secs_f64());
+        metrics.push_str(&line.to_string());
+        metrics.push('\n');
+        if log_every > 0 && report.iteration % log_every == 0 {
+            bar.suspend(|| println!("{line}"));
+        }
+        bar.inc(1);
+        last = report.meta_loss;
+    }
+    bar.finish_and_clear();
+    std::fs::write(&file, trainer.weights().wait())?;
+    Ok((last, metrics))
+}
