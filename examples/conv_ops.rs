@@ -17,7 +17,8 @@ use burn::tensor::Distribution;
 use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use maml_lab::model::Grads;
-use maml_lab::model::layers::{Conv, Layout};
+use maml_lab::model::conv::Conv;
+use maml_lab::model::layout;
 use maml_lab::rng::Rng;
 
 /// Seconds of CPU this thread has run (Linux's schedstat), so that the figures hold on a shared,
@@ -65,14 +66,15 @@ fn main() {
         let dw = time(reps, || conv2d_weight_backward(x.clone(), w.clone(), dy.clone(), options.clone()));
 
         // this crate's layer, one task, in the CPU's layout (channels-last)
-        let layout = Layout::of(&plain);
-        let (x_l, dy_l) = (layout.from_grouped(x.clone(), 1), layout.from_grouped(dy.clone(), 1));
+        let layout = layout::of(&plain);
+        let last = |t: &Tensor<4>| t.clone().permute([0, 2, 3, 1]); // one task: [n, c, h, w] to [n, h, w, c]
+        let (x_l, dy_l) = (last(&x), last(&dy));
         let conv = Conv::new(c_in, c_out, stride, &mut Rng::stream(0, 0), &plain);
-        let ours_fwd = time(reps, || conv.forward(x_l.clone(), layout).0);
-        let (_, cache) = conv.forward(x_l.clone(), layout);
+        let ours_fwd = time(reps, || layout.conv(&conv, x_l.clone()).0);
+        let (_, cache) = layout.conv(&conv, x_l.clone());
         let ours_dw = time(reps, || {
             let mut grads = Grads::default();
-            conv.backward(cache.clone(), dy_l.clone(), false, &mut grads);
+            layout.conv_backward(&conv, cache.clone(), dy_l.clone(), false, &mut grads);
             grads.0.into_values().next().unwrap()
         });
 
@@ -89,7 +91,7 @@ fn main() {
         let ours_2nd = time(reps, || {
             let (xt, dyt) = (leaf(&x_l), leaf(&dy_l));
             let mut grads = Grads::default();
-            conv_t.backward(conv_t.forward(xt.clone(), layout).1, dyt.clone(), false, &mut grads);
+            layout.conv_backward(&conv_t, layout.conv(&conv_t, xt.clone()).1, dyt.clone(), false, &mut grads);
             let g = grads.0.into_values().next().unwrap().reshape([c_out, c_in, 3, 3]);
             let grads = (g * r.clone()).sum().backward();
             xt.grad(&grads).unwrap()

@@ -4,7 +4,8 @@ use std::io::Write;
 
 use maml_lab::config::{TaskConfig, TaskKind};
 use maml_lab::rng::Rng;
-use maml_lab::tasks::omniglot::{MAX_ZIP_BYTES, area_resize};
+use maml_lab::tasks::ink::area_resize;
+use maml_lab::tasks::omniglot::MAX_ZIP_BYTES;
 use maml_lab::tasks::{self, DataError, ImageSet, Split, TaskMeta};
 
 mod common;

@@ -5,6 +5,7 @@
 //! page can draw a task's images without reading tensors back.
 
 pub mod glyphs;
+pub mod ink;
 pub mod noise;
 pub mod omniglot;
 pub mod sinusoid;
