@@ -7,6 +7,8 @@
 //! device. The core never prints and takes every random number from one seeded generator
 //! (`rng`), so a seed reproduces a run.
 
+#[macro_use]
+mod names;
 pub mod config;
 pub mod gradcheck;
 pub mod maml;

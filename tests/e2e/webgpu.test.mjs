@@ -8,7 +8,7 @@ import { open, until, mainThreadStayedFree } from './browser.mjs';
 
 const SINUSOID = '#task=sinusoid&meta_batch=2&seed=3&inner_steps=1';
 // four tasks adapted at once as the groups of grouped convolutions: burn's conv2d on WebGPU, the
-// im2col GEMMs on the CPU (model::layers::Conv)
+// im2col GEMMs on the CPU (model::im2col)
 const GLYPHS = '#task=glyphs&meta_batch=4&seed=3&ways=2&queries=1&filters=8';
 const MINUTES = 60_000;
 // WebGPU submits per glyph meta-iteration of GLYPHS after the first (BENCHMARKS.md, "WebGPU
