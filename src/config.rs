@@ -4,7 +4,6 @@
 //! (CLI flags, the page's controls and URL keys) is `settings::Settings`, named after these fields.
 
 use burn::config::Config;
-use serde::{Deserialize, Serialize};
 
 named_enum!(
     /// The task families of `src/tasks/`.
