@@ -94,10 +94,11 @@ pub fn input_shape(config: &TrainerConfig) -> InputShape {
 /// What `config` needs at its peak in the browser, meta-testing on `eval_tasks` tasks.
 pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let (t, o) = (&config.task, &config.maml);
-    let outputs = if t.kind == TaskKind::Sinusoid { 1 } else { t.ways };
-    let Ok(plan) = Plan::new(&config.model, input_shape(config), outputs) else { return Footprint { meta_iteration: 0, meta_test: 0 } };
-    let (unit, weights) = ((plan.activations_per_example() + plan.im2col_per_example()) as f64, plan.parameters() as f64);
+    // the sinusoid's "classes": one output, shots and queries are points
     let ways = if t.kind == TaskKind::Sinusoid { 1 } else { t.ways };
+    // images too small for the network: no run to hold (`Trainer::new` refuses it in words)
+    let Ok(plan) = Plan::new(&config.model, input_shape(config), ways) else { return Footprint { meta_iteration: 0, meta_test: 0 } };
+    let (unit, weights) = ((plan.activations_per_example() + plan.im2col_per_example()) as f64, plan.parameters() as f64);
     let (support, query) = (ways * t.shots, ways * t.queries);
     // the page's CPU path: the whole meta-batch in one share, `at_once` tasks adapted together
     let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false };

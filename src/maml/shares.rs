@@ -59,7 +59,7 @@ impl Shares {
     }
 
     /// How many of `share` tasks, of `examples` examples each (support and query), one
-    /// adaptation takes at once (see `model::layers`).
+    /// adaptation takes at once (see `model::dense`).
     ///
     /// On a GPU every op is a kernel launch whose cost hardly depends on its size at these
     /// shapes, so all of them. On the CPU, the MLP's layers are tiny matmuls, so its cost is per

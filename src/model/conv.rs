@@ -21,6 +21,11 @@ use crate::rng::Rng;
 pub const KERNEL: usize = 3;
 pub const PAD: usize = 1;
 
+/// Output side of the convolution with `stride` for an input side `n`.
+pub fn out_side(n: usize, stride: usize) -> usize {
+    (n + 2 * PAD - KERNEL) / stride + 1
+}
+
 #[derive(Module, Debug)]
 pub struct Conv {
     pub weight: Param<Tensor<5>>, // [tasks, c_out, c_in, 3, 3]
@@ -31,8 +36,8 @@ pub struct Conv {
 #[derive(Clone)]
 pub enum ConvCache {
     /// The GEMM's im2col, `[tasks, n h' w', 9 c_in]` with columns ordered (ky, kx, c_in), the
-    /// rows it was picked by (none off the graph, where the host kernels find them again), and
-    /// the input's side.
+    /// rows it was picked by, and the input's side. No rows: the im2col was gathered on the host,
+    /// off the graph (`model::host`), and its backward scatters there too.
     Cols { cols: Tensor<3>, rows: Option<Tensor<1, Int>>, in_hw: [usize; 2] },
     /// burn's convolution's: its input, `[n, tasks c_in, h, w]`.
     Input { x: Tensor<4> },
@@ -50,7 +55,7 @@ impl Conv {
 
     /// Output side for an input side `n`.
     pub fn out_side(&self, n: usize) -> usize {
-        (n + 2 * PAD - KERNEL) / self.stride + 1
+        out_side(n, self.stride)
     }
 
     /// The kernels as one grouped convolution's weight, [tasks c_out, c_in, 3, 3].

@@ -20,9 +20,15 @@ pub fn on_cpu<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     Some(if t.is_contiguous() && t.layout().start_offset() == 0 { t } else { t.to_contiguous() })
 }
 
-/// `x` is a tensor off the graph, on the CPU: the host kernels may take it.
+/// `x`'s buffer if `x` is off the graph, on the CPU: the host kernels may take it.
 pub fn off_graph_on_cpu<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     if x.is_autodiff() { None } else { on_cpu(x) }
+}
+
+/// The buffer of `x`, a backward's input whose forward ran on the host: off the graph, as the
+/// forward's inputs were (a tracked one here would lose its graph, so it is a bug, not a path).
+pub fn off_graph<const D: usize>(x: &Tensor<D>) -> FlexTensor {
+    off_graph_on_cpu(x).expect("a host kernel's backward runs off the graph, as its forward did")
 }
 
 /// `a · b` for `a: [tasks, m, k]` and `b: [tasks, k, n]` (either's tasks may be 1, broadcast),
@@ -31,7 +37,8 @@ pub fn off_graph_on_cpu<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
 pub fn matmul(a: Tensor<3>, b: Tensor<3>) -> Tensor<3> {
     let plain = |t: &Tensor<3>| if t.is_autodiff() { None } else { t.clone().try_into_primitive::<Flex>().ok() };
     let (Some(l), Some(r)) = (plain(&a), plain(&b)) else { return a.matmul(b) };
-    let ([ta, m, k], [tb, _, n]) = (a.dims(), b.dims());
+    let ([ta, m, k], [tb, kb, n]) = (a.dims(), b.dims());
+    assert!(k == kb && (ta == tb || ta == 1 || tb == 1), "matmul of [{ta}, {m}, {k}] and [{tb}, {kb}, {n}]");
     let tasks = ta.max(tb);
     let device = a.device();
     match l.dtype() {
@@ -46,17 +53,14 @@ fn batched_gemm<T: GemmFloat>(l: &FlexTensor, r: &FlexTensor, tasks: usize, m: u
     let (lo, ro) = (l.layout().start_offset() as isize, r.layout().start_offset() as isize);
     let (lt, rt) = (l.layout().shape()[0], r.layout().shape()[0]);
     let (lhs, rhs) = (l.storage::<T>(), r.storage::<T>());
-    let len = tasks * m * n;
-    if k == 0 {
-        return vec![T::default(); len];
-    }
-    let mut out: Vec<T> = Vec::with_capacity(len);
+    // zeroed, as burn-flex's own output is (`gemm` with `read_dst` false writes every element)
+    let mut out = vec![T::default(); tasks * m * n];
     for t in 0..tasks {
         let lt_off = if lt == 1 { 0 } else { t as isize * ls[0] };
         let rt_off = if rt == 1 { 0 } else { t as isize * rs[0] };
-        // SAFETY: the offsets and strides are the tensors' own layouts, inside their buffers; the
-        // output's rows are `n` apart in a buffer of `tasks m n` elements, each written once
-        // (`read_dst` false), as burn-flex's matmul calls it.
+        // SAFETY: the offsets and strides are the tensors' own layouts (a task dimension of 1
+        // broadcast with offset 0), inside their buffers, whose shapes were checked above; the
+        // output's rows are `n` apart in a buffer of `tasks m n` elements: burn-flex's own call.
         unsafe {
             gemm::gemm(
                 m, n, k,
@@ -67,17 +71,17 @@ fn batched_gemm<T: GemmFloat>(l: &FlexTensor, r: &FlexTensor, tasks: usize, m: u
             );
         }
     }
-    // SAFETY: every element was written by the calls above
-    unsafe { out.set_len(len) };
     out
 }
 
-/// A tensor of `shape` on `device` from `values`, without a copy.
+/// A tensor of `shape` on `device` from `values`, in their dtype, without a copy.
 pub fn tensor<E: Element, const D: usize>(values: Vec<E>, shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), device)
+    Tensor::from_data(TensorData::new(values, shape), (device, E::dtype()))
 }
 
 /// Calls `$f` with the buffer's values as `&[f32]` or `&[f64]` (the gradient checks run in f64).
+/// `$f` is written once and expanded once per type, so it must be a closure literal (or a
+/// generic function's name), not a closure bound to a variable.
 macro_rules! with_floats {
     ($t:expr, $f:expr) => {
         match $t.dtype() {

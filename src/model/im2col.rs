@@ -118,8 +118,11 @@ impl Conv {
     fn host_taps(&self, h: usize, w: usize) -> std::rc::Rc<Vec<usize>> {
         let key = (self.stride, h, w);
         RECENT_TAPS.with_borrow_mut(|cache| {
-            if let Some((_, taps)) = cache.iter().find(|(k, _)| *k == key) {
-                return taps.clone();
+            if let Some(at) = cache.iter().position(|(k, _)| *k == key) {
+                let hit = cache.remove(at);
+                let taps = hit.1.clone();
+                cache.push(hit);
+                return taps;
             }
             let taps = std::rc::Rc::new(self.window_positions(h, w).into_iter().map(|p| p as usize).collect::<Vec<_>>());
             if cache.len() == RECENT_ROWS_KEPT {
@@ -138,7 +141,8 @@ impl Conv {
         let (h_out, w_out) = (self.out_side(h), self.out_side(w));
         let c_out = self.weight.dims()[1];
         let (tasks, device) = (self.tasks(), x.device());
-        if let Some(t) = host::off_graph_on_cpu(&x) {
+        let plain_weight = !self.weight.val().is_autodiff();
+        if let Some(t) = host::off_graph_on_cpu(&x).filter(|_| plain_weight) {
             let shape = [tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c];
             let taps = self.host_taps(h, w);
             let cols: Tensor<3> = with_floats!(t, |v| host::tensor(host::im2col(v, c, images, h * w, &taps), shape, &device));
@@ -179,7 +183,7 @@ impl Conv {
         let dcols = host::matmul(dy, self.gemm_weight().swap_dims(1, 2)) // [tasks, n h' w', 9 c_in]
             .reshape([images * h_out * w_out * KERNEL * KERNEL, c_in]);
         let Some(rows) = rows else {
-            let t = host::on_cpu(&dcols).expect("off the graph on the CPU");
+            let t = host::off_graph(&dcols);
             let taps = self.host_taps(h, w);
             return with_floats!(t, |v| host::tensor(host::col2im(v, c_in, images, h * w, &taps), [images, h, w, c_in], &dcols.device()));
         };

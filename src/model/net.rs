@@ -87,7 +87,7 @@ impl Network {
     }
 
     /// Tasks whose weights this network holds: 1 for the meta-parameters, the meta-batch for
-    /// the adapted weights (see `layers`).
+    /// the adapted weights (see `model::dense`).
     pub fn tasks(&self) -> usize {
         self.head.bias.dims()[0]
     }

@@ -2,6 +2,7 @@
 //! them, and the page's memory estimate (`memory`) counts the activations they make, so the two
 //! cannot disagree.
 
+use super::conv::{self, KERNEL};
 use crate::config::{Arch, Downsample, ModelConfig};
 use crate::tasks::InputShape;
 
@@ -32,11 +33,6 @@ pub struct Plan {
     pub global_pool: bool,
 }
 
-/// Output side of a 3x3 convolution, padding 1, for an input side `n`.
-pub fn conv_side(n: usize, stride: usize) -> usize {
-    (n + 2 - 3) / stride + 1
-}
-
 impl Plan {
     /// The network `config` builds for inputs of `input` and `outputs` outputs, or why those
     /// inputs are too small for it.
@@ -50,7 +46,7 @@ impl Plan {
         let mut blocks = Vec::with_capacity(widths.len());
         for (c_out, pool) in widths {
             let stride = if pool { 1 } else { 2 };
-            let conv_hw = hw.map(|n| conv_side(n, stride));
+            let conv_hw = hw.map(|n| conv::out_side(n, stride));
             let out_hw = if pool { conv_hw.map(|n| n / 2) } else { conv_hw };
             if out_hw.contains(&0) {
                 return Err(format!("{}x{} images are too small for {}: a block would leave no pixels", input.height, input.width, config.arch));
@@ -66,7 +62,7 @@ impl Plan {
     /// The network's weights: every convolution's kernels and batch-norm's γ and β, every dense
     /// layer's weights and biases.
     pub fn parameters(&self) -> u64 {
-        let blocks: usize = self.blocks.iter().map(|b| b.c_out * (b.c_in * 9 + 2)).sum();
+        let blocks: usize = self.blocks.iter().map(|b| b.c_out * (b.c_in * KERNEL * KERNEL + 2)).sum();
         let mut d_in = self.features;
         let mut dense = 0;
         for &d_out in self.hidden.iter().chain([&self.outputs]) {
@@ -79,13 +75,13 @@ impl Plan {
     /// Floats of one example's im2col rows, over every convolution (the CPU's GEMMs keep them
     /// for the kernels' gradient: nine input pixels per output pixel).
     pub fn im2col_per_example(&self) -> u64 {
-        self.blocks.iter().map(|b| 9 * b.c_in * b.conv_hw[0] * b.conv_hw[1]).sum::<usize>() as u64
+        self.blocks.iter().map(|b| KERNEL * KERNEL * b.c_in * b.conv_hw[0] * b.conv_hw[1]).sum::<usize>() as u64
     }
 
     /// Floats of one example's largest layer: a convolution's im2col rows and output, or the
     /// input (what a forward pass that keeps nothing holds at once, at most).
     pub fn largest_layer_per_example(&self) -> u64 {
-        let blocks = self.blocks.iter().map(|b| (9 * b.c_in + b.c_out) * b.conv_hw[0] * b.conv_hw[1]);
+        let blocks = self.blocks.iter().map(|b| (KERNEL * KERNEL * b.c_in + b.c_out) * b.conv_hw[0] * b.conv_hw[1]);
         blocks.chain([self.input.numel(), self.features]).max().unwrap_or(0) as u64
     }
 

@@ -149,7 +149,7 @@ fn segment_distance_squared(q: Point, a: Point, b: Point) -> f64 {
 
 /// Every image rendered so far, by class id and instance: a run draws the same 24,000 meta-train
 /// images again and again, and rendering one costs more than a meta-iteration spends on it
-/// (BENCHMARKS.md, "Glyphs rendered once"). At most all of them: `CACHE_BYTES`, one per process
+/// (BENCHMARKS.md, "The max-pool as a gather, glyphs rendered once"). At most all of them: `CACHE_BYTES`, one per process
 /// (the page's worker keeps them from run to run).
 static RENDERED: LazyLock<Vec<OnceLock<Box<[f32]>>>> = LazyLock::new(|| (0..NUM_CLASSES * INSTANCES_PER_CLASS).map(|_| OnceLock::new()).collect());
 

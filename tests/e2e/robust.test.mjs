@@ -117,7 +117,7 @@ test('item 2/3: typing shots = 20 in a glyph run is clamped to what the queries 
   }));
 
 test('item 3: a run setting the worker refuses puts the field and the URL back, with the sentence, and erases nothing', () =>
-  withPage({ query: FEW, hash: '#task=glyphs&ways=20&shots=1&queries=1&filters=8&inner_steps=10&meta_batch=18' }, async ({ page, consoleErrors }) => {
+  withPage({ query: FEW, hash: '#task=glyphs&ways=20&shots=1&queries=1&filters=8&inner_steps=10&meta_batch=32' }, async ({ page, consoleErrors }) => {
     await ready(page);
     await step(page);
     const before = await page.evaluate(() => JSON.stringify(window.lab.history));

@@ -69,9 +69,10 @@ pub fn bench(setup: &Setup, iterations: usize, threads: Option<usize>, backend: 
     Ok(())
 }
 
-/// The process's resident memory in bytes (Linux's `/proc/self/statm`), if the system says.
+/// The process's resident memory in bytes (`VmRSS` in Linux's `/proc/self/status`), if the
+/// system says.
 fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kb * 1024)
 }

@@ -185,11 +185,11 @@ fn main() -> ExitCode {
 /// allocator setting". The page's wasm allocator never returns memory, so it never paid this.)
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes glibc's allocation settings; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+    for (setting, value) in [(libc::M_MMAP_MAX, 0), (libc::M_TRIM_THRESHOLD, i32::MAX), (libc::M_ARENA_MAX, 1)] {
+        // SAFETY: mallopt only changes glibc's allocation settings; called before any thread starts.
+        if unsafe { libc::mallopt(setting, value) } == 0 {
+            eprintln!("warning: glibc refused mallopt({setting}, {value}): freed memory may go back to the system each iteration");
+        }
     }
 }
 
