@@ -28,16 +28,35 @@ pub fn index_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(values, [n]), (device, width))
 }
 
-/// The im2col rows of the shapes used last, most recent last, keyed by (stride, images, h, w)
-/// and device: a meta-iteration asks for a few shapes (each layer's, support and query sets),
-/// every iteration; a run of other shapes pushes them out.
-type RowsCache = Vec<((usize, usize, usize, usize), Device, Tensor<1, Int>)>;
+/// What was built for the shapes used last, most recent last: a meta-iteration asks for a few
+/// shapes (each layer's, support and query sets), every iteration; a run of other shapes pushes
+/// them out.
+type Recent<K, V> = std::cell::RefCell<Vec<(K, V)>>;
 
-const RECENT_ROWS_KEPT: usize = 32;
+const RECENT_KEPT: usize = 32;
 
 thread_local! {
-    static RECENT_ROWS: std::cell::RefCell<RowsCache> = const { std::cell::RefCell::new(Vec::new()) };
-    static RECENT_TAPS: std::cell::RefCell<Vec<((usize, usize, usize), std::rc::Rc<Vec<usize>>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The im2col rows, by (stride, images, h, w) and device.
+    static RECENT_ROWS: Recent<((usize, usize, usize, usize), Device), Tensor<1, Int>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The window taps, by (stride, h, w).
+    static RECENT_TAPS: Recent<(usize, usize, usize), std::rc::Rc<Vec<usize>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `key`'s value in `cache`, made by `make` if it is not there, and now the most recent.
+fn recent<K: PartialEq, V: Clone>(cache: &Recent<K, V>, key: K, make: impl FnOnce() -> V) -> V {
+    let mut cache = cache.borrow_mut();
+    let hit = match cache.iter().position(|(k, _)| *k == key) {
+        Some(at) => cache.remove(at),
+        None => {
+            if cache.len() == RECENT_KEPT {
+                cache.remove(0);
+            }
+            (key, make())
+        }
+    };
+    let value = hit.1.clone();
+    cache.push(hit);
+    value
 }
 
 impl Conv {
@@ -54,38 +73,33 @@ impl Conv {
 
     /// The rows of `[tasks n h w + 1, c]` (every image's pixels, then one zero pixel) that make
     /// the im2col: for every image and output pixel, its nine window taps (ky, kx). The same
-    /// shapes come back every meta-iteration, so the recently used are kept (`RowsCache`).
+    /// shapes come back every meta-iteration, so the recently used are kept (`Recent`).
     fn im2col_rows(&self, images: usize, h: usize, w: usize, device: &Device) -> Tensor<1, Int> {
-        let key = (self.stride, images, h, w);
-        RECENT_ROWS.with_borrow_mut(|cache| {
-            if let Some(at) = cache.iter().position(|(k, d, _)| *k == key && d == device) {
-                let hit = cache.remove(at);
-                let rows = hit.2.clone();
-                cache.push(hit);
-                return rows;
-            }
-            let (taps, hw) = (self.window_positions(h, w), (h * w) as i64);
-            let zero = images as i64 * hw;
-            let rows: Vec<i64> = (0..images as i64).flat_map(|i| taps.iter().map(move |&p| if p == hw { zero } else { i * hw + p })).collect();
-            let rows = index_tensor(rows, device);
-            if cache.len() == RECENT_ROWS_KEPT {
-                cache.remove(0);
-            }
-            cache.push((key, device.clone(), rows.clone()));
-            rows
+        RECENT_ROWS.with(|cache| {
+            recent(cache, ((self.stride, images, h, w), device.clone()), || {
+                let (taps, hw) = (self.taps(h, w), h * w);
+                let rows = (0..images).flat_map(|i| taps.iter().map(move |&p| if p == hw { images * hw } else { i * hw + p }));
+                index_tensor(rows.map(|r| r as i64).collect(), device)
+            })
         })
+    }
+
+    /// Each output pixel's nine window taps in an image of `h` x `w` (`window_positions`), kept
+    /// for the shapes used last (`Recent`).
+    fn taps(&self, h: usize, w: usize) -> std::rc::Rc<Vec<usize>> {
+        RECENT_TAPS.with(|cache| recent(cache, (self.stride, h, w), || std::rc::Rc::new(self.window_positions(h, w))))
     }
 
     /// For each output pixel (row-major), the flat input position of each of its nine window
     /// taps (ky, kx), or `h w` (the appended zero pixel) where a tap falls in the padding.
-    fn window_positions(&self, h: usize, w: usize) -> Vec<i64> {
+    fn window_positions(&self, h: usize, w: usize) -> Vec<usize> {
         let (h_out, w_out) = (self.out_side(h), self.out_side(w));
         let mut positions = Vec::with_capacity(h_out * w_out * KERNEL * KERNEL);
         for (oy, ox) in (0..h_out).flat_map(|oy| (0..w_out).map(move |ox| (oy, ox))) {
             for (ky, kx) in (0..KERNEL).flat_map(|ky| (0..KERNEL).map(move |kx| (ky, kx))) {
                 let (y, x) = ((oy * self.stride + ky) as isize - PAD as isize, (ox * self.stride + kx) as isize - PAD as isize);
                 let inside = (0..h as isize).contains(&y) && (0..w as isize).contains(&x);
-                positions.push(if inside { (y as usize * w + x as usize) as i64 } else { (h * w) as i64 });
+                positions.push(if inside { y as usize * w + x as usize } else { h * w });
             }
         }
         positions
@@ -113,26 +127,6 @@ impl Conv {
         picked.reshape([tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c])
     }
 
-    /// Each output pixel's nine window taps in an image of `h` x `w` (`window_positions`), kept
-    /// for the shapes used last, like the rows (`RowsCache`).
-    fn host_taps(&self, h: usize, w: usize) -> std::rc::Rc<Vec<usize>> {
-        let key = (self.stride, h, w);
-        RECENT_TAPS.with_borrow_mut(|cache| {
-            if let Some(at) = cache.iter().position(|(k, _)| *k == key) {
-                let hit = cache.remove(at);
-                let taps = hit.1.clone();
-                cache.push(hit);
-                return taps;
-            }
-            let taps = std::rc::Rc::new(self.window_positions(h, w).into_iter().map(|p| p as usize).collect::<Vec<_>>());
-            if cache.len() == RECENT_ROWS_KEPT {
-                cache.remove(0);
-            }
-            cache.push((key, taps.clone()));
-            taps
-        })
-    }
-
     /// `x: [tasks n, h, w, c_in]` to `[tasks n, h', w', c_out]`: one batched matmul of the
     /// im2col and the kernels, whose rows are the output, channels-last. Off the graph the
     /// im2col is gathered on the host, and its backward scatters there too.
@@ -144,7 +138,7 @@ impl Conv {
         let plain_weight = !self.weight.val().is_autodiff();
         if let Some(t) = host::off_graph_on_cpu(&x).filter(|_| plain_weight) {
             let shape = [tasks, images / tasks * h_out * w_out, KERNEL * KERNEL * c];
-            let taps = self.host_taps(h, w);
+            let taps = self.taps(h, w);
             let cols: Tensor<3> = with_floats!(t, |v| host::tensor(host::im2col(v, c, images, h * w, &taps), shape, &device));
             let y = host::matmul(cols.clone(), self.gemm_weight()).reshape([images, h_out, w_out, c_out]);
             return (y, ConvCache::Cols { cols, rows: None, in_hw: [h, w] });
@@ -184,7 +178,7 @@ impl Conv {
             .reshape([images * h_out * w_out * KERNEL * KERNEL, c_in]);
         let Some(rows) = rows else {
             let t = host::off_graph(&dcols);
-            let taps = self.host_taps(h, w);
+            let taps = self.taps(h, w);
             return with_floats!(t, |v| host::tensor(host::col2im(v, c_in, images, h * w, &taps), [images, h, w, c_in], &dcols.device()));
         };
         Tensor::zeros([images * h * w + 1, c_in], &dcols.device())
