@@ -2,8 +2,10 @@
 // first meta-iteration, and meta-iterations per second per backend and task.
 // With --webgpu, also the WebGPU path on SwiftShader, and the WebGPU calls per meta-iteration
 // (dispatches, submits, readbacks, uploads, new pipelines; the first and a later one): these do
-// not depend on the adapter. --only=REGEX keeps the cases whose name matches.
-// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--only=REGEX]
+// not depend on the adapter. --only=REGEX keeps the cases whose name matches. --checkpoints
+// times what the crash checkpoints cost: the glyph preset and a 64-filter 20-way run, each with
+// the page's checkpoints and with none (`?checkpoint_ms=0`), in three alternating pairs.
+// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--only=REGEX]
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
 const seconds = Number(process.argv[2] ?? 20);
@@ -21,6 +23,15 @@ for (const algorithm of ['reptile', 'anil', 'meta-sgd']) {
 if (process.argv.includes('--webgpu')) {
   cases.push({ name: 'sinusoid, WebGPU (SwiftShader)', hash: '#task=sinusoid&backend=webgpu', webgpu: true, query: '?eval_tasks=2&gpu_counts=1' });
   cases.push({ name: 'glyphs 5-way 1-shot (page preset), WebGPU (SwiftShader)', hash: '#task=glyphs&backend=webgpu', webgpu: true, query: '?eval_tasks=2&gpu_counts=1' });
+}
+if (process.argv.includes('--checkpoints')) {
+  cases.length = 0;
+  for (let pair = 1; pair <= 3; pair++) {
+    for (const [what, hash] of [['glyphs preset', '#task=glyphs&backend=cpu&start=scratch'], ['glyphs 20-way 64 filters', '#task=glyphs&backend=cpu&start=scratch&ways=20&filters=64&meta_batch=4']]) {
+      cases.push({ name: `${what}, checkpoints every 2 s, pair ${pair}`, hash });
+      cases.push({ name: `${what}, no checkpoints, pair ${pair}`, hash, query: '?checkpoint_ms=0' });
+    }
+  }
 }
 const only = new RegExp(process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '');
 

@@ -2,7 +2,7 @@
 // animation frames. It never trains and never waits on the wasm: the worker does (messages.js).
 // The page's state and its one path to a new run are in page.js; the run's settings in the run
 // record (run.js).
-import { RunRecord } from './run.js';
+import { RunRecord, learnerName } from './run.js';
 import { LossChart, StepChart, TaskChart } from './views/charts.js';
 import { AdaptationView } from './views/adaptation.js';
 import { Controls } from './views/controls.js';
@@ -13,8 +13,8 @@ import { Pins } from './views/pins.js';
 import { Starts } from './views/starts.js';
 import { Notices } from './notices.js';
 import { el } from './views/dom.js';
-import { FLAGS, lab, notice, onControl, onStart, openLink, post, setButtons, showCounters, startRun } from './page.js';
-import { SNAPSHOT_EVERY_MS, spawn } from './messages.js';
+import { FLAGS, lab, notice, onControl, onStart, openLink, play, post, setButtons, showCounters, startRun } from './page.js';
+import { spawn, watchSilence } from './messages.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_ZIP = 64 << 20;
@@ -27,7 +27,7 @@ function draw() {
     if (dirty.loss) { charts.loss.update(results.history); dirty.loss = false; }
     if (dirty.evaluation && results.evaluation) {
       const ways = lab.config?.task.ways; // for the chance line of image tasks
-      charts.steps.update(results.evaluation, ways);
+      charts.steps.update(results.evaluation, ways, lab.config ? learnerName(lab.config) : 'MAML');
       charts.tasks.update(results.evaluation, ways);
       dirty.evaluation = false;
     }
@@ -53,17 +53,22 @@ function picked(input, limit, request, tooLarge) {
 
 function wire() {
   $('play').onclick = () => {
-    lab.running = !lab.running;
-    post({ type: lab.running ? 'play' : 'pause' });
+    if (lab.running) {
+      lab.running = false;
+      post({ type: 'pause' });
+      post({ type: 'checkpoint' }); // where it stopped
+    } else play();
     setButtons();
     if (!lab.running) showCounters();
   };
-  $('step').onclick = () => post({ type: 'step' });
+  $('orient-scratch').onclick = () => onStart('scratch');
+  $('orient-explain').onclick = () => { $('explain').scrollIntoView({ behavior: 'smooth' }); $('explain').focus({ preventScroll: true }); };
+  $('step').onclick = () => { post({ type: 'step' }); post({ type: 'checkpoint' }); };
   $('reset').onclick = () => startRun();
   $('new-task').onclick = () => post({ type: 'view', index: ++lab.results.viewIndex });
-  $('download').onclick = () => post({ type: 'exportWeights', purpose: 'download' });
-  // keep a recent copy of the weights on this side, so a crashed worker loses little
-  setInterval(() => { if (lab.running) post({ type: 'exportWeights', purpose: 'snapshot' }); }, SNAPSHOT_EVERY_MS);
+  $('download').onclick = () => post({ type: 'exportWeights' });
+  // keep a recent checkpoint of the run on this side, so a crashed worker's run resumes losing little
+  if (FLAGS.checkpointMs > 0) setInterval(() => { if (lab.running && lab.ready) post({ type: 'checkpoint' }); }, FLAGS.checkpointMs);
   // a real button, reachable by keyboard, opens the hidden file input
   $('load-weights').onclick = () => $('weights').click();
   $('weights').onchange = async (e) => {
@@ -132,7 +137,7 @@ function main() {
     },
   });
   wire();
-  spawn(async (table) => {
+  const begin = async (table) => {
     // the rest, once the worker has sent the settings table: the controls, the link's run
     await startsLoaded; // the first run may start from one
     lab.table = table;
@@ -143,7 +148,9 @@ function main() {
     $('algorithm').closest('.row').after(el('p', { className: 'hint algorithm-explain' }));
     $('task').closest('.row').after(el('p', { className: 'hint task-explain', hidden: true }));
     openLink(location.hash);
-  });
+  };
+  spawn(begin);
+  watchSilence(begin);
   requestAnimationFrame(draw);
 }
 

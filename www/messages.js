@@ -5,52 +5,92 @@ import { alpha } from './run.js';
 import { evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
 import { renderer } from './views/ink.js';
 import { download } from './views/dom.js';
-import { FLAGS, forgetPreviousRun, lab, notice, post, resolve, runnable, setButtons, showCounters, showState, startRun, markPrevious } from './page.js';
+import { count } from './words.js';
+import { FLAGS, forgetPreviousRun, keepResults, lab, notice, play, post, resolve, runnable, setButtons, showCounters, showState, startRun, markPrevious } from './page.js';
 
 const $ = (id) => document.getElementById(id);
 const DIVERGED_KEY = { training: 'diverged', 'meta-test': 'test-diverged', view: 'view-diverged' };
-// the weights are asked for this often while training, so a crashed worker loses little
-export const SNAPSHOT_EVERY_MS = 30_000;
+// a checkpoint of the run (weights, Adam's moments, the task stream) is asked for this often while
+// training, and after every Step and Pause, so a crashed worker resumes losing at most this much
+export const CHECKPOINT_EVERY_MS = 2000;
+// without Web Locks (a page not in a secure context), a worker is taken for stopped after this
+// long without a word while it trains
+const SILENT_MS = 120_000;
 
 /** A new worker; it loads the wasm before it handles anything else it is sent. An uncaught error
  *  in it after that (a trap in the wasm, such as an allocation past its memory, which leaves the
- *  promise it was in never settled) ends it: the page restarts it. `begin(table)` hears the
- *  settings table of the first worker to load. */
+ *  promise it was in never settled) ends it: the page restarts it. A worker that stops without a
+ *  word (terminated, its process killed) is noticed too: it holds a Web Lock for its life, which
+ *  the page asks for, and gets, only once the worker is gone. `begin(table)` hears the settings
+ *  table of the first worker to load. */
 export function spawn(begin) {
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  Object.assign(lab, { worker, workerLoaded: false });
-  worker.onmessage = ({ data }) => onWorker(data, begin);
+  Object.assign(lab, { worker, workerLoaded: false, heardAt: performance.now() });
+  worker.onmessage = ({ data }) => {
+    lab.heardAt = performance.now();
+    if (data.type === 'alive') watch(worker, data.lock, begin);
+    else onWorker(data, begin);
+  };
   worker.onerror = (e) => {
     e.preventDefault(); // handled here: not an uncaught error of the page
     if (worker !== lab.worker) return; // one already replaced
     const message = e.message || 'an error without a message';
-    if (lab.workerLoaded) restart(message, begin);
+    if (lab.workerLoaded) restart(`crashed (${message}${/unreachable/i.test(message) ? ': WebAssembly stops so when it runs out of memory or panics' : ''})`, begin);
     else notice(`The training worker failed to load: ${message}. Reload the page to try again.`, 'error', 'worker');
   };
   const { evalTasks, allowSoftwareWebgpu, gpuCounts, minCallMs } = FLAGS;
   post({ type: 'init', evalTasks, allowSoftwareWebgpu, gpuCounts, minCallMs });
 }
 
-/** The worker is gone (a wasm panic, a trap, a lost WebGPU device): a fresh one, on the CPU, with
- *  the same settings and the last snapshot of the weights. The zip went with it. */
-function restart(message, begin) {
-  const snapshot = lab.snapshot.last;
+/** Restarts `worker` once its lock `lock` is free: once it has stopped, however it stopped. */
+function watch(worker, lock, begin) {
+  navigator.locks.request(lock, () => {
+    if (worker === lab.worker) restart('stopped without an error: the browser ended it, or its process died', begin);
+  });
+}
+
+/** Without Web Locks: a worker silent for SILENT_MS while it trains is taken for stopped. */
+export function watchSilence(begin) {
+  if (window.isSecureContext && navigator.locks) return;
+  setInterval(() => {
+    const silent = performance.now() - lab.heardAt;
+    if (lab.running && lab.ready && silent > SILENT_MS) restart(`stopped answering: not a word for ${Math.round(silent / 1000)} s while training`, begin);
+  }, 5000);
+}
+
+/** The worker is gone (a wasm panic, a trap, a lost WebGPU device, a silent stop): a fresh one,
+ *  on the CPU if the run was on WebGPU, resumes the run from its last checkpoint exactly as it
+ *  would have gone on: the same link, the curve up to the checkpoint, Play as it was. The zip
+ *  went with it. */
+function restart(what, begin) {
+  // (a checkpoint of a run since replaced does not fit the run asked for, which starts afresh)
+  const checkpoint = lab.snapshot.last?.generation === lab.record.generation ? lab.snapshot.last : null;
   const hadZip = lab.zip.loaded;
   const task = lab.record.settings.task;
-  const why = /unreachable/i.test(message) ? ': WebAssembly stops so when it runs out of memory or panics' : '';
-  const from = snapshot ? `from its weights at meta-iteration ${snapshot.iteration}` : 'from fresh weights';
+  const play = lab.running;
+  const gpu = lab.backend?.backend === 'webgpu';
+  const lost = checkpoint ? lab.results.iteration - checkpoint.iteration : lab.results.iteration;
+  const from = checkpoint
+    ? `from its checkpoint at meta-iteration ${checkpoint.iteration}${lost > 0 ? ` (the ${count(lost, 'meta-iteration')} since run again${gpu ? '' : ', to the same losses'})` : ''}`
+    : 'from its start, as its link describes it';
   const zip = hadZip && task === 'omniglot' ? ' The zip was lost with it: pick it again to go back to omniglot.' : hadZip ? ' Pick the zip again to run omniglot.' : '';
-  notice(`The ${lab.backend?.backend === 'webgpu' ? 'WebGPU device' : 'training engine'} crashed (${message}${why}) and was restarted on the CPU with the same settings, ${from}.${zip}`, 'error', 'fatal');
+  notice(`The ${gpu ? 'WebGPU device' : 'training engine'} ${what}, and was restarted${gpu ? ' on the CPU' : ''} with the same run, ${from}.${zip}`, 'error', 'fatal');
   lab.worker.terminate();
   Object.assign(lab, { zip: { loaded: false, held: '', reading: '' }, running: false });
   lab.record.forgetWorker(); // the new worker holds no run
   $('zip-status').textContent = '';
   spawn(begin);
-  // the settings in force go on; the link can no longer replay the run (its weights come from the snapshot)
-  lab.record.settings = runnable({ ...lab.record.settings, backend: 'cpu' }, 'The restarted engine has no zip for');
-  showState();
-  startRun();
-  if (snapshot) post({ type: 'importWeights', bytes: snapshot.bytes, name: 'the last snapshot' });
+  const backend = gpu ? 'cpu' : lab.record.settings.backend;
+  if (task === 'omniglot') {
+    // the run cannot go on without its zip: the glyphs preset meanwhile, as for a link
+    lab.record.settings = runnable({ ...lab.record.settings, backend }, 'The restarted engine has no zip for');
+    lab.whenReady = { play };
+    showState();
+    startRun();
+    return;
+  }
+  lab.whenReady = { iteration: checkpoint?.iteration ?? 0, average: checkpoint?.average ?? null, play };
+  startRun([], { resumeAt: checkpoint?.iteration ?? 0, backend, checkpoint: checkpoint?.bytes.slice(0) });
 }
 
 /** The worker refused the run asked for. The run it holds goes on, and the controls and the URL
@@ -59,11 +99,12 @@ function restart(message, begin) {
 function startRefused(message) {
   const { record } = lab;
   if (!record.asked.has(record.generation)) return notice(`The run could not go on: ${message}.`, 'error', 'start'); // it was ready: a replayed change failed
+  lab.whenReady = null; // the run it was for will not be ready
   if (record.refused()) {
     notice(`Could not start that run: ${message}. The current run goes on.`, 'error', 'start');
     lab.ready = true;
     showState();
-    if (lab.wasRunning) { lab.running = true; post({ type: 'play' }); }
+    if (lab.wasRunning) play();
     setButtons();
     return;
   }
@@ -109,7 +150,7 @@ const aboutWorker = {
     if (m.slow) notice(`WebGPU runs here on a software adapter (${m.adapter}): much slower than the CPU path. Choose auto or cpu under "The run" for speed.`, 'warn', 'slow-backend');
   },
   zip(m) {
-    lab.zip = { loaded: true, held: `${m.name}: ${m.characters} characters, ${m.images} images`, reading: '' };
+    lab.zip = { loaded: true, held: `${m.name}: ${count(m.characters, 'character')}, ${count(m.images, 'image')}`, reading: '' };
     $('zip-status').textContent = lab.zip.held;
     resolve('loadZip', 'zip');
     lab.record.settings = lab.record.preset('omniglot');
@@ -131,7 +172,7 @@ const aboutWorker = {
     if (m.request === 'maml' && m.generation === lab.record.generation && lab.record.liveRefused()) showState();
   },
   fatal(m, begin) {
-    restart(m.message, begin);
+    restart(`crashed (${m.message}${/unreachable/i.test(m.message) ? ': WebAssembly stops so when it runs out of memory or panics' : ''})`, begin);
   },
   settled() {
     lab.settling.shift()?.();
@@ -141,10 +182,15 @@ const aboutWorker = {
 // What the worker says about the current run.
 const aboutRun = {
   ready(m) {
-    forgetPreviousRun();
+    // a restarted worker resumed the run from its checkpoint: the curve up to there stays
+    const resumed = lab.whenReady;
+    lab.whenReady = null;
+    if (resumed?.iteration && m.iteration === resumed.iteration) keepResults(resumed);
+    else forgetPreviousRun();
     Object.assign(lab, { ready: true, config: m.config });
-    lab.results.iteration = m.iteration; // a meta-trained start's, or 0
-    lab.results.startAlpha = alpha(m.config);
+    lab.results.iteration = m.iteration; // a meta-trained start's, a checkpoint's, or 0
+    lab.results.startAlpha ??= alpha(m.config);
+    if (resumed?.play) play();
     showCounters();
     setButtons();
     // the drawing panel renders strokes with the wasm's glyph renderer, loaded with the worker's `loaded`
@@ -152,13 +198,13 @@ const aboutRun = {
   },
   reports(m) {
     lab.results.addReports(m);
-    showCounters(m.msPerIteration);
+    showCounters();
     resolve('diverged');
     lab.dirty.loss = true;
-    // a first snapshot as soon as there are weights worth keeping, then one every SNAPSHOT_EVERY_MS
+    // a first checkpoint as soon as there is training worth keeping, then one every CHECKPOINT_EVERY_MS
     if (!lab.snapshot.last && !lab.snapshot.asked) {
       lab.snapshot.asked = true;
-      post({ type: 'exportWeights', purpose: 'snapshot' });
+      post({ type: 'checkpoint' });
     }
   },
   evaluation(m) {
@@ -209,13 +255,15 @@ const aboutRun = {
     notice(`${m.message}.`, 'error', DIVERGED_KEY[m.what] ?? 'diverged');
   },
   weights(m) {
-    lab.snapshot.last = { bytes: m.bytes, iteration: m.iteration };
-    const name = `maml-${lab.record.settings.task}-it${lab.results.iteration}.bin`;
-    if (m.purpose === 'download') download(new Blob([m.bytes], { type: 'application/octet-stream' }), name);
+    download(new Blob([m.bytes], { type: 'application/octet-stream' }), `maml-${lab.record.settings.task}-it${m.iteration}.bin`);
+  },
+  checkpoint(m) {
+    // the reports up to it came before it: the loss chart's moving average is at the same point
+    lab.snapshot.last = { bytes: m.bytes, iteration: m.iteration, generation: m.generation, average: { ...lab.results.average } };
   },
   imported(m) {
     resolve('importWeights');
-    notice(`Loaded the weights of ${m.name} (trained ${m.iteration} meta-iterations).`, 'info', 'weights');
+    notice(`Loaded the weights of ${m.name} (trained ${count(m.iteration, 'meta-iteration')}).`, 'info', 'weights');
     // the run goes on from the file's iteration
     lab.results.iteration = m.iteration;
     showCounters();

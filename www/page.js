@@ -5,6 +5,7 @@
 // the record in `showState`.
 import { control, bounded } from './state.js';
 import { Results } from './results.js';
+import { learnerName } from './run.js';
 import { RUN_NOTICES } from './notices.js';
 
 const $ = (id) => document.getElementById(id);
@@ -14,11 +15,16 @@ const params = new URLSearchParams(location.search);
  *  against the CPU; `?gpu_counts=1` counts every WebGPU call (worker/gpu-counts.js); test-only,
  *  `?min_call_ms=N` makes each training and meta-test call last at least N ms, so a test of the
  *  status line does not depend on the machine's speed. */
+/** A checkpoint of the run (weights, Adam's moments, the task stream) is taken this often while
+ *  training, and after every Step and Pause: a crashed worker's run resumes losing at most this. */
+const CHECKPOINT_EVERY_MS = 2000;
 export const FLAGS = {
   evalTasks: Math.min(200, Math.max(2, Number(params.get('eval_tasks')) || 24)),
   allowSoftwareWebgpu: params.get('allow_software_webgpu') === '1',
   gpuCounts: params.get('gpu_counts') === '1',
   minCallMs: Math.max(0, Number(params.get('min_call_ms')) || 0),
+  // benchmarks only: `?checkpoint_ms=N` checkpoints every N ms (0: never) to measure what it costs
+  checkpointMs: params.has('checkpoint_ms') ? Math.max(0, Number(params.get('checkpoint_ms')) || 0) : CHECKPOINT_EVERY_MS,
 };
 
 /** Everything the page holds. */
@@ -34,7 +40,8 @@ export const lab = {
   worker: null, // the Web Worker that owns the wasm
   workerLoaded: false, // the current worker has loaded the wasm: an error from it now is a crash, not a failed load
   zip: { loaded: false, held: '', reading: '' }, // the Omniglot zip the worker holds (the omniglot task needs one), and the one being read
-  snapshot: { asked: false, last: null }, // the run's weights of at most SNAPSHOT_EVERY_MS ago ({bytes, iteration}), for a restarted worker
+  snapshot: { asked: false, last: null }, // the run's latest checkpoint ({bytes, iteration, average}: the loss chart's moving average there), for a restarted worker
+  resuming: null, // a restarted worker resumes the run: {iteration (of its checkpoint, or null), average, play (Play was on)}
   views: null, // {controls, charts, activity, pins, starts, notices}
   dirty: { loss: false, evaluation: false, view: false, rates: false }, // charts with new data for the next frame
   errors: [], // every failed request
@@ -69,7 +76,20 @@ export function showState() {
   lab.views.starts.show(table, s);
   lab.views.pins.setCurrent(record);
   showAlgorithm(s.algorithm);
+  orient(s);
   history.replaceState(null, '', record.link());
+}
+
+/** The first screen's line: what the charts show now, and the obvious next step. A first visit
+ *  lands on a meta-trained start, whose flat meta-loss would otherwise read as nothing happening. */
+function orient(s) {
+  const start = s.start === 'meta-trained' ? lab.views.starts.fit(lab.table, s) : null;
+  const task = s.task === 'sinusoid' ? 'sine waves' : s.task === 'noise' ? 'noise (a control with nothing to learn)' : `${s.task} classes`;
+  $('orient-text').textContent = start?.bytes
+    ? `You are looking at a network already meta-trained for ${start.info.iterations} meta-iterations on ${task}: its meta-loss is flat because it has learned, and the charts show how well it adapts to tasks it has never seen.`
+      + ' To watch it learn, live:'
+    : `A network meta-learning ${task} from scratch: press ▶ Play and watch the meta-loss fall, and the held-out tasks below adapt better and better.`;
+  $('orient-scratch').hidden = !start?.bytes;
 }
 
 /** What the algorithm changes on the page: its explanation under the selector, the first-order
@@ -108,17 +128,33 @@ export function onControl(c, raw) {
     showState(); // the list goes back to the task that runs
     return;
   }
+  const before = lab.record.settings;
   const { problem, key, same, reset, changed } = lab.record.change(c, raw);
   if (problem) notice(problem, 'warn', key);
+  if (reset && !same && (c.key === 'task' || c.key === 'algorithm')) sayPreset(c, before, lab.record.settings);
   else if (!same && c.key !== 'task' && c.key !== 'algorithm') resolve(key); // (a field re-committed on blur changes nothing)
   showState();
-  if (reset) { startRun(); return; }
+  if (reset) {
+    lab.whenReady = { play: lab.running }; // a new run of other settings: Play stays as it was
+    startRun();
+    return;
+  }
   // only what changed: the worker applies it on top of the settings in force there, which a
   // replay may have moved on since this page last heard
   if (Object.keys(changed).length) {
     lab.record.liveSent += 1;
     post({ type: 'maml', settings: changed, changed });
   }
+}
+
+/** A task or algorithm brings its preset: says which other settings it changed, and why. */
+function sayPreset(c, before, after) {
+  const others = lab.table.controls.filter((k) => k.key !== c.key && k.key !== 'backend' && k.key !== 'seed' && before[k.key] !== after[k.key]);
+  const what = c.key === 'task' ? `The ${after.task} task` : learnerName({ maml: { algorithm: after.algorithm, first_order: false } });
+  const why = c.key === 'task' ? 'each task starts from its own preset' : 'each learner starts from its paper\'s settings, so runs side by side compare each at its best';
+  notice(others.length
+    ? `${what} brings its preset (${why}): ${others.map((k) => `${k.label} ${before[k.key]} → ${after[k.key]}`).join(', ')}.`
+    : `${what} keeps every other setting as it was.`, 'info', 'preset');
 }
 
 /** The start choice changed (views/starts.js). */
@@ -130,7 +166,7 @@ export const onStart = (value) => onControl(control(lab.table, 'start'), value);
  *  controls show. The previous run's charts stay until the worker says the new one is ready
  *  (`forgetPreviousRun`): if it refuses it, they, the controls and the URL go back to the run that
  *  goes on (messages.js, startRefused). */
-export function startRun(live = []) {
+export function startRun(live = [], resume = null) {
   const { record } = lab;
   const start = lab.views.starts.fit(lab.table, record.settings);
   resolve('start-choice');
@@ -142,12 +178,25 @@ export function startRun(live = []) {
   }
   const weights = record.settings.start === 'meta-trained' ? start.bytes.slice(0) : undefined;
   lab.wasRunning = lab.running;
-  const message = record.begin(live);
+  // a restarted worker's run: the same run, from its checkpoint (the worker loads it over the start's weights)
+  const message = resume ? record.resume(resume.resumeAt, resume.backend) : record.begin(live);
   Object.assign(lab, { ready: false, running: false });
   showCounters();
   setButtons();
-  history.replaceState(null, '', record.link());
-  post({ type: 'start', ...message, weights });
+  showState();
+  post({ type: 'start', ...message, weights, checkpoint: resume?.checkpoint });
+}
+
+/** A restarted worker resumed the run from its checkpoint (`resumed`: {iteration, average}): the
+ *  results up to it stay, those after it go (the run makes them again). */
+export function keepResults(resumed) {
+  lab.results.truncate(resumed.iteration, resumed.average);
+  // the checkpoint it resumed from is this run's too, should it crash again before the next
+  if (lab.snapshot.last) lab.snapshot.last.generation = lab.record.generation;
+  lab.snapshot.asked = false;
+  lab.record.heldRun(lab.record.generation);
+  resolve(...RUN_NOTICES);
+  lab.dirty.loss = lab.dirty.evaluation = lab.dirty.rates = true;
 }
 
 /** The run asked for is ready: the results start over for it. The previous run's meta-test and
@@ -164,15 +213,23 @@ export function forgetPreviousRun() {
   showCounters();
 }
 
-/** The iteration counter and the speed: '–' unless Play is on and a batch has reported. */
-export function showCounters(msPerIteration = null) {
+/** The iteration counter and the speed: '–' unless Play is on and a second of it is timed. */
+export function showCounters() {
   $('iteration').textContent = String(lab.results.iteration);
-  $('speed').textContent = lab.running && msPerIteration ? (1000 / msPerIteration).toFixed(1) : '–';
+  const rate = lab.running ? lab.results.stopwatch.rate() : null;
+  $('speed').textContent = rate === null ? '–' : rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
 }
 
 /** Marks the figures `ids` as showing the previous run (dimmed, with a note), or not. */
 export function markPrevious(ids, on) {
   for (const id of ids) $(id).classList.toggle('previous', on);
+}
+
+/** Play on: the worker trains, and the stopwatch of the speed shown starts. */
+export function play() {
+  lab.running = true;
+  lab.results.stopwatch.start(lab.results.iteration);
+  post({ type: 'play' });
 }
 
 export function setButtons() {

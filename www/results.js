@@ -4,12 +4,38 @@
 
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
 
+// the speed shown is the rate over this much of the latest training, as a stopwatch would time it
+const STOPWATCH_MS = 10_000;
+
+/** Meta-iterations per second as a person with a stopwatch would time them: iterations done over
+ *  the wall time since Play (or over the last STOPWATCH_MS), meta-tests and every other pause
+ *  between training calls included, not the training calls' own speed. */
+export class Stopwatch {
+  constructor() { this.marks = []; }
+  /** Play pressed at `iteration`: the clock starts. */
+  start(iteration, now = performance.now()) { this.marks = [{ iteration, now }]; }
+  /** Meta-iterations up to `iteration` are done. */
+  mark(iteration, now = performance.now()) {
+    if (!this.marks.length) return;
+    this.marks.push({ iteration, now });
+    while (this.marks.length > 2 && now - this.marks[1].now >= STOPWATCH_MS) this.marks.shift();
+  }
+  /** It/s, or null before a second of training has been timed. */
+  rate() {
+    if (this.marks.length < 2) return null;
+    const a = this.marks[0];
+    const b = this.marks[this.marks.length - 1];
+    return b.now - a.now >= 1000 ? (1000 * (b.iteration - a.iteration)) / (b.now - a.now) : null;
+  }
+}
+
 const emptyHistory = () => ({ x: [], loss: [], avg: [], test: [] });
 
 export class Results {
   constructor() {
     this.gpuWork = { first: null, steady: null, pipelines: 0 }; // WebGPU calls per meta-iteration: the run's first, the latest batch's; pipelines created in the worker so far
     this.wasmBytes = 0; // the worker's wasm memory at the last report: a leak would show as growth
+    this.stopwatch = new Stopwatch(); // the speed shown, timed since Play
     this.reset();
   }
 
@@ -28,10 +54,21 @@ export class Results {
     });
   }
 
+  /** The run goes on from its checkpoint after `iteration` meta-iterations, where the moving
+   *  average was `average`: the history after it goes (the resumed run makes it again). */
+  truncate(iteration, average) {
+    const h = this.history;
+    const keep = h.x.map((x) => x <= iteration);
+    for (const k of Object.keys(h)) h[k] = h[k].filter((_, i) => keep[i]);
+    this.iteration = iteration;
+    if (average) this.average = { ...average };
+  }
+
   /** A batch of meta-iterations (a `reports` message). */
   addReports(m) {
     for (const r of m.reports) this.addReport(r);
     this.iteration = m.reports[m.reports.length - 1].iteration;
+    this.stopwatch.mark(this.iteration);
     this.wasmBytes = m.wasmBytes;
     if (m.gpu) this.countGpuWork(m);
   }

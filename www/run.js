@@ -10,6 +10,15 @@ import { formatLive, parseLive, record, scheduleFor } from './schedule.js';
 /** The inner learning rate α of a run's config (a TrainerConfig). */
 export const alpha = (config) => config.maml.inner_lr;
 
+const LEARNERS = { maml: 'MAML', reptile: 'Reptile', anil: 'ANIL', 'meta-sgd': 'Meta-SGD' };
+/** The learner of a run's config as the charts name it: "MAML", "first-order MAML", "Reptile",
+ *  "ANIL", "first-order Meta-SGD" (Reptile has no second order to drop). */
+export function learnerName(config) {
+  const { algorithm, first_order: firstOrder } = config.maml;
+  const name = LEARNERS[algorithm] ?? algorithm;
+  return firstOrder && algorithm !== 'reptile' ? `first-order ${name}` : name;
+}
+
 /** What a meta-test from a random start depends on beside the run and its tasks: α and the
  *  test's inner steps (the worker keeps that baseline while they stay). */
 export const baselineOf = (config) => [config.maml.inner_lr, config.maml.test_inner_steps];
@@ -101,6 +110,23 @@ export class RunRecord {
     this.asked.set(this.generation, { settings: { ...this.settings }, link: this.snapshot() });
     Object.assign(this, { liveSent: 0, start: { ...this.settings }, live: [], pending: live });
     return { generation: this.generation, settings: this.forWorker(), backend: this.settings.backend, schedule: scheduleFor(live) };
+  }
+
+  /** The same run again, in a new worker, from its checkpoint after `iteration` meta-iterations
+   *  (0: from its start) on `backend`: the settings in force there, the link as it was, and the
+   *  live changes made after it replayed, each at its iteration, so the run goes on as it went.
+   *  Its number and the `start` message's settings, backend and schedule, as `begin`. */
+  resume(iteration, backend) {
+    this.generation += 1;
+    const all = [...this.live, ...this.pending];
+    const start = { ...(this.start ?? this.settings), backend };
+    this.live = all.filter((e) => e.iteration <= iteration);
+    this.pending = all.filter((e) => e.iteration > iteration);
+    this.start = start;
+    this.settings = this.live.reduce((s, e) => ({ ...s, [e.key]: e.value }), start);
+    this.liveSent = 0;
+    this.asked.set(this.generation, { settings: { ...this.settings }, link: this.snapshot() });
+    return { generation: this.generation, settings: this.forWorker(), backend, schedule: scheduleFor(this.pending) };
   }
 
   snapshot() {

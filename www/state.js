@@ -2,6 +2,7 @@
 // the one source of every key, label, range and default) plus the page's own backend control,
 // read from and written to location.hash, seed included, so a link reproduces a run.
 // Keys are the Rust settings' field names, the URL keys and the element ids.
+import { count } from './words.js';
 
 /** Which backend runs: a question about this browser rather than about the run, so the page's
  *  own control. The worker makes a new handle when it changes. */
@@ -36,7 +37,7 @@ export function bounded(table, state, c) {
   const images = imagesPerClass(table, state.task);
   const other = { shots: 'queries', queries: 'shots' }[c.key];
   if (images === null || !other) return c;
-  return { ...c, max: Math.min(c.max, images - state[other]), hint: `shots + queries ≤ ${images} for ${state.task}: a class has ${images} images` };
+  return { ...c, max: Math.min(c.max, images - state[other]), hint: `shots + queries ≤ ${images} for ${state.task}: a class has ${count(images, 'image')}` };
 }
 
 export const control = (table, key) => table.controls.find((c) => c.key === key);
@@ -112,7 +113,7 @@ export function parseHash(table, hash) {
   const images = imagesPerClass(table, state.task);
   if (images !== null && state.shots + state.queries > images) {
     const [shots, queries] = [Math.min(state.shots, images - 1), Math.min(state.queries, images - Math.min(state.shots, images - 1))];
-    problems.push(`shots=${state.shots} and queries=${state.queries} need ${state.shots + state.queries} images of a class, and a ${state.task} class has ${images}; using shots=${shots}, queries=${queries}`);
+    problems.push(`shots=${state.shots} and queries=${state.queries} need ${count(state.shots + state.queries, 'image')} of a class, and a ${state.task} class has ${images}; using shots=${shots}, queries=${queries}`);
     Object.assign(state, { shots, queries });
   }
   return { state, problems };

@@ -15,10 +15,11 @@
 //                                                     lasts at least minCallMs
 //   start            {generation, settings, backend,  a new run: the handle reset, or a new one
 //                     schedule,                       when another backend is asked for; schedule:
-//                     weights?}                       live settings to apply after given meta-
+//                     weights?, checkpoint?}          live settings to apply after given meta-
 //                                                     iterations, [{iteration, settings}] (a link's
 //                                                     replay), each exactly there (loop.js, stepOnce);
-//                                                     from `weights` (a weights file) when given
+//                                                     from `weights` (a weights file) when given, then
+//                                                     from `checkpoint` (a crashed worker's run, resumed)
 //   play             {}                               train in batches until paused
 //   pause            {}                               stop after the batch in flight
 //   step             {}                               one meta-iteration, a meta-test, the view
@@ -27,7 +28,9 @@
 //                                                     drops what is left of the schedule
 //   view             {index}                          adapt the index-th display task
 //   loadZip          {bytes, name}                    an Omniglot zip, for omniglot runs
-//   exportWeights    {purpose}                        the weights: 'download' or 'snapshot'
+//   exportWeights    {}                               the weights, to download
+//   checkpoint       {}                               the run's checkpoint: weights, Adam's moments and
+//                                                     the task stream, all a resumed run needs
 //   importWeights    {bytes, name}                    weights into the current run
 //   adapt            {id, task}                       a person's own task (views/draw.js), {support_x,
 //                                                     support_y, query_x} as Float32Arrays, adapted now
@@ -59,7 +62,10 @@
 //                                                     finite weights kept), 'meta-test' or 'view'
 //                                                     (adapting overflowed; training paused)
 //   zip              {name, characters, images}       the zip was read
-//   weights          {bytes, purpose, iteration}      the exported weights, trained `iteration` meta-iterations
+//   alive            {lock}                           sent first: the Web Lock this worker holds for its
+//                                                     life, so the page notices even a silent stop
+//   weights          {bytes, iteration}               the exported weights, trained `iteration` meta-iterations
+//   checkpoint       {bytes, iteration}               the run's checkpoint after `iteration` meta-iterations
 //   imported         {name, iteration}                the weights were loaded
 //   adapted          {id, result, alpha, training}    the person's task adapted: per inner step, the query
 //                                                     class probabilities (the sinusoid: the curve) from
@@ -77,6 +83,18 @@ import { busy, post, state } from './worker/context.js';
 import { loadEngine } from './worker/engine.js';
 import { start } from './worker/start.js';
 import { adaptOwn, evaluate, setMaml, stepOnce, train, view } from './worker/loop.js';
+import { count } from './words.js';
+
+// The page must notice this worker stopping, even without an error (terminated, its process
+// killed): it holds this lock for its life, and the page asks for it (messages.js, watch).
+// (Web Locks need a secure context, as does randomUUID: elsewhere the page watches for silence.)
+if (self.isSecureContext && navigator.locks) {
+  const lock = `maml-lab-worker-${crypto.randomUUID()}`;
+  navigator.locks.request(lock, () => {
+    postMessage({ type: 'alive', lock });
+    return new Promise(() => {}); // held until the worker is gone
+  });
+}
 
 const handlers = {
   async init(msg) {
@@ -133,9 +151,14 @@ const handlers = {
     const summary = JSON.parse(state.lab.load_zip(new Uint8Array(msg.bytes)));
     post('zip', { name: msg.name, ...summary });
   },
-  async exportWeights(msg) {
+  async exportWeights() {
     const bytes = await state.lab.export_weights();
-    post('weights', { bytes, purpose: msg.purpose, iteration: state.lab.iteration() }, [bytes.buffer]);
+    post('weights', { bytes, iteration: state.lab.iteration() }, [bytes.buffer]);
+  },
+  async checkpoint() {
+    if (!state.lab) return;
+    const bytes = await state.lab.export_checkpoint();
+    post('checkpoint', { bytes, iteration: state.lab.iteration() }, [bytes.buffer]);
   },
   async importWeights(msg) {
     state.lab.import_weights(new Uint8Array(msg.bytes));
@@ -178,7 +201,7 @@ function watchCompiling() {
     if (!kernels) return;
     const now = state.activity ?? { key: 'kernels', text: 'WebGPU: compiling kernels…', estimateMs: null };
     const text = now.text.replace(/( \(\d+ kernels so far\))?…$/, '');
-    busy(now.key, `${text} (${kernels} kernels so far)…`, now.estimateMs);
+    busy(now.key, `${text} (${count(kernels, 'kernel')} so far)…`, now.estimateMs);
   }, 1000);
   return () => {
     clearInterval(timer);

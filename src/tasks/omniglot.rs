@@ -31,7 +31,7 @@ pub enum DataError {
     Missing,
     #[error("the file is {bytes} bytes, over the {limit}-byte limit")]
     TooLarge { bytes: usize, limit: usize },
-    #[error("the file is not a readable zip archive ({0})")]
+    #[error("the file is not a readable zip archive ({0}); pick a .zip of <alphabet>/<character>/<image>.png, such as Omniglot's images_background_small1.zip")]
     NotZip(String),
     #[error("the zip unpacks to more than {limit} bytes; refusing it")]
     UnpackedTooLarge { limit: u64 },
@@ -148,9 +148,15 @@ pub fn check_characters(set: &ImageSet, config: &TaskConfig) -> Result<(), Strin
     ))
 }
 
-/// zip's reason in plain words: it names a header that ends early by its Rust type.
+/// zip's reason in words a person can act on: its "Could not find EOCD" is a file with no
+/// end-of-archive record (not a zip, or one cut short), and it names a header that ends early by
+/// its Rust type.
 fn not_zip(e: zip::result::ZipError) -> DataError {
     let reason = e.to_string();
+    if reason.contains("EOCD") || reason.contains("end of central directory") {
+        return DataError::NotZip("it has no end-of-archive record: it is another kind of file, or a zip cut short, as by an unfinished download".into());
+    }
+    let reason = reason.strip_prefix("invalid Zip archive: ").map_or(reason.clone(), |r| format!("it is damaged: {r}"));
     DataError::NotZip(match reason.split_once("Unexpected end of ") {
         Some((before, block)) if block.contains("::") => format!("{before}unexpected end of a header"),
         _ => reason,

@@ -191,25 +191,24 @@ test('weights downloaded from a run load back into it', () => withPage({ hash: '
   await until(page, () => /Loaded the weights of mine.bin \(trained 2/.test(document.getElementById('notices').textContent));
 }));
 
-test('after the engine fails, the page restarts on the CPU from the last snapshot, with the old run gone from the chart', () => withPage({ hash: '#task=sinusoid&seed=5' }, async ({ page, consoleErrors }) => {
+test('after the engine fails, the page restarts it and the run goes on from its checkpoint, its curve kept', () => withPage({ hash: '#task=sinusoid&seed=5' }, async ({ page, consoleErrors }) => {
   await ready(page);
   await steps(page, 3);
-  // a snapshot now, rather than after the page's 30 s
-  await page.evaluate(() => window.lab.worker.postMessage({ type: 'exportWeights', purpose: 'snapshot' }));
-  // (the page took one of its own after the first meta-iteration: wait for this one)
+  // every Step takes a checkpoint
   await until(page, () => window.lab.snapshot.last?.iteration === 3);
+  const link = await page.evaluate(() => location.hash);
   // what the worker sends when the wasm panics
   await page.evaluate(() => window.lab.worker.onmessage({ data: { type: 'fatal', request: 'step', message: 'unreachable executed' } }));
-  await until(page, () => /Loaded the weights of the last snapshot \(trained 3 meta-iterations\)/.test(document.getElementById('notices').textContent));
-  assert.match(await page.textContent('#notices'), /training engine crashed \(unreachable executed: .*\) and was restarted on the CPU with the same settings, from its weights at meta-iteration 3\./);
-  assert.match(await page.evaluate(() => location.hash), /backend=cpu/);
-  assert.equal(await page.textContent('#iteration'), '3', 'the counter shows the snapshot\'s iteration, where the run goes on');
-  // it trains on from the snapshot, and the chart holds the new run's losses only
+  await until(page, () => /training engine crashed/.test(document.getElementById('notices').textContent));
+  assert.match(await page.textContent('#notices'), /training engine crashed \(unreachable executed: .*\), and was restarted with the same run, from its checkpoint at meta-iteration 3\./);
   await until(page, () => window.lab.ready && !document.getElementById('step').disabled);
+  assert.equal(await page.evaluate(() => location.hash), link, 'the link is the run\'s, as before');
+  assert.equal(await page.textContent('#iteration'), '3', 'the counter shows the checkpoint\'s iteration, where the run goes on');
+  assert.equal((await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null))).length, 3, 'the curve up to the checkpoint stays');
   await page.click('#step');
   await until(page, () => window.lab.iteration >= 4);
   assert.equal(await page.textContent('#iteration'), '4');
-  assert.equal((await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null))).length, 1);
+  assert.equal((await page.evaluate(() => window.lab.history.loss.filter((v) => v !== null))).length, 4);
   assert.deepEqual(consoleErrors, []);
 }));
 
@@ -312,7 +311,11 @@ test('Meta-SGD on glyphs shows its learned rates per layer, moving away from α'
   const names = rates.map((r) => r.name);
   assert.ok(names.length >= 4 && names.every((n) => /(weight|bias|gamma|beta)$/.test(n)), `names ${names}`);
   assert.ok(names.some((n) => /head/.test(n)), `a head among ${names}`);
-  assert.deepEqual(await page.$$eval('#rates-body code', (els) => els.map((e) => e.textContent)), names);
+  // each row names its tensor in words, with the code's name on hover
+  const rows = await page.$$eval('#rates-body .param', (els) => els.map((e) => ({ words: e.textContent, code: e.title })));
+  assert.deepEqual(rows.map((r) => r.code), names.map((n) => `${n}, in the model's code`));
+  assert.ok(rows.every((r) => !/\.(weight|bias|gamma|beta)$/.test(r.words)), `every name in words: ${rows.map((r) => r.words)}`);
+  assert.ok(rows.some((r) => /output layer/.test(r.words)) && rows.some((r) => /batch-norm scale γ/.test(r.words)), `${rows.map((r) => r.words)}`);
   assert.ok(rates.every((r) => Number.isFinite(r.mean) && r.min <= r.mean && r.mean <= r.max));
   assert.ok(rates.some((r) => r.min !== alpha || r.max !== alpha), 'three meta-iterations moved some rates off α');
   assert.match(await page.textContent('#rates-caption'), /started at α = .* after 3 meta-iterations the layers' means run from/);

@@ -29,8 +29,10 @@ export class AdaptationView {
     const blown = firstNonFinite(viewLosses(view));
     this.finiteSteps = blown < 0 ? view.steps.length : blown;
     const last = Math.max(0, this.finiteSteps - 1);
+    // a slider at its end stays at the end when the end moves (a learner with more test steps)
+    const atEnd = Number(this.stepInput.value) >= Number(this.stepInput.max);
     this.stepInput.max = String(last);
-    if (Number(this.stepInput.value) > last || kindChanged) this.stepInput.value = String(last);
+    if (atEnd || Number(this.stepInput.value) > last || kindChanged) this.stepInput.value = String(last);
     if (kindChanged) {
       this.el.replaceChildren();
       this.plot?.destroy();

@@ -5,6 +5,8 @@
 // plot with them, and each update aligns their points with the current run's on the union of
 // their x values (nulls where a run has no point, spanned by the lines).
 import uPlot from '../vendor/uPlot.esm.js';
+import { clampTo, logRange, markOffScale, positiveExtent, runScale } from './scale.js';
+import { count } from '../words.js';
 
 const COLORS = { maml: '#2563eb', mamlSoft: 'rgba(37,99,235,0.25)', random: '#9ca3af', test: '#dc2626', band: 'rgba(37,99,235,0.12)', chance: '#111827' };
 
@@ -20,6 +22,11 @@ const pct = (v) => `${v.toFixed(0)} %`;
 /** The level a classifier reaches by guessing, in %, as a dashed line on the accuracy charts:
  *  no learner can beat it on the noise control, and every one should on the other image tasks. */
 const chanceSeries = (chance) => ({ label: `chance (${pct(chance)})`, stroke: COLORS.chance, width: 1, dash: [3, 5], points: { show: false } });
+
+/** An axis value short enough for the axis: 0.05, 12, 3e+27 as 3e27. */
+export const tick = (v) => (v === 0 ? '0' : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(0).replace('e+', 'e') : String(+v.toPrecision(3)));
+/** A y axis labelled `label`, its values by `tick`. */
+const yAxis = (label) => ({ label, size: 60, values: (u, splits) => splits.map(tick) });
 
 function size(el) {
   return { width: Math.max(280, el.clientWidth), height: 220 };
@@ -69,8 +76,8 @@ export class LossChart {
     ];
     this.plot = new uPlot({
       ...size(this.el),
-      scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: 'meta-iteration' }, { label: 'meta-loss', size: 60 }],
+      scales: { x: { time: false }, y: runScale(() => this.extent) },
+      axes: [{ label: 'meta-iteration' }, yAxis('meta-loss')],
       legend: { live: false },
       series,
     }, series.map(() => []), this.el);
@@ -80,12 +87,16 @@ export class LossChart {
   /** history: {x, loss, avg, test} arrays of equal length (test is null between evaluations). */
   update(h) {
     if (h.x.length !== h.loss.length) throw new Error('loss chart: columns differ in length');
+    // the axis is the current run's: a pin beyond it is drawn on its edge (scale.js)
+    this.extent = positiveExtent([h.loss, h.avg, h.test]);
     if (!this.pins.length) this.plot.setData([h.x, h.loss, h.avg, h.test]);
     else {
+      const pins = this.pins.map((p) => [p.history.avg, p.history.test].map((c) => clampTo(c, this.extent)));
       this.plot.setData(alignOnUnion([
         { x: h.x, columns: [h.loss, h.avg, h.test] },
-        ...this.pins.map((p) => ({ x: p.history.x, columns: [p.history.avg, p.history.test] })),
+        ...this.pins.map((p, i) => ({ x: p.history.x, columns: pins[i].map((c) => c.column) })),
       ]));
+      pins.flat().forEach((c, i) => markOffScale(this.plot, 4 + i, c.off));
     }
     describe(this.el, LossChart.summary(h));
   }
@@ -117,17 +128,17 @@ class EvaluationChart {
     this.pins = pins;
     this.key = null; // rebuilt on the next update
   }
-  /** Builds the plot for `metric` (and, for accuracy, the chance level `chance` in %) unless
-   *  it is already built for them. */
-  ensure(metric, chance) {
-    const key = `${metric} ${chance}`;
+  /** Builds the plot for `metric` (and, for accuracy, the chance level `chance` in %) and the
+   *  run's `learner` (its name in the legend) unless it is already built for them. */
+  ensure(metric, chance, learner) {
+    const key = `${metric} ${chance} ${learner}`;
     if (key === this.key) return;
     this.plot?.destroy();
     this.observer?.disconnect();
     this.key = key;
     this.metric = metric;
     this.drawnPins = this.pins.filter((p) => p.steps.metric === metric);
-    const options = this.options(metric, chance);
+    const options = this.options(metric, chance, learner);
     this.plot = new uPlot(options, options.series.map(() => []), this.el);
     this.observer = autosize(this.plot, this.el);
     // a band's second edge needs no legend entry of its own
@@ -141,8 +152,6 @@ const metricOf = (evaluation) => (evaluation.maml.steps[0].accuracy ? 'accuracy'
 const say = (metric) => (v) => (v === null ? 'not finite' : metric === 'accuracy' ? pct(v) : num(v));
 /** The chance level in % of an evaluation on `ways`-way tasks: null for the sinusoid's MSE. */
 const chanceOf = (metric, ways) => (metric === 'accuracy' && ways > 0 ? 100 / ways : null);
-// MSE is drawn on a log scale, where an interval's lower edge below zero cannot be shown
-const floor = (metric, v) => (v === null ? null : metric === 'mse' ? Math.max(v, 1e-3) : v);
 // A value as drawn: accuracy in %. An overflowed value comes as null from the wasm's JSON and
 // stays null, which uPlot draws as a gap, so a chart shows the finite steps only.
 const shown = (metric, v) => (typeof v !== 'number' || !Number.isFinite(v) ? null : metric === 'accuracy' ? 100 * v : v);
@@ -151,64 +160,79 @@ const statOf = (metric, s) => {
   const stat = metric === 'accuracy' ? s.accuracy : s.loss;
   const mean = shown(metric, stat?.mean);
   const ci = shown(metric, stat?.ci95);
-  return mean === null || ci === null ? { mean, lo: null, hi: null } : { mean, lo: floor(metric, mean - ci), hi: mean + ci };
+  return mean === null || ci === null ? { mean, lo: null, hi: null } : { mean, lo: mean - ci, hi: mean + ci };
 };
 
-/** Meta-test accuracy (or MSE) after each inner step 0..k, MAML beside random init, with the
- *  95 % confidence interval of MAML's as a band. */
+/** Meta-test accuracy (or MSE) after each inner step 0..k, the run's learner beside a random
+ *  start, with the 95 % confidence interval of the learner's mean as a band: exactly mean ± ci95.
+ *  On the MSE's log axis an interval reaching zero or below cannot be drawn: its band runs off the
+ *  bottom of the axis, and the chart's text alternative says so. */
 export class StepChart extends EvaluationChart {
-  options(metric, chance) {
-    const band = (color) => ({ stroke: 'transparent', fill: color, points: { show: false } });
+  options(metric, chance, learner) {
+    // the band's two edges draw nothing themselves: `bands` fills between them
+    const edge = { stroke: 'transparent', points: { show: false } };
     // the chance line, when there is one, before the band's two edges (the legend hides the last)
     const extra = chance === null ? [] : [chanceSeries(chance)];
     return {
       ...size(this.el),
-      scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
-      axes: [{ label: 'inner step', incrs: [1, 2, 5] }, { label: metric === 'accuracy' ? 'query accuracy %' : 'query MSE', size: 60 }],
+      scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : runScale(() => this.extent) },
+      axes: [{ label: 'inner step', incrs: [1, 2, 5] }, yAxis(metric === 'accuracy' ? 'query accuracy %' : 'query MSE')],
       series: [
         {},
-        { label: 'MAML', stroke: COLORS.maml, width: 2 },
-        { label: 'random init', stroke: COLORS.random, width: 2, dash: [6, 4] },
+        { label: learner, stroke: COLORS.maml, width: 2 },
+        { label: 'random start', stroke: COLORS.random, width: 2, dash: [6, 4] },
         ...extra,
-        { label: '95 % CI', ...band(COLORS.band) },
-        { label: 'CI high', ...band(COLORS.band) },
+        { label: '95 % CI', ...edge },
+        { label: 'CI high', ...edge },
         ...this.drawnPins.map((p) => pinLine(p, p.label, { points: { show: true, size: 5 } })),
       ],
       bands: [{ series: [4 + extra.length, 3 + extra.length], fill: COLORS.band }],
       legend: { live: false },
     };
   }
-  /** ways: the tasks' classes, for the chance line (ignored for the sinusoid). */
-  update({ maml, random }, ways) {
+  /** ways: the tasks' classes, for the chance line (ignored for the sinusoid); learner: the
+   *  run's, as the legend names it (run.js, learnerName). */
+  update({ maml, random }, ways, learner = 'MAML') {
     const metric = metricOf({ maml });
     const chance = chanceOf(metric, ways);
-    this.ensure(metric, chance);
     const m = maml.steps.map((s) => statOf(metric, s));
     const r = random.steps.map((s) => statOf(metric, s));
+    // the log axis spans the current run's means and the interval edges it can draw
+    this.extent = positiveExtent([m.map((v) => v.mean), m.map((v) => v.lo), m.map((v) => v.hi), r.map((v) => v.mean)]);
+    this.ensure(metric, chance, learner);
+    const bottom = metric === 'mse' ? logRange(this.extent)?.[0] ?? null : null;
+    const below = m.map((v, i) => (metric === 'mse' && v.lo !== null && v.lo <= 0 ? i : -1)).filter((i) => i >= 0);
+    const lo = m.map((v, i) => (below.includes(i) ? bottom : v.lo));
+    const pins = this.drawnPins.map((p) => clampTo(p.steps.mean, metric === 'mse' ? logRange(this.extent) : null));
     this.plot.setData(alignOnUnion([
       {
         x: maml.steps.map((s) => s.step),
-        columns: [m.map((v) => v.mean), r.map((v) => v.mean), ...(chance === null ? [] : [m.map(() => chance)]), m.map((v) => v.lo), m.map((v) => v.hi)],
+        columns: [m.map((v) => v.mean), r.map((v) => v.mean), ...(chance === null ? [] : [m.map(() => chance)]), lo, m.map((v) => v.hi)],
       },
-      ...this.drawnPins.map((p) => ({ x: p.steps.step, columns: [p.steps.mean] })),
+      ...this.drawnPins.map((p, i) => ({ x: p.steps.step, columns: [pins[i].column] })),
     ]));
+    pins.forEach((c, i) => markOffScale(this.plot, 5 + (chance === null ? 0 : 1) + i, c.off));
     const show = say(metric);
     const k = m.length - 1;
-    describe(this.el, `query ${metric === 'accuracy' ? 'accuracy' : 'MSE'} on ${maml.tasks.length} held-out tasks after 0 to ${k} inner steps: `
-      + `MAML's start ${show(m[0].mean)} to ${show(m[k].mean)}, a random start ${show(r[0].mean)} to ${show(r[k].mean)}`
-      + (chance === null ? '' : `; chance ${pct(chance)}`));
+    const offAxis = below.length ? `; the 95 % interval reaches zero at step${below.length > 1 ? 's' : ''} ${below.join(', ')}, below the log axis` : '';
+    describe(this.el, `query ${metric === 'accuracy' ? 'accuracy' : 'MSE'} on ${count(maml.tasks.length, 'held-out task')} after 0 to ${count(k, 'inner step')}: `
+      + `${learner}'s start ${show(m[0].mean)} to ${show(m[k].mean)}${m[k].hi === null ? '' : ` ± ${show(m[k].hi - m[k].mean)}`}, a random start ${show(r[0].mean)} to ${show(r[k].mean)}`
+      + (chance === null ? '' : `; chance ${pct(chance)}`) + offAxis);
   }
 }
 
 /** Per-task accuracy (or MSE) after the last inner step on the fixed meta-test tasks: every task
  *  a point, with the mean and its 95 % interval as lines. */
 export class TaskChart extends EvaluationChart {
-  options(metric, chance) {
+  /** `steps`: the inner steps the tasks took, as the axis says it (passed in as the learner's
+   *  slot of `ensure`'s key, so a change of them rebuilds the plot). */
+  options(metric, chance, steps) {
+    const after = `after ${steps} inner step${steps === '1' ? '' : 's'}`;
     return {
       ...size(this.el),
       legend: { live: false },
-      scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : { distr: 3 } },
-      axes: [{ label: 'meta-test task' }, { label: metric === 'accuracy' ? 'accuracy % after k' : 'MSE after k', size: 60 }],
+      scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : runScale(() => this.extent) },
+      axes: [{ label: 'meta-test task' }, yAxis(metric === 'accuracy' ? `accuracy % ${after}` : `MSE ${after}`)],
       series: [
         {},
         { label: 'task', stroke: COLORS.maml, paths: () => null, points: { show: true, size: 8, fill: COLORS.maml } },
@@ -224,21 +248,26 @@ export class TaskChart extends EvaluationChart {
   update({ maml }, ways) {
     const metric = metricOf({ maml });
     const chance = chanceOf(metric, ways);
-    this.ensure(metric, chance);
     const last = maml.steps[maml.steps.length - 1];
     const stat = statOf(metric, last);
     const values = maml.tasks.map((t) => { const curve = metric === 'accuracy' ? t.accuracy : t.loss; return shown(metric, curve[curve.length - 1]); });
+    this.extent = positiveExtent([values, [stat.mean, stat.lo, stat.hi]]);
+    this.ensure(metric, chance, String(last.step));
     const x = values.map((_, i) => i + 1);
+    // an interval's lower edge at or below zero has no place on the MSE's log axis: not drawn
+    const lo = metric === 'mse' && stat.lo !== null && stat.lo <= 0 ? null : stat.lo;
+    const pins = this.drawnPins.map((p) => clampTo([p.taskMean], metric === 'mse' ? logRange(this.extent) : null));
     this.plot.setData([
       x, values, x.map(() => stat.mean), ...(chance === null ? [] : [x.map(() => chance)]),
-      x.map(() => stat.lo), x.map(() => stat.hi),
-      ...this.drawnPins.map((p) => x.map(() => p.taskMean)),
+      x.map(() => lo), x.map(() => stat.hi),
+      ...pins.map((c) => x.map(() => c.column[0])),
     ]);
+    pins.forEach((c, i) => markOffScale(this.plot, 5 + (chance === null ? 0 : 1) + i, c.off));
     const show = say(metric);
     const finite = values.filter((v) => v !== null);
     const spread = stat.hi === null ? '' : ` ± ${show(stat.hi - stat.mean)}`;
     const range = finite.length ? `from ${show(Math.min(...finite))} to ${show(Math.max(...finite))}` : 'none finite';
-    describe(this.el, `${values.length} meta-test tasks after ${last.step} inner steps: mean ${show(stat.mean)}${spread}, ${range}`
-      + (chance === null ? '' : `; chance ${pct(chance)}`));
+    describe(this.el, `${values.length} meta-test tasks after ${last.step} inner step${last.step === 1 ? '' : 's'}: mean ${show(stat.mean)}${spread}, ${range}`
+      + (chance === null ? '' : `; chance ${pct(chance)}`) + (lo === null && stat.lo !== null ? '; the lower edge of the 95 % interval is at or below zero, below the log axis' : ''));
   }
 }

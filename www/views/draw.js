@@ -58,6 +58,7 @@ export class DrawPanel {
 
   build() {
     this.results.replaceChildren();
+    this.status.textContent = ''; // the previous task's prompt is not this one's
     this.pad?.destroy?.();
     this.pad = null;
     if (this.kind === 'sinusoid') this.pad = new SinusoidPad(this);

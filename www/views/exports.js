@@ -46,29 +46,62 @@ export function stepsCsv(run, pins) {
   return csv(['run', 'label', 'iteration', 'metric', 'inner_step', 'mean', 'ci95', 'random_init_mean'], rows);
 }
 
-/** A uPlot chart as a PNG: its canvas under a title and the legend's entries (uPlot's legend
- *  is HTML, so it is drawn here), on white. */
+/** The legend's entries laid out in `width` px: each a swatch and its label, side by side while
+ *  they fit, a label longer than a line wrapped at its spaces (or anywhere, for one long word).
+ *  Returns the lines, [{colour?, x, text}] each, the swatch on an entry's first line only. */
+export function legendLines(ctx, entries, width, unit = 1) {
+  const swatch = 18 * unit;
+  const gap = 14 * unit;
+  const room = width - swatch - 6 * unit;
+  const wrap = (text) => {
+    const lines = [];
+    let line = '';
+    for (const word of text.split(' ')) {
+      const next = line ? `${line} ${word}` : word;
+      if (ctx.measureText(next).width <= room || !line) line = next;
+      else { lines.push(line); line = word; }
+      // one word longer than a line: cut it where it fills the line
+      while (ctx.measureText(line).width > room && line.length > 1) {
+        let cut = line.length - 1;
+        while (cut > 1 && ctx.measureText(line.slice(0, cut)).width > room) cut--;
+        lines.push(line.slice(0, cut));
+        line = line.slice(cut);
+      }
+    }
+    return [...lines, line];
+  };
+  const rows = [[]];
+  let x = 0;
+  for (const e of entries) {
+    const parts = wrap(e.label);
+    const w = swatch + Math.max(...parts.map((t) => ctx.measureText(t).width)) + gap;
+    if (parts.length > 1 || x + w > width) {
+      if (rows[rows.length - 1].length) rows.push([]);
+      x = 0;
+    }
+    rows[rows.length - 1].push({ colour: e.colour, x, text: parts[0] });
+    for (const t of parts.slice(1)) rows.push([{ x, text: t }]);
+    if (parts.length > 1) { rows.push([]); x = 0; } else x += w;
+  }
+  return rows.filter((r) => r.length);
+}
+
+/** A uPlot chart as a PNG: its canvas under a title and the legend's entries (uPlot's legend is
+ *  HTML, so it is drawn here, wrapped to the chart's width), on white, sized to what it holds. */
 export function chartPng(plot, title) {
   const src = plot.ctx.canvas;
   const scale = src.width / plot.width; // the canvas is in device pixels
   const entries = plot.series.slice(1)
-    .map((s, i) => ({ label: s.label, colour: seriesColour(plot, s, i + 1) }))
-    .filter((e) => e.label && e.label !== 'CI high');
+    .map((s, i) => ({ label: plot.root.querySelectorAll('.u-legend .u-series .u-label')[i]?.textContent || s.label, colour: seriesColour(plot, s, i + 1) }))
+    .filter((e, i) => e.label && plot.series[i + 1].label !== 'CI high');
   const line = 16 * scale;
   const out = document.createElement('canvas');
   out.width = src.width;
   const ctx = out.getContext('2d');
-  ctx.font = `${12 * scale}px sans-serif`;
-  // lay the legend out in rows that fit the width
-  const rows = [[]];
-  let x = 0;
-  for (const e of entries) {
-    const w = 18 * scale + ctx.measureText(e.label).width + 14 * scale;
-    if (x + w > out.width && rows[rows.length - 1].length) { rows.push([]); x = 0; }
-    rows[rows.length - 1].push({ ...e, x });
-    x += w;
-  }
-  const top = line * (1.6 + rows.length) ;
+  const font = `${12 * scale}px sans-serif`;
+  ctx.font = font;
+  const rows = legendLines(ctx, entries, out.width - 12 * scale, scale);
+  const top = line * (1.6 + rows.length);
   out.height = src.height + top;
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, out.width, out.height);
@@ -76,14 +109,16 @@ export function chartPng(plot, title) {
   ctx.fillStyle = '#111';
   ctx.font = `bold ${13 * scale}px sans-serif`;
   ctx.fillText(title, 6 * scale, line * 0.8);
-  ctx.font = `${12 * scale}px sans-serif`;
+  ctx.font = font; // resizing the canvas reset it
   rows.forEach((row, r) => {
     const y = line * (1.9 + r);
     for (const e of row) {
-      ctx.fillStyle = e.colour;
-      ctx.fillRect(e.x + 6 * scale, y - 4 * scale, 12 * scale, 8 * scale);
+      if (e.colour) {
+        ctx.fillStyle = e.colour;
+        ctx.fillRect(e.x + 6 * scale, y - 4 * scale, 12 * scale, 8 * scale);
+      }
       ctx.fillStyle = '#111';
-      ctx.fillText(e.label, e.x + 22 * scale, y);
+      ctx.fillText(e.text, e.x + 24 * scale, y);
     }
   });
   ctx.drawImage(src, 0, top);

@@ -2,7 +2,9 @@
 // its last meta-test step by step, and the meta-test tasks' mean) under a letter and a colour,
 // so the next run draws over them. Each pin's label is what differs between it and the current
 // run ("first_order: false → true"), recomputed whenever the current settings change. Up to
-// four, kept in the browser's storage under a versioned key, so they survive a reload.
+// four, kept in the browser's storage under a versioned key, so they survive a reload. Storage
+// is the one list every tab of the page shares: each change starts from what it holds (another
+// tab may have pinned or removed a run since), and a tab redraws when another changes it.
 import { metricsCsv, stepsCsv, chartPng, stepMeans } from './exports.js';
 import { fileName } from '../run.js';
 import { download, el } from './dom.js';
@@ -50,8 +52,13 @@ export class Pins {
     this.list = [];
     this.keys = []; // the settings compared in labels, in the table's order
     this.current = null;
+    this.saved = true; // the list is what storage holds (false once storage refused it)
     this.build(box);
     this.restore();
+    // another tab pinned, removed or forgot runs: this one shows the same list
+    globalThis.addEventListener?.('storage', (e) => {
+      if (e.storageArea === this.storage && (e.key === STORAGE_KEY || e.key === null)) this.sync(true);
+    });
   }
 
   build(box) {
@@ -95,9 +102,14 @@ export class Pins {
   pin() {
     const { record, iteration, history, evaluation } = this.run();
     const state = record.settings;
-    if (this.list.length >= MAX_PINS) return;
     if (!evaluation) {
       this.notice('Nothing to keep yet: the run\'s first meta-test is still running.', 'info', 'pins');
+      return;
+    }
+    this.sync(false); // another tab's pins count: its tags are taken, and they fill the four places
+    if (this.list.length >= MAX_PINS) {
+      this.notice(`${MAX_PINS} runs are pinned already (in this tab or another): remove one to keep this run.`, 'warn', 'pins');
+      this.changed(false);
       return;
     }
     const free = TAGS.find((t) => !this.list.some((p) => p.tag === t));
@@ -120,6 +132,7 @@ export class Pins {
   }
 
   remove(tag) {
+    this.sync(false);
     this.list = this.list.filter((p) => p.tag !== tag);
     this.changed(true);
     // keyboard focus stays in the panel
@@ -161,16 +174,42 @@ export class Pins {
     this.forgetButton.disabled = this.list.length === 0;
     this.hint.textContent = full
       ? `${MAX_PINS} runs pinned, the most: remove one to keep another.`
-      : `Up to ${MAX_PINS}, kept in this browser's storage until forgotten.`;
+      : `Up to ${MAX_PINS}, kept in this browser's storage until forgotten, and shared by this page's tabs.`;
     this.onChange(pins);
   }
 
   save() {
     try {
       this.storage.setItem(STORAGE_KEY, JSON.stringify({ version: VERSION, pins: this.list }));
+      this.saved = true;
     } catch (e) {
+      this.saved = false;
       this.notice(`The pinned runs could not be kept in this browser's storage (${e.message}); they last until the page closes.`, 'warn');
     }
+  }
+
+  /** Takes the list storage holds now (another tab may have changed it) as this tab's, and
+   *  redraws when `redraw`. Pins this tab could not save stay, beside the stored ones, while
+   *  there is room; any that do not fit are dropped with a sentence. */
+  sync(redraw) {
+    let stored;
+    try {
+      stored = JSON.parse(this.storage.getItem(STORAGE_KEY) ?? 'null');
+    } catch {
+      return; // unreadable: restore() said so when the page opened; this tab's list stands
+    }
+    const theirs = stored?.version === VERSION && Array.isArray(stored.pins) ? stored.pins.filter(valid) : [];
+    const unsaved = this.saved ? [] : this.list.filter((p) => !theirs.some((q) => JSON.stringify(q) === JSON.stringify(p)));
+    const merged = [...theirs];
+    const dropped = [];
+    for (const p of unsaved) {
+      const tag = TAGS.find((t) => !merged.some((q) => q.tag === t));
+      if (tag) merged.push({ ...p, tag, colour: COLOURS[TAGS.indexOf(tag)] });
+      else dropped.push(p);
+    }
+    if (dropped.length) this.notice(`Another tab filled the ${MAX_PINS} pinned places, so this tab's unsaved pin${dropped.length > 1 ? 's' : ''} ${dropped.map((p) => `(${p.iteration} it)`).join(', ')} could not be kept.`, 'warn', 'pins');
+    this.list = merged.slice(0, MAX_PINS);
+    if (redraw) this.changed(false);
   }
 
   restore() {

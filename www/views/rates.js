@@ -4,6 +4,7 @@
 // grey line zero, once some rate has crossed it.
 // Plain HTML rather than a chart: a handful of rows, readable at any width.
 import { el } from './dom.js';
+import { count } from '../words.js';
 
 // a true minus sign, so a negative rate reads as one next to the range's dash
 // (a rate that overflowed comes as null from the wasm's JSON)
@@ -13,6 +14,28 @@ const span = (className, left) => {
   e.style.left = left;
   return e;
 };
+
+/** A parameter tensor's name in words: "blocks.0.norm.gamma" is "block 1's batch-norm scale γ". */
+export function inWords(name) {
+  const n = (i) => Number(i) + 1;
+  const rules = [
+    [/blocks\.(\d+)\.conv\.weight$/, (i) => `block ${n(i)}'s 3×3 convolution filters`],
+    [/blocks\.(\d+)\.norm\.gamma$/, (i) => `block ${n(i)}'s batch-norm scale γ`],
+    [/blocks\.(\d+)\.norm\.beta$/, (i) => `block ${n(i)}'s batch-norm shift`],
+    [/hidden\.(\d+)\.weight$/, (i) => `hidden layer ${n(i)}'s weights`],
+    [/hidden\.(\d+)\.bias$/, (i) => `hidden layer ${n(i)}'s biases`],
+    [/head\.weight$/, () => "the output layer's weights"],
+    [/head\.bias$/, () => "the output layer's biases"],
+  ];
+  for (const [re, say] of rules) {
+    const m = re.exec(name);
+    if (m) return say(m[1]);
+  }
+  return name;
+}
+
+/** A tensor's row label: its name in words, its code name on hover. */
+const label = (name) => el('span', { className: 'param', textContent: inWords(name), title: `${name}, in the model's code` });
 
 export class RatesView {
   constructor(figure, caption, body) {
@@ -35,7 +58,7 @@ export class RatesView {
     const cells = rates.flatMap((r) => {
       const track = el('div', { className: 'track' });
       if (bad(r)) {
-        return [el('code', { textContent: r.name }), track,
+        return [label(r.name), track,
           el('span', { className: 'figures', textContent: 'not finite' })];
       }
       const range = span('range', at(r.min));
@@ -47,7 +70,7 @@ export class RatesView {
       track.append(range, start, span('mean', at(r.mean)));
       const figures = r.min === r.max ? fmt(r.mean) : `${fmt(r.mean)} (${fmt(r.min)} to ${fmt(r.max)})`;
       return [
-        el('code', { textContent: r.name }),
+        label(r.name),
         track,
         el('span', { className: 'figures', textContent: figures }),
       ];
@@ -55,10 +78,10 @@ export class RatesView {
     this.body.replaceChildren(...cells); // one grid, so every bar has the same scale
     const byMean = [...good].sort((a, b) => a.mean - b.mean);
     const [low, high] = [byMean[0], byMean[byMean.length - 1]];
-    if (!low) { this.caption.textContent = `After ${iteration} meta-iterations the learned rates are not finite.`; return; }
+    if (!low) { this.caption.textContent = `After ${count(iteration, 'meta-iteration')} the learned rates are not finite.`; return; }
     const negative = good.some((r) => r.min < 0) ? '; some rates turned negative, so those weights step up their gradient' : '';
     this.caption.textContent = iteration === 0
       ? `Every weight's rate starts at α = ${fmt(alpha)}; training moves each one.`
-      : `Every rate started at α = ${fmt(alpha)}; after ${iteration} meta-iterations the layers' means run from ${fmt(low.mean)} (${low.name}) to ${fmt(high.mean)} (${high.name})${negative}.`;
+      : `Every rate started at α = ${fmt(alpha)}; after ${count(iteration, 'meta-iteration')} the layers' means run from ${fmt(low.mean)} (${inWords(low.name)}) to ${fmt(high.mean)} (${inWords(high.name)})${negative}.`;
   }
 }

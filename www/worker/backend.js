@@ -12,7 +12,7 @@ async function webgpuAdapter() {
   if (!('gpu' in navigator)) return { problem: 'this browser has no WebGPU (navigator.gpu is missing)' };
   let adapter = null;
   try { adapter = await navigator.gpu.requestAdapter(); } catch (e) { return { problem: `WebGPU refused an adapter (${e.message})` }; }
-  if (!adapter) return { problem: 'WebGPU gave no adapter' };
+  if (!adapter) return { problem: 'this browser has WebGPU but found no graphics adapter for it (no usable GPU, or WebGPU turned off for it)' };
   const info = adapter.info ?? {};
   const name = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' ') || 'unnamed adapter';
   return { name, software: Boolean(info.isFallbackAdapter) };

@@ -4,6 +4,7 @@
 import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from '../finite.js';
 import { alpha, baselineOf } from '../run.js';
 import { EVAL_EVERY_MS, busy, lastAtLeast, post, state } from './context.js';
+import { count } from '../words.js';
 
 // one training call this long: responsive to pause and sliders, yet few messages
 const BATCH_MS = 100;
@@ -13,8 +14,8 @@ const ADAPT_EVERY_MS = 1500;
 /** What a meta-iteration of the run works on, in a few words: "20-way 1-shot, 8 tasks". */
 function describeRun(config) {
   const { task, maml } = config;
-  if (task.kind === 'sinusoid') return `${maml.meta_batch} sinusoids, ${task.shots} points each`;
-  return `${task.ways}-way ${task.shots}-shot, ${maml.meta_batch} tasks`;
+  if (task.kind === 'sinusoid') return `${count(maml.meta_batch, 'sinusoid')}, ${count(task.shots, 'point')} each`;
+  return `${task.ways}-way ${task.shots}-shot, ${count(maml.meta_batch, 'task')}`;
 }
 
 /** Applies the live settings `settings` (the page's, passed to the wasm as they are) and tells

@@ -1,6 +1,6 @@
 // A run's start: the handle reset, or a new one when another backend is asked for (auto measures
 // again for another shape of work), from a meta-trained start's weights when given, then its
-// first meta-test and display task.
+// first meta-test and display task; or a crashed worker's run from its checkpoint.
 import { workShape } from '../run.js';
 import { createLab } from './backend.js';
 import { EVAL_EVERY_MS, busy, post, state } from './context.js';
@@ -25,6 +25,7 @@ export async function start(msg) {
     post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow), rates: made.rates ?? null });
   }
   if (msg.weights) state.lab.import_weights(new Uint8Array(msg.weights)); // a meta-trained start
+  if (msg.checkpoint) state.lab.resume_checkpoint(new Uint8Array(msg.checkpoint)); // a crashed worker's run, where it was
   // a new run has new shapes: on WebGPU its first meta-test and meta-iteration compile kernels
   Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []) });
   post('ready', { config: state.config, iteration: state.lab.iteration() });
