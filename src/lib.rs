@@ -4,11 +4,13 @@
 //! backward is written by hand as differentiable ops → `maml` adapts it (inner loop, `adapt`)
 //! and meta-updates it (outer loop, `outer`) → `trainer` owns a run's state and returns plain
 //! reports. `config` and `settings` say what a run is; `pending` is how results leave the
-//! device. The core never prints and takes every random number from one seeded generator
+//! device; `weights` and `checkpoint` are a run's files (its θ; everything that decides the
+//! rest of it). The core never prints and takes every random number from one seeded generator
 //! (`rng`), so a seed reproduces a run.
 
 #[macro_use]
 mod names;
+pub mod checkpoint;
 pub mod config;
 pub mod gradcheck;
 pub mod maml;

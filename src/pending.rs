@@ -45,6 +45,22 @@ impl<'a, T> Pending<'a, T> {
         let finish = self.finish;
         Pending { readings: self.readings, finish: Box::new(move |values| f(finish(values))) }
     }
+
+    /// This read and `other` as one transfer, their results finished together by `f`.
+    pub fn join<U: 'a, V>(self, other: Pending<'a, U>, f: impl FnOnce(T, U) -> V + 'a) -> Pending<'a, V>
+    where
+        T: 'a,
+    {
+        let at = self.readings.dims()[0];
+        let (first, second) = (self.finish, other.finish);
+        Pending {
+            readings: Tensor::cat(vec![self.readings, other.readings], 0),
+            finish: Box::new(move |values| {
+                let (mine, theirs) = values.split_at(at);
+                f(first(mine), second(theirs))
+            }),
+        }
+    }
 }
 
 fn to_f64(data: TensorData) -> Vec<f64> {

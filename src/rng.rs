@@ -31,6 +31,12 @@ impl Rng {
         Self::new(mix64(seed ^ mix64(stream.wrapping_add(GAMMA))))
     }
 
+    /// Where the generator is: `Rng::new(rng.state())` continues its sequence exactly (a
+    /// checkpoint keeps the meta-train stream this way).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GAMMA);
         mix64(self.state)

@@ -7,8 +7,10 @@
 use burn::module::Module;
 use burn::prelude::*;
 
+use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Algorithm, MamlConfig, TaskKind, TrainerConfig};
 use crate::maml::adapt::meta_params;
+use crate::maml::optim::Adam;
 use crate::maml::params::{RateSummary, rate_summaries};
 use crate::maml::shares::Shares;
 use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_steps};
@@ -208,26 +210,33 @@ impl Trainer {
     /// reason and nothing changes. Adam's state restarts.
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), TrainError> {
         let w = Weights::decode(bytes).map_err(TrainError::Weights)?;
+        self.check_fits(&w, "these weights")?;
+        self.learner = MetaLearner::new(write_params(self.learner.params.clone(), &w.values), w.iteration);
+        Ok(())
+    }
+
+    /// Whether `w` fits this run's meta-parameters: the reason, one sentence about `whose` ("these
+    /// weights"), if they do not.
+    fn check_fits(&self, w: &Weights, whose: &str) -> Result<(), TrainError> {
         let ours: Vec<Vec<usize>> = param_tensors(&self.learner.params).into_iter().map(|(s, _)| s).collect();
         if w.shapes != ours {
             let (theirs, mine) = (&w.config.model, &self.config.model);
             let (their_rates, my_rates) = (w.config.maml.algorithm == Algorithm::MetaSgd, self.learner.params.rates.is_some());
             if their_rates != my_rates && w.shapes.len() != ours.len() {
                 return Err(TrainError::Weights(format!(
-                    "these weights are of a {} run and this run is {}: only Meta-SGD has learned rates; choose the algorithm {} to load them",
+                    "{whose} are of a {} run and this run is {}: only Meta-SGD has learned rates; choose the algorithm {} to load them",
                     w.config.maml.algorithm, self.config.maml.algorithm, w.config.maml.algorithm
                 )));
             }
             return Err(TrainError::Weights(format!(
-                "these weights belong to another model ({} with {} filters / {} hidden units, {} outputs, {}) and do not fit this one ({} with {} filters / {} hidden units, {} outputs, {})",
+                "{whose} belong to another model ({} with {} filters / {} hidden units, {} outputs, {}) and do not fit this one ({} with {} filters / {} hidden units, {} outputs, {})",
                 theirs.arch, theirs.filters, theirs.hidden, w.config.task.ways, w.config.task.kind,
                 mine.arch, mine.filters, mine.hidden, self.sampler.outputs(), self.config.task.kind,
             )));
         }
         if w.values.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(TrainError::Weights("the weights file holds non-finite values".into()));
+            return Err(TrainError::Weights(format!("{whose} hold non-finite values")));
         }
-        self.learner = MetaLearner::new(write_params(self.learner.params.clone(), &w.values), w.iteration);
         Ok(())
     }
 
@@ -237,5 +246,37 @@ impl Trainer {
         let mut trainer = Self::new(w.config, data, device)?;
         trainer.load_weights(bytes)?;
         Ok(trainer)
+    }
+
+    /// Everything that decides the rest of the run, as the bytes of a checkpoint
+    /// (`checkpoint.rs`), read from the device at once: what `weights` holds, the meta-train
+    /// task stream, the MAML settings in force, and Adam's state.
+    pub fn checkpoint(&self) -> Pending<'static, Vec<u8>> {
+        checkpoint::read(&self.learner, self.config.clone(), self.rng.state())
+    }
+
+    /// Goes on from a checkpoint of this run exactly as the run went on from where it was taken.
+    /// A damaged file, or one of another model or run, is refused with the reason and nothing
+    /// changes.
+    pub fn resume(&mut self, bytes: &[u8]) -> Result<(), TrainError> {
+        self.resume_from(Checkpoint::decode(bytes).map_err(TrainError::Weights)?)
+    }
+
+    /// `resume` from a decoded checkpoint (the page checks its settings against its memory
+    /// first): θ, the iteration, the task stream, the MAML settings and Adam's state.
+    pub fn resume_from(&mut self, c: Checkpoint) -> Result<(), TrainError> {
+        self.check_fits(&c.weights, "this checkpoint's weights")?;
+        c.check_run(&self.config).map_err(TrainError::Weights)?;
+        let config = TrainerConfig { maml: c.weights.config.maml.clone(), ..self.config.clone() };
+        config.validate().map_err(|e| TrainError::Weights(format!("the checkpoint's settings cannot run: {e}")))?;
+        let params = write_params(self.learner.params.clone(), &c.weights.values);
+        let optim = match c.adam {
+            Some(state) => Adam::restore(&params, state, &self.device.clone().inner()).map_err(TrainError::Weights)?,
+            None => Adam::default(),
+        };
+        self.learner = MetaLearner::resumed(params, optim, c.weights.iteration);
+        self.rng = Rng::new(c.rng);
+        self.config = config;
+        Ok(())
     }
 }

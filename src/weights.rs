@@ -49,7 +49,7 @@ impl Weights {
         let (len, rest) = rest.split_at_checked(4).ok_or("the weights file is truncated")?;
         let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
         let (json, mut data) = rest.split_at_checked(len).ok_or("the weights file is truncated")?;
-        let header: Header = serde_json::from_slice(json).map_err(header_error)?;
+        let header: Header = serde_json::from_slice(json).map_err(|e| header_error(e, "weights file"))?;
         let mut values = Vec::with_capacity(header.shapes.len());
         for shape in &header.shapes {
             let bytes = shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
@@ -65,14 +65,15 @@ impl Weights {
     }
 }
 
-/// serde's reason for an unreadable header, when it reads as one short line: it quotes the
-/// file's own text, which may hold line breaks or run to any length.
-fn header_error(e: serde_json::Error) -> String {
+/// serde's reason for the unreadable header of a `file` ("weights file", "checkpoint"), when it
+/// reads as one short line: it quotes the file's own text, which may hold line breaks or run to
+/// any length.
+pub(crate) fn header_error(e: serde_json::Error, file: &str) -> String {
     let reason = e.to_string();
     if reason.chars().count() <= 160 && !reason.chars().any(char::is_control) {
-        format!("the weights file's header is unreadable: {reason}")
+        format!("the {file}'s header is unreadable: {reason}")
     } else {
-        format!("the weights file's header is unreadable at line {}, column {}", e.line(), e.column())
+        format!("the {file}'s header is unreadable at line {}, column {}", e.line(), e.column())
     }
 }
 

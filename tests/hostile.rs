@@ -1,4 +1,4 @@
-//! Seeded mutation tests of the readers of a person's files: the Omniglot zip, the PNGs inside it, the weights file.
+//! Seeded mutation tests of the readers of a person's files: the Omniglot zip, the PNGs inside it, the weights file, the checkpoint.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -421,6 +421,96 @@ fn the_weights_reader_survives_mutated_files() {
             }
             Ok(())
         });
+    });
+    tally.finish();
+}
+
+// --- the checkpoint ---
+
+/// A small sinusoid run's checkpoints: before Adam's first step, and after two.
+fn checkpoint_run() -> (Trainer, Vec<Vec<u8>>) {
+    let mut config = TrainerConfig::preset(TaskKind::Sinusoid);
+    (config.model.hidden, config.maml.meta_batch) = (8, 2);
+    let mut t = Trainer::new(config, &[], &Device::flex()).unwrap();
+    let fresh = t.checkpoint().wait();
+    for _ in 0..2 {
+        t.step().wait().unwrap();
+    }
+    let stepped = t.checkpoint().wait();
+    (t, vec![stepped, fresh])
+}
+
+fn crafted_checkpoints(valid: &[u8]) -> Vec<Vec<u8>> {
+    let json_len = u32::from_le_bytes(valid[8..12].try_into().unwrap()) as usize;
+    let json = std::str::from_utf8(&valid[12..12 + json_len]).unwrap();
+    let rest = &valid[12 + json_len..];
+    let with = |json: &str, rest: &[u8]| {
+        let mut out = b"MAMLC\x001\n".to_vec();
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(json.as_bytes());
+        out.extend_from_slice(rest);
+        out
+    };
+    let mut out = vec![];
+    for claimed in [u32::MAX, 0x7FFF_FFFF, json_len as u32 + 1, 0] {
+        let mut c = valid.to_vec();
+        c[8..12].copy_from_slice(&claimed.to_le_bytes());
+        out.push(c);
+    }
+    // a weights section that claims more bytes than follow, or fewer
+    let weights_len = u64::from_le_bytes(rest[..8].try_into().unwrap());
+    for claimed in [u64::MAX, 1 << 62, weights_len + 1, weights_len - 1, 0] {
+        out.push(with(json, &[&claimed.to_le_bytes()[..], &rest[8..]].concat()));
+    }
+    // Adam's header: moments claimed far longer than follow, impossible steps and parameters
+    let adam_at = json.find("\"adam\":").unwrap();
+    let with_adam = |adam: &str| with(&format!("{}\"adam\":{adam}}}", &json[..adam_at]), rest);
+    for adam in [
+        r#"{"time":1,"positions":[0],"len":18446744073709551615}"#,
+        r#"{"time":1,"positions":[0],"len":4611686018427387904}"#,
+        r#"{"time":0,"positions":[0,1,2,3,4,5],"len":384}"#,
+        r#"{"time":-5,"positions":[0,1,2,3,4,5],"len":384}"#,
+        r#"{"time":2,"positions":[],"len":384}"#,
+        r#"{"time":2,"positions":[5,4,3,2,1,0],"len":384}"#,
+        r#"{"time":2,"positions":[0,0,1,2,3,4],"len":384}"#,
+        r#"{"time":2,"positions":[0,1,2,3,4,18446744073709551615],"len":384}"#,
+        r#"{"time":2,"positions":[0,1,2,3,4,5,6,7],"len":384}"#,
+        r#"{"time":2,"positions":[0,1,2,3,4,5],"len":0}"#,
+        "null",
+    ] {
+        out.push(with_adam(adam));
+    }
+    // exact settings that contradict the config, or are not numbers
+    let exact_at = json.find("\"exact\":").unwrap();
+    let exact_end = exact_at + json[exact_at..].find('}').unwrap() + 1;
+    for exact in [
+        r#""exact":{"inner_lr":0,"meta_lr":0,"grad_clip":null}"#,
+        r#""exact":{"inner_lr":9221120237041090560,"meta_lr":9221120237041090560,"grad_clip":9218868437227405312}"#,
+    ] {
+        out.push(with(&format!("{}{exact}{}", &json[..exact_at], &json[exact_end..]), rest));
+    }
+    out.push(with(&"[".repeat(100_000), &[]));
+    out.push(with("{}", rest));
+    out.push(b"MAMLC\x001\n".to_vec());
+    out.push(vec![]);
+    out
+}
+
+#[test]
+fn the_checkpoint_reader_survives_mutated_files_and_a_refusal_changes_nothing() {
+    let (mut t, bases) = checkpoint_run();
+    let mut tally = Tally::new("checkpoint");
+    fuzz(&mut tally, 4, &bases, &crafted_checkpoints(&bases[0]), |tally, kind, i, input| {
+        let before = t.checkpoint().wait();
+        let mut refused = false;
+        tally.read(kind, i, input, weights_limit(input.len()), |bytes| {
+            let out = t.resume(bytes).map_err(|e| Refusal::whole(e.to_string()));
+            refused = out.is_err();
+            out
+        });
+        if refused {
+            assert_eq!(t.checkpoint().wait(), before, "checkpoint input {i} ({kind:?}) was refused but changed the run");
+        }
     });
     tally.finish();
 }

@@ -110,6 +110,21 @@ fn weights_export_and_import_and_refuse_another_model() {
 }
 
 #[test]
+fn a_checkpoint_resumes_the_run_in_a_fresh_lab_and_another_models_is_refused() {
+    let mut lab = Lab::new(SINE).unwrap();
+    block_on(lab.step(2));
+    lab.set_maml(r#"{"inner_lr":0.05}"#).unwrap();
+    let bytes = block_on(lab.export_checkpoint()).unwrap();
+    let mut fresh = Lab::new(SINE).unwrap();
+    fresh.resume_checkpoint(&bytes).unwrap();
+    assert_eq!((fresh.iteration(), fresh.config()), (2, lab.config()));
+    assert_eq!(block_on(fresh.step(2)), block_on(lab.step(2)));
+    let mut glyphs = Lab::new(r#"{"task":"glyphs","filters":4}"#).unwrap();
+    assert!(glyphs.resume_checkpoint(&bytes).unwrap_err().contains("another model"));
+    assert!(fresh.resume_checkpoint(&bytes[..bytes.len() - 1]).unwrap_err().contains("truncated"));
+}
+
+#[test]
 fn the_settings_table_gives_presets_that_make_runs() {
     let table = json(&Lab::settings_table());
     let keys: Vec<&str> = table["controls"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();

@@ -13,6 +13,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 
 use crate::model::Grads;
+use crate::pending::Pending;
 
 /// Where each parameter's gradient sits in the flat vector: the parameters with a gradient, in
 /// the module's order, each starting at a multiple of `ALIGN` elements.
@@ -30,21 +31,37 @@ const ALIGN: usize = 64;
 impl FlatLayout {
     /// The layout of `net`'s parameters that have a gradient in `grads`.
     pub fn new<M: Module>(net: &M, grads: &Grads) -> Self {
-        struct Collect<'a>(&'a Grads, FlatLayout);
-        impl ModuleVisitor for Collect<'_> {
+        let layout = Self::packed(net, |_, id| grads.0.contains_key(id));
+        assert!(!layout.slots.is_empty(), "the network should have at least one parameter with a gradient");
+        layout
+    }
+
+    /// The layout of the parameters of `net` that `include` picks by their position in the
+    /// module's order and their id, in that order.
+    fn packed<M: Module>(net: &M, include: impl FnMut(usize, &ParamId) -> bool) -> Self {
+        struct Collect<F>(F, usize, FlatLayout);
+        impl<F: FnMut(usize, &ParamId) -> bool> ModuleVisitor for Collect<F> {
             fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                if self.0.0.contains_key(&p.id) {
+                if (self.0)(self.1, &p.id) {
                     let n = p.shape().num_elements();
-                    let start = self.1.len;
-                    self.1.slots.push((p.id, start..start + n));
-                    self.1.len = (start + n).div_ceil(ALIGN) * ALIGN;
+                    let start = self.2.len;
+                    self.2.slots.push((p.id, start..start + n));
+                    self.2.len = (start + n).div_ceil(ALIGN) * ALIGN;
                 }
+                self.1 += 1;
             }
         }
-        let mut c = Collect(grads, FlatLayout { slots: Vec::new(), len: 0 });
+        let mut c = Collect(include, 0, FlatLayout { slots: Vec::new(), len: 0 });
         net.visit(&mut c);
-        assert!(!c.1.slots.is_empty(), "the network should have at least one parameter with a gradient");
-        c.1
+        c.2
+    }
+
+    /// Where this layout's parameters are in `net`'s order: the layout without its ids, which
+    /// name one process's parameters and mean nothing to a network rebuilt elsewhere.
+    pub fn positions<M: Module>(&self, net: &M) -> Vec<usize> {
+        let all = Self::packed(net, |_, _| true);
+        let at = |id: &ParamId| all.slots.iter().position(|(p, _)| p == id).expect("a layout's parameters should be its network's");
+        self.slots.iter().map(|(id, _)| at(id)).collect()
     }
 
     /// The gradients `grads` as one vector in this layout (one launch per parameter).
@@ -78,6 +95,16 @@ pub fn clip_on_device(grad: Tensor<1>, norm2: Tensor<1>, max: f64) -> Tensor<1> 
     grad * norm2.sqrt().recip().mul_scalar(max).clamp_max(1.0)
 }
 
+/// Adam's state as a checkpoint keeps it: the steps taken, its layout as the positions of its
+/// parameters in the network's order (`FlatLayout::positions`), and the moments in that layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamState {
+    pub time: i32,
+    pub positions: Vec<usize>,
+    pub moment_1: Vec<f32>,
+    pub moment_2: Vec<f32>,
+}
+
 /// burn's `AdamConfig::new()` (β1 0.9, β2 0.999, ε 1e-5, no weight decay, no AMSGrad), over the
 /// flat gradient. A clone is cheap and keeps a state to come back to.
 #[derive(Clone, Default)]
@@ -98,6 +125,39 @@ const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-5;
 
 impl Adam {
+    /// The state to save for `net` (the network this Adam steps), pending its read; `None`
+    /// before the first step.
+    pub fn read<M: Module>(&self, net: &M) -> Option<Pending<'static, AdamState>> {
+        let s = self.state.as_ref()?;
+        let (time, positions, n) = (s.time, s.layout.positions(net), s.layout.len);
+        let plain = |t: &Tensor<1>| if t.is_autodiff() { t.clone().inner() } else { t.clone() };
+        Some(Pending::new(vec![plain(&s.moment_1), plain(&s.moment_2)], move |values| {
+            let moment = |v: &[f64]| v.iter().map(|&x| x as f32).collect();
+            AdamState { time, positions, moment_1: moment(&values[..n]), moment_2: moment(&values[n..]) }
+        }))
+    }
+
+    /// Adam at a saved `state` for `net`, its moments on `device`: the layout is rebuilt from
+    /// the positions with `net`'s ids, so the next step continues it as the saved run's would.
+    /// A state that does not fit `net` is refused with the reason.
+    pub fn restore<M: Module>(net: &M, state: AdamState, device: &Device) -> Result<Self, String> {
+        let AdamState { time, positions, moment_1, moment_2 } = state;
+        let misfit = "the checkpoint's optimiser state does not fit this network";
+        if time < 1 || positions.is_empty() || !positions.is_sorted_by(|a, b| a < b) {
+            return Err(format!("{misfit} (its step count or parameter list is impossible)"));
+        }
+        let layout = FlatLayout::packed(net, |at, _| positions.binary_search(&at).is_ok());
+        if layout.slots.len() != positions.len() {
+            return Err(format!("{misfit} (it names parameters this network does not have)"));
+        }
+        if layout.len != moment_1.len() || layout.len != moment_2.len() {
+            return Err(format!("{misfit} (its moments have {} values, this network's layout {})", moment_1.len(), layout.len));
+        }
+        let tensor = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [layout.len]), device);
+        let (moment_1, moment_2) = (tensor(moment_1), tensor(moment_2));
+        Ok(Self { state: Some(Moments { layout, moment_1, moment_2, time }) })
+    }
+
     /// One step of learning rate `lr` on `net`'s parameters from the flat gradient `grad` laid
     /// out by `layout`. A layout other than the last step's (another network) starts Adam afresh.
     pub fn step<M: Module>(&mut self, lr: f64, net: M, grad: Tensor<1>, layout: &FlatLayout) -> M {

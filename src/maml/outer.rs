@@ -25,7 +25,17 @@ pub struct MetaLearner {
 
 impl MetaLearner {
     pub fn new(params: MetaParams, iteration: usize) -> Self {
-        Self { params, optim: Adam::default(), iteration }
+        Self::resumed(params, Adam::default(), iteration)
+    }
+
+    /// A learner that goes on from a checkpoint, with Adam's state as it was.
+    pub fn resumed(params: MetaParams, optim: Adam, iteration: usize) -> Self {
+        Self { params, optim, iteration }
+    }
+
+    /// Adam's state, for a checkpoint.
+    pub fn optim(&self) -> &Adam {
+        &self.optim
     }
 }
 
