@@ -14,7 +14,9 @@ export async function open({ webgpu = false, hash = '', query = '', viewport = {
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     args: [...QUIET, ...(webgpu ? WEBGPU : ['--disable-gpu'])],
   });
-  const page = await browser.newPage({ viewport });
+  // a context of its own, so a test can open a second tab of the page in it (shared storage)
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));

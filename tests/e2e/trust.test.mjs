@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { withPage, until, drawn, settled, steps } from './browser.mjs';
 
 const QUICK = '?eval_tasks=24';
-const ready = async (page) => { await until(page, () => window.lab.ready && window.lab.evaluation !== null && window.lab.view !== null, null, 120_000); await drawn(page); };
+const ready = async (page) => { await until(page, () => window.lab?.ready && window.lab.evaluation !== null && window.lab.view !== null, null, 120_000); await drawn(page); };
 const noticeMatching = (page, source) => until(page, (s) => window.lab.notices.map((n) => n.text).find((t) => new RegExp(s).test(t)), source, 120_000);
 /** The run's meta-losses as [iteration, loss] pairs. */
 const losses = (page) => page.evaluate(() => {
@@ -28,21 +28,22 @@ function bandColumn(x) {
   const pixels = plot.ctx.getImageData(cx, top, 1, height).data;
   const tinted = [];
   for (let y = 0; y < height; y++) {
-    const [r, , b] = pixels.slice(4 * y, 4 * y + 3);
-    // the band's light blue over white (a line's pixels are darker or grey)
-    if (r > 150 && b - r > 8) tinted.push(top + y);
+    // the canvas is transparent where nothing is drawn: as seen on the page's white
+    const [r, , b, a] = pixels.slice(4 * y, 4 * y + 4);
+    const over = (c) => (c * a) / 255 + 255 * (1 - a / 255);
+    // the band's light blue (a line's pixels are darker or grey)
+    if (over(r) > 150 && over(b) - over(r) > 8) tinted.push(top + y);
   }
   // the band's edges at x, between the two steps around it, as the evaluation gives them
   const steps = window.lab.evaluation.maml.steps;
   const metric = steps[0].accuracy ? 'accuracy' : 'loss';
   const scale = metric === 'accuracy' ? 100 : 1;
   const at = (i, f) => scale * (steps[i][metric].mean + f * steps[i][metric].ci95);
+  // a band's edge runs straight between its points on the screen (on a log axis too)
   const i = Math.floor(x);
   const t = x - i;
-  const edge = (f) => (1 - t) * at(i, f) + t * at(i + 1, f);
-  const lo = edge(-1);
-  const hi = edge(1);
-  return { first: tinted[0], last: tinted[tinted.length - 1], count: tinted.length, hiPx: plot.valToPos(hi, 'y', true), loPx: plot.valToPos(lo, 'y', true), lo, hi, bottom: top + height, dpr: devicePixelRatio };
+  const px = (f) => (1 - t) * plot.valToPos(at(i, f), 'y', true) + t * plot.valToPos(at(i + 1, f), 'y', true);
+  return { first: tinted[0], last: tinted[tinted.length - 1], count: tinted.length, hiPx: px(1), loPx: px(-1), lo: Math.min(at(i, -1), at(i + 1, -1)), bottom: top + height, dpr: devicePixelRatio };
 }
 
 for (const [task, hash] of [['glyphs', '#task=glyphs&start=scratch&seed=3'], ['sinusoid', '#task=sinusoid&start=meta-trained']]) {
@@ -162,7 +163,7 @@ test('broken 5: a diverged pin neither squashes the axis nor runs the numbers or
     const ctx = plot.ctx;
     ctx.font = plot.axes[1].font[0];
     const values = plot.axes[1]._values;
-    return { values, widest: Math.max(...values.map((v) => ctx.measureText(v).width)) / devicePixelRatio, size: plot.axes[1]._size, max: plot.scales.y.max, currentMax: Math.max(...window.lab.history.loss.filter((v) => v !== null)) };
+    return { values, widest: Math.max(...values.map((v) => ctx.measureText(v).width)) / devicePixelRatio, size: plot.axes[1]._size, max: plot.scales.y.max, currentMax: Math.max(...['loss', 'avg', 'test'].flatMap((k) => window.lab.history[k]).filter((v) => v !== null)) };
   });
   assert.ok(axis.max <= 100 * axis.currentMax, `the axis is the current run's (up to ${axis.max}), not the pin's 3e27`);
   assert.ok(axis.widest < axis.size, `the axis numbers ${axis.values} fit its ${axis.size} px`);

@@ -24,7 +24,7 @@ const pct = (v) => `${v.toFixed(0)} %`;
 const chanceSeries = (chance) => ({ label: `chance (${pct(chance)})`, stroke: COLORS.chance, width: 1, dash: [3, 5], points: { show: false } });
 
 /** An axis value short enough for the axis: 0.05, 12, 3e+27 as 3e27. */
-export const tick = (v) => (v === 0 ? '0' : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(0).replace('e+', 'e') : String(+v.toPrecision(3)));
+export const tick = (v) => (v === null || v === undefined ? '' : v === 0 ? '0' : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(0).replace('e+', 'e') : String(+v.toPrecision(3)));
 /** A y axis labelled `label`, its values by `tick`. */
 const yAxis = (label) => ({ label, size: 60, values: (u, splits) => splits.map(tick) });
 
@@ -141,9 +141,12 @@ class EvaluationChart {
     const options = this.options(metric, chance, learner);
     this.plot = new uPlot(options, options.series.map(() => []), this.el);
     this.observer = autosize(this.plot, this.el);
-    // a band's second edge needs no legend entry of its own
-    const edge = options.series.findIndex((s) => s.label === 'CI high');
-    this.plot.root.querySelectorAll('.u-legend .u-series')[edge - 1]?.setAttribute('hidden', '');
+    // a band's second edge needs no legend entry of its own, and its first shows the band's colour
+    // (its own series draws nothing: the band is `bands`' fill between the two)
+    const rows = this.plot.root.querySelectorAll('.u-legend .u-series');
+    rows[options.series.findIndex((s) => s.label === 'CI high') - 1]?.setAttribute('hidden', '');
+    const marker = options.bands && rows[options.series.findIndex((s) => s.label === '95 % CI') - 1]?.querySelector('.u-marker');
+    if (marker) marker.style.background = COLORS.band;
   }
 }
 
