@@ -235,3 +235,25 @@ test('confusing: a learner brings its preset with a sentence, keeps Play on, nam
   assert.notEqual(after.max, before.max);
   assert.deepEqual(consoleErrors, []);
 }));
+
+test('confusing: the speed shown is what a stopwatch gives, meta-tests and other pauses included', async () => {
+  const { Stopwatch } = await import('../../www/results.js');
+  const watch = new Stopwatch();
+  assert.equal(watch.rate(), null, 'nothing timed before Play');
+  watch.start(100, 0);
+  // training calls of 100 ms making 5 meta-iterations each (50 it/s while they run), and a
+  // meta-test of 1 s after the first second
+  let iteration = 100;
+  let now = 0;
+  for (let call = 0; call < 30; call++) {
+    now += 100;
+    iteration += 5;
+    watch.mark(iteration, now);
+    if (call === 9) now += 1000;
+  }
+  // 150 meta-iterations in 4 s of the wall clock: 37.5 it/s, not the calls' 50
+  assert.ok(Math.abs(watch.rate() - 150 / 4) < 1e-9, `rate ${watch.rate()}`);
+  // after ten quiet seconds of training the meta-test has left the window
+  for (let call = 0; call < 120; call++) { now += 100; iteration += 5; watch.mark(iteration, now); }
+  assert.ok(Math.abs(watch.rate() - 50) < 1, `rate ${watch.rate()}`);
+});
