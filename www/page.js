@@ -131,8 +131,8 @@ export function onControl(c, raw) {
   const before = lab.record.settings;
   const { problem, key, same, reset, changed } = lab.record.change(c, raw);
   if (problem) notice(problem, 'warn', key);
-  if (reset && !same && (c.key === 'task' || c.key === 'algorithm')) sayPreset(c, before, lab.record.settings);
   else if (!same && c.key !== 'task' && c.key !== 'algorithm') resolve(key); // (a field re-committed on blur changes nothing)
+  if (reset && !same && (c.key === 'task' || c.key === 'algorithm')) sayPreset(c, before, lab.record.settings);
   showState();
   if (reset) {
     lab.whenReady = { play: lab.running }; // a new run of other settings: Play stays as it was

@@ -257,3 +257,20 @@ test('confusing: the speed shown is what a stopwatch gives, meta-tests and other
   for (let call = 0; call < 120; call++) { now += 100; iteration += 5; watch.mark(iteration, now); }
   assert.ok(Math.abs(watch.rate() - 50) < 1, `rate ${watch.rate()}`);
 });
+
+test('confusing: a file that is not a zip gets a sentence a person can act on; the noise task\'s draw panel says one thing', () => withPage({ query: '?eval_tasks=4', hash: '#task=glyphs&start=scratch' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  await page.setInputFiles('#zip', { name: 'photo.zip', mimeType: 'application/zip', buffer: Buffer.from('these bytes are a photo, not a zip') });
+  const text = await noticeMatching(page, 'Could not read that zip');
+  assert.match(text, /it has no end-of-archive record: it is another kind of file, or a zip cut short, as by an unfinished download\); pick a \.zip of <alphabet>\/<character>\/<image>\.png/);
+  assert.doesNotMatch(text, /EOCD/);
+  assert.match(await page.textContent('#zip-status'), /photo\.zip was not read/);
+  // glyphs ask for drawings; noise has nothing to draw, and says only that
+  assert.match(await page.textContent('#draw'), /Draw a glyph for each class/);
+  await page.selectOption('#task', 'noise');
+  await until(page, () => window.lab.ready && window.lab.config.task.kind === 'noise', null, 120_000);
+  const draw = await page.textContent('#draw');
+  assert.match(draw, /The noise task has nothing to draw/);
+  assert.doesNotMatch(draw, /Draw a glyph/);
+  assert.deepEqual(consoleErrors, []);
+}));

@@ -91,7 +91,7 @@ export class LossChart {
     this.extent = positiveExtent([h.loss, h.avg, h.test]);
     if (!this.pins.length) this.plot.setData([h.x, h.loss, h.avg, h.test]);
     else {
-      const pins = this.pins.map((p) => [p.history.avg, p.history.test].map((c) => clampTo(c, this.extent)));
+      const pins = this.pins.map((p) => [p.history.avg, p.history.test].map((c) => clampTo(c, logRange(this.extent))));
       this.plot.setData(alignOnUnion([
         { x: h.x, columns: [h.loss, h.avg, h.test] },
         ...this.pins.map((p, i) => ({ x: p.history.x, columns: pins[i].map((c) => c.column) })),
@@ -230,7 +230,7 @@ export class TaskChart extends EvaluationChart {
   /** `steps`: the inner steps the tasks took, as the axis says it (passed in as the learner's
    *  slot of `ensure`'s key, so a change of them rebuilds the plot). */
   options(metric, chance, steps) {
-    const after = `after ${steps} inner step${steps === '1' ? '' : 's'}`;
+    const after = `after ${steps} step${steps === '1' ? '' : 's'}`;
     return {
       ...size(this.el),
       legend: { live: false },

@@ -24,7 +24,8 @@ export function thin(h, max = MAX_PIN_POINTS) {
   return { x: pick(h.x), loss: pick(h.loss), avg: pick(h.avg), test: pick(h.test) };
 }
 
-const show = (v) => (typeof v === 'number' ? String(+v.toPrecision(4)) : String(v));
+// (a seed or a count in full: only a rate is worth rounding)
+const show = (v) => (typeof v === 'number' && !Number.isInteger(v) ? String(+v.toPrecision(4)) : String(v));
 
 /** What differs from the pinned settings to the current ones, key by key, in the table's order. */
 export function difference(keys, pinned, current) {
