@@ -125,9 +125,12 @@ export function chartPng(plot, title) {
   return new Promise((resolve, reject) => out.toBlob((b) => (b ? resolve(b) : reject(new Error('the canvas gave no PNG'))), 'image/png'));
 }
 
-/** A series' colour as a CSS string: uPlot keeps stroke and fill as functions. */
+/** A series' colour as a CSS string: uPlot keeps stroke and fill as functions, and a band's edge
+ *  draws nothing itself, so it takes its band's fill. */
 function seriesColour(plot, s, i) {
   const value = (v) => (typeof v === 'function' ? v(plot, i) : v);
   const stroke = value(s.stroke);
-  return stroke && stroke !== 'transparent' ? stroke : value(s.fill) ?? '#000';
+  if (stroke && stroke !== 'transparent') return stroke;
+  const band = (plot.bands ?? []).findIndex((b) => b.series.includes(i));
+  return (band >= 0 ? value(plot.bands[band].fill) : null) ?? value(s.fill) ?? '#000';
 }
