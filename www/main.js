@@ -14,7 +14,7 @@ import { Starts } from './views/starts.js';
 import { Notices } from './notices.js';
 import { el } from './views/dom.js';
 import { FLAGS, lab, notice, onControl, onStart, openLink, play, post, setButtons, showCounters, startRun } from './page.js';
-import { spawn, watchSilence } from './messages.js';
+import { spawn, watchSilence } from './lifecycle.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_ZIP = 64 << 20;
@@ -81,6 +81,7 @@ function wire() {
     const file = picked(e.target, MAX_ZIP, 'loadZip', ', over the 64 MB limit; the current run goes on.');
     if (!file) return;
     lab.zip.reading = file.name;
+    lab.zip.picked = file; // kept, once read, so a restarted worker can read it again
     $('zip-status').textContent = `reading ${file.name}…`;
     const bytes = await file.arrayBuffer();
     post({ type: 'loadZip', bytes, name: file.name }, [bytes]);

@@ -1,98 +1,16 @@
-// The page's side of the worker: a worker spawned (and replaced when it crashes), and what the
-// page does with each message it sends (the table of messages is at the top of worker.js).
+// What the page does with each message the worker sends (the table of messages is at the top of
+// worker.js); the worker's own life, spawned and replaced, is in lifecycle.js.
 import { readTable } from './state.js';
 import { alpha } from './run.js';
 import { evaluationLosses, firstNonFinite, viewLosses } from './finite.js';
 import { renderer } from './views/ink.js';
 import { download } from './views/dom.js';
 import { count } from './words.js';
-import { FLAGS, forgetPreviousRun, keepResults, lab, notice, play, post, resolve, runnable, setButtons, showCounters, showState, startRun, markPrevious } from './page.js';
+import { forgetPreviousRun, keepResults, lab, notice, play, post, resolve, setButtons, showCounters, showState, startRun, markPrevious } from './page.js';
+import { crashed, restart } from './lifecycle.js';
 
 const $ = (id) => document.getElementById(id);
 const DIVERGED_KEY = { training: 'diverged', 'meta-test': 'test-diverged', view: 'view-diverged' };
-// a checkpoint of the run (weights, Adam's moments, the task stream) is asked for this often while
-// training, and after every Step and Pause, so a crashed worker resumes losing at most this much
-export const CHECKPOINT_EVERY_MS = 2000;
-// without Web Locks (a page not in a secure context), a worker is taken for stopped after this
-// long without a word while it trains
-const SILENT_MS = 120_000;
-
-/** A new worker; it loads the wasm before it handles anything else it is sent. An uncaught error
- *  in it after that (a trap in the wasm, such as an allocation past its memory, which leaves the
- *  promise it was in never settled) ends it: the page restarts it. A worker that stops without a
- *  word (terminated, its process killed) is noticed too: it holds a Web Lock for its life, which
- *  the page asks for, and gets, only once the worker is gone. `begin(table)` hears the settings
- *  table of the first worker to load. */
-export function spawn(begin) {
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  Object.assign(lab, { worker, workerLoaded: false, heardAt: performance.now() });
-  worker.onmessage = ({ data }) => {
-    lab.heardAt = performance.now();
-    if (data.type === 'alive') watch(worker, data.lock, begin);
-    else onWorker(data, begin);
-  };
-  worker.onerror = (e) => {
-    e.preventDefault(); // handled here: not an uncaught error of the page
-    if (worker !== lab.worker) return; // one already replaced
-    const message = e.message || 'an error without a message';
-    if (lab.workerLoaded) restart(`crashed (${message}${/unreachable/i.test(message) ? ': WebAssembly stops so when it runs out of memory or panics' : ''})`, begin);
-    else notice(`The training worker failed to load: ${message}. Reload the page to try again.`, 'error', 'worker');
-  };
-  const { evalTasks, allowSoftwareWebgpu, gpuCounts, minCallMs } = FLAGS;
-  post({ type: 'init', evalTasks, allowSoftwareWebgpu, gpuCounts, minCallMs });
-}
-
-/** Restarts `worker` once its lock `lock` is free: once it has stopped, however it stopped. */
-function watch(worker, lock, begin) {
-  navigator.locks.request(lock, () => {
-    if (worker === lab.worker) restart('stopped without an error: the browser ended it, or its process died', begin);
-  });
-}
-
-/** Without Web Locks: a worker silent for SILENT_MS while it trains is taken for stopped. */
-export function watchSilence(begin) {
-  if (window.isSecureContext && navigator.locks) return;
-  setInterval(() => {
-    const silent = performance.now() - lab.heardAt;
-    if (lab.running && lab.ready && silent > SILENT_MS) restart(`stopped answering: not a word for ${Math.round(silent / 1000)} s while training`, begin);
-  }, 5000);
-}
-
-/** The worker is gone (a wasm panic, a trap, a lost WebGPU device, a silent stop): a fresh one,
- *  on the CPU if the run was on WebGPU, resumes the run from its last checkpoint exactly as it
- *  would have gone on: the same link, the curve up to the checkpoint, Play as it was. The zip
- *  went with it. */
-function restart(what, begin) {
-  // (a checkpoint of a run since replaced does not fit the run asked for, which starts afresh)
-  const checkpoint = lab.snapshot.last?.generation === lab.record.generation ? lab.snapshot.last : null;
-  const hadZip = lab.zip.loaded;
-  const task = lab.record.settings.task;
-  const play = lab.running;
-  const gpu = lab.backend?.backend === 'webgpu';
-  const lost = checkpoint ? lab.results.iteration - checkpoint.iteration : lab.results.iteration;
-  const from = checkpoint
-    ? `from its checkpoint at meta-iteration ${checkpoint.iteration}${lost > 0 ? ` (the ${count(lost, 'meta-iteration')} since run again${gpu ? '' : ', to the same losses'})` : ''}`
-    : 'from its start, as its link describes it';
-  const zip = hadZip && task === 'omniglot' ? ' The zip was lost with it: pick it again to go back to omniglot.' : hadZip ? ' Pick the zip again to run omniglot.' : '';
-  notice(`The ${gpu ? 'WebGPU device' : 'training engine'} ${what}, and was restarted${gpu ? ' on the CPU' : ''} with the same run, ${from}.${zip}`, 'error', 'fatal');
-  lab.worker.terminate();
-  Object.assign(lab, { zip: { loaded: false, held: '', reading: '' }, running: false });
-  lab.record.forgetWorker(); // the new worker holds no run
-  $('zip-status').textContent = '';
-  spawn(begin);
-  const backend = gpu ? 'cpu' : lab.record.settings.backend;
-  if (task === 'omniglot') {
-    // the run cannot go on without its zip: the glyphs preset meanwhile, as for a link
-    lab.record.settings = runnable({ ...lab.record.settings, backend }, 'The restarted engine has no zip for');
-    lab.whenReady = { play };
-    showState();
-    startRun();
-    return;
-  }
-  lab.whenReady = { iteration: checkpoint?.iteration ?? 0, average: checkpoint?.average ?? null, play };
-  startRun([], { resumeAt: checkpoint?.iteration ?? 0, backend, checkpoint: checkpoint?.bytes.slice(0) });
-}
-
 /** The worker refused the run asked for. The run it holds goes on, and the controls and the URL
  *  show it again; with none (the page's first run, or a restarted worker's), the task's preset
  *  starts in its place, once. */
@@ -102,6 +20,8 @@ function startRefused(message) {
   lab.whenReady = null; // the run it was for will not be ready
   if (record.refused()) {
     notice(`Could not start that run: ${message}. The current run goes on.`, 'error', 'start');
+    // the checkpoint is of the run that goes on, now under the refused run's number
+    if (lab.snapshot.last) lab.snapshot.last.generation = record.generation;
     lab.ready = true;
     showState();
     if (lab.wasRunning) play();
@@ -131,6 +51,7 @@ function showZipRefused() {
 // What the worker says about itself, whichever run it is on.
 const aboutWorker = {
   activity(m) {
+    lab.expectMs = m.key === null ? null : m.estimateMs; // a slow call announced: the hang deadline waits for it
     // a job of a run since replaced is still what the worker is doing: it says whose it is
     const old = m.key !== null && m.generation > 0 && m.generation !== lab.record?.generation;
     // (the run's number in the key: a new run's job starts its own clock)
@@ -150,9 +71,11 @@ const aboutWorker = {
     if (m.slow) notice(`WebGPU runs here on a software adapter (${m.adapter}): much slower than the CPU path. Choose auto or cpu under "The run" for speed.`, 'warn', 'slow-backend');
   },
   zip(m) {
-    lab.zip = { loaded: true, held: `${m.name}: ${count(m.characters, 'character')}, ${count(m.images, 'image')}`, reading: '' };
+    // (the file stays: a restarted worker reads it again)
+    lab.zip = { loaded: true, held: `${m.name}: ${count(m.characters, 'character')}, ${count(m.images, 'image')}`, reading: '', file: m.restore ? lab.zip.file : lab.zip.picked };
     $('zip-status').textContent = lab.zip.held;
     resolve('loadZip', 'zip');
+    if (m.restore) return; // a restarted worker's, for the run it resumed: no new run
     lab.record.settings = lab.record.preset('omniglot');
     showState();
     startRun();
@@ -172,7 +95,7 @@ const aboutWorker = {
     if (m.request === 'maml' && m.generation === lab.record.generation && lab.record.liveRefused()) showState();
   },
   fatal(m, begin) {
-    restart(`crashed (${m.message}${/unreachable/i.test(m.message) ? ': WebAssembly stops so when it runs out of memory or panics' : ''})`, begin);
+    restart(crashed(m.message), begin);
   },
   settled() {
     lab.settling.shift()?.();
@@ -201,7 +124,7 @@ const aboutRun = {
     showCounters();
     resolve('diverged');
     lab.dirty.loss = true;
-    // a first checkpoint as soon as there is training worth keeping, then one every CHECKPOINT_EVERY_MS
+    // a first checkpoint as soon as there is training worth keeping, then one every FLAGS.checkpointMs (page.js)
     if (!lab.snapshot.last && !lab.snapshot.asked) {
       lab.snapshot.asked = true;
       post({ type: 'checkpoint' });
@@ -259,18 +182,20 @@ const aboutRun = {
   },
   checkpoint(m) {
     // the reports up to it came before it: the loss chart's moving average is at the same point
-    lab.snapshot.last = { bytes: m.bytes, iteration: m.iteration, generation: m.generation, average: { ...lab.results.average } };
+    // (and the live changes in it: those the worker confirmed before it, as its replies come in order)
+    lab.snapshot.last = { bytes: m.bytes, iteration: m.iteration, generation: m.generation, average: { ...lab.results.average }, live: lab.record.live.map((e) => ({ ...e })) };
   },
   imported(m) {
     resolve('importWeights');
     notice(`Loaded the weights of ${m.name} (trained ${count(m.iteration, 'meta-iteration')}).`, 'info', 'weights');
-    // the run goes on from the file's iteration
+    // the run goes on from the file's iteration, and a crash from here resumes with these weights
     lab.results.iteration = m.iteration;
+    post({ type: 'checkpoint' });
     showCounters();
   },
 };
 
-function onWorker(m, begin) {
+export function onWorker(m, begin) {
   if (m.type in aboutWorker) aboutWorker[m.type](m, begin);
   else if (m.generation === lab.record?.generation) aboutRun[m.type](m);
   else if (m.type === 'ready') lab.record.heldRun(m.generation); // a run since replaced, which the worker holds until the latest is ready

@@ -10,20 +10,29 @@ import { RUN_NOTICES } from './notices.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+/** A checkpoint of the run (weights, Adam's moments, the task stream) is taken this often while
+ *  training, and after every Step, Pause and loaded weights: a crashed worker's run resumes
+ *  losing at most this. */
+const CHECKPOINT_EVERY_MS = 2000;
+/** A worker that sends nothing for this long while it trains is taken for hung and restarted. A
+ *  training call is sized to a tenth of a second and a meta-test announces itself when slow
+ *  (`activity`, with its estimate, which extends the deadline), so silence this long is no
+ *  slow machine. */
+const SILENT_MS = 120_000;
+
 /** Query flags, none part of a run's link: `?eval_tasks=N` meta-tests on N tasks (lower for slow
  *  devices and tests); `?allow_software_webgpu=1` lets auto time a software WebGPU adapter
  *  against the CPU; `?gpu_counts=1` counts every WebGPU call (worker/gpu-counts.js); test-only,
  *  `?min_call_ms=N` makes each training and meta-test call last at least N ms, so a test of the
- *  status line does not depend on the machine's speed. */
-/** A checkpoint of the run (weights, Adam's moments, the task stream) is taken this often while
- *  training, and after every Step and Pause: a crashed worker's run resumes losing at most this. */
-const CHECKPOINT_EVERY_MS = 2000;
+ *  status line does not depend on the machine's speed, and `?silent_ms=N` takes a worker silent
+ *  for N ms while training for hung; for benchmarks, `?checkpoint_ms=N` checkpoints every N ms
+ *  (0: never), to measure what checkpoints cost. */
 export const FLAGS = {
   evalTasks: Math.min(200, Math.max(2, Number(params.get('eval_tasks')) || 24)),
   allowSoftwareWebgpu: params.get('allow_software_webgpu') === '1',
   gpuCounts: params.get('gpu_counts') === '1',
   minCallMs: Math.max(0, Number(params.get('min_call_ms')) || 0),
-  // benchmarks only: `?checkpoint_ms=N` checkpoints every N ms (0: never) to measure what it costs
+  silentMs: Math.max(1000, Number(params.get('silent_ms')) || SILENT_MS),
   checkpointMs: params.has('checkpoint_ms') ? Math.max(0, Number(params.get('checkpoint_ms')) || 0) : CHECKPOINT_EVERY_MS,
 };
 
@@ -40,8 +49,9 @@ export const lab = {
   worker: null, // the Web Worker that owns the wasm
   workerLoaded: false, // the current worker has loaded the wasm: an error from it now is a crash, not a failed load
   zip: { loaded: false, held: '', reading: '' }, // the Omniglot zip the worker holds (the omniglot task needs one), and the one being read
-  snapshot: { asked: false, last: null }, // the run's latest checkpoint ({bytes, iteration, average}: the loss chart's moving average there), for a restarted worker
-  resuming: null, // a restarted worker resumes the run: {iteration (of its checkpoint, or null), average, play (Play was on)}
+  snapshot: { asked: false, last: null }, // the run's latest checkpoint, for a restarted worker: {bytes, iteration, generation (of the run it is of), average (the loss chart's moving average there), live (the live changes in it)}
+  whenReady: null, // what to do when the run asked for is ready: {iteration, average} of a crashed worker's checkpoint (its results up to there stay); play (Play goes on); relive (live values the crashed worker never confirmed, to send again)
+  heardAt: 0, // when the worker last said anything: a hung one falls silent
   views: null, // {controls, charts, activity, pins, starts, notices}
   dirty: { loss: false, evaluation: false, view: false, rates: false }, // charts with new data for the next frame
   errors: [], // every failed request
@@ -135,7 +145,7 @@ export function onControl(c, raw) {
   if (reset && !same && (c.key === 'task' || c.key === 'algorithm')) sayPreset(c, before, lab.record.settings);
   showState();
   if (reset) {
-    lab.whenReady = { play: lab.running }; // a new run of other settings: Play stays as it was
+    lab.whenReady = { play: lab.running || Boolean(lab.whenReady?.play) }; // a new run of other settings: Play stays as it was
     startRun();
     return;
   }
@@ -149,7 +159,8 @@ export function onControl(c, raw) {
 
 /** A task or algorithm brings its preset: says which other settings it changed, and why. */
 function sayPreset(c, before, after) {
-  const others = lab.table.controls.filter((k) => k.key !== c.key && k.key !== 'backend' && k.key !== 'seed' && before[k.key] !== after[k.key]);
+  // (the start has a sentence of its own when the new run cannot use a meta-trained one)
+  const others = lab.table.controls.filter((k) => !['backend', 'seed', 'start', c.key].includes(k.key) && before[k.key] !== after[k.key]);
   const what = c.key === 'task' ? `The ${after.task} task` : learnerName({ maml: { algorithm: after.algorithm, first_order: false } });
   const why = c.key === 'task' ? 'each task starts from its own preset' : 'each learner starts from its paper\'s settings, so runs side by side compare each at its best';
   notice(others.length
@@ -179,12 +190,12 @@ export function startRun(live = [], resume = null) {
   const weights = record.settings.start === 'meta-trained' ? start.bytes.slice(0) : undefined;
   lab.wasRunning = lab.running;
   // a restarted worker's run: the same run, from its checkpoint (the worker loads it over the start's weights)
-  const message = resume ? record.resume(resume.resumeAt, resume.backend) : record.begin(live);
+  const message = resume ? record.resume(resume.resumeAt, resume.backend, resume.applied) : record.begin(live);
   Object.assign(lab, { ready: false, running: false });
   showCounters();
   setButtons();
   showState();
-  post({ type: 'start', ...message, weights, checkpoint: resume?.checkpoint });
+  post({ type: 'start', ...message, weights, checkpoint: resume?.checkpoint, zip: resume?.zip, zipName: resume?.zipName }, resume?.zip ? [resume.zip] : []);
 }
 
 /** A restarted worker resumed the run from its checkpoint (`resumed`: {iteration, average}): the

@@ -114,14 +114,21 @@ export class RunRecord {
 
   /** The same run again, in a new worker, from its checkpoint after `iteration` meta-iterations
    *  (0: from its start) on `backend`: the settings in force there, the link as it was, and the
-   *  live changes made after it replayed, each at its iteration, so the run goes on as it went.
-   *  Its number and the `start` message's settings, backend and schedule, as `begin`. */
-  resume(iteration, backend) {
+   *  live changes made after the checkpoint replayed, each at its iteration, so the run goes on as
+   *  it went. `applied`: the live changes the checkpoint holds (the others, even one made at its
+   *  iteration while paused, came after it). Its number and the `start` message, as `begin`. */
+  resume(iteration, backend, applied = []) {
     this.generation += 1;
+    const text = (e) => `${e.iteration}:${e.key}=${e.value}`;
+    const inCheckpoint = applied.map(text);
     const all = [...this.live, ...this.pending];
+    this.live = [];
+    this.pending = [];
+    for (const e of all) {
+      const at = iteration > 0 ? inCheckpoint.indexOf(text(e)) : -1;
+      if (at >= 0) { inCheckpoint.splice(at, 1); this.live.push(e); } else this.pending.push(e);
+    }
     const start = { ...(this.start ?? this.settings), backend };
-    this.live = all.filter((e) => e.iteration <= iteration);
-    this.pending = all.filter((e) => e.iteration > iteration);
     this.start = start;
     this.settings = this.live.reduce((s, e) => ({ ...s, [e.key]: e.value }), start);
     this.liveSent = 0;

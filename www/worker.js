@@ -19,7 +19,8 @@
 //                                                     iterations, [{iteration, settings}] (a link's
 //                                                     replay), each exactly there (loop.js, stepOnce);
 //                                                     from `weights` (a weights file) when given, then
-//                                                     from `checkpoint` (a crashed worker's run, resumed)
+//                                                     from `checkpoint` (a crashed worker's run, resumed,
+//                                                     with `zip` {bytes} and `zipName` for an omniglot run)
 //   play             {}                               train in batches until paused
 //   pause            {}                               stop after the batch in flight
 //   step             {}                               one meta-iteration, a meta-test, the view
@@ -27,7 +28,8 @@
 //                                                     changed: the values that differ, echoed back;
 //                                                     drops what is left of the schedule
 //   view             {index}                          adapt the index-th display task
-//   loadZip          {bytes, name}                    an Omniglot zip, for omniglot runs
+//   loadZip          {bytes, name, restore}           an Omniglot zip, for omniglot runs (restore: a
+//                                                     restarted worker's, read again by the page)
 //   exportWeights    {}                               the weights, to download
 //   checkpoint       {}                               the run's checkpoint: weights, Adam's moments and
 //                                                     the task stream, all a resumed run needs
@@ -61,7 +63,8 @@
 //   diverged         {message, what}                  training stopped: what = 'training' (the last
 //                                                     finite weights kept), 'meta-test' or 'view'
 //                                                     (adapting overflowed; training paused)
-//   zip              {name, characters, images}       the zip was read
+//   zip              {name, restore, characters,      the zip was read
+//                     images}
 //   alive            {lock}                           sent first: the Web Lock this worker holds for its
 //                                                     life, so the page notices even a silent stop
 //   weights          {bytes, iteration}               the exported weights, trained `iteration` meta-iterations
@@ -149,7 +152,7 @@ const handlers = {
   },
   loadZip(msg) {
     const summary = JSON.parse(state.lab.load_zip(new Uint8Array(msg.bytes)));
-    post('zip', { name: msg.name, ...summary });
+    post('zip', { name: msg.name, restore: Boolean(msg.restore), ...summary });
   },
   async exportWeights() {
     const bytes = await state.lab.export_weights();

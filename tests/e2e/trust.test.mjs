@@ -78,6 +78,11 @@ test('broken 2: two tabs keep each other\'s pinned runs, and a removal in one sh
   await second.click('#pin-list li:first-child .remove');
   await until(page, () => document.querySelectorAll('#pin-list li').length === 1);
   assert.match(await page.textContent('#pin-list'), /^B ·/);
+  // a pin that leaves this tab's charts goes with a sentence
+  assert.match(await noticeMatching(page, 'Another tab'), /^Another tab of this page removed the pinned run A · /);
+  await second.click('#forget-pins');
+  assert.match(await noticeMatching(page, 'forgot'), /^Another tab of this page forgot the pinned runs\.$/);
+  assert.equal(await page.evaluate(() => document.querySelectorAll('#pin-list li').length), 0);
   await second.close();
   assert.deepEqual(consoleErrors, []);
 }));
@@ -272,5 +277,19 @@ test('confusing: a file that is not a zip gets a sentence a person can act on; t
   const draw = await page.textContent('#draw');
   assert.match(draw, /The noise task has nothing to draw/);
   assert.doesNotMatch(draw, /Draw a glyph/);
+  assert.deepEqual(consoleErrors, []);
+}));
+
+test('broken 5: a pinned run in the current run\'s range is drawn where it is, not clamped', () => withPage({ query: '?eval_tasks=4', hash: '#task=sinusoid&start=scratch&seed=2' }, async ({ page, consoleErrors }) => {
+  const pin = { ...divergedPin(), taskMean: 0.9, taskCi95: 0.1 };
+  pin.history = { x: [1, 2, 3, 4], loss: [3.7, 2.5, 1.4, 0.89], avg: [3.7, 3.1, 2.2, 0.89], test: [null, null, null, 0.9] };
+  pin.steps = { metric: 'mse', iteration: 4, step: [0, 1, 2], mean: [3.5, 1.2, 0.9], ci95: [0.5, 0.2, 0.1], random: [3.5, 3.4, 3.3] };
+  await page.evaluate((p) => { localStorage.setItem('maml-lab.pins', JSON.stringify({ version: 1, pins: [p] })); location.reload(); }, pin);
+  await ready(page);
+  await drawn(page);
+  for (const chart of ['loss-chart', 'step-chart', 'task-chart']) {
+    assert.doesNotMatch(await page.$eval(`#${chart} .u-legend`, (e) => e.textContent), /off scale/, chart);
+  }
+  assert.ok(await page.evaluate(() => window.lab.charts.loss.plot.scales.y.min <= 0.89), 'the axis reaches the pin\'s lowest point');
   assert.deepEqual(consoleErrors, []);
 }));

@@ -5,7 +5,7 @@
 // plot with them, and each update aligns their points with the current run's on the union of
 // their x values (nulls where a run has no point, spanned by the lines).
 import uPlot from '../vendor/uPlot.esm.js';
-import { clampTo, logRange, markOffScale, positiveExtent, runScale } from './scale.js';
+import { axisExtent, clampTo, logRange, markOffScale, runScale } from './scale.js';
 import { count } from '../words.js';
 
 const COLORS = { maml: '#2563eb', mamlSoft: 'rgba(37,99,235,0.25)', random: '#9ca3af', test: '#dc2626', band: 'rgba(37,99,235,0.12)', chance: '#111827' };
@@ -87,8 +87,8 @@ export class LossChart {
   /** history: {x, loss, avg, test} arrays of equal length (test is null between evaluations). */
   update(h) {
     if (h.x.length !== h.loss.length) throw new Error('loss chart: columns differ in length');
-    // the axis is the current run's: a pin beyond it is drawn on its edge (scale.js)
-    this.extent = positiveExtent([h.loss, h.avg, h.test]);
+    // the axis is the current run's and the pins' near it: a pin far beyond is drawn on its edge (scale.js)
+    this.extent = axisExtent([h.loss, h.avg, h.test], this.pins.flatMap((p) => [p.history.avg, p.history.test]));
     if (!this.pins.length) this.plot.setData([h.x, h.loss, h.avg, h.test]);
     else {
       const pins = this.pins.map((p) => [p.history.avg, p.history.test].map((c) => clampTo(c, logRange(this.extent))));
@@ -128,17 +128,18 @@ class EvaluationChart {
     this.pins = pins;
     this.key = null; // rebuilt on the next update
   }
-  /** Builds the plot for `metric` (and, for accuracy, the chance level `chance` in %) and the
-   *  run's `learner` (its name in the legend) unless it is already built for them. */
-  ensure(metric, chance, learner) {
-    const key = `${metric} ${chance} ${learner}`;
+  /** Builds the plot for `metric` (and, for accuracy, the chance level `chance` in %) and what
+   *  else its options show (`about`: the learner's name, or the inner steps), unless it is already
+   *  built for them. */
+  ensure(metric, chance, about) {
+    const key = `${metric} ${chance} ${about}`;
     if (key === this.key) return;
     this.plot?.destroy();
     this.observer?.disconnect();
     this.key = key;
     this.metric = metric;
     this.drawnPins = this.pins.filter((p) => p.steps.metric === metric);
-    const options = this.options(metric, chance, learner);
+    const options = this.options(metric, chance, about);
     this.plot = new uPlot(options, options.series.map(() => []), this.el);
     this.observer = autosize(this.plot, this.el);
     // a band's second edge needs no legend entry of its own, and its first shows the band's colour
@@ -200,11 +201,13 @@ export class StepChart extends EvaluationChart {
     const chance = chanceOf(metric, ways);
     const m = maml.steps.map((s) => statOf(metric, s));
     const r = random.steps.map((s) => statOf(metric, s));
-    // the log axis spans the current run's means and the interval edges it can draw
-    this.extent = positiveExtent([m.map((v) => v.mean), m.map((v) => v.lo), m.map((v) => v.hi), r.map((v) => v.mean)]);
+    // the log axis spans the means and the intervals' upper edges; a lower edge below it (zero or
+    // less, or a tiny positive one, which would stretch the axis over decades) runs off its bottom
+    const pinMeans = this.pins.filter((p) => p.steps.metric === metric).map((p) => p.steps.mean);
+    this.extent = axisExtent([m.map((v) => v.mean), m.map((v) => v.hi), r.map((v) => v.mean)], pinMeans);
     this.ensure(metric, chance, learner);
     const bottom = metric === 'mse' ? logRange(this.extent)?.[0] ?? null : null;
-    const below = m.map((v, i) => (metric === 'mse' && v.lo !== null && v.lo <= 0 ? i : -1)).filter((i) => i >= 0);
+    const below = m.map((v, i) => (bottom !== null && v.lo !== null && v.lo < bottom ? i : -1)).filter((i) => i >= 0);
     const lo = m.map((v, i) => (below.includes(i) ? bottom : v.lo));
     const pins = this.drawnPins.map((p) => clampTo(p.steps.mean, metric === 'mse' ? logRange(this.extent) : null));
     this.plot.setData(alignOnUnion([
@@ -217,7 +220,7 @@ export class StepChart extends EvaluationChart {
     pins.forEach((c, i) => markOffScale(this.plot, 5 + (chance === null ? 0 : 1) + i, c.off));
     const show = say(metric);
     const k = m.length - 1;
-    const offAxis = below.length ? `; the 95 % interval reaches zero at step${below.length > 1 ? 's' : ''} ${below.join(', ')}, below the log axis` : '';
+    const offAxis = below.length ? `; the 95 % interval runs below the axis at ${below.length > 1 ? 'steps' : 'step'} ${below.join(', ')}` : '';
     describe(this.el, `query ${metric === 'accuracy' ? 'accuracy' : 'MSE'} on ${count(maml.tasks.length, 'held-out task')} after 0 to ${count(k, 'inner step')}: `
       + `${learner}'s start ${show(m[0].mean)} to ${show(m[k].mean)}${m[k].hi === null ? '' : ` ± ${show(m[k].hi - m[k].mean)}`}, a random start ${show(r[0].mean)} to ${show(r[k].mean)}`
       + (chance === null ? '' : `; chance ${pct(chance)}`) + offAxis);
@@ -227,10 +230,9 @@ export class StepChart extends EvaluationChart {
 /** Per-task accuracy (or MSE) after the last inner step on the fixed meta-test tasks: every task
  *  a point, with the mean and its 95 % interval as lines. */
 export class TaskChart extends EvaluationChart {
-  /** `steps`: the inner steps the tasks took, as the axis says it (passed in as the learner's
-   *  slot of `ensure`'s key, so a change of them rebuilds the plot). */
+  /** `steps`: the inner steps the tasks took, as the axis says it. */
   options(metric, chance, steps) {
-    const after = `after ${steps} step${steps === '1' ? '' : 's'}`;
+    const after = `after ${count(Number(steps), 'step')}`;
     return {
       ...size(this.el),
       legend: { live: false },
@@ -254,7 +256,7 @@ export class TaskChart extends EvaluationChart {
     const last = maml.steps[maml.steps.length - 1];
     const stat = statOf(metric, last);
     const values = maml.tasks.map((t) => { const curve = metric === 'accuracy' ? t.accuracy : t.loss; return shown(metric, curve[curve.length - 1]); });
-    this.extent = positiveExtent([values, [stat.mean, stat.lo, stat.hi]]);
+    this.extent = axisExtent([values, [stat.mean, stat.hi]], [this.drawnPins.map((p) => p.taskMean)]);
     this.ensure(metric, chance, String(last.step));
     const x = values.map((_, i) => i + 1);
     // an interval's lower edge at or below zero has no place on the MSE's log axis: not drawn
@@ -270,7 +272,7 @@ export class TaskChart extends EvaluationChart {
     const finite = values.filter((v) => v !== null);
     const spread = stat.hi === null ? '' : ` ± ${show(stat.hi - stat.mean)}`;
     const range = finite.length ? `from ${show(Math.min(...finite))} to ${show(Math.max(...finite))}` : 'none finite';
-    describe(this.el, `${values.length} meta-test tasks after ${last.step} inner step${last.step === 1 ? '' : 's'}: mean ${show(stat.mean)}${spread}, ${range}`
+    describe(this.el, `${count(values.length, 'meta-test task')} after ${count(last.step, 'inner step')}: mean ${show(stat.mean)}${spread}, ${range}`
       + (chance === null ? '' : `; chance ${pct(chance)}`) + (lo === null && stat.lo !== null ? '; the lower edge of the 95 % interval is at or below zero, below the log axis' : ''));
   }
 }

@@ -208,9 +208,16 @@ export class Pins {
       if (tag) merged.push({ ...p, tag, colour: COLOURS[TAGS.indexOf(tag)] });
       else dropped.push(p);
     }
-    if (dropped.length) this.notice(`Another tab filled the ${MAX_PINS} pinned places, so this tab's unsaved pin${dropped.length > 1 ? 's' : ''} ${dropped.map((p) => `(${p.iteration} it)`).join(', ')} could not be kept.`, 'warn', 'pins');
+    if (dropped.length) this.notice(`Another tab filled the ${MAX_PINS} pinned places, so this tab's unsaved ${dropped.length > 1 ? 'pins' : 'pin'} ${dropped.map((p) => `(${p.iteration} it)`).join(', ')} could not be kept.`, 'warn', 'pins');
+    const before = this.labelled();
     this.list = merged.slice(0, MAX_PINS);
-    if (redraw) this.changed(false);
+    if (!redraw) return;
+    // another tab changed the list: a pin that leaves this one's charts goes with a sentence
+    const same = (a, b) => a.tag === b.tag && a.iteration === b.iteration && JSON.stringify(a.settings) === JSON.stringify(b.settings);
+    const gone = before.filter((p) => !this.list.some((q) => same(p, q)));
+    if (gone.length && !this.list.length) this.notice('Another tab of this page forgot the pinned runs.', 'info', 'pins');
+    else if (gone.length) this.notice(`Another tab of this page removed the pinned ${gone.length > 1 ? 'runs' : 'run'} ${gone.map((p) => p.label).join('; ')}.`, 'info', 'pins');
+    this.changed(false);
   }
 
   restore() {

@@ -1,7 +1,7 @@
-// The y axis of the log-scale charts (meta-loss, MSE): drawn to the current run's own finite
-// values, so a pinned run that diverged (an MSE of 3e27) cannot squash the current run's curve to
-// a flat line at the bottom. A pin's values beyond that range are drawn on the edge they cross
-// and its legend entry says so.
+// The y axis of the log-scale charts (meta-loss, MSE): drawn to the current run's finite values
+// and the pinned runs' near them, so a pin that diverged (an MSE of 3e27) cannot squash the
+// current run's curve to a flat line at the bottom. A pin's values beyond DECADES of the current
+// run's are drawn on the edge they cross, and its legend entry says so.
 import uPlot from '../vendor/uPlot.esm.js';
 
 /** The smallest and largest finite positive values of `columns`, or null when there are none. */
@@ -14,6 +14,18 @@ export function positiveExtent(columns) {
     }
   }
   return lo <= hi ? [lo, hi] : null;
+}
+
+const DECADES = 3;
+
+/** The extent a log axis shows: the current run's finite positive values (columns `current`) and
+ *  the pins' (`others`) within DECADES decades of them; with no current values, the pins'. */
+export function axisExtent(current, others) {
+  const run = positiveExtent(current);
+  if (!run) return positiveExtent(others);
+  const [lo, hi] = [run[0] / 10 ** DECADES, run[1] * 10 ** DECADES];
+  const near = positiveExtent(others.map((col) => col.filter((v) => v >= lo && v <= hi)));
+  return near ? [Math.min(run[0], near[0]), Math.max(run[1], near[1])] : run;
 }
 
 /** The decades a log axis shows for `extent` ([lo, hi], or null: uPlot's own choice). */
@@ -36,8 +48,8 @@ export function clampTo(column, range) {
   return { column: out, off: [above && 'above', below && 'below'].filter(Boolean).join(' and ') };
 }
 
-/** A log scale that shows the current run's range (`extent()`, [lo, hi] or null) rather than
- *  everything drawn. */
+/** A log scale that shows `extent()` ([lo, hi], axisExtent's, or null) rather than everything
+ *  drawn. */
 export const runScale = (extent) => ({
   distr: 3,
   range: (u, min, max) => logRange(extent()) ?? (min > 0 && max >= min ? uPlot.rangeLog(min, max, 10, true) : [0.1, 10]),

@@ -6,23 +6,32 @@ import { createLab } from './backend.js';
 import { EVAL_EVERY_MS, busy, post, state } from './context.js';
 import { applyDue, evaluate, view } from './loop.js';
 
+/** A new handle for `settings` on `backend` (auto measures this shape of work), said to the page. */
+async function makeLab(settings, backend, shape) {
+  if (backend !== 'cpu') busy('backend', backend === 'auto' ? 'asking the browser for WebGPU, and timing it against the CPU…' : 'asking the browser for WebGPU…');
+  const made = await createLab(JSON.stringify(settings), settings, backend);
+  state.lab?.free();
+  Object.assign(state, { lab: made.lab, backend, onWebgpu: made.backend === 'webgpu', shape });
+  post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow), rates: made.rates ?? null });
+}
+
 export async function start(msg) {
   state.running = false;
   state.own = null; // the page sends it again for the new run
   state.generation = msg.generation;
   const json = JSON.stringify(msg.settings);
   const shape = workShape(msg.settings);
+  if (msg.zip) {
+    // a restarted worker's omniglot run: a handle made on glyphs (an omniglot one needs the zip),
+    // the zip, then the run on that handle
+    if (!state.lab) await makeLab({ ...msg.settings, task: 'glyphs' }, msg.backend, shape);
+    const summary = JSON.parse(state.lab.load_zip(new Uint8Array(msg.zip)));
+    post('zip', { name: msg.zipName, restore: true, ...summary });
+  }
   if (state.lab && msg.backend === state.backend && (msg.backend !== 'auto' || shape === state.shape)) {
     state.lab.reset(json); // throws, and keeps the old run, on bad settings
   } else {
-    if (msg.backend !== 'cpu') busy('backend', msg.backend === 'auto' ? 'asking the browser for WebGPU, and timing it against the CPU…' : 'asking the browser for WebGPU…');
-    const made = await createLab(json, msg.settings, msg.backend);
-    state.lab?.free();
-    state.lab = made.lab;
-    state.backend = msg.backend;
-    state.onWebgpu = made.backend === 'webgpu';
-    state.shape = shape;
-    post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow), rates: made.rates ?? null });
+    await makeLab(msg.settings, msg.backend, shape);
   }
   if (msg.weights) state.lab.import_weights(new Uint8Array(msg.weights)); // a meta-trained start
   if (msg.checkpoint) state.lab.resume_checkpoint(new Uint8Array(msg.checkpoint)); // a crashed worker's run, where it was
