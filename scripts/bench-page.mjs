@@ -27,9 +27,13 @@ if (process.argv.includes('--webgpu')) {
 if (process.argv.includes('--checkpoints')) {
   cases.length = 0;
   for (let pair = 1; pair <= 3; pair++) {
-    for (const [what, hash] of [['glyphs preset', '#task=glyphs&backend=cpu&start=scratch'], ['glyphs 20-way 64 filters', '#task=glyphs&backend=cpu&start=scratch&ways=20&filters=64&meta_batch=4']]) {
-      cases.push({ name: `${what}, checkpoints every 2 s, pair ${pair}`, hash });
-      cases.push({ name: `${what}, no checkpoints, pair ${pair}`, hash, query: '?checkpoint_ms=0' });
+    const runs = [['glyphs preset', '#task=glyphs&backend=cpu&start=scratch'], ['glyphs 20-way 64 filters', '#task=glyphs&backend=cpu&start=scratch&ways=20&filters=64&meta_batch=4']];
+    // with --webgpu, a WebGPU run too: each checkpoint is a read back from the device
+    if (process.argv.includes('--webgpu')) runs.push(['sinusoid on WebGPU (SwiftShader)', '#task=sinusoid&backend=webgpu&start=scratch', true]);
+    for (const [what, hash, webgpu] of runs) {
+      const q = webgpu ? '?allow_software_webgpu=1&eval_tasks=2' : '?';
+      cases.push({ name: `${what}, checkpoints every 2 s, pair ${pair}`, hash, webgpu, query: q });
+      cases.push({ name: `${what}, no checkpoints, pair ${pair}`, hash, webgpu, query: `${q}&checkpoint_ms=0` });
     }
   }
 }
