@@ -13,7 +13,8 @@ use crate::maml::adapt::meta_params;
 use crate::maml::optim::Adam;
 use crate::maml::params::{RateSummary, rate_summaries};
 use crate::maml::shares::Shares;
-use crate::maml::{Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_steps};
+use crate::maml::compare::compare;
+use crate::maml::{Comparison, Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_steps};
 use crate::model::Network;
 use crate::pending::Pending;
 use crate::rng::Rng;
@@ -147,6 +148,15 @@ impl Trainer {
         let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
         meta_steps(&mut self.learner, n, || sampler.sample(Split::MetaTrain, rng), sampler.input_shape(), &self.config.maml, &shares)
             .map(|(reports, diverged)| (reports, diverged.map(TrainError::from)))
+    }
+
+    /// The exact meta-gradient against the first-order one (and Reptile's direction, for
+    /// Reptile) on the meta-batch the next meta-iteration trains on (`maml::compare`), sampled
+    /// from a copy of the task stream, so the run goes on as it would have.
+    pub fn compare_gradients(&self) -> Pending<'static, Comparison> {
+        let mut rng = self.rng.clone();
+        let tasks: Vec<Task> = (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut rng)).collect();
+        compare(&self.learner.params, &tasks, self.sampler.input_shape(), &self.config.maml, &self.shares())
     }
 
     /// Meta-test: adapt to `tasks` held-out tasks with `steps` inner steps, from `start`.

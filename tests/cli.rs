@@ -60,6 +60,29 @@ fn train_then_eval_writes_a_run_and_reports_every_step() {
 }
 
 #[test]
+fn train_compares_the_meta_gradients_every_so_often_without_changing_the_run() {
+    let dir = std::env::temp_dir().join(format!("maml-cli-compare-{}", std::process::id()));
+    let lines = |compare: &str| {
+        let out = dir.join(compare);
+        maml(&["train", "--task", "sinusoid", "--iterations", "6", "--meta-batch", "4", "--compare-every", compare, "--out", out.to_str().unwrap()]);
+        let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect::<Vec<_>>()
+    };
+    let (compared, plain) = (lines("3"), lines("0"));
+    let with: Vec<u64> = compared.iter().filter(|l| l.get("gradients").is_some()).map(|l| l["iteration"].as_u64().unwrap()).collect();
+    assert_eq!(with, [1, 4], "before meta-iterations 1 and 4, the 0th and 3rd done");
+    for (c, p) in compared.iter().zip(&plain) {
+        assert_eq!(c["meta_loss"], p["meta_loss"], "comparing leaves the run as it was");
+        if let Some(g) = c.get("gradients") {
+            // MAML's own direction is the exact one: its norm is the reported one
+            assert_eq!(g["exact_norm"], c["grad_norm"]);
+            assert!(g["first_order"]["cosine"].as_f64().unwrap() <= 1.0 + 1e-9 && g["reptile"].is_null());
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn bench_reports_speed() {
     let r = last_json(&maml(&["bench", "--task", "sinusoid", "--first-order", "--iterations", "3"]));
     assert!(r["it_per_s"].as_f64().unwrap() > 0.0);

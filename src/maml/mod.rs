@@ -1,6 +1,7 @@
 //! MAML (Finn, Abbeel, Levine 2017) and its kin (Reptile, ANIL, Meta-SGD): the inner loop (`adapt`), the outer loop (`outer`) and each learner's meta-iteration in it (`learners`), and meta-testing (`evaluate`, `view`).
 
 pub mod adapt;
+pub mod compare;
 pub mod evaluate;
 pub mod learners;
 pub mod optim;
@@ -10,6 +11,7 @@ pub mod shares;
 pub mod view;
 
 pub use adapt::{Inner, TaskTensors, adapt};
+pub use compare::{Agreement, Comparison};
 pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
 pub use outer::{Diverged, MetaLearner, StepReport, meta_steps};
 pub use params::MetaParams;

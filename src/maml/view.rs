@@ -128,7 +128,7 @@ impl OwnTask {
         let numel = shape.numel();
         let what = if ways.is_some() { "image" } else { "point" };
         let count = |x: &[f32], set: &str| -> Result<usize, String> {
-            if x.len() % numel != 0 {
+            if !x.len().is_multiple_of(numel) {
                 return Err(format!("the {set} inputs hold {} values, not a whole number of {what}s of {numel} values", x.len()));
             }
             if let Some(v) = x.iter().find(|v| !v.is_finite()) {

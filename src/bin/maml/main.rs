@@ -49,6 +49,12 @@ enum Command {
         /// plain joint training on the meta-train tasks) into OUT/pretrained.bin, for `eval`.
         #[arg(long)]
         pretrained: bool,
+        /// Every this many meta-iterations (0: never), compare the exact meta-gradient of the
+        /// meta-batch about to be trained on with the first-order one (and Reptile's direction,
+        /// for Reptile): its metrics line gets `gradients` {exact_norm, first_order: {cosine,
+        /// norm_ratio}, reptile}. The run itself is the same with or without.
+        #[arg(long, default_value_t = 0)]
+        compare_every: usize,
     },
     /// Meta-test a run: accuracy (or MSE) after each inner step 0..K over many held-out tasks,
     /// with 95 % confidence intervals, beside random-init (and pretrained) baselines.
@@ -195,7 +201,7 @@ fn keep_freed_memory() {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Train { setup, iterations, out, log_every, pretrained } => train(&setup, iterations, &out, log_every, pretrained),
+        Command::Train { setup, iterations, out, log_every, pretrained, compare_every } => train(&setup, iterations, &out, log_every, pretrained, compare_every),
         Command::Eval { run, tasks, inner_steps, data, rotations } => eval(&run, tasks, inner_steps, data.as_deref(), rotations),
         Command::Bench { setup, iterations, threads, backend } => bench(&setup, iterations, threads, backend),
         Command::Compare { setup, algorithms, iterations, seeds, tasks, markdown } => {
