@@ -145,6 +145,9 @@ test('sinusoid: a click places a point and adapts, a drag moves it, a second cli
   assert.match(await page.inputValue('#draw-points'), /^-?\d+\.\d\d, -?\d+\.\d\d; -?\d+\.\d\d, -?\d+\.\d\d$/, 'the typed form follows');
   // typed points, from the keyboard
   await page.fill('#draw-points', '-2, 1; 0, 0; 2, -1; 4, 3');
+  // an answer that comes while the person types redraws the curves: what they typed stays
+  await page.evaluate(() => window.lab.charts.draw.pad.drawCurves());
+  assert.equal(await page.inputValue('#draw-points'), '-2, 1; 0, 0; 2, -1; 4, 3');
   await page.press('#draw-points', 'Enter');
   await until(page, () => window.lab.charts.draw.points.length === 4 && window.lab.charts.draw.result?.meta_learned[0].outputs.length === 101);
   assert.deepEqual(consoleErrors, []);

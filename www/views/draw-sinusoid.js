@@ -19,6 +19,7 @@ export class SinusoidPad {
     this.stepOutput = el('output', { htmlFor: 'draw-step' });
     this.pointsInput = el('input', { type: 'text', id: 'draw-points', className: 'draw-points', placeholder: 'x, y; x, y; …' });
     this.pointsInput.addEventListener('change', () => this.typedPoints());
+    this.pointsInput.addEventListener('blur', () => this.drawCurves()); // the typed form, tidied
     const clear = el('button', { type: 'button', textContent: 'Clear points' });
     clear.onclick = () => { this.points = []; panel.changed(); };
     const sample = el('button', { type: 'button', textContent: 'Sample points' });
@@ -128,7 +129,9 @@ export class SinusoidPad {
     this.stepOutput.textContent = `${step} of ${this.stepInput.max}`;
     this.plot.series[1].label = `meta-learned start, after ${step} step${step === 1 ? '' : 's'}`;
     this.plot.series[2].label = `random start, after ${step} step${step === 1 ? '' : 's'}`;
-    this.pointsInput.value = this.points.map(([x, y]) => `${x.toFixed(2)}, ${y.toFixed(2)}`).join('; ');
+    // the typed form follows the points, but never under the person's fingers: an answer that
+    // comes while they type would otherwise put the old points back before their Enter
+    if (document.activeElement !== this.pointsInput) this.pointsInput.value = this.points.map(([x, y]) => `${x.toFixed(2)}, ${y.toFixed(2)}`).join('; ');
   }
 
   /** The sampled task's support points (the worker's `sample`). */
