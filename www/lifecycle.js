@@ -4,6 +4,7 @@
 import { onWorker } from './messages.js';
 import { FLAGS, lab, notice, post, resolve, runnable, setButtons, showState, startRun } from './page.js';
 import { count } from './words.js';
+import { withLive } from './run.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -60,7 +61,7 @@ export function watchSilence(begin) {
 
 /** The live settings the page shows that the worker never confirmed: lost with it. */
 function unconfirmed(record) {
-  const inForce = [...record.live].reduce((s, e) => ({ ...s, [e.key]: e.value }), record.start ?? record.settings);
+  const inForce = withLive(record.start ?? record.settings, record.live);
   return record.table.controls.filter((c) => c.live && record.settings[c.key] !== inForce[c.key]);
 }
 

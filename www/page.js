@@ -50,8 +50,10 @@ export const lab = {
   workerLoaded: false, // the current worker has loaded the wasm: an error from it now is a crash, not a failed load
   zip: { loaded: false, held: '', reading: '' }, // the Omniglot zip the worker holds (the omniglot task needs one), and the one being read
   snapshot: { asked: false, last: null }, // the run's latest checkpoint, for a restarted worker: {bytes, iteration, generation (of the run it is of), average (the loss chart's moving average there), live (the live changes in it)}
-  whenReady: null, // what to do when the run asked for is ready: {iteration, average} of a crashed worker's checkpoint (its results up to there stay); play (Play goes on); relive (live values the crashed worker never confirmed, to send again)
+  whenReady: null, // what to do when the run asked for is ready: {iteration, average} of a crashed worker's checkpoint (its results up to there stay); play (Play goes on)
   heardAt: 0, // when the worker last said anything: a hung one falls silent
+  alive: false, // the worker has said it holds its Web Lock (lifecycle.js), so its end will be noticed
+  expectMs: null, // how long the worker's current slow call was announced to take: the hang deadline waits for it
   views: null, // {controls, charts, activity, pins, starts, notices}
   dirty: { loss: false, evaluation: false, view: false, rates: false }, // charts with new data for the next frame
   errors: [], // every failed request

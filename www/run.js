@@ -37,6 +37,9 @@ export function fileName(settings) {
   return parts.join('-').replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+/** `settings` with the live changes `entries` ([{iteration, key, value}], in order) applied. */
+export const withLive = (settings, entries) => entries.reduce((s, e) => ({ ...s, [e.key]: e.value }), settings);
+
 export class RunRecord {
   /** table: the page's settings table (state.js, readTable). */
   constructor(table) {
@@ -130,7 +133,7 @@ export class RunRecord {
     }
     const start = { ...(this.start ?? this.settings), backend };
     this.start = start;
-    this.settings = this.live.reduce((s, e) => ({ ...s, [e.key]: e.value }), start);
+    this.settings = withLive(start, this.live);
     this.liveSent = 0;
     this.asked.set(this.generation, { settings: { ...this.settings }, link: this.snapshot() });
     return { generation: this.generation, settings: this.forWorker(), backend, schedule: scheduleFor(this.pending) };
