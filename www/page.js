@@ -96,7 +96,7 @@ export function showState() {
  *  lands on a meta-trained start, whose flat meta-loss would otherwise read as nothing happening. */
 function orient(s) {
   const start = s.start === 'meta-trained' ? lab.views.starts.fit(lab.table, s) : null;
-  const task = s.task === 'sinusoid' ? 'sine waves' : s.task === 'noise' ? 'noise (a control with nothing to learn)' : `${s.task} classes`;
+  const task = { sinusoid: 'sine waves', noise: 'noise (a control with nothing to learn)', glyphs: 'glyph classes', omniglot: 'Omniglot characters' }[s.task] ?? s.task;
   $('orient-text').textContent = start?.bytes
     ? `You are looking at a network already meta-trained for ${start.info.iterations} meta-iterations on ${task}: its meta-loss is flat because it has learned, and the charts show how well it adapts to tasks it has never seen.`
       + ' To watch it learn, live:'

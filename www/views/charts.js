@@ -232,12 +232,13 @@ export class StepChart extends EvaluationChart {
 export class TaskChart extends EvaluationChart {
   /** `steps`: the inner steps the tasks took, as the axis says it. */
   options(metric, chance, steps) {
-    const after = `after ${count(Number(steps), 'step')}`;
+    // (short: the axis is the chart's height; the caption says it is after the last inner step)
+    const after = `step ${steps}`;
     return {
       ...size(this.el),
       legend: { live: false },
       scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : runScale(() => this.extent) },
-      axes: [{ label: 'meta-test task' }, yAxis(metric === 'accuracy' ? `accuracy % ${after}` : `MSE ${after}`)],
+      axes: [{ label: 'meta-test task' }, yAxis(metric === 'accuracy' ? `accuracy %, ${after}` : `MSE, ${after}`)],
       series: [
         {},
         { label: 'task', stroke: COLORS.maml, paths: () => null, points: { show: true, size: 8, fill: COLORS.maml } },
