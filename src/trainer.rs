@@ -14,6 +14,8 @@ use crate::maml::optim::Adam;
 use crate::maml::params::{RateSummary, rate_summaries};
 use crate::maml::shares::Shares;
 use crate::maml::compare::compare;
+use crate::maml::landscape::{self, LandscapeOptions, Plane};
+use crate::maml::walkthrough::{self, Walk};
 use crate::maml::{Comparison, Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_steps};
 use crate::model::Network;
 use crate::pending::Pending;
@@ -30,7 +32,13 @@ pub mod streams {
     pub const META_TEST: u64 = 3;
     pub const RANDOM_INIT_BASELINE: u64 = 4;
     pub const VIEW: u64 = 5;
+    pub const LANDSCAPE: u64 = 6;
 }
+
+/// The run's path for the landscape: at most this many floats of θ kept (a few MB), as many
+/// snapshots as fit, between 8 and 64; when full, every other one is dropped and the interval
+/// doubles, so the path always spans the whole run.
+const PATH_FLOATS: usize = 1 << 22;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrainError {
@@ -62,6 +70,9 @@ pub struct Trainer {
     /// The meta-train task stream.
     rng: Rng,
     threads: usize,
+    /// θ at earlier meta-iterations (plain device), every `path_every` (0: none kept).
+    path: Vec<(usize, Network)>,
+    path_every: usize,
 }
 
 impl Trainer {
@@ -79,6 +90,8 @@ impl Trainer {
             device,
             sampler,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            path: Vec::new(),
+            path_every: 0,
         })
     }
 
@@ -144,6 +157,7 @@ impl Trainer {
     /// outer loop's one entry point): their reports, and the divergence that ended them early,
     /// if one did (the weights are then those before the diverged iteration).
     pub fn steps(&mut self, n: usize) -> Pending<'_, (Vec<StepReport>, Option<TrainError>)> {
+        self.record_path();
         let shares = self.shares();
         let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
         meta_steps(&mut self.learner, n, || sampler.sample(Split::MetaTrain, rng), sampler.input_shape(), &self.config.maml, &shares)
@@ -157,6 +171,78 @@ impl Trainer {
         let mut rng = self.rng.clone();
         let tasks: Vec<Task> = (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut rng)).collect();
         compare(&self.learner.params, &tasks, self.sampler.input_shape(), &self.config.maml, &self.shares())
+    }
+
+    /// Keeps θ every `every` meta-iterations from now on, for the landscape's path (0: keeps none,
+    /// and forgets the path).
+    pub fn set_path_every(&mut self, every: usize) {
+        self.path_every = every;
+        if every == 0 {
+            self.path.clear();
+        }
+    }
+
+    /// θ, kept when the last kept one is `path_every` or more meta-iterations old (a batch of
+    /// meta-iterations is one call: the page's path points fall at its batches' starts).
+    fn record_path(&mut self) {
+        let it = self.learner.iteration;
+        if self.path_every == 0 || self.path.last().is_some_and(|(last, _)| it < last + self.path_every) {
+            return;
+        }
+        let theta = self.learner.params.valid().theta;
+        let cap = (PATH_FLOATS / theta.num_params().max(1)).clamp(8, 64);
+        if self.path.len() >= cap {
+            // keep the first, then every other one: still the whole run, half as dense
+            let kept: Vec<_> = std::mem::take(&mut self.path).into_iter().enumerate().filter(|(i, _)| i % 2 == 0).map(|(_, p)| p).collect();
+            self.path = kept;
+            self.path_every *= 2;
+        }
+        self.path.push((it, theta));
+    }
+
+    /// θ's path so far: the iterations kept.
+    pub fn path_iterations(&self) -> Vec<usize> {
+        self.path.iter().map(|(it, _)| *it).collect()
+    }
+
+    /// Adds θ at `iteration` (read from a weights file) to the path, for `maml landscape`.
+    pub fn add_to_path(&mut self, iteration: usize, bytes: &[u8]) -> Result<(), TrainError> {
+        let w = Weights::decode(bytes).map_err(TrainError::Weights)?;
+        self.check_fits(&w, "this path's weights")?;
+        let params = write_params(self.learner.params.clone(), &w.values);
+        self.path.push((iteration, params.valid().theta));
+        self.path.sort_by_key(|(it, _)| *it);
+        Ok(())
+    }
+
+    /// The tasks of the landscape: a fixed meta-batch of meta-train tasks, the same on every call.
+    fn landscape_tasks(&self) -> Vec<Task> {
+        let mut rng = Rng::stream(self.config.seed, streams::LANDSCAPE);
+        (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut rng)).collect()
+    }
+
+    /// The meta-objective around θ (`maml::landscape`): the plane, its arrows and path, pending
+    /// one read; its grid is then evaluated row by row.
+    pub fn landscape(&self, options: &LandscapeOptions) -> Result<Pending<'static, Plane>, TrainError> {
+        options.check().map_err(TrainError::Config)?;
+        let path: Vec<(usize, Network)> = self.path.iter().filter(|(it, _)| *it < self.learner.iteration).cloned().collect();
+        Ok(landscape::plane(&self.learner, self.landscape_tasks(), self.sampler.input_shape(), &self.config.maml, &self.shares(), &path, options))
+    }
+
+    /// The meta-loss the next meta-iteration would report on the landscape's tasks: the
+    /// landscape's value at θ, computed as training computes it.
+    pub fn landscape_meta_loss(&self) -> Pending<'static, f64> {
+        let tasks = self.landscape_tasks();
+        let (params, shape, config) = (&self.learner.params, self.sampler.input_shape(), &self.config.maml);
+        let sum = self.shares().sum(&tasks, |part, at_once| crate::maml::learners::meta_gradient(params, part, shape, config, at_once));
+        let n = tasks.len() as f64;
+        Pending::new(vec![sum.loss], move |v| v[0] / n)
+    }
+
+    /// MAML's one inner step and its meta-gradient split, on the `index`-th view task, with the
+    /// current α and β (`maml::walkthrough`).
+    pub fn walk(&self, index: u64) -> Pending<'static, Walk> {
+        walkthrough::walk(&self.learner.params, &self.view_task(index), self.sampler.input_shape(), &self.config.maml)
     }
 
     /// Meta-test: adapt to `tasks` held-out tasks with `steps` inner steps, from `start`.
@@ -222,6 +308,7 @@ impl Trainer {
         let w = Weights::decode(bytes).map_err(TrainError::Weights)?;
         self.check_fits(&w, "these weights")?;
         self.learner = MetaLearner::new(write_params(self.learner.params.clone(), &w.values), w.iteration);
+        self.path.clear(); // another run's θ: this run's path does not lead to it
         Ok(())
     }
 

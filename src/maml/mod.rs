@@ -3,12 +3,14 @@
 pub mod adapt;
 pub mod compare;
 pub mod evaluate;
+pub mod landscape;
 pub mod learners;
 pub mod optim;
 pub mod outer;
 pub mod params;
 pub mod shares;
 pub mod view;
+pub mod walkthrough;
 
 pub use adapt::{Inner, TaskTensors, adapt};
 pub use compare::{Agreement, Comparison};
@@ -16,3 +18,5 @@ pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
 pub use outer::{Diverged, MetaLearner, StepReport, meta_steps};
 pub use params::MetaParams;
 pub use view::View;
+pub use landscape::{Directions, LandscapeOptions, Plane};
+pub use walkthrough::Walk;
