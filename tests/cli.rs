@@ -121,3 +121,41 @@ fn resident_memory_stays_flat_over_many_iterations_of_the_max_pool_net() {
     let (after_warm_up, at_end) = (r["resident_bytes_after_warm_up"].as_f64().unwrap(), r["resident_bytes_at_end"].as_f64().unwrap());
     assert!(at_end <= 1.1 * after_warm_up, "resident memory grew from {after_warm_up} to {at_end} bytes over 40 meta-iterations");
 }
+
+/// `maml landscape --run DIR` draws the run's θ with its path (`--path-every`) and Adam's state
+/// (`checkpoint.bin`): the centre of its grid is the meta-loss the run would report for the
+/// landscape's tasks, which `Trainer::landscape_meta_loss` computes the training way; the CSV is
+/// the JSON's grid; the path's points are the files kept.
+#[test]
+fn landscape_draws_a_run_with_its_path() {
+    let dir = std::env::temp_dir().join(format!("maml-landscape-{}", std::process::id()));
+    let run = dir.join("run");
+    let ok = maml(&["train", "--task", "sinusoid", "--iterations", "12", "--meta-batch", "4", "--path-every", "5", "--out", run.to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let mut kept: Vec<String> = std::fs::read_dir(run.join("path")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    kept.sort();
+    assert_eq!(kept, ["000000.bin", "000005.bin", "000010.bin"]);
+    let out = dir.join("plane");
+    let line = last_json(&maml(&["landscape", "--run", run.to_str().unwrap(), "--size", "7", "--out", out.to_str().unwrap()]));
+    assert_eq!(line["path_points"], 3);
+    assert!(line["adam"].as_str().unwrap().contains("checkpoint.bin"), "{line}");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap()).unwrap();
+    let grid: Vec<Vec<f64>> = serde_json::from_value(file["grid"].clone()).unwrap();
+    assert_eq!((grid.len(), grid[0].len()), (7, 7));
+    // the same θ, Adam and tasks in this process: the trainer the checkpoint resumes
+    let mut trainer = maml_lab::Trainer::from_weights(&std::fs::read(run.join("weights.bin")).unwrap(), &[], &burn::prelude::Device::flex()).unwrap();
+    trainer.resume(&std::fs::read(run.join("checkpoint.bin")).unwrap()).unwrap();
+    let expected = trainer.landscape_meta_loss().wait();
+    assert!((grid[3][3] - expected).abs() <= 1e-5 * expected, "centre {} against the run's meta-loss {expected}", grid[3][3]);
+    assert_eq!(file["centre_loss"].as_f64().unwrap(), line["centre_loss"].as_f64().unwrap());
+    let csv = std::fs::read_to_string(out.with_extension("csv")).unwrap();
+    let rows: Vec<Vec<f64>> = csv.lines().skip(1).map(|l| l.split(',').map(|x| x.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 49);
+    assert_eq!(rows[3 * 7 + 3], vec![0.0, 0.0, grid[3][3]], "row-major, b by row, a by column");
+    let iterations: Vec<u64> = file["path"].as_array().unwrap().iter().map(|p| p["iteration"].as_u64().unwrap()).collect();
+    assert_eq!(iterations, [0, 5, 10]);
+    // a grid that cannot be drawn is a sentence
+    let bad = maml(&["landscape", "--run", run.to_str().unwrap(), "--size", "8"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("odd number"), "{}", String::from_utf8_lossy(&bad.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}

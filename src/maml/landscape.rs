@@ -36,14 +36,26 @@ pub enum Directions {
     Random,
 }
 
+/// What the grid's automatic extent shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fit {
+    /// The run's path and the arrows (the arrows alone when there is no path yet).
+    Path,
+    /// The arrows: the scale of one meta-iteration's step.
+    Steps,
+}
+
 /// What a person asks of the landscape.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct LandscapeOptions {
     pub directions: Directions,
     /// Grid points per side (odd, so that θ is a grid point).
     pub size: usize,
-    /// How far the grid reaches from θ, as a multiple of the farthest arrow or path point
-    /// (`auto_span`), or, when `span` is given, in the plane's own units.
+    /// What the grid's extent fits when `span` is not given.
+    pub fit: Fit,
+    /// The extent times this: how far the grid reaches from θ, as a multiple of the farthest
+    /// arrow or path point (`auto_span`), or of `span`, in parameter-space units.
     pub zoom: f64,
     pub span: Option<f64>,
     /// Seeds the random directions.
@@ -52,7 +64,7 @@ pub struct LandscapeOptions {
 
 impl Default for LandscapeOptions {
     fn default() -> Self {
-        Self { directions: Directions::Gradients, size: 21, zoom: 1.0, span: None, seed: 0 }
+        Self { directions: Directions::Gradients, size: 21, fit: Fit::Path, zoom: 1.0, span: None, seed: 0 }
     }
 }
 
@@ -295,8 +307,9 @@ pub fn plane(learner: &MetaLearner, tasks: Vec<Task>, shape: InputShape, config:
             let (a, b, _, in_plane) = project();
             PathPoint { iteration, a, b, in_plane }
         }).collect();
-        let farthest = arrows.iter().map(|x| x.a.hypot(x.b)).chain(path.iter().map(|p| p.a.hypot(p.b))).filter(|d| d.is_finite()).fold(0.0, f64::max);
-        let span = options.span.unwrap_or_else(|| auto_span(farthest, directions)) * options.zoom;
+        let on_path = path.iter().filter(|_| options.fit == Fit::Path).map(|p| p.a.hypot(p.b));
+        let farthest = arrows.iter().map(|x| x.a.hypot(x.b)).chain(on_path).filter(|d| d.is_finite()).fold(0.0, f64::max);
+        let span = options.span.unwrap_or_else(|| auto_span(farthest)) * options.zoom;
         let half = (options.size / 2) as f64;
         let axis = (0..options.size).map(|i| (i as f64 - half) / half * span).collect();
         let combine = |c: [f64; 4]| {
@@ -309,14 +322,10 @@ pub fn plane(learner: &MetaLearner, tasks: Vec<Task>, shape: InputShape, config:
     })
 }
 
-/// The grid's half-width when none is given: past the farthest arrow or path point, so all show;
-/// with nothing to show, one unit (the random directions' unit is θ's own filter norms).
-fn auto_span(farthest: f64, directions: Directions) -> f64 {
-    match directions {
-        _ if farthest > 0.0 => 1.5 * farthest,
-        Directions::Random => 1.0,
-        Directions::Gradients => 1e-3,
-    }
+/// The grid's half-width when none is given: past the farthest point it fits, so all show (with
+/// nothing to show, as when no learner moves θ, a small one).
+fn auto_span(farthest: f64) -> f64 {
+    if farthest > 0.0 { 1.5 * farthest } else { 1e-3 }
 }
 
 /// θ's parameters in the module's order, each with its id and shape: the order of the flat

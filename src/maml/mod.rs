@@ -18,5 +18,5 @@ pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
 pub use outer::{Diverged, MetaLearner, StepReport, meta_steps};
 pub use params::MetaParams;
 pub use view::View;
-pub use landscape::{Directions, LandscapeOptions, Plane};
+pub use landscape::{Directions, Fit, LandscapeOptions, Plane};
 pub use walkthrough::Walk;

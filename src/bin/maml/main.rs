@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use maml_lab::config::{Algorithm, Arch, TrainerConfig};
-use maml_lab::maml::EvalReport;
+use maml_lab::maml::{Directions, EvalReport, Fit, LandscapeOptions};
 use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
 use maml_lab::weights::Weights;
@@ -55,6 +55,42 @@ enum Command {
         /// norm_ratio}, reptile}. The run itself is the same with or without.
         #[arg(long, default_value_t = 0)]
         compare_every: usize,
+        /// Every this many meta-iterations (0: never), keep θ as OUT/path/<iteration>.bin: the
+        /// path `maml landscape` draws.
+        #[arg(long, default_value_t = 0)]
+        path_every: usize,
+    },
+    /// The meta-objective around a run's θ: the mean query loss after adaptation of a fixed
+    /// meta-batch on a plane through θ (spanned by the exact and first-order meta-gradients, or
+    /// two filter-normalised random directions), with each learner's next step and the run's
+    /// path on it; writes OUT.json (the grid, arrows, path) and OUT.csv (a, b, meta_loss).
+    Landscape {
+        /// A directory written by `maml train` (its checkpoint.bin gives Adam's state, its
+        /// path/ the run's path).
+        #[arg(long)]
+        run: PathBuf,
+        /// gradients or random.
+        #[arg(long, value_enum, default_value_t = Directions::Gradients)]
+        directions: Directions,
+        /// Grid points per side (odd).
+        #[arg(long, default_value_t = 21)]
+        size: usize,
+        /// What the grid's automatic extent shows: path (the run's path and the next steps) or
+        /// steps (the next steps alone: one meta-iteration's scale).
+        #[arg(long, value_enum, default_value_t = Fit::Path)]
+        fit: Fit,
+        /// The grid's half-width times this.
+        #[arg(long, default_value_t = 1.0)]
+        zoom: f64,
+        /// The grid's half-width in parameter-space units, in place of the automatic one.
+        #[arg(long)]
+        span: Option<f64>,
+        /// Seeds the random directions.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Files to write, OUT.json and OUT.csv [default: RUN/landscape].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Meta-test a run: accuracy (or MSE) after each inner step 0..K over many held-out tasks,
     /// with 95 % confidence intervals, beside random-init (and pretrained) baselines.
@@ -157,6 +193,7 @@ impl Setup {
 
 mod bench;
 mod train;
+mod landscape;
 use train::train;
 use bench::{BenchBackend, bench};
 mod compare;
@@ -201,7 +238,8 @@ fn keep_freed_memory() {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Train { setup, iterations, out, log_every, pretrained, compare_every } => train(&setup, iterations, &out, log_every, pretrained, compare_every),
+        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every } => train(&setup, iterations, &out, log_every, pretrained, compare_every, path_every),
+        Command::Landscape { run, directions, size, fit, zoom, span, seed, out } => landscape::landscape(&run, &LandscapeOptions { directions, size, fit, zoom, span, seed }, out.as_deref()),
         Command::Eval { run, tasks, inner_steps, data, rotations } => eval(&run, tasks, inner_steps, data.as_deref(), rotations),
         Command::Bench { setup, iterations, threads, backend } => bench(&setup, iterations, threads, backend),
         Command::Compare { setup, algorithms, iterations, seeds, tasks, markdown } => {

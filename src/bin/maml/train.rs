@@ -19,21 +19,23 @@ fn progress(len: usize) -> ProgressBar {
     bar
 }
 
-pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrained: bool, compare_every: usize) -> Result<(), Failure> {
+pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrained: bool, compare_every: usize, path_every: usize) -> Result<(), Failure> {
     let config = setup.config();
     let data = load_data(&setup.data)?;
     let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
-    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, compare_every, "weights", out)?;
+    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, (compare_every, path_every), "weights", out)?;
     std::fs::write(out.join("metrics.jsonl"), metrics)?;
+    // all a later command needs to go on exactly, or to draw the next step (`maml landscape`)
+    std::fs::write(out.join("checkpoint.bin"), trainer.checkpoint().wait())?;
     if pretrained {
         // plain joint training: no inner steps, whatever the algorithm
         let mut joint = config.clone().with_algorithm(Algorithm::Maml);
         joint.maml.inner_steps = 0;
         let mut baseline = Trainer::new(joint, &data, &Device::flex())?;
-        let (_, metrics) = train_loop(&mut baseline, iterations, log_every, 0, "pretrained", out)?;
+        let (_, metrics) = train_loop(&mut baseline, iterations, log_every, (0, 0), "pretrained", out)?;
         std::fs::write(out.join("pretrained-metrics.jsonl"), metrics)?;
     }
     println!("{}", json!({"iterations": trainer.iteration(), "meta_loss": meta_loss, "seconds": start.elapsed().as_secs_f64()}));
@@ -42,15 +44,22 @@ pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pre
 
 /// Trains, saving the weights (`OUT/<file>.bin`) even when it diverges. Each metrics line's
 /// `run` is the algorithm, or "pretrained" for the baseline; every `compare_every`-th line has
-/// the meta-batch's `gradients` compared (`Trainer::compare_gradients`).
-fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, compare_every: usize, file: &str, out: &Path) -> Result<(f64, String), Failure> {
+/// the meta-batch's `gradients` compared (`Trainer::compare_gradients`); every `path_every`-th
+/// θ is kept as `OUT/path/<iteration>.bin`.
+fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, (compare_every, path_every): (usize, usize), file: &str, out: &Path) -> Result<(f64, String), Failure> {
     let name = if file == "pretrained" { file.to_string() } else { trainer.config().maml.algorithm.to_string() };
     let file = out.join(format!("{file}.bin"));
     let bar = progress(iterations);
     bar.set_message(name.to_string());
     let (mut metrics, mut last) = (String::new(), f64::NAN);
     let start = Instant::now();
+    if path_every > 0 {
+        std::fs::create_dir_all(out.join("path"))?;
+    }
     for _ in 0..iterations {
+        if path_every > 0 && trainer.iteration().is_multiple_of(path_every) {
+            std::fs::write(out.join("path").join(format!("{:06}.bin", trainer.iteration())), trainer.weights().wait())?;
+        }
         let gradients = (compare_every > 0 && trainer.iteration().is_multiple_of(compare_every)).then(|| trainer.compare_gradients().wait());
         let report = match trainer.step().wait() {
             Ok(r) => r,
