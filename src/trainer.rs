@@ -345,6 +345,14 @@ impl Trainer {
         Ok(trainer)
     }
 
+    /// A trainer rebuilt from a checkpoint (`maml train --resume`): its settings, then its state.
+    pub fn from_checkpoint(bytes: &[u8], data: &[ImageSet], device: &Device) -> Result<Self, TrainError> {
+        let c = Checkpoint::decode(bytes).map_err(TrainError::Weights)?;
+        let mut trainer = Self::new(c.weights.config.clone(), data, device)?;
+        trainer.resume_from(c)?;
+        Ok(trainer)
+    }
+
     /// Everything that decides the rest of the run, as the bytes of a checkpoint
     /// (`checkpoint.rs`), read from the device at once: what `weights` holds, the meta-train
     /// task stream, the MAML settings in force, and Adam's state.

@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use crate::checkpoint::Checkpoint;
 use crate::config::{TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
+use crate::maml::{LandscapeOptions, Plane};
 use crate::memory;
 use crate::settings::{self, Settings};
 use crate::tasks::{ImageSet, Labels, TaskMeta, omniglot};
@@ -36,6 +37,8 @@ const TASKS_PER_SUBMIT: usize = 128;
 pub struct Lab {
     trainer: Trainer,
     device: Device,
+    /// The landscape being drawn (`landscape_plane`), evaluated a row per call.
+    plane: Option<Plane>,
 }
 
 thread_local! {
@@ -103,7 +106,7 @@ impl Lab {
     fn on_device(settings_json: &str, device: Device) -> Result<Lab, String> {
         let config = page_config(parse_settings(settings_json)?.config())?;
         let trainer = ZIP.with_borrow(|data| Trainer::new(config, data, &device)).map_err(|e| e.to_string())?;
-        Ok(Lab { trainer, device })
+        Ok(Lab { trainer, device, plane: None })
     }
 
     pub fn iteration(&self) -> usize {
@@ -120,6 +123,7 @@ impl Lab {
     pub fn reset(&mut self, settings_json: &str) -> Result<(), String> {
         let config = page_config(parse_settings(settings_json)?.config())?;
         self.trainer = ZIP.with_borrow(|data| Trainer::new(config, data, &self.device)).map_err(|e| e.to_string())?;
+        self.plane = None;
         Ok(())
     }
 
@@ -207,6 +211,46 @@ impl Lab {
         let meta_learned = self.trainer.adapt_own(&task, Start::MetaLearned).read().await?;
         let random = self.trainer.adapt_own(&task, Start::Random).read().await?;
         Ok(serde_json::json!({"iteration": self.trainer.iteration(), "meta_learned": meta_learned, "random": random}).to_string())
+    }
+
+    /// The exact meta-gradient against the first-order one (and Reptile's direction, for
+    /// Reptile) on the meta-batch the next meta-iteration trains on, which it leaves as it was
+    /// (`Trainer::compare_gradients`): a Comparison as JSON, the figures `maml train
+    /// --compare-every` writes.
+    pub async fn compare_gradients(&self) -> Result<String, String> {
+        Ok(json(&self.trainer.compare_gradients().read().await?))
+    }
+
+    /// Keeps θ every `every` meta-iterations from now on, for the landscape's path (0: none).
+    pub fn set_path_every(&mut self, every: u32) {
+        self.trainer.set_path_every(every as usize);
+    }
+
+    /// Starts a landscape (`maml::landscape`) with the options `{"directions", "size", "fit",
+    /// "zoom", "span", "seed"}` as JSON: its summary (axis, arrows, path, the value at θ) as
+    /// JSON. Its rows come from `landscape_row`, one per call, until the next start or run.
+    pub async fn landscape_plane(&mut self, options_json: &str) -> Result<String, String> {
+        let options: LandscapeOptions = serde_json::from_str(options_json).map_err(|e| format!("unreadable landscape options: {e}"))?;
+        let plane = self.trainer.landscape(&options).map_err(|e| e.to_string())?.read().await?;
+        let summary = json(&plane.summary);
+        self.plane = Some(plane);
+        Ok(summary)
+    }
+
+    /// The `row`-th row of the landscape started last: its values as a JSON array.
+    pub async fn landscape_row(&self, row: u32) -> Result<String, String> {
+        let plane = self.plane.as_ref().ok_or("no landscape has been started for this run")?;
+        if row as usize >= plane.summary.size {
+            return Err(format!("the landscape has {} rows", plane.summary.size));
+        }
+        Ok(json(&plane.row(row as usize).read().await?))
+    }
+
+    /// MAML's one inner step on the `index`-th display task with the current α and β, and its
+    /// meta-gradient split into the first-order part and the second-order correction (a Walk as
+    /// JSON; `maml::walkthrough`).
+    pub async fn walk(&self, index: u32) -> Result<String, String> {
+        Ok(json(&self.trainer.walk(index as u64).read().await?))
     }
 
     /// Meta-SGD's learned inner learning rates per parameter tensor, `[{"name","mean","min","max"}]`

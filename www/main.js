@@ -12,7 +12,12 @@ import { ActivityLine } from './views/activity.js';
 import { Pins } from './views/pins.js';
 import { Starts } from './views/starts.js';
 import { Notices } from './notices.js';
-import { el } from './views/dom.js';
+import { GRADIENTS_HEADER, GradientChart, gradientsRows } from './views/gradients.js';
+import { LANDSCAPE_HEADER, LandscapeView } from './views/landscape.js';
+import { WALK_HEADER, WalkPanel } from './views/walk.js';
+import { chartPng, csv } from './views/exports.js';
+import { fileName } from './run.js';
+import { download, el } from './views/dom.js';
 import { FLAGS, lab, notice, onControl, onStart, openLink, play, post, setButtons, showCounters, startRun } from './page.js';
 import { spawn, watchSilence } from './lifecycle.js';
 
@@ -33,9 +38,11 @@ function draw() {
     }
     if (dirty.view && results.view) { charts.view.update(results.view.view); dirty.view = false; }
     if (dirty.rates) { charts.rates.update(results.rates?.rates ?? null, results.startAlpha, results.rates?.iteration ?? 0); dirty.rates = false; }
+    if (dirty.gradients) { charts.gradients.update(results.gradients, lab.config?.maml.algorithm === 'reptile'); dirty.gradients = false; }
+    charts.landscape.frame();
   } catch (e) {
     notice(`Drawing failed: ${e.message}`, 'error', 'draw');
-    dirty.loss = dirty.evaluation = dirty.view = dirty.rates = false;
+    dirty.loss = dirty.evaluation = dirty.view = dirty.rates = dirty.gradients = false;
   }
   requestAnimationFrame(draw);
 }
@@ -88,7 +95,7 @@ function wire() {
   };
   document.addEventListener('visibilitychange', () => {
     // a hidden tab keeps training; the page just stops drawing until it is seen again
-    if (!document.hidden) lab.dirty.loss = lab.dirty.evaluation = lab.dirty.view = lab.dirty.rates = true;
+    if (!document.hidden) lab.dirty.loss = lab.dirty.evaluation = lab.dirty.view = lab.dirty.rates = lab.dirty.gradients = true;
   });
   window.addEventListener('hashchange', () => {
     // before the table comes, the hash is still to be read
@@ -105,6 +112,24 @@ lab.settle = () => new Promise((resolve) => {
   post({ type: 'settle' });
 });
 
+/** The new views' exports: each a PNG and a CSV, named after the run's settings. */
+function exports(charts) {
+  const name = (kind) => `${fileName(lab.record.settings)}-${kind}`;
+  const save = (rows, header, kind) => download(new Blob([csv(header, rows)], { type: 'text/csv' }), `${name(kind)}.csv`);
+  const png = async (blob, kind) => download(await blob, `${name(kind)}.png`);
+  const png1 = el('button', { className: 'png', textContent: 'PNG' });
+  const csv1 = el('button', { textContent: 'CSV' });
+  png1.setAttribute('aria-label', 'Download the exact against first-order chart as PNG');
+  csv1.setAttribute('aria-label', 'Download the exact against first-order comparisons as CSV');
+  png1.onclick = () => png(chartPng(charts.gradients.plot, 'exact against first-order meta-gradient'), 'gradients');
+  csv1.onclick = () => save(gradientsRows(lab.results.gradients), GRADIENTS_HEADER, 'gradients');
+  $('gradients-tools').append(png1, csv1);
+  charts.landscape.pngButton.onclick = () => png(charts.landscape.png(`landscape around θ at iteration ${charts.landscape.data.iteration}`), 'landscape');
+  charts.landscape.csvButton.onclick = () => save(charts.landscape.rows(), LANDSCAPE_HEADER, 'landscape');
+  charts.walk.pngButton.onclick = () => png(charts.walk.png(`one inner step at iteration ${charts.walk.walk.iteration}`), 'inner-step');
+  charts.walk.csvButton.onclick = () => save(charts.walk.rows(), WALK_HEADER, 'inner-step');
+}
+
 /** The page without its controls: they wait for the settings table, which comes with the wasm. */
 function main() {
   const charts = {
@@ -114,7 +139,14 @@ function main() {
     view: new AdaptationView($('view'), $('view-caption'), $('view-step')),
     rates: new RatesView($('rates'), $('rates-caption'), $('rates-body')),
     draw: new DrawPanel($('draw'), post),
+    gradients: new GradientChart($('gradients-chart'), $('gradients-tools'), (every) => {
+      post({ type: 'compareEvery', every });
+      lab.dirty.gradients = true;
+    }),
+    landscape: new LandscapeView($('landscape-figure'), post),
+    walk: new WalkPanel($('walk-figure'), post),
   };
+  exports(charts);
   lab.views = { charts, notices: new Notices($('notices')) };
   $('eval-tasks').textContent = FLAGS.evalTasks;
   lab.views.activity = new ActivityLine($('activity'), $('activity-text'), $('activity-elapsed'));

@@ -8,6 +8,7 @@ import { download } from './views/dom.js';
 import { count } from './words.js';
 import { forgetPreviousRun, keepResults, lab, notice, play, post, resolve, setButtons, showCounters, showState, startRun, markPrevious } from './page.js';
 import { crashed, restart } from './lifecycle.js';
+import { addGradients } from './views/gradients.js';
 
 const $ = (id) => document.getElementById(id);
 const DIVERGED_KEY = { training: 'diverged', 'meta-test': 'test-diverged', view: 'view-diverged' };
@@ -84,6 +85,9 @@ const aboutWorker = {
     lab.errors.push(m);
     // a person's own task: the sentence goes in its panel
     if (m.request === 'adapt' || m.request === 'sample') return lab.views.charts.draw.failed(m);
+    // the landscape's and the walk's sentences go in their own figures
+    if (m.request === 'landscape' && m.generation === lab.record.generation) return lab.views.charts.landscape.failed(m.message);
+    if (m.request === 'walk') return notice(`The inner step's walk-through failed: ${m.message}.`, 'error', 'walk');
     if (m.request === 'start') {
       if (m.generation === lab.record.generation) return startRefused(m.message);
       return notice(`Could not start a run asked for meanwhile: ${m.message}.`, 'error', 'start');
@@ -111,6 +115,11 @@ const aboutRun = {
     if (resumed?.iteration && m.iteration === resumed.iteration) keepResults(resumed);
     else forgetPreviousRun();
     Object.assign(lab, { ready: true, config: m.config });
+    // a resumed run keeps its landscape and walk; a new one starts without
+    lab.views.charts.landscape.setReady(true, !(resumed?.iteration && m.iteration === resumed.iteration));
+    lab.views.charts.walk.setReady(true, m.config);
+    post({ type: 'compareEvery', every: lab.views.charts.gradients.every() }); // (a restarted worker starts at its default)
+    lab.dirty.gradients = true;
     lab.results.iteration = m.iteration; // a meta-trained start's, a checkpoint's, or 0
     lab.results.startAlpha ??= alpha(m.config);
     if (resumed?.play) play();
@@ -121,6 +130,7 @@ const aboutRun = {
   },
   reports(m) {
     lab.results.addReports(m);
+    lab.views.charts.landscape.trained(lab.results.iteration);
     showCounters();
     resolve('diverged');
     lab.dirty.loss = true;
@@ -150,11 +160,28 @@ const aboutRun = {
   adapted(m) {
     lab.views.charts.draw.adapted(m);
   },
+  gradients(m) {
+    addGradients(lab.results.gradients, m);
+    lab.dirty.gradients = true;
+  },
+  landscape(m) {
+    lab.views.charts.landscape.plane(m);
+  },
+  landscapeRow(m) {
+    lab.views.charts.landscape.row(m);
+  },
+  landscapeDone(m) {
+    lab.views.charts.landscape.done(m);
+  },
+  walk(m) {
+    lab.views.charts.walk.update(m);
+  },
   sample(m) {
     lab.views.charts.draw.sampled(m);
   },
   maml(m) {
     lab.config = m.config;
+    lab.views.charts.walk.config = m.config;
     if (m.scheduled) {
       // a replay passed its changes up to this iteration: the controls show them
       lab.record.passed(m.iteration);

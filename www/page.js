@@ -23,7 +23,7 @@ const SILENT_MS = 120_000;
 /** Query flags, none part of a run's link: `?eval_tasks=N` meta-tests on N tasks (lower for slow
  *  devices and tests); `?allow_software_webgpu=1` lets auto time a software WebGPU adapter
  *  against the CPU; `?gpu_counts=1` counts every WebGPU call (worker/gpu-counts.js); test-only,
- *  `?min_call_ms=N` makes each training and meta-test call last at least N ms, so a test of the
+ *  `?min_call_ms=N` makes each training, meta-test and landscape-row call last at least N ms, so a test of the
  *  status line does not depend on the machine's speed, and `?silent_ms=N` takes a worker silent
  *  for N ms while training for hung; for benchmarks, `?checkpoint_ms=N` checkpoints every N ms
  *  (0: never), to measure what checkpoints cost. */
@@ -55,7 +55,7 @@ export const lab = {
   alive: false, // the worker has said it holds its Web Lock (lifecycle.js), so its end will be noticed
   expectMs: null, // how long the worker's current slow call was announced to take: the hang deadline waits for it
   views: null, // {controls, charts, activity, pins, starts, notices}
-  dirty: { loss: false, evaluation: false, view: false, rates: false }, // charts with new data for the next frame
+  dirty: { loss: false, evaluation: false, view: false, rates: false, gradients: false }, // charts with new data for the next frame
   errors: [], // every failed request
 };
 // the names the browser tests and scripts read
@@ -209,7 +209,7 @@ export function keepResults(resumed) {
   lab.snapshot.asked = false;
   lab.record.heldRun(lab.record.generation);
   resolve(...RUN_NOTICES);
-  lab.dirty.loss = lab.dirty.evaluation = lab.dirty.rates = true;
+  lab.dirty.loss = lab.dirty.evaluation = lab.dirty.rates = lab.dirty.gradients = true;
 }
 
 /** The run asked for is ready: the results start over for it. The previous run's meta-test and
@@ -222,7 +222,7 @@ export function forgetPreviousRun() {
   lab.snapshot = { asked: false, last: null };
   lab.record.heldRun(lab.record.generation);
   resolve(...RUN_NOTICES);
-  lab.dirty.loss = lab.dirty.rates = true;
+  lab.dirty.loss = lab.dirty.rates = lab.dirty.gradients = true;
   showCounters();
 }
 
@@ -247,6 +247,8 @@ export function play() {
 
 export function setButtons() {
   for (const id of ['play', 'reset', 'download', 'new-task']) $(id).disabled = !lab.ready;
+  lab.views.charts.landscape.setReady(lab.ready);
+  lab.views.charts.walk.setReady(lab.ready);
   $('step').disabled = !lab.ready || lab.running;
   $('play').textContent = lab.running ? '❚❚ Pause' : '▶ Play';
 }

@@ -2,6 +2,8 @@
 // latest meta-test, display task and learned rates, and the WebGPU calls per meta-iteration.
 // A new run starts them over in one place (`reset`).
 
+import { emptyGradients } from './views/gradients.js';
+
 const MAX_POINTS = 4000; // the loss history is thinned past this, so memory stays flat
 
 // the speed shown is the rate over this much of the latest training, as a stopwatch would time it
@@ -51,6 +53,7 @@ export class Results {
       viewIndex: 0, // which display task is shown: New task moves to the next
       startAlpha: null, // the α the run started with: where Meta-SGD's rates start
       gpuWork: { ...this.gpuWork, first: null, steady: null },
+      gradients: emptyGradients(), // the exact meta-gradient against the first-order one (views/gradients.js)
     });
   }
 
@@ -60,6 +63,10 @@ export class Results {
     const h = this.history;
     const keep = h.x.map((x) => x <= iteration);
     for (const k of Object.keys(h)) h[k] = h[k].filter((_, i) => keep[i]);
+    // a comparison is made before the meta-iteration it is labelled with: those up to the checkpoint stay
+    const g = this.gradients;
+    const kept = g.x.map((x) => x <= iteration);
+    for (const k of Object.keys(g)) g[k] = g[k].filter((_, i) => kept[i]);
     this.iteration = iteration;
     if (average) this.average = { ...average };
   }

@@ -39,6 +39,12 @@
 //                                                     and again as the weights move; null forgets it
 //   sample           {index}                          a sampled meta-test task's exact inputs, to draw from
 //   settle           {}                               nothing: answered once every request before it is done
+//   compareEvery     {every}                          compare the exact and first-order meta-gradients before
+//                                                     every `every`-th meta-iteration (0: never)
+//   landscape        {id, options}                    draw the meta-objective around θ (maml::landscape):
+//                                                     options {directions, size, fit, zoom, seed}
+//   cancelLandscape  {}                               no further row of the landscape
+//   walk             {on}                             walk MAML's one inner step on each display task (and now)
 //
 //   worker -> page   payload                          what it says
 //   activity         {key, text, estimateMs}          what the worker starts that may take a while
@@ -75,6 +81,12 @@
 //                                                     the meta-learned and from a random start
 //   sample           {index, sample}                  the sampled task: {shape, ways, support_x, ...}
 //   settled          {}                               every request sent before `settle` is done
+//   gradients        {iteration, comparison}          before meta-iteration `iteration`, on its meta-batch:
+//                                                     {exact_norm, first_order: {cosine, norm_ratio}, reptile}
+//   landscape        {id, summary, iteration}         the landscape's plane: axis, arrows, path, value at θ
+//   landscapeRow     {id, row, values}                one row of its grid (b = axis[row])
+//   landscapeDone    {id, ms}                         its last row came
+//   walk             {index, iteration, walk}         MAML's one inner step on the index-th display task
 //   error            {request, message}               a request failed and changed nothing (a refused
 //                                                     start leaves the previous run, if any, paused)
 //   fatal            {request, message}               the wasm panicked: this worker is done (a trap
@@ -85,7 +97,7 @@ import { countGpuCalls } from './worker/gpu-counts.js';
 import { busy, post, state } from './worker/context.js';
 import { loadEngine } from './worker/engine.js';
 import { start } from './worker/start.js';
-import { adaptOwn, evaluate, setMaml, stepOnce, train, view } from './worker/loop.js';
+import { adaptOwn, evaluate, landscape, setMaml, stepOnce, train, view, walk } from './worker/loop.js';
 import { count } from './words.js';
 
 // The page must notice this worker stopping, even without an error (terminated, its process
@@ -124,13 +136,15 @@ const handlers = {
     await view(state.viewIndex);
     if (state.own) await adaptOwn();
   },
-  maml(msg) {
+  async maml(msg) {
     // the person takes over: the rest of a replay's schedule no longer describes this run
     const dropped = state.schedule.length;
     setMaml(msg.settings, { changed: msg.changed ?? {}, dropped });
     state.schedule = [];
-    // a new live setting shows on the person's task at once, unless training will soon
-    if (state.own && !state.running) return adaptOwn();
+    // a new live setting shows on the person's task and in the walk at once, unless training will soon
+    if (state.running) return;
+    if (state.walkOn) await walk(state.viewIndex);
+    if (state.own) await adaptOwn();
   },
   async adapt(msg) {
     state.own = null;
@@ -172,6 +186,19 @@ const handlers = {
   },
   settle() {
     post('settled');
+  },
+  compareEvery(msg) {
+    state.compareEvery = msg.every;
+  },
+  landscape(msg) {
+    return landscape(msg, enqueue);
+  },
+  cancelLandscape() {
+    state.landscape = null; // (already, when the message came: the row in flight is the last)
+  },
+  walk(msg) {
+    state.walkOn = msg.on;
+    if (msg.on && state.lab) return walk(state.viewIndex);
   },
 };
 
@@ -229,5 +256,7 @@ onmessage = ({ data: msg }) => {
   // a pause acts at once, so the batch in flight is the last; and again in turn, after any play
   // sent before it and still queued
   if (msg.type === 'pause') state.running = false;
+  // so does Cancel: no other row of the landscape starts
+  if (msg.type === 'cancelLandscape') state.landscape = null;
   enqueue(msg.type, () => handlers[msg.type](msg));
 };

@@ -48,6 +48,7 @@ pub enum Fit {
 
 /// What a person asks of the landscape.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LandscapeOptions {
     pub directions: Directions,
     /// Grid points per side (odd, so that θ is a grid point).

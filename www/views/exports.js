@@ -26,7 +26,7 @@ const field = (v) => {
   const s = v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v)) ? '' : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 };
-const csv = (header, rows) => [header, ...rows].map((r) => r.map(field).join(',')).join('\n') + '\n';
+export const csv = (header, rows) => [header, ...rows].map((r) => r.map(field).join(',')).join('\n') + '\n';
 
 /** Meta-loss by iteration: the current run's every point, each pin's thinned history. */
 export function metricsCsv(run, pins) {

@@ -10,7 +10,7 @@ export const state = {
   backend: null, // the backend `lab` was made for ('auto', 'webgpu' or 'cpu'): another needs a new handle
   memory: null, // the wasm instance's memory: its size goes out with the reports, so a leak would show
   evalTasks: 24, // meta-test tasks per evaluation (`?eval_tasks=N` on the page's URL)
-  minCallMs: 0, // test-only: each training and meta-test call lasts at least this long (`?min_call_ms=N`)
+  minCallMs: 0, // test-only: each training, meta-test and landscape-row call lasts at least this long (`?min_call_ms=N`)
   generation: 0, // the page's number for the current run
   config: null, // the run's full TrainerConfig, read from the handle after every change
   running: false, // Play is on
@@ -33,7 +33,14 @@ export const state = {
   gpu: null, // the WebGPU call counters (gpu-counts.js): pipelines always, every call with `?gpu_counts=1`
   activity: null, // {key, text, estimateMs}: what the page was last told the worker is busy with
   cold: new Set(), // the calls ('evaluate', 'step') a WebGPU run has not made yet: its first of each compiles kernels
+  compareEvery: 20, // compare the exact meta-gradient with the first-order one before every this many meta-iterations (0: never)
+  compared: -1, // the iteration last compared at, so a retried batch does not compare twice
+  landscape: null, // the landscape being drawn: {id, size, row, t0}, or null (none, or cancelled)
+  walkOn: false, // the one-step panel is open: each display task's adaptation also walks its inner step
 };
+
+/** θ is kept this often for the landscape's path (the trainer thins it as the run grows). */
+export const PATH_EVERY = 10;
 
 /** A message to the page, tagged with the run it belongs to. */
 export const post = (type, payload = {}, transfer = []) => postMessage({ type, generation: state.generation, ...payload }, transfer);

@@ -48,9 +48,12 @@ function diverge(what, message) {
 /** One training call; false when the run diverged. A call never steps past a scheduled change,
  *  so a replay applies each after exactly its iteration, however the batches fall. */
 export async function stepOnce() {
+  await compareIfDue();
   const t0 = performance.now();
   const next = state.schedule[0]?.iteration;
-  const n = next === undefined ? state.batch : Math.max(1, Math.min(state.batch, next - state.lab.iteration()));
+  let n = next === undefined ? state.batch : Math.max(1, Math.min(state.batch, next - state.lab.iteration()));
+  // nor past the next comparison, which is made on the meta-batch about to be trained on
+  if (state.compareEvery) n = Math.min(n, state.compareEvery - (state.lab.iteration() % state.compareEvery));
   const first = state.lab.iteration() === 0;
   // a call that may take a while is announced: a run's first (no time per iteration known yet;
   // on WebGPU it compiles the kernels) or one of a slow configuration
@@ -77,12 +80,23 @@ export async function stepOnce() {
   return true;
 }
 
+/** Before every `compareEvery`-th meta-iteration, the exact meta-gradient against the first-order
+ *  one (and Reptile's direction, for Reptile) on the meta-batch it is about to train on, as
+ *  `maml train --compare-every` writes them: the run goes on as it would have. */
+async function compareIfDue() {
+  const it = state.lab.iteration();
+  if (!state.compareEvery || it % state.compareEvery !== 0 || state.compared === it) return;
+  state.compared = it;
+  const comparison = JSON.parse(await state.lab.compare_gradients());
+  post('gradients', { iteration: it + 1, comparison });
+}
+
 // Lets the page's messages (pause, settings) in between batches. A message to ourselves rather
 // than setTimeout(0), which browsers clamp to 4 ms once timers nest.
 const yieldChannel = new MessageChannel();
 const yielded = [];
 yieldChannel.port1.onmessage = () => yielded.shift()?.();
-const yieldToMessages = () => new Promise((resolve) => {
+export const yieldToMessages = () => new Promise((resolve) => {
   yielded.push(resolve);
   yieldChannel.port2.postMessage(null);
 });
@@ -156,6 +170,7 @@ export async function view(index) {
   busy(null);
   const iteration = state.lab.iteration();
   post('view', { index, view: v, iteration });
+  if (state.walkOn) await walk(index);
   const blown = firstNonFinite(viewLosses(v));
   // after a meta-test that overflowed at this iteration, its sentence says it already
   if (blown >= 0 && state.testDiverged !== iteration) {
@@ -170,4 +185,46 @@ export async function adaptOwn() {
   const result = JSON.parse(await state.lab.adapt_task(task.support_x, task.support_y, task.query_x));
   state.lastAdapt = performance.now();
   post('adapted', { id, result, alpha: alpha(state.config), training: state.running });
+}
+
+/** MAML's one inner step on the `index`-th display task, with its numbers (views/walk.js). */
+export async function walk(index) {
+  const w = JSON.parse(await state.lab.walk(index));
+  post('walk', { index, iteration: state.lab.iteration(), walk: w });
+}
+
+/** Starts a landscape (views/landscape.js): the plane through θ, its arrows and path; its rows
+ *  follow one job at a time (`landscapeRows`), so training, sliders and Cancel get in between. */
+export async function landscape(msg, enqueue) {
+  state.landscape = null;
+  busy('landscape', 'landscape: the meta-gradients at θ, and the step each learner would take…');
+  const t0 = performance.now();
+  const summary = JSON.parse(await state.lab.landscape_plane(JSON.stringify(msg.options)));
+  busy(null);
+  post('landscape', { id: msg.id, summary, iteration: state.lab.iteration() });
+  state.landscape = { id: msg.id, size: summary.size, row: 0, t0 };
+  enqueue('landscape', () => landscapeRows(msg.id, enqueue));
+}
+
+async function landscapeRows(id, enqueue) {
+  const l = state.landscape;
+  if (!l || l.id !== id) return; // cancelled, or replaced by a newer one or a new run
+  const done = l.row;
+  // the clock runs over the whole grid; the estimate comes once a row is timed
+  const perRow = done ? (performance.now() - l.t0) / done : null;
+  busy('landscape', `landscape: row ${done + 1} of ${l.size} (${l.size} points each)…`, perRow && perRow * l.size);
+  const t0 = performance.now();
+  const values = JSON.parse(await state.lab.landscape_row(done));
+  await lastAtLeast(t0);
+  if (state.landscape !== l) return busy(null);
+  post('landscapeRow', { id, row: done, values });
+  l.row += 1;
+  if (l.row === l.size) {
+    state.landscape = null;
+    busy(null);
+    post('landscapeDone', { id, ms: performance.now() - l.t0 });
+    return;
+  }
+  await yieldToMessages();
+  enqueue('landscape', () => landscapeRows(id, enqueue));
 }

@@ -3,7 +3,7 @@
 // first meta-test and display task; or a crashed worker's run from its checkpoint.
 import { workShape } from '../run.js';
 import { createLab } from './backend.js';
-import { EVAL_EVERY_MS, busy, post, state } from './context.js';
+import { EVAL_EVERY_MS, PATH_EVERY, busy, post, state } from './context.js';
 import { applyDue, evaluate, view } from './loop.js';
 
 /** A new handle for `settings` on `backend` (auto measures this shape of work), said to the page. */
@@ -18,6 +18,7 @@ async function makeLab(settings, backend, shape) {
 export async function start(msg) {
   state.running = false;
   state.own = null; // the page sends it again for the new run
+  state.landscape = null; // of the previous run
   state.generation = msg.generation;
   const json = JSON.stringify(msg.settings);
   const shape = workShape(msg.settings);
@@ -35,8 +36,9 @@ export async function start(msg) {
   }
   if (msg.weights) state.lab.import_weights(new Uint8Array(msg.weights)); // a meta-trained start
   if (msg.checkpoint) state.lab.resume_checkpoint(new Uint8Array(msg.checkpoint)); // a crashed worker's run, where it was
+  state.lab.set_path_every(PATH_EVERY); // the landscape draws the path from here on
   // a new run has new shapes: on WebGPU its first meta-test and meta-iteration compile kernels
-  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []) });
+  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []), compared: -1 });
   post('ready', { config: state.config, iteration: state.lab.iteration() });
   applyDue();
   await evaluate();

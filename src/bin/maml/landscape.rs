@@ -9,24 +9,27 @@ use serde_json::json;
 
 use maml_lab::Trainer;
 use maml_lab::maml::LandscapeOptions;
+use maml_lab::checkpoint::Checkpoint;
 use maml_lab::weights::Weights;
 
 use super::{Failure, load_data};
 
-/// The run's θ (with Adam's state from `checkpoint.bin` when the run wrote one, so each arrow is
-/// the step its next meta-iteration would take), its path from `path/*.bin`, the plane and its grid.
+/// The run's θ, from its `checkpoint.bin` when it has one (with Adam's state, so each arrow is the
+/// step its next meta-iteration would take; a directory holding only the page's checkpoint works
+/// too), else from `weights.bin`; its path from `path/*.bin`; the plane and its grid.
 pub fn landscape(run: &Path, options: &LandscapeOptions, out: Option<&Path>) -> Result<(), Failure> {
     let start = Instant::now();
     let read = |path: &Path| std::fs::read(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())));
-    let weights = read(&run.join("weights.bin"))?;
-    let data = load_data(&Weights::decode(&weights)?.config.task.data)?;
-    let mut trainer = Trainer::from_weights(&weights, &data, &Device::flex())?;
-    let adam = match std::fs::read(run.join("checkpoint.bin")) {
+    let (mut trainer, adam) = match std::fs::read(run.join("checkpoint.bin")) {
         Ok(bytes) => {
-            trainer.resume(&bytes)?;
-            "the run's, from checkpoint.bin"
+            let data = load_data(&Checkpoint::decode(&bytes)?.weights.config.task.data)?;
+            (Trainer::from_checkpoint(&bytes, &data, &Device::flex())?, "the run's, from checkpoint.bin")
         }
-        Err(_) => "fresh: the run has no checkpoint.bin, so each arrow is Adam's first step",
+        Err(_) => {
+            let weights = read(&run.join("weights.bin"))?;
+            let data = load_data(&Weights::decode(&weights)?.config.task.data)?;
+            (Trainer::from_weights(&weights, &data, &Device::flex())?, "fresh: the run has no checkpoint.bin, so each arrow is Adam's first step")
+        }
     };
     let mut path: Vec<(usize, std::path::PathBuf)> = match std::fs::read_dir(run.join("path")) {
         Ok(entries) => entries

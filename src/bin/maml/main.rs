@@ -59,14 +59,18 @@ enum Command {
         /// path `maml landscape` draws.
         #[arg(long, default_value_t = 0)]
         path_every: usize,
+        /// Go on from a checkpoint (a run's OUT/checkpoint.bin, or the page's) exactly as its run
+        /// would have: every setting comes from it, so no other setting may be given.
+        #[arg(long)]
+        resume: Option<PathBuf>,
     },
     /// The meta-objective around a run's θ: the mean query loss after adaptation of a fixed
     /// meta-batch on a plane through θ (spanned by the exact and first-order meta-gradients, or
     /// two filter-normalised random directions), with each learner's next step and the run's
     /// path on it; writes OUT.json (the grid, arrows, path) and OUT.csv (a, b, meta_loss).
     Landscape {
-        /// A directory written by `maml train` (its checkpoint.bin gives Adam's state, its
-        /// path/ the run's path).
+        /// A directory written by `maml train` (its checkpoint.bin gives θ and Adam's state, its
+        /// path/ the run's path), or one holding a checkpoint.bin alone.
         #[arg(long)]
         run: PathBuf,
         /// gradients or random.
@@ -238,7 +242,12 @@ fn keep_freed_memory() {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every } => train(&setup, iterations, &out, log_every, pretrained, compare_every, path_every),
+        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume } => {
+            if resume.is_some() && (setup.settings != Settings::default() || pretrained) {
+                return Err(Failure("--resume takes every setting from the checkpoint: give no other setting (nor --pretrained) with it".into()));
+            }
+            train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())
+        }
         Command::Landscape { run, directions, size, fit, zoom, span, seed, out } => landscape::landscape(&run, &LandscapeOptions { directions, size, fit, zoom, span, seed }, out.as_deref()),
         Command::Eval { run, tasks, inner_steps, data, rotations } => eval(&run, tasks, inner_steps, data.as_deref(), rotations),
         Command::Bench { setup, iterations, threads, backend } => bench(&setup, iterations, threads, backend),

@@ -19,14 +19,21 @@ fn progress(len: usize) -> ProgressBar {
     bar
 }
 
-pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrained: bool, compare_every: usize, path_every: usize) -> Result<(), Failure> {
-    let config = setup.config();
+/// Trains a run of `setup`'s settings, or (`resume`) goes on from a checkpoint with its own.
+pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pretrained: bool, every: (usize, usize), resume: Option<&Path>) -> Result<(), Failure> {
     let data = load_data(&setup.data)?;
-    let mut trainer = Trainer::new(config.clone(), &data, &Device::flex())?;
+    let mut trainer = match resume {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+            Trainer::from_checkpoint(&bytes, &data, &Device::flex()).map_err(|e| Failure(format!("{}: {e}", path.display())))?
+        }
+        None => Trainer::new(setup.config(), &data, &Device::flex())?,
+    };
+    let config = trainer.config().clone();
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
-    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, (compare_every, path_every), "weights", out)?;
+    let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, every, "weights", out)?;
     std::fs::write(out.join("metrics.jsonl"), metrics)?;
     // all a later command needs to go on exactly, or to draw the next step (`maml landscape`)
     std::fs::write(out.join("checkpoint.bin"), trainer.checkpoint().wait())?;

@@ -1,0 +1,111 @@
+// How far first-order MAML's meta-gradient (and Reptile's direction) is from the exact one, as the
+// run trains: before every few meta-iterations the worker computes both on the meta-batch about to
+// be trained on (maml::compare, the figures `maml train --compare-every` writes), and this chart
+// draws their cosine (left axis) and the ratio of their norms (right axis, log).
+import uPlot from '../vendor/uPlot.esm.js';
+import { el } from './dom.js';
+import { tick } from './charts.js';
+
+const BLUE = '#2563eb';
+const PURPLE = '#9333ea';
+/** The choices of how often to compare, in meta-iterations (0: never). */
+export const COMPARE_EVERY = [0, 5, 20, 100];
+
+const finite = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const num = (v) => (v === null ? 'not finite' : String(+v.toPrecision(3)));
+
+/** The comparisons of a run: one column per figure, by the iteration they were made before. */
+export const emptyGradients = () => ({ x: [], cosine: [], ratio: [], reptileCosine: [], reptileRatio: [], exactNorm: [] });
+
+/** Adds the worker's `gradients` message to `g`. */
+export function addGradients(g, m) {
+  const c = m.comparison;
+  // a comparison made again at the same iteration (a resumed run) replaces the first
+  const at = g.x.indexOf(m.iteration);
+  const values = [m.iteration, finite(c.first_order.cosine), finite(c.first_order.norm_ratio), finite(c.reptile?.cosine), finite(c.reptile?.norm_ratio), finite(c.exact_norm)];
+  const cols = [g.x, g.cosine, g.ratio, g.reptileCosine, g.reptileRatio, g.exactNorm];
+  if (at >= 0) cols.forEach((col, i) => { col[at] = values[i]; });
+  else cols.forEach((col, i) => col.push(values[i]));
+  // a long run at a short interval: every other point goes, so memory stays flat
+  if (g.x.length > MAX_POINTS) for (const k of Object.keys(g)) g[k] = g[k].filter((_, i) => i % 2 === 0);
+}
+const MAX_POINTS = 2000;
+
+/** The comparisons as CSV rows: iteration, cosines, ratios, the exact gradient's norm. */
+export function gradientsRows(g) {
+  return g.x.map((x, i) => [x, g.exactNorm[i], g.cosine[i], g.ratio[i], g.reptileCosine[i], g.reptileRatio[i]]);
+}
+export const GRADIENTS_HEADER = ['iteration', 'exact_norm', 'first_order_cosine', 'first_order_norm_ratio', 'reptile_cosine', 'reptile_norm_ratio'];
+
+export class GradientChart {
+  /** el: the chart's element; tools: where its setting goes; onEvery(n): the setting changed. */
+  constructor(el_, tools, onEvery) {
+    this.el = el_;
+    this.reptile = null;
+    this.select = el('select', { id: 'compare-every' }, ...COMPARE_EVERY.map((n) => el('option', { value: String(n), textContent: n ? `every ${n} meta-iterations` : 'never' })));
+    this.select.value = '20';
+    this.select.onchange = () => onEvery(Number(this.select.value));
+    tools.prepend(el('label', {}, 'compare ', this.select));
+    this.build(false);
+  }
+
+  /** How often to compare, as the setting shows. */
+  every() {
+    return Number(this.select.value);
+  }
+
+  /** Builds the plot, with Reptile's series when the run is Reptile's. */
+  build(reptile) {
+    this.reptile = reptile;
+    this.plot?.destroy();
+    this.observer?.disconnect();
+    const series = [
+      {},
+      { label: 'cos(first-order, exact)', stroke: BLUE, width: 2, scale: 'cos', spanGaps: true, points: { show: true, size: 5 } },
+      { label: '|first-order| / |exact|', stroke: BLUE, width: 1.5, dash: [5, 4], scale: 'ratio', spanGaps: true, points: { show: false } },
+      ...(reptile ? [
+        { label: 'cos(Reptile, exact)', stroke: PURPLE, width: 2, scale: 'cos', spanGaps: true, points: { show: true, size: 5 } },
+        { label: '|Reptile| / |exact|', stroke: PURPLE, width: 1.5, dash: [5, 4], scale: 'ratio', spanGaps: true, points: { show: false } },
+      ] : []),
+    ];
+    this.plot = new uPlot({
+      width: Math.max(280, this.el.clientWidth),
+      height: 220,
+      scales: { x: { time: false }, cos: { range: [-1, 1] }, ratio: { distr: 3, range: (u, lo, hi) => ratioRange(lo, hi) } },
+      axes: [
+        { label: 'meta-iteration' },
+        { scale: 'cos', label: 'cosine', size: 50, values: (u, splits) => splits.map(tick) },
+        { scale: 'ratio', label: 'norm ratio', side: 1, size: 50, grid: { show: false }, values: (u, splits) => splits.map(tick) },
+      ],
+      legend: { live: false },
+      series,
+    }, series.map(() => []), this.el);
+    this.observer = new ResizeObserver(() => this.plot.setSize({ width: Math.max(280, this.el.clientWidth), height: 220 }));
+    this.observer.observe(this.el);
+    this.describe(null);
+  }
+
+  /** g: the run's comparisons (emptyGradients); reptile: the run is Reptile's. */
+  update(g, reptile) {
+    if (reptile !== this.reptile) this.build(reptile);
+    const columns = reptile ? [g.x, g.cosine, g.ratio, g.reptileCosine, g.reptileRatio] : [g.x, g.cosine, g.ratio];
+    this.plot.setData(columns);
+    this.describe(g);
+  }
+
+  /** The chart's text: the latest comparison in words. */
+  describe(g) {
+    this.el.setAttribute('role', 'img');
+    const i = g ? g.x.length - 1 : -1;
+    const reptile = i >= 0 && g.reptileCosine[i] !== null ? `; Reptile's direction: cosine ${num(g.reptileCosine[i])}, norm ratio ${num(g.reptileRatio[i])}` : '';
+    this.el.setAttribute('aria-label', i < 0
+      ? (this.select.value === '0' ? 'exact against first-order meta-gradient: not compared (the setting is never)' : 'exact against first-order meta-gradient: no comparison yet')
+      : `exact against first-order meta-gradient before meta-iteration ${g.x[i]}: cosine ${num(g.cosine[i])}, norm ratio ${num(g.ratio[i])}${reptile}`);
+  }
+}
+
+/** The norm ratio's log axis: its values, widened to at least 0.5 to 2 so that 1 sits inside. */
+function ratioRange(lo, hi) {
+  if (!(lo > 0 && hi > 0)) return [0.5, 2];
+  return [Math.min(lo / 1.2, 0.5), Math.max(hi * 1.2, 2)];
+}
