@@ -4,8 +4,10 @@
 // (dispatches, submits, readbacks, uploads, new pipelines; the first and a later one): these do
 // not depend on the adapter. --only=REGEX keeps the cases whose name matches. --checkpoints
 // times what the crash checkpoints cost: the glyph preset and a 64-filter 20-way run, each with
-// the page's checkpoints and with none (`?checkpoint_ms=0`), in three alternating pairs.
-// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--only=REGEX]
+// the page's checkpoints and with none (`?checkpoint_ms=0`), in three alternating pairs. --compare
+// times what the exact-against-first-order chart costs: the sinusoid and the glyph preset with
+// the page's default comparisons (auto), every 20 meta-iterations, and none, alternating, three times.
+// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--compare] [--only=REGEX]
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
 const seconds = Number(process.argv[2] ?? 20);
@@ -37,12 +39,23 @@ if (process.argv.includes('--checkpoints')) {
     }
   }
 }
+if (process.argv.includes('--compare')) {
+  cases.length = 0;
+  for (let pair = 1; pair <= 3; pair++) {
+    for (const [what, hash] of [['sinusoid preset', '#task=sinusoid&backend=cpu&start=scratch'], ['glyphs preset', '#task=glyphs&backend=cpu&start=scratch']]) {
+      cases.push({ name: `${what}, compared (auto), round ${pair}`, hash, compare: 'auto' });
+      cases.push({ name: `${what}, compared every 20, round ${pair}`, hash, compare: '20' });
+      cases.push({ name: `${what}, never compared, round ${pair}`, hash, compare: '0' });
+    }
+  }
+}
 const only = new RegExp(process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '');
 
 for (const c of cases.filter((c) => only.test(c.name))) {
   await withPage({ hash: c.hash, webgpu: c.webgpu, query: c.query ?? '' }, async ({ page }) => {
     const opened = Date.now();
     await until(page, () => !document.getElementById('play').disabled, null, 600_000);
+    if (c.compare) await page.selectOption('#compare-every', c.compare);
     await page.click('#play');
     await until(page, () => window.lab.iteration >= 1, null, 600_000);
     const first = (Date.now() - opened) / 1000;

@@ -118,7 +118,7 @@ function exports(charts) {
   const save = (rows, header, kind) => download(new Blob([csv(header, rows)], { type: 'text/csv' }), `${name(kind)}.csv`);
   const png = async (blob, kind) => download(await blob, `${name(kind)}.png`);
   const png1 = el('button', { className: 'png', textContent: 'PNG' });
-  const csv1 = el('button', { textContent: 'CSV' });
+  const csv1 = el('button', { className: 'csv', textContent: 'CSV' });
   png1.setAttribute('aria-label', 'Download the exact against first-order chart as PNG');
   csv1.setAttribute('aria-label', 'Download the exact against first-order comparisons as CSV');
   png1.onclick = () => png(chartPng(charts.gradients.plot, 'exact against first-order meta-gradient'), 'gradients');

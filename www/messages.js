@@ -119,6 +119,7 @@ const aboutRun = {
     lab.views.charts.landscape.setReady(true, !(resumed?.iteration && m.iteration === resumed.iteration));
     lab.views.charts.walk.setReady(true, m.config);
     post({ type: 'compareEvery', every: lab.views.charts.gradients.every() }); // (a restarted worker starts at its default)
+    lab.views.charts.gradients.showInterval(null);
     lab.dirty.gradients = true;
     lab.results.iteration = m.iteration; // a meta-trained start's, a checkpoint's, or 0
     lab.results.startAlpha ??= alpha(m.config);
@@ -162,6 +163,7 @@ const aboutRun = {
   },
   gradients(m) {
     addGradients(lab.results.gradients, m);
+    lab.views.charts.gradients.showInterval(m);
     lab.dirty.gradients = true;
   },
   landscape(m) {

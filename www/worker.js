@@ -40,7 +40,8 @@
 //   sample           {index}                          a sampled meta-test task's exact inputs, to draw from
 //   settle           {}                               nothing: answered once every request before it is done
 //   compareEvery     {every}                          compare the exact and first-order meta-gradients before
-//                                                     every `every`-th meta-iteration (0: never)
+//                                                     every `every`-th meta-iteration (0: never; 'auto': as
+//                                                     often as costs a twentieth of the time, loop.js)
 //   landscape        {id, options}                    draw the meta-objective around θ (maml::landscape):
 //                                                     options {directions, size, fit, zoom, seed}
 //   cancelLandscape  {}                               no further row of the landscape
@@ -81,8 +82,9 @@
 //                                                     the meta-learned and from a random start
 //   sample           {index, sample}                  the sampled task: {shape, ways, support_x, ...}
 //   settled          {}                               every request sent before `settle` is done
-//   gradients        {iteration, comparison}          before meta-iteration `iteration`, on its meta-batch:
-//                                                     {exact_norm, first_order: {cosine, norm_ratio}, reptile}
+//   gradients        {iteration, comparison,          before meta-iteration `iteration`, on its meta-batch:
+//                     every, auto}                    {exact_norm, first_order: {cosine, norm_ratio}, reptile};
+//                                                     the interval in force, and whether auto chose it
 //   landscape        {id, summary, iteration}         the landscape's plane: axis, arrows, path, value at θ
 //   landscapeRow     {id, row, values}                one row of its grid (b = axis[row])
 //   landscapeDone    {id, ms}                         its last row came
@@ -188,7 +190,7 @@ const handlers = {
     post('settled');
   },
   compareEvery(msg) {
-    state.compareEvery = msg.every;
+    state.compareEvery = msg.every === 'auto' ? 'auto' : Number(msg.every);
   },
   landscape(msg) {
     return landscape(msg, enqueue);

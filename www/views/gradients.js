@@ -8,8 +8,9 @@ import { tick } from './charts.js';
 
 const BLUE = '#2563eb';
 const PURPLE = '#9333ea';
-/** The choices of how often to compare, in meta-iterations (0: never). */
-export const COMPARE_EVERY = [0, 5, 20, 100];
+/** The choices of how often to compare, in meta-iterations (0: never; auto: as often as costs a
+ *  twentieth of the training time, worker/loop.js). */
+export const COMPARE_EVERY = ['auto', 5, 20, 100, 0];
 
 const finite = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const num = (v) => (v === null ? 'not finite' : String(+v.toPrecision(3)));
@@ -42,16 +43,23 @@ export class GradientChart {
   constructor(el_, tools, onEvery) {
     this.el = el_;
     this.reptile = null;
-    this.select = el('select', { id: 'compare-every' }, ...COMPARE_EVERY.map((n) => el('option', { value: String(n), textContent: n ? `every ${n} meta-iterations` : 'never' })));
-    this.select.value = '20';
-    this.select.onchange = () => onEvery(Number(this.select.value));
-    tools.prepend(el('label', {}, 'compare ', this.select));
+    const text = (n) => (n === 'auto' ? 'auto: at most 5 % of the time' : n ? `every ${n} meta-iterations` : 'never');
+    this.select = el('select', { id: 'compare-every' }, ...COMPARE_EVERY.map((n) => el('option', { value: String(n), textContent: text(n) })));
+    this.select.value = 'auto';
+    this.select.onchange = () => onEvery(this.every());
+    this.interval = el('span', { className: 'interval' });
+    tools.prepend(el('label', {}, 'compare ', this.select), this.interval);
     this.build(false);
   }
 
-  /** How often to compare, as the setting shows. */
+  /** How often to compare, as the setting shows: a number, or 'auto'. */
   every() {
-    return Number(this.select.value);
+    return this.select.value === 'auto' ? 'auto' : Number(this.select.value);
+  }
+
+  /** The interval the worker used last (auto's choice shows beside the setting). */
+  showInterval(m) {
+    this.interval.textContent = m?.auto ? `(now every ${m.every})` : '';
   }
 
   /** Builds the plot, with Reptile's series when the run is Reptile's. */

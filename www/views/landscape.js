@@ -79,7 +79,7 @@ export class LandscapeView {
     this.computeButton = el('button', { id: 'landscape-compute', textContent: 'Compute' });
     this.cancelButton = el('button', { id: 'landscape-cancel', textContent: 'Cancel', disabled: true });
     this.pngButton = el('button', { className: 'png', textContent: 'PNG', disabled: true });
-    this.csvButton = el('button', { textContent: 'CSV', disabled: true });
+    this.csvButton = el('button', { className: 'csv', textContent: 'CSV', disabled: true });
     this.pngButton.setAttribute('aria-label', 'Download the landscape as PNG');
     this.csvButton.setAttribute('aria-label', 'Download the landscape grid, arrows and path as CSV');
     $('landscape-tools').append(

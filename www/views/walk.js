@@ -62,7 +62,7 @@ export class WalkPanel {
     this.forward = el('button', { id: 'walk-forward', textContent: 'Step forward ▸' });
     this.all = el('button', { id: 'walk-all', textContent: 'Show all' });
     this.again = el('button', { id: 'walk-again', textContent: 'Start over' });
-    this.csvButton = el('button', { textContent: 'CSV', disabled: true });
+    this.csvButton = el('button', { className: 'csv', textContent: 'CSV', disabled: true });
     this.pngButton = el('button', { className: 'png', textContent: 'PNG', disabled: true });
     this.csvButton.setAttribute('aria-label', 'Download the inner step\'s numbers as CSV');
     this.pngButton.setAttribute('aria-label', 'Download the inner step\'s numbers as PNG');
@@ -128,11 +128,11 @@ export class WalkPanel {
     const outputs = w.bias.length;
     const rows = BIAS_ROWS.filter(([, , from]) => from < this.shown);
     const table = el('table', { className: 'bias' },
-      el('caption', { textContent: `The output layer's ${outputs === 1 ? 'bias' : `${outputs} biases`}, a few of θ's own numbers through the step` }),
       el('thead', {}, el('tr', {}, el('th', { textContent: 'symbol' }), ...w.bias.map((_, i) => el('th', { textContent: outputs === 1 ? 'value' : `output ${i}` })))),
       el('tbody', {}, ...rows.map(([symbol, key]) => el('tr', {}, el('th', { textContent: symbol }), ...w.bias.map((b) => el('td', { textContent: fmt(b[key]) }))))),
     );
-    this.body.replaceChildren(...list, el('div', { className: 'bias-scroll' }, table));
+    const about = el('p', { className: 'hint', textContent: `The output layer's ${outputs === 1 ? 'bias' : `${outputs} biases`} through the step: a few of θ's own numbers, each symbol's value` });
+    this.body.replaceChildren(...list, el('div', { className: 'bias-scroll' }, about, table));
   }
 
   /** Every number shown, as CSV rows: stage, symbol, value (the biases one per output). */

@@ -33,7 +33,8 @@ export const state = {
   gpu: null, // the WebGPU call counters (gpu-counts.js): pipelines always, every call with `?gpu_counts=1`
   activity: null, // {key, text, estimateMs}: what the page was last told the worker is busy with
   cold: new Set(), // the calls ('evaluate', 'step') a WebGPU run has not made yet: its first of each compiles kernels
-  compareEvery: 20, // compare the exact meta-gradient with the first-order one before every this many meta-iterations (0: never)
+  compareEvery: 'auto', // compare the exact meta-gradient with the first-order one before every this many meta-iterations (0: never; auto: loop.js, compareInterval)
+  compareMs: null, // how long the last comparison took: auto's interval keeps comparisons to a twentieth of the time
   compared: -1, // the iteration last compared at, so a retried batch does not compare twice
   landscape: null, // the landscape being drawn: {id, size, row, t0}, or null (none, or cancelled)
   walkOn: false, // the one-step panel is open: each display task's adaptation also walks its inner step

@@ -53,7 +53,8 @@ export async function stepOnce() {
   const next = state.schedule[0]?.iteration;
   let n = next === undefined ? state.batch : Math.max(1, Math.min(state.batch, next - state.lab.iteration()));
   // nor past the next comparison, which is made on the meta-batch about to be trained on
-  if (state.compareEvery) n = Math.min(n, state.compareEvery - (state.lab.iteration() % state.compareEvery));
+  const every = compareInterval();
+  if (every) n = Math.min(n, every - (state.lab.iteration() % every));
   const first = state.lab.iteration() === 0;
   // a call that may take a while is announced: a run's first (no time per iteration known yet;
   // on WebGPU it compiles the kernels) or one of a slow configuration
@@ -85,10 +86,27 @@ export async function stepOnce() {
  *  `maml train --compare-every` writes them: the run goes on as it would have. */
 async function compareIfDue() {
   const it = state.lab.iteration();
-  if (!state.compareEvery || it % state.compareEvery !== 0 || state.compared === it) return;
+  const every = compareInterval();
+  if (!every || it % every !== 0 || state.compared === it) return;
   state.compared = it;
+  const t0 = performance.now();
   const comparison = JSON.parse(await state.lab.compare_gradients());
-  post('gradients', { iteration: it + 1, comparison });
+  state.compareMs = performance.now() - t0;
+  post('gradients', { iteration: it + 1, comparison, every, auto: state.compareEvery === 'auto' });
+}
+
+/** Auto's intervals: round numbers, each a multiple of the largest training call, so that a
+ *  comparison never splits a call once the interval passes it. */
+const AUTO_EVERY = [20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/** The meta-iterations between comparisons: the setting's, or (auto) the shortest of AUTO_EVERY
+ *  over which a comparison, as long as the last one took, costs at most a twentieth of the
+ *  training time (a comparison is two meta-gradients, and a short interval also cuts the training
+ *  calls short, each with its own overhead). */
+export function compareInterval() {
+  if (state.compareEvery !== 'auto') return state.compareEvery;
+  if (state.compareMs === null || !state.msPerIteration) return AUTO_EVERY[0];
+  return AUTO_EVERY.find((n) => state.compareMs <= 0.05 * n * state.msPerIteration) ?? AUTO_EVERY[AUTO_EVERY.length - 1];
 }
 
 // Lets the page's messages (pause, settings) in between batches. A message to ourselves rather

@@ -38,7 +38,7 @@ export async function start(msg) {
   if (msg.checkpoint) state.lab.resume_checkpoint(new Uint8Array(msg.checkpoint)); // a crashed worker's run, where it was
   state.lab.set_path_every(PATH_EVERY); // the landscape draws the path from here on
   // a new run has new shapes: on WebGPU its first meta-test and meta-iteration compile kernels
-  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []), compared: -1 });
+  Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []), compared: -1, compareMs: null });
   post('ready', { config: state.config, iteration: state.lab.iteration() });
   applyDue();
   await evaluate();
