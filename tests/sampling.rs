@@ -65,7 +65,8 @@ fn omniglot(ways: usize, shots: usize, queries: usize) -> TaskConfig {
 fn the_drawer_is_the_number_ending_the_file_name() {
     assert_eq!(drawer_of("0709_17.png"), Some(17));
     assert_eq!(drawer_of("images_background/Greek/character01/0394_01.png"), Some(1));
-    for no_drawer in ["a.png", "0709.png", "0709_.png", "0709_x1.png"] {
+    assert_eq!(drawer_of("A_1/character_2/0709_03"), Some(3), "the file's name, not its folders'");
+    for no_drawer in ["a.png", "0709.png", "0709_.png", "0709_x1.png", "Alphabet_7/character01/0709"] {
         assert_eq!(drawer_of(no_drawer), None, "{no_drawer}");
     }
     let set = set_of(&[2], 3);
@@ -219,4 +220,19 @@ fn twenty_way_tasks_of_small2_come_from_its_four_large_alphabets() {
         assert_eq!((task.support.n, task.query.n), (20, 100));
     }
     assert!(!seen.contains("Tagalog") && seen.len() == 4, "{seen:?}");
+}
+
+/// A weights file saved before the options existed (the shipped glyph start) reads back with
+/// both off: the tasks of every earlier run are drawn as they were.
+#[test]
+fn a_weights_file_from_before_the_options_reads_with_both_off() {
+    let bytes = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/starts/glyphs.bin")).unwrap();
+    let header = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    assert!(header.contains("\"rotations\"") && !header.contains("within_alphabet"), "the file predates the options");
+    let config = maml_lab::weights::Weights::decode(&bytes).unwrap().config;
+    assert!(!config.task.within_alphabet && !config.task.different_drawers);
+    // and a file written now keeps them
+    let mut saved = maml_lab::weights::Weights::decode(&bytes).unwrap();
+    saved.config.task.within_alphabet = true;
+    assert!(maml_lab::weights::Weights::decode(&saved.encode()).unwrap().config.task.within_alphabet);
 }

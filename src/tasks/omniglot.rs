@@ -49,6 +49,9 @@ pub enum DataError {
     TooFewDrawers { class: String, by_others: usize, shots: usize, queries: usize },
 }
 
+/// A character's images and their drawers, by file name.
+type Files = BTreeMap<String, (Vec<f32>, Option<u32>)>;
+
 /// Characters and their images, each image SIDE x SIDE, ink = 1, background = 0.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImageSet {
@@ -65,8 +68,8 @@ pub struct ImageSet {
 /// never used where support and queries must be by different drawers, since it might be by
 /// either.
 pub fn drawer_of(file: &str) -> Option<u32> {
-    let stem = file.rsplit('/').next()?.rsplit_once('.').map_or(file, |(stem, _)| stem);
-    let (_, digits) = stem.rsplit_once('_')?;
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let (_, digits) = name.rsplit_once('.').map_or(name, |(stem, _)| stem).rsplit_once('_')?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -85,7 +88,7 @@ impl ImageSet {
             return Err(DataError::TooLarge { bytes: bytes.len(), limit: MAX_ZIP_BYTES });
         }
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(not_zip)?;
-        let mut classes: BTreeMap<String, BTreeMap<String, (Vec<f32>, Option<u32>)>> = BTreeMap::new();
+        let mut classes: BTreeMap<String, Files> = BTreeMap::new();
         let mut unpacked = 0u64;
         for i in 0..archive.len() {
             let mut entry = archive.by_index(i).map_err(not_zip)?;
