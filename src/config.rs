@@ -95,6 +95,15 @@ pub struct TaskConfig {
     /// Omniglot: add each character rotated by 90, 180 and 270 degrees as new classes (paper).
     #[config(default = true)]
     pub rotations: bool,
+    /// Omniglot: every class of a task from one alphabet (a rotated alphabet is an alphabet of
+    /// its own), as in the standard 20-way test; off: classes from anywhere (runs saved before
+    /// it existed).
+    #[config(default = false)]
+    pub within_alphabet: bool,
+    /// Omniglot: a task's support images by one drawer (one per shot) and its queries by the
+    /// others, the drawer read from the file name (`0709_17.png`: drawer 17); off: any images.
+    #[config(default = false)]
+    pub different_drawers: bool,
     /// Omniglot, one zip: the fraction of its characters that are meta-train (1200 / 1623 in
     /// the usual split); the rest are meta-test. With two zips, the first is meta-train.
     #[config(default = 0.74)]
@@ -168,6 +177,19 @@ pub struct TrainerConfig {
 }
 
 impl TrainerConfig {
+    /// Reads a config saved by an earlier version of the lab: a task field added since
+    /// (burn's `Config` reads none missing) takes the value that gives the run it was.
+    pub fn saved<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::Deserialize;
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        if let Some(task) = value.get_mut("task").and_then(serde_json::Value::as_object_mut) {
+            for added in ["within_alphabet", "different_drawers"] {
+                task.entry(added).or_insert(false.into());
+            }
+        }
+        serde_json::from_value(value).map_err(serde::de::Error::custom)
+    }
+
     /// The paper's settings for a task family; the noise control uses the seed article's
     /// network with the MiniImageNet schedule. The CLI starts from these.
     pub fn preset(kind: TaskKind) -> Self {
@@ -259,6 +281,9 @@ impl TrainerConfig {
         }
         if !(t.noise_std.is_finite() && t.noise_std >= 0.0) {
             return Err("noise_std must be a finite number ≥ 0".into());
+        }
+        if t.kind != TaskKind::Omniglot && (t.within_alphabet || t.different_drawers) {
+            return Err(format!("within_alphabet and different_drawers are Omniglot's: task {} has no alphabets or drawers", t.kind));
         }
         positive("noise_side", t.noise_side)?;
         positive("noise_channels", t.noise_channels)?;

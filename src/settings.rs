@@ -66,6 +66,15 @@ pub struct Settings {
     /// paper [default: true; `--rotations false` turns it off].
     #[arg(long, value_name = "BOOL")]
     pub rotations: Option<bool>,
+    /// Omniglot: every class of a task from one alphabet (a rotated alphabet is one of its own)
+    /// [default: false in training; `maml eval` asks it].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub within_alphabet: Option<bool>,
+    /// Omniglot: a task's support images by one drawer (per shot), its queries by others, the
+    /// drawer read from the file name (`0709_17.png`: drawer 17) [default: false in training;
+    /// `maml eval` asks it].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub different_drawers: Option<bool>,
     /// Seeds the tasks, the initial weights and the meta-test tasks [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -88,7 +97,8 @@ impl Settings {
         macro_rules! set {
             ($($field:ident => $target:expr),* $(,)?) => { $(if let Some(v) = self.$field { $target = v; })* };
         }
-        set!(ways => t.ways, shots => t.shots, queries => t.queries, rotations => t.rotations, model => m.arch,
+        set!(ways => t.ways, shots => t.shots, queries => t.queries, rotations => t.rotations,
+             within_alphabet => t.within_alphabet, different_drawers => t.different_drawers, model => m.arch,
              filters => m.filters, hidden => m.hidden, downsample => m.downsample, seed => c.seed);
         let preset = c.maml.clone();
         c.maml = self.maml(self.kind(), &preset);
@@ -140,6 +150,8 @@ impl Settings {
             first_order: Some(o.first_order),
             grad_clip: o.grad_clip,
             rotations: Some(t.rotations),
+            within_alphabet: Some(t.within_alphabet),
+            different_drawers: Some(t.different_drawers),
             seed: Some(config.seed),
         }
     }
@@ -170,7 +182,8 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `grad_clip`, `rotations`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `grad_clip`, `rotations`, `within_alphabet`,
+/// `different_drawers`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -235,7 +248,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "rotations"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "rotations", "within_alphabet", "different_drawers"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

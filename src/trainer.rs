@@ -16,7 +16,7 @@ use crate::maml::shares::Shares;
 use crate::maml::compare::compare;
 use crate::maml::landscape::{self, LandscapeOptions, Plane};
 use crate::maml::walkthrough::{self, Walk};
-use crate::maml::{Comparison, Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate, meta_steps};
+use crate::maml::{Comparison, Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate_tasks, meta_steps};
 use crate::model::Network;
 use crate::pending::Pending;
 use crate::rng::Rng;
@@ -248,9 +248,19 @@ impl Trainer {
     /// Meta-test: adapt to `tasks` held-out tasks with `steps` inner steps, from `start`.
     /// The tasks come from the seed's meta-test stream: the same on every call.
     pub fn evaluate(&self, tasks: usize, steps: usize, start: Start) -> Pending<'static, EvalReport> {
+        self.evaluate_on(&self.meta_test_tasks(tasks), steps, start)
+    }
+
+    /// The first `n` tasks of the seed's meta-test stream, those `evaluate` adapts to: the
+    /// same on every call, so other classifiers can be scored on them task for task.
+    pub fn meta_test_tasks(&self, n: usize) -> Vec<Task> {
         let mut rng = Rng::stream(self.config.seed, streams::META_TEST);
-        let shares = self.shares();
-        evaluate(&self.start_params(start), self.sampler.as_ref(), &mut rng, tasks, &self.config.maml, steps, &shares)
+        (0..n).map(|_| self.sampler.sample(Split::MetaTest, &mut rng)).collect()
+    }
+
+    /// Meta-test on the given tasks (of this run's input shape and ways).
+    pub fn evaluate_on(&self, tasks: &[Task], steps: usize, start: Start) -> Pending<'static, EvalReport> {
+        evaluate_tasks(&self.start_params(start), tasks, self.sampler.input_shape(), &self.config.maml, steps, &self.shares())
     }
 
     /// Where adaptation starts from `start`, on the plain device: the random start is the same

@@ -15,6 +15,7 @@ const MAGIC: &[u8; 8] = b"MAMLW\x001\n";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
+    #[serde(deserialize_with = "TrainerConfig::saved")]
     config: TrainerConfig,
     iteration: usize,
     shapes: Vec<Vec<usize>>,

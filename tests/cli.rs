@@ -4,6 +4,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 fn maml(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_maml")).args(args).output().expect("the binary should run")
 }
@@ -157,5 +159,69 @@ fn landscape_draws_a_run_with_its_path() {
     // a grid that cannot be drawn is a sentence
     let bad = maml(&["landscape", "--run", run.to_str().unwrap(), "--size", "8"]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("odd number"), "{}", String::from_utf8_lossy(&bad.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// An Omniglot zip by hand: `alphabets` of (name, characters), each character drawn by
+/// `drawers` people; character k's image is a bar on row k + 2, starting at column 1 + drawer.
+fn characters_zip(path: &std::path::Path, alphabets: &[(&str, usize)], drawers: usize) {
+    let mut entries = vec![];
+    let mut k = 0;
+    for (alphabet, characters) in alphabets {
+        for c in 0..*characters {
+            for d in 1..=drawers {
+                let bar = move |r: usize, col: usize| r == k + 2 && (1 + d..11 + d).contains(&col);
+                entries.push((format!("set/{alphabet}/character{:02}/{:04}_{d:02}.png", c + 1, k + 1), common::png_of(28, bar)));
+            }
+            k += 1;
+        }
+    }
+    std::fs::write(path, common::zip(&entries, zip::CompressionMethod::Deflated)).unwrap();
+}
+
+/// `maml eval` of Omniglot asks the hard question by default and says so; a zip laid out as one
+/// test run (20 characters, a support and a query image each) is its one 20-way task; a run of
+/// other ways, or alphabets too small, get a sentence.
+#[test]
+fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_test_run_zip() {
+    let dir = std::env::temp_dir().join(format!("maml-cli-omniglot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pool, run_zip) = (dir.join("pool.zip"), dir.join("run.zip"));
+    characters_zip(&pool, &[("Big", 22), ("Small", 5)], 4);
+    // drawer 2's copy is the same bar one column to the right: each query is nearest its support
+    characters_zip(&run_zip, &[("Runic", 20)], 2);
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let train = |ways: &str, out: &str| {
+        let out = path(&dir.join(out));
+        let args = ["train", "--task", "omniglot", "--data", &path(&pool), "--data", &path(&pool), "--ways", ways, "--queries", "2", "--filters", "4", "--meta-batch", "1", "--iterations", "2", "--out", &out];
+        last_json(&maml(&args));
+        out
+    };
+    let (run20, run5) = (train("20", "run20"), train("5", "run5"));
+
+    let e = last_json(&maml(&["eval", "--run", &run20, "--data", &path(&run_zip)]));
+    assert_eq!((e["ways"].as_u64(), e["shots"].as_u64(), e["queries"].as_u64(), e["tasks"].as_u64()), (Some(20), Some(1), Some(1), Some(1)));
+    assert_eq!(e["sampling"], serde_json::json!({"one_test_run": true, "within_alphabet": true, "different_drawers": true}));
+    for s in e["steps"].as_array().unwrap() {
+        let percent = s["mean"].as_f64().unwrap();
+        assert!((percent / 5.0 - (percent / 5.0).round()).abs() < 1e-9, "one task of 20 queries scores in steps of 5 %: {percent}");
+    }
+    assert_eq!(e["baselines"]["pixel_nn"]["mean"].as_f64(), Some(100.0), "a bar one column off is nearest its own");
+    assert_eq!(e["baselines"]["hausdorff_nn"]["mean"].as_f64(), Some(100.0));
+    refused(&["eval", "--run", &run5, "--data", &path(&run_zip)], "trained for 5-way tasks");
+    refused(&["eval", "--run", &run20, "--data", &path(&run_zip), "--rotations"], "--rotations does not apply");
+
+    // a zip of characters to draw from: within one alphabet and by different drawers unless told
+    let e = last_json(&maml(&["eval", "--run", &run20, "--data", &path(&pool), "--tasks", "4"]));
+    assert_eq!(e["sampling"], serde_json::json!({"within_alphabet": true, "different_drawers": true}));
+    assert_eq!(e["tasks"], 4);
+    for baseline in ["pixel_nn", "hausdorff_nn"] {
+        assert!(e["baselines"][baseline]["ci95"].as_f64().is_some(), "{baseline}: {}", e["baselines"]);
+    }
+    let args = ["eval", "--run", &run5, "--tasks", "3", "--within-alphabet", "false", "--different-drawers", "false"];
+    let e = last_json(&maml(&args));
+    assert_eq!(e["sampling"], serde_json::json!({"within_alphabet": false, "different_drawers": false}));
+    characters_zip(&pool, &[("Big", 12), ("Small", 12)], 4);
+    refused(&["eval", "--run", &run20, "--data", &path(&pool)], "largest alphabet has 12 classes, fewer than ways = 20");
     std::fs::remove_dir_all(dir).ok();
 }

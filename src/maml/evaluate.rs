@@ -9,7 +9,7 @@ use super::shares::Shares;
 use crate::config::MamlConfig;
 use crate::model::Target;
 use crate::pending::Pending;
-use crate::tasks::{Split, Task, TaskSampler};
+use crate::tasks::{InputShape, Split, Task, TaskSampler};
 use crate::rng::Rng;
 
 /// Mean with the half-width of its 95 % confidence interval (normal approximation,
@@ -92,11 +92,15 @@ pub const EVAL_CHUNK: usize = 32;
 /// lays out a meta-batch (natively on threads); each task's figures are the same whatever the
 /// layout.
 pub fn evaluate(params: &MetaParams, sampler: &dyn TaskSampler, rng: &mut Rng, tasks: usize, config: &MamlConfig, steps: usize, shares: &Shares) -> Pending<'static, EvalReport> {
-    let device = params.theta.device();
     let drawn: Vec<Task> = (0..tasks).map(|_| sampler.sample(Split::MetaTest, rng)).collect();
+    evaluate_tasks(params, &drawn, sampler.input_shape(), config, steps, shares)
+}
+
+/// `evaluate` on tasks already drawn, of inputs of `shape`.
+pub fn evaluate_tasks(params: &MetaParams, drawn: &[Task], shape: InputShape, config: &MamlConfig, steps: usize, shares: &Shares) -> Pending<'static, EvalReport> {
+    let (device, tasks) = (params.theta.device(), drawn.len());
     let examples = drawn.first().map_or(1, |t| t.support.n + t.query.n);
     let chunks: Vec<&[Task]> = drawn.chunks(shares.at_once(EVAL_CHUNK, examples)).collect();
-    let shape = sampler.input_shape();
     let read = shares.map(&chunks, |chunk| {
         let t = TaskTensors::new(chunk, shape, &device);
         (task_readings(params, &t, config, steps), matches!(t.query, Target::Classes(_)))

@@ -14,7 +14,7 @@ pub mod walkthrough;
 
 pub use adapt::{Inner, TaskTensors, adapt};
 pub use compare::{Agreement, Comparison};
-pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate};
+pub use evaluate::{EvalReport, Stat, StepStat, TaskCurve, evaluate, evaluate_tasks};
 pub use outer::{Diverged, MetaLearner, StepReport, meta_steps};
 pub use params::MetaParams;
 pub use view::View;

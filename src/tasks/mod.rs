@@ -4,16 +4,20 @@
 //! handed in, so the CLI, the page and the tests see the same tasks for the same seed, and the
 //! page can draw a task's images without reading tensors back.
 
+pub mod baselines;
 pub mod glyphs;
 pub mod ink;
 pub mod noise;
 pub mod omniglot;
+pub mod sampling;
 pub mod sinusoid;
+pub mod test_run;
 
 use std::borrow::Cow;
 
 use crate::config::{TaskConfig, TaskKind};
 use crate::rng::Rng;
+use sampling::Draws;
 
 pub use omniglot::{DataError, ImageSet};
 
@@ -136,15 +140,21 @@ pub trait ClassPool: Send {
     fn class_name(&self, class: usize) -> String {
         format!("class {}", self.class_id(class))
     }
+    /// The alphabet of class `class`, where the pool has alphabets (`sampling`).
+    fn alphabet(&self, _class: usize) -> Option<usize> {
+        None
+    }
+    /// Who drew image `instance` of class `class`, where known (`sampling`).
+    fn drawer(&self, _class: usize, _instance: usize) -> Option<u32> {
+        None
+    }
 }
 
 /// N-way K-shot tasks over a meta-train and a meta-test pool of classes.
 pub struct ClassTasks<P: ClassPool> {
-    train: P,
-    test: P,
+    train: (P, Draws),
+    test: (P, Draws),
     ways: usize,
-    shots: usize,
-    queries: usize,
 }
 
 impl<P: ClassPool> ClassTasks<P> {
@@ -158,27 +168,30 @@ impl<P: ClassPool> ClassTasks<P> {
                 return Err(DataError::TooFewImages { class: pool.class_name(class), images: pool.instances(class), needed });
             }
         }
-        Ok(Self { train, test, ways: config.ways, shots: config.shots, queries: config.queries })
+        let (train_draws, test_draws) = (Draws::new(&train, config, "meta-train")?, Draws::new(&test, config, "meta-test")?);
+        Ok(Self { train: (train, train_draws), test: (test, test_draws), ways: config.ways })
     }
 }
 
 impl<P: ClassPool> TaskSampler for ClassTasks<P> {
     fn sample(&self, split: Split, rng: &mut Rng) -> Task {
-        let pool = match split {
+        let (pool, draws) = match split {
             Split::MetaTrain => &self.train,
             Split::MetaTest => &self.test,
         };
         // The order in which classes are drawn is random, so label i is a random class: labels
         // are shuffled per task and carry no meaning across tasks.
-        let classes = rng.choose(pool.num_classes(), self.ways);
-        let per_class = self.shots + self.queries;
+        let classes = draws.classes(pool.num_classes(), rng);
+        let rank = draws.drawer_order(rng);
         let mut support = (Vec::new(), Vec::new());
         let mut query = (Vec::new(), Vec::new());
         for (label, &class) in classes.iter().enumerate() {
-            for (i, instance) in rng.choose(pool.instances(class), per_class).into_iter().enumerate() {
-                let (x, y) = if i < self.shots { &mut support } else { &mut query };
-                x.extend_from_slice(&pool.image(class, instance));
-                y.push(label);
+            let (shots, queries) = draws.images(class, pool.instances(class), rank.as_deref(), rng);
+            for (instances, (x, y)) in [(shots, &mut support), (queries, &mut query)] {
+                for instance in instances {
+                    x.extend_from_slice(&pool.image(class, instance));
+                    y.push(label);
+                }
             }
         }
         let set = |(x, labels): (Vec<f32>, Vec<usize>)| Set { n: labels.len(), x, labels: Labels::Classes { labels, ways: self.ways } };
@@ -190,7 +203,7 @@ impl<P: ClassPool> TaskSampler for ClassTasks<P> {
     }
 
     fn input_shape(&self) -> InputShape {
-        self.train.shape()
+        self.train.0.shape()
     }
 
     fn outputs(&self) -> usize {

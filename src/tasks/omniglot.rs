@@ -43,14 +43,42 @@ pub enum DataError {
     TooFewClasses { split: &'static str, classes: usize, ways: usize },
     #[error("the character '{class}' has {images} images, fewer than shots + queries = {needed}")]
     TooFewImages { class: String, images: usize, needed: usize },
+    #[error("within one alphabet: the {split} split's largest alphabet has {largest} classes, fewer than ways = {ways} (`--within-alphabet false` draws a task's classes from any alphabet)")]
+    SmallAlphabets { split: &'static str, largest: usize, ways: usize },
+    #[error("different drawers: the character '{class}' has {by_others} images by drawers other than its {shots} support drawer(s), fewer than queries = {queries} (the drawer is the number ending a file's name, as in 0709_17.png; `--different-drawers false` draws any images)")]
+    TooFewDrawers { class: String, by_others: usize, shots: usize, queries: usize },
 }
+
+/// A character's images and their drawers, by file name.
+type Files = BTreeMap<String, (Vec<f32>, Option<u32>)>;
 
 /// Characters and their images, each image SIDE x SIDE, ink = 1, background = 0.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImageSet {
     /// `alphabet/character` names, sorted, so the order does not depend on the zip's.
     pub names: Vec<String>,
+    /// Each character's images, in the order of their file names.
     pub images: Vec<Vec<Vec<f32>>>,
+    /// Who drew each image (`drawer_of`), beside `images`.
+    pub drawers: Vec<Vec<Option<u32>>>,
+}
+
+/// The drawer of an Omniglot file, the number after its last underscore: `0709_17.png` is
+/// drawer 17. A name without one (`a.png`, `0709.png`) has no known drawer: such an image is
+/// never used where support and queries must be by different drawers, since it might be by
+/// either.
+pub fn drawer_of(file: &str) -> Option<u32> {
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let (_, digits) = name.rsplit_once('.').map_or(name, |(stem, _)| stem).rsplit_once('_')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The alphabet of an `alphabet/character` name.
+pub fn alphabet_of(name: &str) -> &str {
+    name.split_once('/').map_or(name, |(alphabet, _)| alphabet)
 }
 
 impl ImageSet {
@@ -60,7 +88,7 @@ impl ImageSet {
             return Err(DataError::TooLarge { bytes: bytes.len(), limit: MAX_ZIP_BYTES });
         }
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(not_zip)?;
-        let mut classes: BTreeMap<String, BTreeMap<String, Vec<f32>>> = BTreeMap::new();
+        let mut classes: BTreeMap<String, Files> = BTreeMap::new();
         let mut unpacked = 0u64;
         for i in 0..archive.len() {
             let mut entry = archive.by_index(i).map_err(not_zip)?;
@@ -84,13 +112,20 @@ impl ImageSet {
                 .map_err(|e| DataError::BadPng { file: shown(&name), reason: e.to_string() })?;
             let image = decode_ink(&png).map_err(|reason| DataError::BadPng { file: shown(&name), reason })?;
             let class = format!("{}/{}", parts[parts.len() - 3], parts[parts.len() - 2]);
-            classes.entry(class).or_default().insert(name, image);
+            let drawer = drawer_of(parts[parts.len() - 1]);
+            classes.entry(class).or_default().insert(name, (image, drawer));
         }
         if classes.is_empty() {
             return Err(DataError::NoImages);
         }
-        let (names, images) = classes.into_iter().map(|(k, v)| (k, v.into_values().collect())).unzip();
-        Ok(Self { names, images })
+        let mut set = Self::default();
+        for (name, files) in classes {
+            let (images, drawers) = files.into_values().unzip();
+            set.names.push(name);
+            set.images.push(images);
+            set.drawers.push(drawers);
+        }
+        Ok(set)
     }
 
     /// Splits the characters into meta-train and meta-test, deterministically from the seed.
@@ -104,6 +139,7 @@ impl ImageSet {
             ImageSet {
                 names: idx.iter().map(|&i| self.names[i].clone()).collect(),
                 images: idx.iter().map(|&i| self.images[i].clone()).collect(),
+                drawers: idx.iter().map(|&i| self.drawers[i].clone()).collect(),
             }
         };
         (pick(&order[..n_train]), pick(&order[n_train..]))
@@ -179,11 +215,19 @@ fn shown(name: &str) -> String {
 pub struct Pool {
     set: ImageSet,
     rotations: usize,
+    /// Each character's alphabet, numbered in name order.
+    alphabets: Vec<usize>,
 }
 
 impl Pool {
     pub fn new(set: ImageSet, rotations: bool) -> Self {
-        Self { set, rotations: if rotations { 4 } else { 1 } }
+        let mut alphabets = Vec::with_capacity(set.names.len());
+        for (i, name) in set.names.iter().enumerate() {
+            // names are sorted, so an alphabet's characters are consecutive
+            let same = i > 0 && alphabet_of(&set.names[i - 1]) == alphabet_of(name);
+            alphabets.push(if same { alphabets[i - 1] } else { alphabets.last().map_or(0, |a| a + 1) });
+        }
+        Self { set, rotations: if rotations { 4 } else { 1 }, alphabets }
     }
 }
 
@@ -216,6 +260,14 @@ impl ClassPool for Pool {
     }
     fn shape(&self) -> InputShape {
         InputShape::image(1, SIDE)
+    }
+    /// A rotated alphabet is an alphabet of its own: a task within one alphabet has its
+    /// characters all turned the same way, as unrotated tasks have them all upright.
+    fn alphabet(&self, class: usize) -> Option<usize> {
+        Some(self.alphabets[class / self.rotations] * self.rotations + class % self.rotations)
+    }
+    fn drawer(&self, class: usize, instance: usize) -> Option<u32> {
+        self.set.drawers[class / self.rotations][instance]
     }
     fn class_name(&self, class: usize) -> String {
         let name = &self.set.names[class / self.rotations];

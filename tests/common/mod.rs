@@ -1,4 +1,5 @@
 //! Fixtures the test files share, built in the test: Omniglot-style PNGs and zips of them.
+#![allow(dead_code)] // each test file uses some of them
 
 use std::io::Write;
 
@@ -29,4 +30,23 @@ pub fn zip(entries: &[(String, Vec<u8>)], method: zip::CompressionMethod) -> Vec
         w.write_all(bytes).unwrap();
     }
     w.finish().unwrap().into_inner()
+}
+
+/// A `side` x `side` 1-bit PNG, ink dark where `ink(row, column)`.
+pub fn png_of(side: usize, ink: impl Fn(usize, usize) -> bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, side as u32, side as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::One);
+    let mut writer = enc.write_header().unwrap();
+    let row_bytes = side.div_ceil(8);
+    let mut data = vec![0xFFu8; row_bytes * side];
+    for r in 0..side {
+        for c in (0..side).filter(|&c| ink(r, c)) {
+            data[r * row_bytes + c / 8] &= !(0x80 >> (c % 8));
+        }
+    }
+    writer.write_image_data(&data).unwrap();
+    drop(writer);
+    out
 }

@@ -6,14 +6,12 @@ use std::process::ExitCode;
 use burn::prelude::Device;
 use burn::tensor::FloatDType;
 use clap::{Args, Parser, Subcommand};
-use serde_json::{Value, json};
 
 use maml_lab::config::{Algorithm, Arch, TrainerConfig};
-use maml_lab::maml::{Directions, EvalReport, Fit, LandscapeOptions};
+use maml_lab::maml::{Directions, Fit, LandscapeOptions};
 use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
-use maml_lab::weights::Weights;
-use maml_lab::{Start, Trainer, gradcheck};
+use maml_lab::gradcheck;
 
 /// Model-Agnostic Meta-Learning (Finn, Abbeel, Levine 2017), exact or first-order, on burn's CPU backend.
 ///
@@ -109,7 +107,10 @@ enum Command {
         #[arg(long)]
         inner_steps: Option<usize>,
         /// An Omniglot-layout zip whose classes, all of them and as they are, become the
-        /// meta-test set [default: the run's own meta-test split, as trained].
+        /// meta-test set [default: the run's own meta-test split, as trained]. A zip whose
+        /// characters have fewer images than a task takes (shots + queries) is one test run:
+        /// its characters are one task's classes, each one's first images by file name
+        /// (`shots` of them) its support and the rest its queries.
         #[arg(long)]
         data: Option<PathBuf>,
         /// With --data: also add each of its characters rotated by 90°, 180° and 270° as new
@@ -117,6 +118,14 @@ enum Command {
         /// zip's benchmark is its own classes.
         #[arg(long, requires = "data")]
         rotations: bool,
+        /// Omniglot: every class of a task from one alphabet [default: true; `false` draws
+        /// them from any alphabet, as training does unless told].
+        #[arg(long, value_name = "BOOL")]
+        within_alphabet: Option<bool>,
+        /// Omniglot: support images by one drawer (per shot), queries by the others
+        /// [default: true; `false` draws any images].
+        #[arg(long, value_name = "BOOL")]
+        different_drawers: Option<bool>,
     },
     /// Trains several meta-learners on the same tasks over several seeds and meta-tests each on
     /// the same held-out tasks: one table, mean ± 95 % CI over every seed's tasks, after one
@@ -196,8 +205,10 @@ impl Setup {
 }
 
 mod bench;
+mod eval;
 mod train;
 mod landscape;
+use eval::{Asked, eval};
 use train::train;
 use bench::{BenchBackend, bench};
 mod compare;
@@ -249,7 +260,9 @@ fn run(command: Command) -> Result<(), Failure> {
             train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())
         }
         Command::Landscape { run, directions, size, fit, zoom, span, seed, out } => landscape::landscape(&run, &LandscapeOptions { directions, size, fit, zoom, span, seed }, out.as_deref()),
-        Command::Eval { run, tasks, inner_steps, data, rotations } => eval(&run, tasks, inner_steps, data.as_deref(), rotations),
+        Command::Eval { run, tasks, inner_steps, data, rotations, within_alphabet, different_drawers } => {
+            eval(&run, Asked { tasks, inner_steps, data: data.as_deref(), rotations, within_alphabet, different_drawers })
+        }
         Command::Bench { setup, iterations, threads, backend } => bench(&setup, iterations, threads, backend),
         Command::Compare { setup, algorithms, iterations, seeds, tasks, markdown } => {
             let learners = compare::Learner::parse(&algorithms)?;
@@ -282,51 +295,4 @@ fn load_data(paths: &[impl AsRef<Path>]) -> Result<Vec<ImageSet>, Failure> {
             ImageSet::from_zip(&bytes).map_err(|e| Failure(format!("{}: {e}", p.display())))
         })
         .collect()
-}
-
-fn headline(report: &EvalReport) -> Value {
-    report.headline().into_iter().map(|(step, s)| json!({"step": step, "mean": s.mean, "ci95": s.ci95})).collect()
-}
-
-fn eval(run: &Path, tasks: usize, inner_steps: Option<usize>, data: Option<&Path>, rotations: bool) -> Result<(), Failure> {
-    if tasks < 2 {
-        return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
-    }
-    let read = |name: &str| std::fs::read(run.join(name)).map_err(|e| Failure(format!("cannot read {}: {e}", run.join(name).display())));
-    let weights = read("weights.bin")?;
-    let given = data.map(|path| load_data(&[path])).transpose()?;
-    // a run from its weights file, its classes from --data (as they are, or rotated) if given
-    let load = |bytes: &[u8]| -> Result<Trainer, Failure> {
-        let mut config = Weights::decode(bytes)?.config;
-        let sets = match (&given, data) {
-            (Some(set), Some(path)) => {
-                (config.task.rotations, config.task.data) = (rotations, vec![path.display().to_string(); 2]);
-                vec![set[0].clone(), set[0].clone()] // every class of that zip is meta-test (and, unused, meta-train)
-            }
-            _ => load_data(&config.task.data)?,
-        };
-        let mut trainer = Trainer::new(config, &sets, &Device::flex())?;
-        trainer.load_weights(bytes)?;
-        Ok(trainer)
-    };
-    let trainer = load(&weights)?;
-    let config = trainer.config().clone();
-    let steps = inner_steps.unwrap_or(config.maml.test_inner_steps);
-    let maml = trainer.evaluate(tasks, steps, Start::MetaLearned).wait();
-    let mut baselines = json!({"random_init": headline(&trainer.evaluate(tasks, steps, Start::Random).wait())});
-    if let Ok(bytes) = std::fs::read(run.join("pretrained.bin")) {
-        baselines["pretrained"] = headline(&load(&bytes)?.evaluate(tasks, steps, Start::MetaLearned).wait());
-    }
-    let classification = maml.steps[0].accuracy.is_some();
-    println!(
-        "{}",
-        json!({
-            "task": config.task.kind, "algorithm": config.maml.algorithm, "ways": config.task.ways, "shots": config.task.shots,
-            "metric": if classification { "accuracy_percent" } else { "mse" },
-            "tasks": tasks, "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
-            "classes": if data.is_some() { json!({"rotations": rotations}) } else { json!("the run's meta-test split") },
-            "steps": headline(&maml), "baselines": baselines,
-        })
-    );
-    Ok(())
 }

@@ -1,0 +1,119 @@
+//! `maml eval`: meta-tests a run on held-out tasks (or on a zip that is one test run) beside a random start, the pretrained baseline and two nearest-neighbour classifiers, all on the same tasks.
+
+use std::path::Path;
+
+use burn::prelude::Device;
+use serde_json::{Value, json};
+
+use maml_lab::config::{TaskKind, TrainerConfig};
+use maml_lab::maml::{EvalReport, Stat};
+use maml_lab::tasks::baselines::{Distance, accuracy};
+use maml_lab::tasks::{ImageSet, InputShape, Task, test_run};
+use maml_lab::weights::Weights;
+use maml_lab::{Start, Trainer};
+
+use super::{Failure, load_data};
+
+/// What `maml eval` was asked, beside the run.
+pub struct Asked<'a> {
+    pub tasks: usize,
+    pub inner_steps: Option<usize>,
+    pub data: Option<&'a Path>,
+    pub rotations: bool,
+    /// Omniglot's samplers [default for Omniglot: both on, the standard test's hard question].
+    pub within_alphabet: Option<bool>,
+    pub different_drawers: Option<bool>,
+}
+
+/// The run's config as this evaluation draws its tasks: Omniglot within one alphabet and by
+/// different drawers unless told otherwise, from `--data`'s classes if given, and, for a zip
+/// that is one test run, with as many queries as its characters have.
+fn configure(mut config: TrainerConfig, asked: &Asked, given: Option<&ImageSet>, one_run: bool) -> TrainerConfig {
+    let t = &mut config.task;
+    let omniglot = t.kind == TaskKind::Omniglot;
+    t.within_alphabet = asked.within_alphabet.unwrap_or(omniglot);
+    t.different_drawers = asked.different_drawers.unwrap_or(omniglot);
+    if let (Some(set), Some(path)) = (given, asked.data) {
+        (t.rotations, t.data) = (asked.rotations, vec![path.display().to_string(); 2]);
+        if one_run {
+            // the task is the zip's: nothing is drawn, and its images set the queries
+            (t.within_alphabet, t.different_drawers) = (false, false);
+            t.queries = set.images[0].len().saturating_sub(t.shots).max(1);
+        }
+    }
+    config
+}
+
+pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
+    let read = |name: &str| std::fs::read(run.join(name)).map_err(|e| Failure(format!("cannot read {}: {e}", run.join(name).display())));
+    let weights = read("weights.bin")?;
+    let given = asked.data.map(|path| load_data(&[path])).transpose()?.map(|mut sets| sets.remove(0));
+    let trained = Weights::decode(&weights)?.config;
+    let one_run = given.as_ref().is_some_and(|set| test_run::is_one_run(set, trained.task.shots, trained.task.queries));
+    if one_run && asked.rotations {
+        return Err(Failure("--rotations does not apply to a zip that is one test run: its task is its characters as they are".into()));
+    }
+    if !one_run && asked.tasks < 2 {
+        return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
+    }
+    // a run from its weights file, its classes from --data (as they are, or rotated) if given
+    let load = |bytes: &[u8]| -> Result<Trainer, Failure> {
+        let config = configure(Weights::decode(bytes)?.config, &asked, given.as_ref(), one_run);
+        let sets = match &given {
+            Some(set) => vec![set.clone(), set.clone()], // every class of that zip is meta-test (and, unused, meta-train)
+            None => load_data(&config.task.data)?,
+        };
+        let mut trainer = Trainer::new(config, &sets, &Device::flex())?;
+        trainer.load_weights(bytes)?;
+        Ok(trainer)
+    };
+    // a zip that is one test run is checked against the run before anything is built
+    let one_task = match &given {
+        Some(set) if one_run => Some(test_run::one_task(set, trained.task.ways, trained.task.shots).map_err(Failure)?),
+        _ => None,
+    };
+    let trainer = load(&weights)?;
+    let config = trainer.config().clone();
+    let (t, steps) = (&config.task, asked.inner_steps.unwrap_or(config.maml.test_inner_steps));
+    let (tasks, sampling) = match (one_task, &given) {
+        (Some(task), Some(set)) => {
+            let (within, different) = test_run::sampling(set, t.shots);
+            (vec![task], json!({"one_test_run": true, "within_alphabet": within, "different_drawers": different}))
+        }
+        _ => (trainer.meta_test_tasks(asked.tasks), json!({"within_alphabet": t.within_alphabet, "different_drawers": t.different_drawers})),
+    };
+    let maml = trainer.evaluate_on(&tasks, steps, Start::MetaLearned).wait();
+    let mut baselines = json!({"random_init": headline(&trainer.evaluate_on(&tasks, steps, Start::Random).wait())});
+    if let Ok(bytes) = std::fs::read(run.join("pretrained.bin")) {
+        baselines["pretrained"] = headline(&load(&bytes)?.evaluate_on(&tasks, steps, Start::MetaLearned).wait());
+    }
+    let classification = maml.steps[0].accuracy.is_some();
+    if classification {
+        let shape = trainer.input_shape();
+        baselines["pixel_nn"] = nearest_neighbour(&tasks, shape, Distance::Pixels);
+        baselines["hausdorff_nn"] = nearest_neighbour(&tasks, shape, Distance::Hausdorff);
+    }
+    println!(
+        "{}",
+        json!({
+            "task": t.kind, "algorithm": config.maml.algorithm, "ways": t.ways, "shots": t.shots, "queries": t.queries,
+            "metric": if classification { "accuracy_percent" } else { "mse" },
+            "tasks": tasks.len(), "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
+            "classes": if asked.data.is_some() { json!({"rotations": t.rotations}) } else { json!("the run's meta-test split") },
+            "sampling": sampling,
+            "steps": headline(&maml), "baselines": baselines,
+        })
+    );
+    Ok(())
+}
+
+fn headline(report: &EvalReport) -> Value {
+    report.headline().into_iter().map(|(step, s)| json!({"step": step, "mean": s.mean, "ci95": s.ci95})).collect()
+}
+
+/// A nearest-neighbour classifier's accuracy in % over `tasks`, mean and 95 % CI.
+fn nearest_neighbour(tasks: &[Task], shape: InputShape, distance: Distance) -> Value {
+    let percent: Vec<f64> = tasks.iter().map(|task| 100.0 * accuracy(task, shape, distance)).collect();
+    let s = Stat::of(&percent);
+    json!({"mean": s.mean, "ci95": s.ci95})
+}
