@@ -54,6 +54,17 @@ for (const [learner, hash] of [['MAML', '#task=sinusoid&start=scratch&seed=5&inn
     // comparing leaves the run as it was: the CLI's meta-losses from the same checkpoint are the page's
     const pageLosses = await page.evaluate(() => { const h = window.lab.history; return h.x.map((x, i) => [x, h.loss[i]]).filter(([x, l]) => x >= 3 && l !== null).map(([, l]) => l); });
     lines.forEach((l, i) => assert.ok(close(l.meta_loss, pageLosses[i], 1e-4), `meta-iteration ${l.iteration}: CLI ${l.meta_loss}, page ${pageLosses[i]}`));
+    // an exact meta-gradient that overflowed comes as null: nothing is drawn for it, and the log axis stands
+    const overflowed = await page.evaluate(async () => {
+      const { addGradients } = await import('./views/gradients.js');
+      const g = structuredClone(window.lab.results.gradients);
+      addGradients(g, { iteration: 7, comparison: { exact_norm: null, first_order: { cosine: 0, norm_ratio: 0 }, reptile: null } });
+      window.lab.charts.gradients.update(g, false);
+      const last = [g.cosine.at(-1), g.ratio.at(-1)];
+      window.lab.charts.gradients.update(window.lab.results.gradients, window.lab.config.maml.algorithm === 'reptile');
+      return last;
+    });
+    assert.deepEqual(overflowed, [null, null]);
     const label = await page.getAttribute('#gradients-chart', 'aria-label');
     assert.match(label, /before meta-iteration 6: cosine -?[\d.]+/);
     fs.rmSync(dir, { recursive: true, force: true });

@@ -103,12 +103,7 @@ export function chartPng(plot, title) {
   const rows = legendLines(ctx, entries, out.width - 12 * scale, scale);
   const top = line * (1.6 + rows.length);
   out.height = src.height + top;
-  ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, out.width, out.height);
-  ctx.textBaseline = 'middle';
-  ctx.fillStyle = '#111';
-  ctx.font = `bold ${13 * scale}px sans-serif`;
-  ctx.fillText(title, 6 * scale, line * 0.8);
+  titled(ctx, title, scale, line);
   ctx.font = font; // resizing the canvas reset it
   rows.forEach((row, r) => {
     const y = line * (1.9 + r);
@@ -122,8 +117,22 @@ export function chartPng(plot, title) {
     }
   });
   ctx.drawImage(src, 0, top);
-  return new Promise((resolve, reject) => out.toBlob((b) => (b ? resolve(b) : reject(new Error('the canvas gave no PNG'))), 'image/png'));
+  return toPng(out);
 }
+
+/** An exported image's start, once its canvas has its final size: white, and `title` in bold on
+ *  the first line (`line` px high, at `scale` device pixels per px). */
+export function titled(ctx, title, scale, line) {
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+  ctx.textBaseline = 'middle';
+  ctx.fillStyle = '#111';
+  ctx.font = `bold ${13 * scale}px sans-serif`;
+  ctx.fillText(title, 6 * scale, line * 0.8);
+}
+
+/** A canvas as a PNG blob. */
+export const toPng = (canvas) => new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('the canvas gave no PNG'))), 'image/png'));
 
 /** A series' colour as a CSS string: uPlot keeps stroke and fill as functions, and a band's edge
  *  draws nothing itself, so it takes its band's fill. */

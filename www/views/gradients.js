@@ -13,6 +13,7 @@ const PURPLE = '#9333ea';
 export const COMPARE_EVERY = ['auto', 5, 20, 100, 0];
 
 const finite = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const positive = (v) => (finite(v) !== null && v > 0 ? v : null);
 const num = (v) => (v === null ? 'not finite' : String(+v.toPrecision(3)));
 
 /** The comparisons of a run: one column per figure, by the iteration they were made before. */
@@ -21,9 +22,15 @@ export const emptyGradients = () => ({ x: [], cosine: [], ratio: [], reptileCosi
 /** Adds the worker's `gradients` message to `g`. */
 export function addGradients(g, m) {
   const c = m.comparison;
+  // an exact meta-gradient that overflowed (null in the wasm's JSON) leaves nothing to compare: a
+  // ratio to it of 0, or any cosine, would be drawn as if it meant something (and 0 has no place
+  // on the log axis)
+  const exact = positive(c.exact_norm);
+  const ratio = (r) => (exact === null ? null : positive(r));
+  const cos = (v) => (exact === null ? null : finite(v));
   // a comparison made again at the same iteration (a resumed run) replaces the first
   const at = g.x.indexOf(m.iteration);
-  const values = [m.iteration, finite(c.first_order.cosine), finite(c.first_order.norm_ratio), finite(c.reptile?.cosine), finite(c.reptile?.norm_ratio), finite(c.exact_norm)];
+  const values = [m.iteration, cos(c.first_order.cosine), ratio(c.first_order.norm_ratio), cos(c.reptile?.cosine), ratio(c.reptile?.norm_ratio), exact];
   const cols = [g.x, g.cosine, g.ratio, g.reptileCosine, g.reptileRatio, g.exactNorm];
   if (at >= 0) cols.forEach((col, i) => { col[at] = values[i]; });
   else cols.forEach((col, i) => col.push(values[i]));
@@ -114,6 +121,6 @@ export class GradientChart {
 
 /** The norm ratio's log axis: its values, widened to at least 0.5 to 2 so that 1 sits inside. */
 function ratioRange(lo, hi) {
-  if (!(lo > 0 && hi > 0)) return [0.5, 2];
+  if (!(lo > 0 && hi > 0 && Number.isFinite(lo) && Number.isFinite(hi))) return [0.5, 2];
   return [Math.min(lo / 1.2, 0.5), Math.max(hi * 1.2, 2)];
 }

@@ -3,7 +3,7 @@
 // the step each learner would take (this run's Adam, at the current β), and the run's path. The
 // worker computes it a row at a time, so the page says how far it is and Cancel stops it.
 import { el } from './dom.js';
-import { legendLines } from './exports.js';
+import { legendLines, titled, toPng } from './exports.js';
 import { tick } from './charts.js';
 
 /** The learners' colours, as the adaptation and loss charts use them where they appear. */
@@ -371,12 +371,7 @@ export class LandscapeView {
     const line = 16 * scale;
     const top = line * 1.6;
     out.height = src.height + top + line * (rows.length + 0.6);
-    ctx.fillStyle = '#fff';
-    ctx.fillRect(0, 0, out.width, out.height);
-    ctx.fillStyle = '#111';
-    ctx.textBaseline = 'middle';
-    ctx.font = `bold ${13 * scale}px sans-serif`;
-    ctx.fillText(title, 6 * scale, line * 0.8);
+    titled(ctx, title, scale, line);
     ctx.drawImage(src, 0, top);
     ctx.font = font;
     rows.forEach((row, r) => {
@@ -387,7 +382,7 @@ export class LandscapeView {
         ctx.fillText(e.text, e.x + 24 * scale, y);
       }
     });
-    return new Promise((resolve, reject) => out.toBlob((b) => (b ? resolve(b) : reject(new Error('the canvas gave no PNG'))), 'image/png'));
+    return toPng(out);
   }
 
   /** The grid, the arrows and the path as CSV rows (`maml landscape` writes the same grid). */

@@ -2,7 +2,7 @@
 // (maml::walkthrough), on the sampled task shown above: a person steps through them with a button,
 // and the numbers follow the weights as training moves them.
 import { el } from './dom.js';
-import { legendLines } from './exports.js';
+import { legendLines, titled, toPng } from './exports.js';
 
 const fmt = (v) => (typeof v !== 'number' || !Number.isFinite(v) ? 'not finite' : v === 0 ? '0' : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(2) : String(+v.toPrecision(4)));
 
@@ -160,17 +160,12 @@ export class WalkPanel {
     ctx.font = `${12 * scale}px sans-serif`;
     const wrapped = lines.flatMap((l) => legendLines(ctx, [{ label: l.text }], out.width - 12 * scale, scale).map((row) => ({ bold: l.bold, text: row.map((e) => e.text).join(' ') })));
     out.height = line * (wrapped.length + 2);
-    ctx.fillStyle = '#fff';
-    ctx.fillRect(0, 0, out.width, out.height);
-    ctx.textBaseline = 'middle';
-    ctx.fillStyle = '#111';
-    ctx.font = `bold ${13 * scale}px sans-serif`;
-    ctx.fillText(title, 6 * scale, line * 0.8);
+    titled(ctx, title, scale, line);
     wrapped.forEach((l, i) => {
       ctx.font = `${l.bold ? 'bold ' : ''}${12 * scale}px sans-serif`;
       ctx.fillText(l.text, 6 * scale, line * (2 + i));
     });
-    return new Promise((resolve, reject) => out.toBlob((b) => (b ? resolve(b) : reject(new Error('the canvas gave no PNG'))), 'image/png'));
+    return toPng(out);
   }
 }
 export const WALK_HEADER = ['stage', 'symbol', 'value'];
