@@ -10,7 +10,9 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { withPage, until, drawn, settled, steps } from './browser.mjs';
 
-const MAML = path.resolve('target/release/maml');
+// the CLI that `cargo test --release` built (scripts/test.sh runs it first), where cargo put it
+const MAML = path.resolve(process.env.CARGO_TARGET_DIR ?? 'target', 'release', 'maml');
+if (!fs.existsSync(MAML)) throw new Error(`${MAML} is missing: these tests hold the page to the CLI; build it first (cargo build --release, with the same CARGO_TARGET_DIR)`);
 const QUICK = '?eval_tasks=24';
 const ready = async (page) => { await until(page, () => window.lab?.ready && window.lab.evaluation !== null && window.lab.view !== null, null, 120_000); await drawn(page); };
 const close = (a, b, rel) => Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b), 1e-12);
