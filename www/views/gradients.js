@@ -86,11 +86,13 @@ export class GradientChart {
     this.plot = new uPlot({
       width: Math.max(280, this.el.clientWidth),
       height: 220,
-      scales: { x: { time: false }, cos: { range: [-1, 1] }, ratio: { distr: 3, range: (u, lo, hi) => ratioRange(lo, hi) } },
+      // the ratio is drawn as its log2 on a linear scale, its ticks labelled with the ratio (uPlot's
+      // own log scale loops without end on some ranges a diverging run gives)
+      scales: { x: { time: false }, cos: { range: [-1, 1] }, ratio: { range: (u, lo, hi) => log2Range(lo, hi) } },
       axes: [
         { label: 'meta-iteration' },
         { scale: 'cos', label: 'cosine', size: 50, values: (u, splits) => splits.map(tick) },
-        { scale: 'ratio', label: 'norm ratio', side: 1, size: 50, grid: { show: false }, values: (u, splits) => splits.map(tick) },
+        { scale: 'ratio', label: 'norm ratio', side: 1, size: 50, grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50], values: (u, splits) => splits.map((v) => tick(2 ** v)) },
       ],
       legend: { live: false },
       series,
@@ -103,7 +105,8 @@ export class GradientChart {
   /** g: the run's comparisons (emptyGradients); reptile: the run is Reptile's. */
   update(g, reptile) {
     if (reptile !== this.reptile) this.build(reptile);
-    const columns = reptile ? [g.x, g.cosine, g.ratio, g.reptileCosine, g.reptileRatio] : [g.x, g.cosine, g.ratio];
+    const log2 = (col) => col.map((r) => (r === null ? null : Math.log2(r)));
+    const columns = reptile ? [g.x, g.cosine, log2(g.ratio), g.reptileCosine, log2(g.reptileRatio)] : [g.x, g.cosine, log2(g.ratio)];
     this.plot.setData(columns);
     this.describe(g);
   }
@@ -119,8 +122,9 @@ export class GradientChart {
   }
 }
 
-/** The norm ratio's log axis: its values, widened to at least 0.5 to 2 so that 1 sits inside. */
-function ratioRange(lo, hi) {
-  if (!(lo > 0 && hi > 0 && Number.isFinite(lo) && Number.isFinite(hi))) return [0.5, 2];
-  return [Math.min(lo / 1.2, 0.5), Math.max(hi * 1.2, 2)];
+/** The norm ratio's axis, in log2: its values, widened to at least 0.5 to 2 (−1 to 1) so that a
+ *  ratio of 1 sits inside, and whole. */
+export function log2Range(lo, hi) {
+  if (!(Number.isFinite(lo) && Number.isFinite(hi))) return [-1, 1];
+  return [Math.floor(Math.min(lo, -1)), Math.ceil(Math.max(hi, 1))];
 }
