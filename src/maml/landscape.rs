@@ -330,11 +330,11 @@ fn auto_span(farthest: f64) -> f64 {
 }
 
 /// θ's parameters in the module's order, each with its id and shape: the order of the flat
-/// vectors here.
-struct Order(Vec<(burn::module::ParamId, Vec<usize>)>);
+/// vectors here and in `walkthrough`.
+pub(super) struct Order(Vec<(burn::module::ParamId, Vec<usize>)>);
 
 impl Order {
-    fn of(net: &Network) -> Self {
+    pub(super) fn of(net: &Network) -> Self {
         struct Collect(Vec<(burn::module::ParamId, Vec<usize>)>);
         impl ModuleVisitor for Collect {
             fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
@@ -346,8 +346,14 @@ impl Order {
         Self(c.0)
     }
 
-    /// `g` as one vector in this order (zeros where `g` has no entry), on `device`.
-    fn flat(&self, g: &Grads, device: &Device) -> Tensor<1> {
+    /// The parameters' ids, in order.
+    pub(super) fn ids(&self) -> impl Iterator<Item = &burn::module::ParamId> {
+        self.0.iter().map(|(id, _)| id)
+    }
+
+    /// `g` as one vector in this order (zeros where `g` has no entry), on `device`, a plain
+    /// device (tracked entries are taken off the graph).
+    pub(super) fn flat(&self, g: &Grads, device: &Device) -> Tensor<1> {
         let parts = self
             .0
             .iter()

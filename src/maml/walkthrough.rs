@@ -8,11 +8,12 @@
 //! so burn's autodiff differentiates it), and the sum of the two parts is checked against the
 //! meta-gradient training computes (`learners::meta_gradient`), which differentiates θ' itself.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use serde::Serialize;
 
 use super::adapt::{Lr, SgdStep, TaskTensors};
+use super::landscape::Order;
 use super::learners::meta_gradient;
 use super::params::{Detach, MetaParams, autodiff_grads};
 use crate::config::{Algorithm, MamlConfig};
@@ -96,11 +97,8 @@ pub fn walk(params: &MetaParams, task: &Task, shape: InputShape, config: &MamlCo
     let one = MetaParams { theta: params.theta.clone(), rates: None };
     let training = meta_gradient(&one, std::slice::from_ref(task), shape, &config, 1).direction;
 
-    let order = order(&theta);
-    let flat = |g: &Grads| {
-        let parts = order.iter().map(|(id, n)| g.0.get(id).map(plain).unwrap_or_else(|| Tensor::zeros([*n], &device.clone().inner()))).collect();
-        Tensor::cat(parts, 0)
-    };
+    let (order, plain_device) = (Order::of(&theta), device.clone().inner());
+    let flat = |g: &Grads| order.flat(g, &plain_device);
     let g = flat(&support.grads);
     let first = flat(&query.grads);
     let correction = flat(&hvp).mul_scalar(-alpha);
@@ -173,24 +171,11 @@ fn plain(t: &Tensor<1>) -> Tensor<1> {
     if t.is_autodiff() { t.clone().inner() } else { t.clone() }
 }
 
-/// θ's parameters in the module's order: each id and its number of elements.
-fn order(net: &Network) -> Vec<(burn::module::ParamId, usize)> {
-    struct Collect(Vec<(burn::module::ParamId, usize)>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0.push((p.id, p.shape().num_elements()));
-        }
-    }
-    let mut c = Collect(Vec::new());
-    net.visit(&mut c);
-    c.0
-}
-
 /// Σ_p ⟨g_p, c_p⟩ over `net`'s parameters: `g` tracked, `c` constants from the plain device.
 fn dot_with(net: &Network, g: &Grads, c: &Grads) -> Tensor<1> {
-    order(net)
-        .into_iter()
-        .filter_map(|(id, _)| Some((g.0.get(&id)?.clone() * Tensor::from_inner(c.0.get(&id)?.clone())).sum()))
+    Order::of(net)
+        .ids()
+        .filter_map(|id| Some((g.0.get(id)?.clone() * Tensor::from_inner(c.0.get(id)?.clone())).sum()))
         .reduce(|a, b| a + b)
         .expect("a network has parameters")
 }
