@@ -7,7 +7,7 @@ use burn::prelude::Device;
 use burn::tensor::FloatDType;
 use clap::{Args, Parser, Subcommand};
 
-use maml_lab::config::{Algorithm, Arch, TrainerConfig};
+use maml_lab::config::{Algorithm, Arch, TaskKind, TrainerConfig};
 use maml_lab::maml::{Directions, Fit, LandscapeOptions};
 use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
@@ -166,6 +166,11 @@ enum Command {
     },
     /// Checks the exact meta-gradient against central finite differences in f64.
     Gradcheck {
+        /// navigation: the reinforcement-learning meta-gradient (its surrogate on a fixed batch
+        /// of trajectories; `--algorithm` and `--model` do not apply) [default: the supervised
+        /// check, on the model's own small task].
+        #[arg(long)]
+        task: Option<TaskKind>,
         /// maml, anil or meta-sgd (θ and the learned rates); reptile checks its direction
         /// Σ(θ − θ') against the same inner steps taken task by task.
         #[arg(long, default_value = "maml")]
@@ -276,9 +281,14 @@ fn run(command: Command) -> Result<(), Failure> {
             };
             compare::compare(base_for, &data, &learners, iterations, seeds, tasks, markdown)
         }
-        Command::Gradcheck { algorithm, model, inner_steps, coords, filters, seed } => {
+        Command::Gradcheck { task, algorithm, model, inner_steps, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
+            if task == Some(TaskKind::Navigation) {
+                let report = maml_lab::rl::gradcheck::gradcheck(inner_steps, coords, seed, &device);
+                println!("{}", serde_json::to_string(&report)?);
+                return Ok(());
+            }
             let report = gradcheck::gradcheck(algorithm, model, filters, inner_steps, coords, seed, &device);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
