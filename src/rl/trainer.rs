@@ -46,6 +46,10 @@ pub enum NavStart {
     Random,
 }
 
+/// Goals adapted together in a meta-test: the meta-batch's size, so a meta-test holds no more
+/// than a meta-iteration does.
+const EVAL_CHUNK: usize = 40;
+
 pub struct NavTrainer {
     config: TrainerConfig,
     /// θ (one task) on the autodiff form of the device.
@@ -72,7 +76,8 @@ impl NavTrainer {
 
     fn init(config: &TrainerConfig, stream: u64, device: &Device) -> Policy {
         let hidden = config.model.hidden;
-        Policy::new(&[hidden, hidden], &mut Rng::stream(config.seed, stream), device).map(&mut Detach { leaf: true })
+        let policy = Policy::new(&[hidden, hidden], &mut Rng::stream(config.seed, stream), device);
+        if device.is_autodiff() { policy.map(&mut Detach { leaf: true }) } else { policy }
     }
 
     pub fn config(&self) -> &TrainerConfig {
@@ -147,11 +152,14 @@ impl NavTrainer {
     /// (`steps + 1` batches; their returns are the meta-test's). The noise is the meta-test's,
     /// so every start sees the same.
     pub fn adapt_and_rollout(&self, start: &Policy, goals: &[Point], steps: usize) -> Vec<Rollouts> {
-        let mut noise = Rng::stream(self.config.seed, streams::TEST_NOISE);
+        self.adapt_with(start, goals, steps, &mut Rng::stream(self.config.seed, streams::TEST_NOISE))
+    }
+
+    fn adapt_with(&self, start: &Policy, goals: &[Point], steps: usize, noise: &mut Rng) -> Vec<Rollouts> {
         let mut fast = start.clone().map(&mut Tile { tasks: goals.len() });
         let mut out = Vec::with_capacity(steps + 1);
         for step in 0..=steps {
-            let r = rollout::sample(&fast, goals, self.config.task.shots, self.estimator.horizon, &mut noise);
+            let r = rollout::sample(&fast, goals, self.config.task.shots, self.estimator.horizon, noise);
             if step < steps {
                 fast = inner_step(&fast, &r, self.config.maml.inner_lr, true, self.estimator.discount).0;
             }
@@ -160,9 +168,17 @@ impl NavTrainer {
         out
     }
 
-    /// Meta-test: each goal's mean return after 0..=steps inner steps from `start`, `[step][goal]`.
+    /// Meta-test: each goal's mean return after 0..=steps inner steps from `start`, `[step][goal]`,
+    /// `EVAL_CHUNK` goals adapted at a time (the noise stream goes on from one chunk to the next).
     pub fn evaluate(&self, start: &Policy, goals: &[Point], steps: usize) -> Vec<Vec<f64>> {
-        self.adapt_and_rollout(start, goals, steps).iter().map(Rollouts::task_returns).collect()
+        let mut noise = Rng::stream(self.config.seed, streams::TEST_NOISE);
+        let mut out = vec![Vec::with_capacity(goals.len()); steps + 1];
+        for chunk in goals.chunks(EVAL_CHUNK) {
+            for (step, r) in self.adapt_with(start, chunk, steps, &mut noise).iter().enumerate() {
+                out[step].extend(r.task_returns());
+            }
+        }
+        out
     }
 
     /// θ with its config, as the bytes of a weights file (`weights`).

@@ -100,7 +100,10 @@ enum Command {
         /// A directory written by `maml train`.
         #[arg(long)]
         run: PathBuf,
-        /// Meta-test tasks.
+        /// The run's task, checked against it [default: the run's].
+        #[arg(long)]
+        task: Option<TaskKind>,
+        /// Meta-test tasks (navigation: goals).
         #[arg(long, default_value_t = 600)]
         tasks: usize,
         /// Inner steps at test time [default: the run's test_inner_steps].
@@ -211,6 +214,7 @@ impl Setup {
 
 mod bench;
 mod eval;
+mod navigation;
 mod train;
 mod landscape;
 use eval::{Asked, eval};
@@ -262,13 +266,45 @@ fn run(command: Command) -> Result<(), Failure> {
             if resume.is_some() && (setup.settings != Settings::default() || pretrained) {
                 return Err(Failure("--resume takes every setting from the checkpoint: give no other setting (nor --pretrained) with it".into()));
             }
+            if setup.settings.task == Some(TaskKind::Navigation) {
+                if resume.is_some() || compare_every > 0 || path_every > 0 || !setup.data.is_empty() {
+                    return Err(Failure("navigation takes none of --resume, --compare-every, --path-every and --data (yet)".into()));
+                }
+                let config = setup.config();
+                config.validate().map_err(Failure)?;
+                return navigation::train(config, iterations, &out, log_every, pretrained);
+            }
             train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())
         }
         Command::Landscape { run, directions, size, fit, zoom, span, seed, out } => landscape::landscape(&run, &LandscapeOptions { directions, size, fit, zoom, span, seed }, out.as_deref()),
-        Command::Eval { run, tasks, inner_steps, data, rotations, within_alphabet, different_drawers } => {
+        Command::Eval { run, task, tasks, inner_steps, data, rotations, within_alphabet, different_drawers } => {
+            let weights = std::fs::read(run.join("weights.bin")).map_err(|e| Failure(format!("cannot read {}: {e}", run.join("weights.bin").display())))?;
+            let trained = maml_lab::weights::Weights::decode(&weights)?.config.task.kind;
+            if let Some(task) = task.filter(|&t| t != trained) {
+                return Err(Failure(format!("{} is a run of task {trained}, not {task}", run.display())));
+            }
+            if trained == TaskKind::Navigation {
+                if data.is_some() || within_alphabet.is_some() || different_drawers.is_some() {
+                    return Err(Failure("--data, --within-alphabet and --different-drawers are Omniglot's: a navigation run meta-tests on held-out goals".into()));
+                }
+                if tasks < 2 {
+                    return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
+                }
+                return navigation::eval(&run, &weights, tasks, inner_steps);
+            }
             eval(&run, Asked { tasks, inner_steps, data: data.as_deref(), rotations, within_alphabet, different_drawers })
         }
-        Command::Bench { setup, iterations, threads, backend } => bench(&setup, iterations, threads, backend),
+        Command::Bench { setup, iterations, threads, backend } => {
+            if setup.settings.task == Some(TaskKind::Navigation) {
+                if threads.is_some_and(|t| t != 1) || backend != BenchBackend::Flex {
+                    return Err(Failure("navigation runs on one thread of the CPU backend (flex)".into()));
+                }
+                let config = setup.config();
+                config.validate().map_err(Failure)?;
+                return navigation::bench(config, iterations);
+            }
+            bench(&setup, iterations, threads, backend)
+        }
         Command::Compare { setup, algorithms, iterations, seeds, tasks, markdown } => {
             let learners = compare::Learner::parse(&algorithms)?;
             let data = load_data(&setup.data)?;
