@@ -205,3 +205,69 @@ fn the_estimator_is_unbiased_and_the_one_without_the_score_term_is_not() {
     }
     assert!(worst_without > 6.0, "without the score term the estimate should be visibly biased (largest gap {worst_without:.1} standard errors)");
 }
+
+fn maml(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_maml")).args(args).output().expect("the binary should run")
+}
+
+fn last_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")
+}
+
+fn refused(args: &[&str], words: &str) {
+    let out = maml(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert!(stderr.contains(words), "{args:?}: '{stderr}' should mention '{words}'");
+}
+
+/// A small run end to end: its directory, the meta-test of every start after 0..=3 inner steps,
+/// and a weights file of another task refused with a sentence, both ways.
+#[test]
+fn train_then_eval_a_navigation_run_and_refuse_another_tasks_weights() {
+    let dir = std::env::temp_dir().join(format!("maml-nav-{}", std::process::id()));
+    let (nav, sine) = (dir.join("nav"), dir.join("sine"));
+    let small = ["--meta-batch", "4", "--shots", "4", "--queries", "4", "--hidden", "16"];
+    let r = last_json(&maml(&[&["train", "--task", "navigation", "--iterations", "3", "--out", nav.to_str().unwrap(), "--pretrained"][..], &small].concat()));
+    assert_eq!(r["iterations"], 3);
+    assert!(r["return_after"].as_f64().unwrap() < 0.0);
+    for file in ["config.json", "weights.bin", "metrics.jsonl", "pretrained.bin", "pretrained-metrics.jsonl"] {
+        assert!(nav.join(file).exists(), "{file}");
+    }
+    assert_eq!(std::fs::read_to_string(nav.join("metrics.jsonl")).unwrap().lines().count(), 3);
+    let e = last_json(&maml(&["eval", "--task", "navigation", "--run", nav.to_str().unwrap(), "--tasks", "5"]));
+    assert_eq!((e["task"].as_str(), e["metric"].as_str(), e["tasks"].as_u64()), (Some("navigation"), Some("return"), Some(5)));
+    for curve in [&e["steps"], &e["baselines"]["random_init"], &e["baselines"]["pretrained"]] {
+        let steps: Vec<u64> = curve.as_array().unwrap().iter().map(|s| s["step"].as_u64().unwrap()).collect();
+        assert_eq!(steps, vec![0, 1, 2, 3], "{curve}");
+        assert!(curve.as_array().unwrap().iter().all(|s| s["mean"].as_f64().unwrap() < 0.0 && s["ci95"].as_f64().unwrap() >= 0.0));
+    }
+    last_json(&maml(&["train", "--task", "sinusoid", "--iterations", "2", "--meta-batch", "2", "--out", sine.to_str().unwrap()]));
+    refused(&["eval", "--task", "navigation", "--run", sine.to_str().unwrap()], "is a run of task sinusoid, not navigation");
+    refused(&["eval", "--task", "sinusoid", "--run", nav.to_str().unwrap()], "is a run of task navigation, not sinusoid");
+    // the trainers themselves refuse each other's weights
+    let (nav_weights, sine_weights) = (std::fs::read(nav.join("weights.bin")).unwrap(), std::fs::read(sine.join("weights.bin")).unwrap());
+    let mut t = NavTrainer::new(TrainerConfig::preset(TaskKind::Navigation)).unwrap();
+    let e = t.load_weights(&sine_weights).unwrap_err().to_string();
+    assert!(e.contains("sinusoid run, not a navigation policy"), "{e}");
+    let e = t.load_weights(&nav_weights).unwrap_err().to_string();
+    assert!(e.contains("16 hidden units and do not fit this one (100)"), "{e}");
+    let e = maml_lab::Trainer::from_weights(&nav_weights, &[], &Device::flex()).err().unwrap().to_string();
+    assert!(e.contains("navigation is a reinforcement-learning task"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_cli_checks_and_benchmarks_navigation() {
+    let r = last_json(&maml(&["gradcheck", "--task", "navigation", "--coords", "12"]));
+    assert_eq!(r["task"], "navigation");
+    assert!(r["max_rel_err"].as_f64().unwrap() < 1e-5, "{r}");
+    let r = last_json(&maml(&["bench", "--task", "navigation", "--iterations", "1", "--meta-batch", "2", "--shots", "2", "--queries", "2"]));
+    assert!(r["it_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["task"], "navigation");
+    refused(&["train", "--task", "navigation", "--algorithm", "reptile", "--iterations", "1", "--out", "/nonexistent"], "navigation meta-learns with MAML");
+    refused(&["train", "--task", "sinusoid", "--score-term", "false", "--iterations", "1", "--out", "/nonexistent"], "--score-term is navigation's");
+}

@@ -61,6 +61,11 @@ enum Command {
         /// would have: every setting comes from it, so no other setting may be given.
         #[arg(long)]
         resume: Option<PathBuf>,
+        /// Navigation: add the score-function term of the pre-adaptation trajectories, which
+        /// makes the meta-gradient unbiased [default: true; false: the authors' estimator,
+        /// which leaves it out].
+        #[arg(long, value_name = "BOOL")]
+        score_term: Option<bool>,
     },
     /// The meta-objective around a run's θ: the mean query loss after adaptation of a fixed
     /// meta-batch on a plane through θ (spanned by the exact and first-order meta-gradients, or
@@ -262,7 +267,7 @@ fn keep_freed_memory() {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume } => {
+        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume, score_term } => {
             if resume.is_some() && (setup.settings != Settings::default() || pretrained) {
                 return Err(Failure("--resume takes every setting from the checkpoint: give no other setting (nor --pretrained) with it".into()));
             }
@@ -272,7 +277,10 @@ fn run(command: Command) -> Result<(), Failure> {
                 }
                 let config = setup.config();
                 config.validate().map_err(Failure)?;
-                return navigation::train(config, iterations, &out, log_every, pretrained);
+                return navigation::train(config, iterations, &out, log_every, pretrained, score_term.unwrap_or(true));
+            }
+            if score_term.is_some() {
+                return Err(Failure("--score-term is navigation's: the supervised tasks sample nothing from the policy".into()));
             }
             train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())
         }

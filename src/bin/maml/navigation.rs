@@ -8,19 +8,21 @@ use serde_json::{Value, json};
 use maml_lab::TrainerConfig;
 use maml_lab::maml::Stat;
 use maml_lab::rl::trainer::NavStart;
-use maml_lab::rl::NavTrainer;
+use maml_lab::rl::{Estimator, NavTrainer};
 
 use super::Failure;
 
 /// Meta-trains a navigation run into `out` (config.json, weights.bin, metrics.jsonl), and with
 /// `pretrained` the joint-training baseline beside it (pretrained.bin: the same policy, budget
 /// and optimiser, no inner step: policy gradient on the return before adaptation, all goals).
-pub fn train(config: TrainerConfig, iterations: usize, out: &Path, log_every: usize, pretrained: bool) -> Result<(), Failure> {
+pub fn train(config: TrainerConfig, iterations: usize, out: &Path, log_every: usize, pretrained: bool, score_term: bool) -> Result<(), Failure> {
     let mut trainer = NavTrainer::new(config.clone())?;
+    trainer.set_estimator(Estimator { score_term, ..Estimator::paper() });
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
-    let last = train_loop(&mut trainer, iterations, log_every, "maml", &out.join("metrics.jsonl"))?;
+    let run = if score_term { "maml" } else { "maml-without-score-term" };
+    let last = train_loop(&mut trainer, iterations, log_every, run, &out.join("metrics.jsonl"))?;
     std::fs::write(out.join("weights.bin"), trainer.weights())?;
     let seconds = start.elapsed().as_secs_f64();
     if pretrained {
@@ -30,7 +32,7 @@ pub fn train(config: TrainerConfig, iterations: usize, out: &Path, log_every: us
         train_loop(&mut baseline, iterations, log_every, "pretrained", &out.join("pretrained-metrics.jsonl"))?;
         std::fs::write(out.join("pretrained.bin"), baseline.weights())?;
     }
-    println!("{}", json!({"iterations": trainer.iteration(), "return_before": last.0, "return_after": last.1, "seconds": seconds}));
+    println!("{}", json!({"iterations": trainer.iteration(), "score_term": score_term, "return_before": last.0, "return_after": last.1, "seconds": seconds}));
     Ok(())
 }
 
