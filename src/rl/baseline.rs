@@ -67,9 +67,9 @@ fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> Option<[
         a.swap(col, pivot);
         b.swap(col, pivot);
         for row in col + 1..FEATURES {
-            let f = a[row][col] / a[col][col];
-            for k in col..FEATURES {
-                a[row][k] -= f * a[col][k];
+            let (f, pivot_row) = (a[row][col] / a[col][col], a[col]);
+            for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
             }
             b[row] -= f * b[col];
         }
