@@ -94,7 +94,8 @@ pub fn inner_step(fast: &Policy, r: &Rollouts, alpha: f64, first_order: bool, di
     let (weights, mask) = (r.rows(r.inner_weights(discount), &device), r.rows(r.mask(), &device));
     let at = if first_order { fast.clone().map(&mut Detach { leaf: false }) } else { fast.clone() };
     let (log_prob, grads) = at.weighted_log_prob_grads(x.clone(), a.clone(), weights);
-    let log_prob = if first_order { fast.log_prob(x, a) } else { log_prob };
+    // first-order on the graph: the score term still needs log π tracked at the fast weights
+    let log_prob = if first_order && device.is_autodiff() { fast.log_prob(x, a) } else { log_prob };
     let tasks = r.tasks();
     let log_p = (log_prob * mask).sum_dim(1).reshape([tasks]);
     // gradient ascent on the return: SGD on −L
