@@ -13,7 +13,7 @@
 
 use crate::config::{Algorithm, TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
-use crate::maml::shares::Shares;
+use crate::maml::shares::{Layout, Shares};
 use crate::model::Plan;
 use crate::tasks::{InputShape, glyphs, omniglot};
 
@@ -101,7 +101,7 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let (unit, weights) = ((plan.activations_per_example() + plan.im2col_per_example()) as f64, plan.parameters() as f64);
     let (support, query) = (ways * t.shots, ways * t.queries);
     // the page's CPU path: the whole meta-batch in one share, `at_once` tasks adapted together
-    let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false };
+    let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false, layout: Layout::Units };
     let at_once = cpu.at_once(o.meta_batch, support + query) as f64;
     let (tasks, steps) = (o.meta_batch as f64, o.inner_steps as f64);
     let held = Held::of(o.algorithm, o.first_order);

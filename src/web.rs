@@ -12,13 +12,16 @@ use wasm_bindgen::prelude::*;
 use crate::checkpoint::Checkpoint;
 use crate::config::{TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
+use crate::maml::shares::Layout;
 use crate::maml::{LandscapeOptions, Plane};
 use crate::memory;
 use crate::settings::{self, Settings};
 use crate::tasks::{ImageSet, Labels, TaskMeta, omniglot};
 use crate::trainer::{Start, Trainer};
 
+mod share;
 mod strokes;
+pub use share::{Share, encode_units, frame, unframe};
 pub use strokes::render_strokes;
 
 #[cfg(target_family = "wasm")]
@@ -58,6 +61,14 @@ fn page_config(config: TrainerConfig) -> Result<TrainerConfig, String> {
     config.validate()?;
     memory::check_page(&config, EVAL_CHUNK)?;
     Ok(config)
+}
+
+/// A trainer for the page: the zip loaded (if any), its meta-batches cut into the page's units,
+/// which its workers share (`Lab::plan_step`).
+fn page_trainer(config: TrainerConfig, device: &Device) -> Result<Trainer, String> {
+    let mut trainer = ZIP.with_borrow(|data| Trainer::new(config, data, device)).map_err(|e| e.to_string())?;
+    trainer.set_layout(Layout::Units);
+    Ok(trainer)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -105,7 +116,7 @@ impl Lab {
 
     fn on_device(settings_json: &str, device: Device) -> Result<Lab, String> {
         let config = page_config(parse_settings(settings_json)?.config())?;
-        let trainer = ZIP.with_borrow(|data| Trainer::new(config, data, &device)).map_err(|e| e.to_string())?;
+        let trainer = page_trainer(config, &device)?;
         Ok(Lab { trainer, device, plane: None })
     }
 
@@ -122,7 +133,7 @@ impl Lab {
     /// cannot run, or a run too large for the page) the current run goes on untouched.
     pub fn reset(&mut self, settings_json: &str) -> Result<(), String> {
         let config = page_config(parse_settings(settings_json)?.config())?;
-        self.trainer = ZIP.with_borrow(|data| Trainer::new(config, data, &self.device)).map_err(|e| e.to_string())?;
+        self.trainer = page_trainer(config, &self.device)?;
         self.plane = None;
         Ok(())
     }
@@ -162,6 +173,46 @@ impl Lab {
             Err(e) => (vec![], Some(e)),
         };
         serde_json::json!({"reports": reports, "error": error}).to_string()
+    }
+
+    /// The next meta-iteration, planned for the page's workers (www/worker/shares.js): its
+    /// meta-batch sampled and cut into units; returns their number. Its units are computed here
+    /// (`compute_units`) or by `Share` workers from `export_weights` and `unit_tasks` (their
+    /// answers to `put_units`), then `finish_step` applies it: the weights `step(1)` gives, bit
+    /// for bit, however the units were shared.
+    pub fn plan_step(&mut self) -> u32 {
+        self.trainer.plan_step() as u32
+    }
+
+    /// The tasks of units `first..first + count` of the planned meta-iteration, the message a
+    /// `Share` takes.
+    pub fn unit_tasks(&self, first: u32, count: u32) -> Result<Vec<u8>, String> {
+        let units = (first..first + count).map(|u| self.trainer.unit_tasks(u as usize)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        Ok(encode_units(&units))
+    }
+
+    /// Computes units `first..first + count` here.
+    pub fn compute_units(&mut self, first: u32, count: u32) -> Result<(), String> {
+        (first..first + count).try_for_each(|u| self.trainer.compute_unit(u as usize)).map_err(|e| e.to_string())
+    }
+
+    /// Units `first..` as a `Share` computed them (its answer, as it came).
+    pub fn put_units(&mut self, first: u32, bytes: &[u8]) -> Result<(), String> {
+        for (i, sum) in unframe(bytes)?.into_iter().enumerate() {
+            self.trainer.put_unit(first as usize + i, sum).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Applies the planned meta-iteration once every unit is in: the same JSON as `step(1)`.
+    /// A unit missing is refused with a sentence, and the plan kept.
+    pub async fn finish_step(&mut self) -> Result<String, String> {
+        let pending = self.trainer.finish_step().map_err(|e| e.to_string())?;
+        let (reports, error) = match pending.read().await {
+            Ok((reports, diverged)) => (reports, diverged.map(|e| e.to_string())),
+            Err(e) => (vec![], Some(e)),
+        };
+        Ok(serde_json::json!({"reports": reports, "error": error}).to_string())
     }
 
     /// Meta-test on `tasks` fixed tasks with the run's `test_inner_steps`: an EvalReport as
