@@ -191,6 +191,17 @@ impl Lab {
         Ok(encode_units(&units))
     }
 
+    /// How many units the run's meta-batches are cut into: at most that many workers share them.
+    pub fn units(&self) -> u32 {
+        memory::units(self.trainer.config()).1 as u32
+    }
+
+    /// The most of `workers` workers (this one and `Share`s) whose memories fit a tab together
+    /// (`memory::workers_that_fit`).
+    pub fn workers_that_fit(&self, workers: u32) -> u32 {
+        memory::workers_that_fit(self.trainer.config(), EVAL_CHUNK, workers as usize) as u32
+    }
+
     /// Computes units `first..first + count` here.
     pub fn compute_units(&mut self, first: u32, count: u32) -> Result<(), String> {
         (first..first + count).try_for_each(|u| self.trainer.compute_unit(u as usize)).map_err(|e| e.to_string())

@@ -136,3 +136,12 @@ fn a_share_refuses_what_is_not_a_weights_file_or_tasks() {
     assert!(share.sums(&weights, b"\x01\x00\x00\x00\x09\x00\x00\x00abc").is_err());
     assert_eq!(unframe(&frame(&[b"ab".to_vec(), vec![]])).unwrap(), vec![&b"ab"[..], &b""[..]]);
 }
+
+#[test]
+fn the_units_the_lab_announces_are_the_ones_it_plans() {
+    for settings in [glyphs("maml", false), r#"{"task":"sinusoid","seed":1}"#.into(), r#"{"task":"glyphs","ways":20,"filters":32,"queries":1,"meta_batch":16,"seed":1}"#.into()] {
+        let mut lab = Lab::new(&settings).unwrap();
+        assert_eq!(lab.units(), lab.plan_step(), "{settings}");
+        assert_eq!(lab.workers_that_fit(8), 8, "{settings}: the page's presets fit eight workers");
+    }
+}

@@ -38,6 +38,8 @@ export const state = {
   compared: -1, // the iteration last compared at, so a retried batch does not compare twice
   landscape: null, // the landscape being drawn: {id, size, row, t0}, or null (none, or cancelled)
   walkOn: false, // the one-step panel is open: each display task's adaptation also walks its inner step
+  threads: 'auto', // the workers asked for: a number, or auto (shares.js, asked)
+  workers: 1, // the workers the run uses, this one included (shares.js, decide)
 };
 
 /** θ is kept this often for the landscape's path (the trainer thins it as the run grows). */
