@@ -191,6 +191,13 @@ impl Lab {
         Ok(encode_units(&units))
     }
 
+    /// The weights file a `Share` computes its units with, read at once: sharing runs on the CPU
+    /// only, where a read needs no wait (`export_weights` is the same file, read the way WebGPU
+    /// must).
+    pub fn share_weights(&self) -> Vec<u8> {
+        self.trainer.weights().wait()
+    }
+
     /// How many units the run's meta-batches are cut into: at most that many workers share them.
     pub fn units(&self) -> u32 {
         memory::units(self.trainer.config()).1 as u32

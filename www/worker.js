@@ -63,7 +63,10 @@
 //                                                     rates: auto's measured it/s {webgpu, cpu}, or null)
 //   ready            {config, iteration}              the run is set up: its full TrainerConfig
 //   reports          {reports, msPerIteration, wasmBytes, gpu}  meta-iterations done; gpu: the
-//                                                     WebGPU calls they made (with gpuCounts), or null
+//                     sharing}                        WebGPU calls they made (with gpuCounts), or null;
+//                                                     wasmBytes: every worker's memory; sharing: the time
+//                                                     the worker has spent moving weights, tasks and sums
+//                                                     to and from share workers, and waiting for them
 //   evaluation       {iteration, maml, random}        a meta-test: MAML's start and a random one
 //   rates            {iteration, rates}               Meta-SGD's learned inner rates per parameter
 //                                                     tensor, [{name, mean, min, max}], or null for

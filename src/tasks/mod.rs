@@ -220,7 +220,7 @@ pub fn encode_tasks(tasks: &[Task]) -> Vec<u8> {
     for set in tasks.iter().flat_map(|t| [&t.support, &t.query]) {
         u32s(&mut out, set.n);
         u32s(&mut out, set.x.len());
-        out.extend(set.x.iter().flat_map(|v| v.to_le_bytes()));
+        put_f32s(&mut out, &set.x);
         match &set.labels {
             Labels::Classes { labels, ways } => {
                 out.push(0);
@@ -229,11 +229,20 @@ pub fn encode_tasks(tasks: &[Task]) -> Vec<u8> {
             }
             Labels::Values(values) => {
                 out.push(1);
-                out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+                put_f32s(&mut out, values);
             }
         }
     }
     out
+}
+
+/// `values` as little-endian bytes, at memcpy speed where the machine is little-endian (wasm is).
+fn put_f32s(out: &mut Vec<u8>, values: &[f32]) {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(values));
+    } else {
+        out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    }
 }
 
 /// The tasks `encode_tasks` wrote (their `meta` is `TaskMeta::Own`: only the sets travel), or

@@ -5,7 +5,7 @@ import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from
 import { alpha, baselineOf } from '../run.js';
 import { EVAL_EVERY_MS, busy, lastAtLeast, post, state } from './context.js';
 import { count } from '../words.js';
-import { sharedStep, sharesBytes } from './shares.js';
+import { pool, sharedStep, sharesBytes } from './shares.js';
 
 // one training call this long: responsive to pause and sliders, yet few messages
 const BATCH_MS = 100;
@@ -70,7 +70,7 @@ export async function stepOnce() {
   busy(null);
   state.cold.delete('step');
   const gpu = state.onWebgpu && state.gpu.counts.dispatches !== undefined ? { ...state.gpu.since(before), pipelinesTotal: state.gpu.counts.pipelines } : null;
-  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength + sharesBytes(), workers: state.workers, gpu });
+  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength + sharesBytes(), sharing: { ...pool.cost }, gpu });
   if (out.error) {
     diverge('training', out.error);
     return false;

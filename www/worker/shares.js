@@ -19,7 +19,7 @@ export function asked(threads) {
 
 /** The share workers, index i computing the (i + 1)-th run of units; the engine's compiled module,
  *  which each one starts from; and a count of the ones lost, for the page's sentence. */
-export const pool = { helpers: [], module: null, lost: 0 };
+export const pool = { helpers: [], module: null, lost: 0, cost: { iterations: 0, moveMs: 0, waitMs: 0 } };
 
 /** One share worker, noticed when it ends however it ends: an error, a wasm trap, or silently
  *  (terminated, its process killed), by the Web Lock it holds for its life. */
@@ -124,14 +124,21 @@ export async function sharedStep(lab, n) {
     post('workers', { workers: 1, asked: asked(state.threads), units, threads: state.threads, why: 'the share workers could not start in this browser: one worker' });
   }
   const shared = parts.slice(1);
-  const weights = shared.length ? await lab.export_weights() : null;
+  const t0 = performance.now();
+  const weights = shared.length ? lab.share_weights() : null;
   const jobs = shared.map(([first, k], i) => pool.helpers[i].work(weights.slice(), lab.unit_tasks(first, k)).then((a) => ({ first, k, i, ...a })));
+  const t1 = performance.now();
   lab.compute_units(...parts[0]);
-  for (const a of await Promise.all(jobs)) {
-    if (a.bytes) {
-      lab.put_units(a.first, a.bytes);
-      continue;
-    }
+  const t2 = performance.now();
+  const answers = await Promise.all(jobs);
+  const t3 = performance.now();
+  // what sharing costs here: the weights and tasks out, the sums in; and the wait for the shares
+  // after this worker's own units (bench-page.mjs --threads reads it)
+  for (const a of answers) if (a.bytes) lab.put_units(a.first, a.bytes);
+  const c = pool.cost;
+  Object.assign(c, { iterations: c.iterations + 1, moveMs: c.moveMs + (t1 - t0) + (performance.now() - t3), waitMs: c.waitMs + (t3 - t2) });
+  for (const a of answers) {
+    if (a.bytes) continue;
     // its units here, to the same sums; a fresh share in its place for the next meta-iteration
     busy('share', `a share worker ${a.problem}: computing its units here…`);
     lab.compute_units(a.first, a.k);
