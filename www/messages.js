@@ -112,7 +112,7 @@ const aboutWorker = {
   workers(m) {
     lab.workers = m;
     showBackend();
-    $('workers-why').textContent = m.why;
+    $('workers-why').textContent = `; ${m.why}`;
   },
   shareLost(m) {
     notice(`A share worker ${m.problem} during meta-iteration ${m.iteration}: the training worker computed its part of that meta-iteration itself, to the same sums, and started a fresh one. The run goes on as it would have.`, 'warn', 'share-lost');

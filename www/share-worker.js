@@ -33,9 +33,14 @@ if (self.isSecureContext && navigator.locks) {
 
 onmessage = async ({ data: msg }) => {
   if (msg.type === 'init') {
-    memory = (await init({ module_or_path: msg.module })).memory;
-    share = new Share();
-    postMessage({ type: 'ready' });
+    try {
+      memory = (await init({ module_or_path: msg.module })).memory;
+      share = new Share();
+      postMessage({ type: 'ready' });
+    } catch (e) {
+      // (a promise's failure is no error event for the training worker: it is told)
+      postMessage({ type: 'failed', id: null, message: `could not start its engine (${e?.message ?? e})`, fatal: true });
+    }
   } else if (msg.type === 'stop') {
     stopping = true;
   } else if (msg.type === 'work') {

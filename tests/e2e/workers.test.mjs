@@ -92,12 +92,12 @@ test('the workers: auto by default, one for the sinusoid with the reason, and a 
   assert.match(await notices(page), /threads=99 is not one of auto, 1, 2, 3, 4, 5, 6, 7, 8; using auto/);
   assert.equal(await page.$eval('#threads', (el) => el.value), 'auto');
   assert.equal(await page.evaluate(() => window.lab.workers.workers), 1);
-  assert.match(await page.textContent('#workers-why'), /the sinusoid's meta-batch is one batched operation, too little work to share: one worker/);
+  assert.match(await page.textContent('#workers-why'), /one worker: the sinusoid's meta-batch is one batched operation, too little work to share/);
   // glyphs with 3 asked for: three, said so
   await chooseWorkers(page, 3);
   assert.match(await page.textContent('#workers-why'), /one batched operation/, 'the sinusoid stays on one worker whatever is asked');
   await page.selectOption('#task', 'glyphs');
   await until(page, () => window.lab.config?.task.kind === 'glyphs' && window.lab.workers?.workers === 3, undefined, 120_000);
-  assert.match(await page.textContent('#workers-why'), /3 workers share each meta-batch \(as set; its meta-batch is cut into 4 units\)/);
+  assert.match(await page.textContent('#workers-why'), /3 workers share each meta-batch of 4 units \(as set\)/);
   assert.match(await page.evaluate(() => location.hash), /threads=3/, 'the task\'s preset keeps the workers');
 }));

@@ -35,7 +35,7 @@ export class Controls {
       const output = el('output');
       output.htmlFor = c.key;
       row.append(el('label', { htmlFor: c.key, textContent: c.label }), field, output);
-      (c.live ? liveBox : runBox).append(row);
+      (c.live || c.speed ? liveBox : runBox).append(row);
       // sliders act while dragged; fields and lists when committed
       field.addEventListener(c.live ? 'input' : 'change', () => onInput(c, this.read(c)));
       this.inputs.set(c.key, { field, output, row });

@@ -81,17 +81,17 @@ export function decide() {
   const units = state.lab.units();
   let n = 1;
   let why;
-  if (state.onWebgpu) why = 'WebGPU runs the meta-batch on its one device';
-  else if (typeof Worker === 'undefined') why = 'this browser cannot start workers from a worker: one worker';
-  else if (units === 1) why = `${state.config.task.kind === 'sinusoid' ? 'the sinusoid\'s' : 'this run\'s'} meta-batch is one batched operation, too little work to share: one worker`;
+  const how = state.threads === 'auto' ? `auto: ${count(navigator.hardwareConcurrency || 1, 'core')} here, one left to the page` : 'as set';
+  if (state.onWebgpu) why = 'one worker: WebGPU runs the meta-batch on its one device';
+  else if (typeof Worker === 'undefined') why = 'one worker: this browser cannot start workers from a worker';
+  else if (units === 1) why = `one worker: ${state.config.task.kind === 'sinusoid' ? 'the sinusoid\'s' : 'this run\'s'} meta-batch is one batched operation, too little work to share`;
   else {
     n = Math.min(want, units);
     const fits = state.lab.workers_that_fit(n);
-    const cut = `its meta-batch is cut into ${count(units, 'unit')}`;
-    if (fits < n) why = `${count(fits, 'worker')}: ${n} would need more memory than a browser tab gives (${cut})`;
-    else if (n === 1) why = `one worker (${state.threads === 'auto' ? `auto: ${count(navigator.hardwareConcurrency || 1, 'core')} here, one left to the page` : 'as set'}; ${cut})`;
-    else if (n < want) why = `${n} workers: ${cut}`;
-    else why = `${n} workers share each meta-batch (${state.threads === 'auto' ? 'auto: the cores less one' : 'as set'}; ${cut})`;
+    if (fits < n) why = `${count(fits, 'worker')}: ${n} would need more memory than a browser tab gives`;
+    else if (n === 1) why = `one worker (${how})`;
+    else if (n < want) why = `${n} workers, one per unit of the meta-batch (${want} asked for)`;
+    else why = `${n} workers share each meta-batch of ${units} units (${how})`;
     n = Math.min(n, fits);
   }
   state.workers = n;
@@ -121,7 +121,7 @@ export async function sharedStep(lab, n) {
     // a share that never started: this meta-iteration here, and the run on one worker
     parts = [[0, units]];
     state.workers = 1;
-    post('workers', { workers: 1, asked: asked(state.threads), units, threads: state.threads, why: 'the share workers could not start in this browser: one worker' });
+    post('workers', { workers: 1, asked: asked(state.threads), units, threads: state.threads, why: 'one worker: the share workers could not start in this browser' });
   }
   const shared = parts.slice(1);
   const t0 = performance.now();
