@@ -13,7 +13,8 @@ use crate::checkpoint::Checkpoint;
 use crate::config::{TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
 use crate::maml::shares::Layout;
-use crate::maml::{LandscapeOptions, Plane};
+use crate::maml::{LandscapeOptions, Plane, Stat};
+use crate::tasks::baselines::{Distance, accuracy};
 use crate::memory;
 use crate::settings::{self, Settings};
 use crate::tasks::{ImageSet, Labels, TaskMeta, omniglot};
@@ -239,6 +240,21 @@ impl Lab {
         let start = if random_init { Start::Random } else { Start::MetaLearned };
         let steps = self.trainer.config().maml.test_inner_steps;
         Ok(json(&self.trainer.evaluate(tasks.max(1) as usize, steps, start).read().await?))
+    }
+
+    /// The two nearest-neighbour classifiers, by pixel distance and by the modified Hausdorff
+    /// distance between the images' ink (`tasks::baselines`), on the `tasks` meta-test tasks
+    /// `evaluate` adapts to: `{"pixel": Stat, "hausdorff": Stat}` of their query accuracy (a
+    /// fraction), or `null` for the sinusoid. They learn nothing: a meta-learner below them has
+    /// not learned yet.
+    pub fn nearest_neighbours(&self, tasks: u32) -> String {
+        if self.trainer.config().task.kind == TaskKind::Sinusoid {
+            return "null".into();
+        }
+        let drawn = self.trainer.meta_test_tasks(tasks.max(1) as usize);
+        let shape = self.trainer.input_shape();
+        let stat = |d| Stat::of(&drawn.iter().map(|t| accuracy(t, shape, d)).collect::<Vec<_>>());
+        json(&serde_json::json!({"pixel": stat(Distance::Pixels), "hausdorff": stat(Distance::Hausdorff)}))
     }
 
     /// The `index`-th display task adapted step by step over the run's `test_inner_steps` (a View as JSON).

@@ -67,7 +67,8 @@
 //                                                     wasmBytes: every worker's memory; sharing: the time
 //                                                     the worker has spent moving weights, tasks and sums
 //                                                     to and from share workers, and waiting for them
-//   evaluation       {iteration, maml, random}        a meta-test: MAML's start and a random one
+//   evaluation       {iteration, maml, random,        a meta-test: MAML's start and a random one, and the
+//                     neighbours}                     nearest neighbours by pixels and by ink on its tasks
 //   rates            {iteration, rates}               Meta-SGD's learned inner rates per parameter
 //                                                     tensor, [{name, mean, min, max}], or null for
 //                                                     the other algorithms (with each meta-test)

@@ -68,7 +68,7 @@ export class Controls {
         field.setAttribute('aria-valuetext', formatLog(v));
       } else field.value = String(v);
       output.textContent = c.kind === 'log' ? formatLog(v) : c.live && c.kind === 'int' ? String(v) : '';
-      row.hidden = Boolean(c.images) && state.task === 'sinusoid';
+      row.hidden = (Boolean(c.images) && state.task === 'sinusoid') || Boolean(c.only && state.task !== c.only);
     }
   }
 }

@@ -19,6 +19,7 @@ export const state = {
   lastEval: 0, // when the last meta-test ended
   evalEvery: EVAL_EVERY_MS, // how long to train between meta-tests
   randomInit: { key: null, report: null }, // the random-start baseline: kept while what it depends on stays (run.js, baselineKey)
+  neighbours: { key: null, report: null }, // the nearest-neighbour classifiers on the same tasks ({pixel, hausdorff}, or null for the sinusoid), kept alike
   viewIndex: 0, // the display task the page shows
   schedule: [], // live settings still to apply, [{iteration, settings}] by iteration: a link's replay
   testDiverged: -1, // the iteration of the last meta-test that overflowed, so its view does not say so twice

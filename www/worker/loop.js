@@ -178,11 +178,13 @@ export async function evaluate() {
   const maml = await metaTest(false, 1, baseline ? 2 : 1);
   if (baseline) {
     state.randomInit = { key, report: await metaTest(true, 2, 2) };
+    // the nearest neighbours learn nothing: scored once on the same tasks, with the random start
+    state.neighbours = { key, report: JSON.parse(state.lab.nearest_neighbours(state.evalTasks)) };
   }
   state.lastEval = performance.now();
   state.evalEvery = Math.max(EVAL_EVERY_MS, 10 * (state.lastEval - t0));
   const iteration = state.lab.iteration();
-  post('evaluation', { iteration, maml, random: state.randomInit.report });
+  post('evaluation', { iteration, maml, random: state.randomInit.report, neighbours: state.neighbours.report });
   // adapting with too large an α overflows: a divergence like training's, the charts drawing what is finite
   const blown = firstNonFinite(evaluationLosses(maml));
   if (blown >= 0) {
