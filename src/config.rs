@@ -16,13 +16,24 @@ named_enum!(
         Omniglot = "omniglot",
         /// Uniform images plus Gaussian noise with unrelated labels: the chance-level control.
         Noise = "noise",
+        /// The paper's 2-D navigation (reinforcement learning): a point moves to an unseen goal
+        /// (`src/rl/`, its own trainer).
+        Navigation = "navigation",
     }
 );
+
+impl TaskKind {
+    /// Whether the supervised trainer (`Trainer`: support and query sets) runs it: every family
+    /// but navigation, which has its own (`rl::NavTrainer`) and is not on the page yet.
+    pub fn supervised(self) -> bool {
+        self != TaskKind::Navigation
+    }
+}
 
 named_enum!(
     /// The networks of `src/model/`.
     Arch {
-        /// 1-40-40-1 ReLU (sinusoid).
+        /// 1-40-40-1 ReLU (sinusoid); 2-100-100-2 ReLU, a Gaussian policy's mean (navigation).
         Mlp = "mlp",
         /// 4 x [3x3 conv, batch-norm, ReLU] and a linear head (the paper's Omniglot network).
         Conv4 = "conv4",
@@ -208,6 +219,14 @@ impl TrainerConfig {
                 ModelConfig::new(Arch::SeedCnn),
                 MamlConfig::new().with_inner_lr(0.01).with_inner_steps(5).with_test_inner_steps(10).with_meta_batch(4),
             ),
+            // `cbfinn/maml_rl`, maml_examples/maml_trpo_point.py: 20 trajectories per inner
+            // step (shots) and after it (queries), 40 tasks per meta-batch, fast_lr 0.5, one
+            // inner step, a 100-100 ReLU policy; β is Adam's (theirs was TRPO's KL step, 0.01)
+            TaskKind::Navigation => Self::new(
+                task.with_shots(20).with_queries(20),
+                ModelConfig::new(Arch::Mlp).with_hidden(100),
+                MamlConfig::new().with_inner_lr(0.5).with_meta_lr(0.01).with_meta_batch(40).with_test_inner_steps(3),
+            ),
         }
     }
 
@@ -251,7 +270,10 @@ impl TrainerConfig {
     pub fn validate(&self) -> Result<(), String> {
         let (t, m, o) = (&self.task, &self.model, &self.maml);
         let positive = |name: &str, v: usize| if v == 0 { Err(format!("{name} must be at least 1")) } else { Ok(()) };
-        if t.kind != TaskKind::Sinusoid {
+        if t.kind == TaskKind::Navigation && o.algorithm != Algorithm::Maml {
+            return Err(format!("navigation meta-learns with MAML (exact, or first-order with first_order), not {}", o.algorithm));
+        }
+        if !matches!(t.kind, TaskKind::Sinusoid | TaskKind::Navigation) {
             positive("ways", t.ways)?;
             if t.ways < 2 {
                 return Err("ways must be at least 2: a 1-way task has nothing to learn".into());
@@ -291,10 +313,10 @@ impl TrainerConfig {
             Arch::Mlp => positive("hidden", m.hidden)?,
             Arch::Conv4 | Arch::SeedCnn => positive("filters", m.filters)?,
         }
-        let wants_mlp = t.kind == TaskKind::Sinusoid;
+        let wants_mlp = matches!(t.kind, TaskKind::Sinusoid | TaskKind::Navigation);
         if wants_mlp != (m.arch == Arch::Mlp) {
             return Err(format!(
-                "model {} does not fit task {}: the sinusoid takes the mlp, image tasks take conv4 or seed-cnn",
+                "model {} does not fit task {}: the sinusoid and navigation take the mlp, image tasks take conv4 or seed-cnn",
                 m.arch, t.kind
             ));
         }

@@ -17,6 +17,7 @@ pub mod maml;
 pub mod memory;
 pub mod model;
 pub mod pending;
+pub mod rl;
 pub mod rng;
 pub mod settings;
 pub mod tasks;

@@ -85,6 +85,7 @@ impl Footprint {
 pub fn input_shape(config: &TrainerConfig) -> InputShape {
     match config.task.kind {
         TaskKind::Sinusoid => InputShape::vector(1),
+        TaskKind::Navigation => InputShape::vector(crate::rl::policy::OBSERVATIONS),
         TaskKind::Glyphs => InputShape::image(1, glyphs::SIDE),
         TaskKind::Omniglot => InputShape::image(1, omniglot::SIDE),
         TaskKind::Noise => InputShape::image(config.task.noise_channels, config.task.noise_side),

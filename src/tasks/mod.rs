@@ -101,7 +101,7 @@ pub fn images_per_class(kind: TaskKind) -> Option<usize> {
     match kind {
         TaskKind::Glyphs => Some(glyphs::INSTANCES_PER_CLASS),
         TaskKind::Omniglot => Some(20),
-        TaskKind::Sinusoid | TaskKind::Noise => None,
+        TaskKind::Sinusoid | TaskKind::Noise | TaskKind::Navigation => None,
     }
 }
 
@@ -112,6 +112,7 @@ pub fn sampler(config: &TaskConfig, data: &[ImageSet], seed: u64) -> Result<Box<
         TaskKind::Sinusoid => Box::new(sinusoid::Sinusoid::new(config)),
         TaskKind::Glyphs => Box::new(ClassTasks::new(config, glyphs::GlyphPool::train(), glyphs::GlyphPool::test())?),
         TaskKind::Noise => Box::new(noise::Noise::new(config)),
+        TaskKind::Navigation => return Err(DataError::Reinforcement),
         TaskKind::Omniglot => {
             let (train, test) = match data {
                 [] => return Err(DataError::Missing),

@@ -29,6 +29,8 @@ const SPLIT_STREAM: u64 = 0x5EED_5B17;
 pub enum DataError {
     #[error("the omniglot task needs a zip of characters (`--data ZIP`, or pick a file on the page)")]
     Missing,
+    #[error("navigation is a reinforcement-learning task, without support and query sets: it trains with its own trainer (`rl::NavTrainer`, `maml train --task navigation`)")]
+    Reinforcement,
     #[error("the file is {bytes} bytes, over the {limit}-byte limit")]
     TooLarge { bytes: usize, limit: usize },
     #[error("the file is not a readable zip archive ({0}); pick a .zip of <alphabet>/<character>/<image>.png, such as Omniglot's images_background_small1.zip")]

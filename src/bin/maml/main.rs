@@ -7,7 +7,7 @@ use burn::prelude::Device;
 use burn::tensor::FloatDType;
 use clap::{Args, Parser, Subcommand};
 
-use maml_lab::config::{Algorithm, Arch, TrainerConfig};
+use maml_lab::config::{Algorithm, Arch, TaskKind, TrainerConfig};
 use maml_lab::maml::{Directions, Fit, LandscapeOptions};
 use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
@@ -61,6 +61,11 @@ enum Command {
         /// would have: every setting comes from it, so no other setting may be given.
         #[arg(long)]
         resume: Option<PathBuf>,
+        /// Navigation: add the score-function term of the pre-adaptation trajectories, which
+        /// makes the meta-gradient unbiased [default: true; false: the authors' estimator,
+        /// which leaves it out].
+        #[arg(long, value_name = "BOOL")]
+        score_term: Option<bool>,
     },
     /// The meta-objective around a run's θ: the mean query loss after adaptation of a fixed
     /// meta-batch on a plane through θ (spanned by the exact and first-order meta-gradients, or
@@ -100,7 +105,10 @@ enum Command {
         /// A directory written by `maml train`.
         #[arg(long)]
         run: PathBuf,
-        /// Meta-test tasks.
+        /// The run's task, checked against it [default: the run's].
+        #[arg(long)]
+        task: Option<TaskKind>,
+        /// Meta-test tasks (navigation: goals).
         #[arg(long, default_value_t = 600)]
         tasks: usize,
         /// Inner steps at test time [default: the run's test_inner_steps].
@@ -166,6 +174,11 @@ enum Command {
     },
     /// Checks the exact meta-gradient against central finite differences in f64.
     Gradcheck {
+        /// navigation: the reinforcement-learning meta-gradient (its surrogate on a fixed batch
+        /// of trajectories; `--algorithm` and `--model` do not apply) [default: the supervised
+        /// check, on the model's own small task].
+        #[arg(long)]
+        task: Option<TaskKind>,
         /// maml, anil or meta-sgd (θ and the learned rates); reptile checks its direction
         /// Σ(θ − θ') against the same inner steps taken task by task.
         #[arg(long, default_value = "maml")]
@@ -206,6 +219,7 @@ impl Setup {
 
 mod bench;
 mod eval;
+mod navigation;
 mod train;
 mod landscape;
 use eval::{Asked, eval};
@@ -253,17 +267,52 @@ fn keep_freed_memory() {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume } => {
+        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume, score_term } => {
             if resume.is_some() && (setup.settings != Settings::default() || pretrained) {
                 return Err(Failure("--resume takes every setting from the checkpoint: give no other setting (nor --pretrained) with it".into()));
+            }
+            if setup.settings.task == Some(TaskKind::Navigation) {
+                if resume.is_some() || compare_every > 0 || path_every > 0 || !setup.data.is_empty() {
+                    return Err(Failure("navigation takes none of --resume, --compare-every, --path-every and --data (yet)".into()));
+                }
+                let config = setup.config();
+                config.validate().map_err(Failure)?;
+                return navigation::train(config, iterations, &out, log_every, pretrained, score_term.unwrap_or(true));
+            }
+            if score_term.is_some() {
+                return Err(Failure("--score-term is navigation's: the supervised tasks sample nothing from the policy".into()));
             }
             train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())
         }
         Command::Landscape { run, directions, size, fit, zoom, span, seed, out } => landscape::landscape(&run, &LandscapeOptions { directions, size, fit, zoom, span, seed }, out.as_deref()),
-        Command::Eval { run, tasks, inner_steps, data, rotations, within_alphabet, different_drawers } => {
+        Command::Eval { run, task, tasks, inner_steps, data, rotations, within_alphabet, different_drawers } => {
+            let weights = std::fs::read(run.join("weights.bin")).map_err(|e| Failure(format!("cannot read {}: {e}", run.join("weights.bin").display())))?;
+            let trained = maml_lab::weights::Weights::decode(&weights)?.config.task.kind;
+            if let Some(task) = task.filter(|&t| t != trained) {
+                return Err(Failure(format!("{} is a run of task {trained}, not {task}", run.display())));
+            }
+            if trained == TaskKind::Navigation {
+                if data.is_some() || within_alphabet.is_some() || different_drawers.is_some() {
+                    return Err(Failure("--data, --within-alphabet and --different-drawers are Omniglot's: a navigation run meta-tests on held-out goals".into()));
+                }
+                if tasks < 2 {
+                    return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
+                }
+                return navigation::eval(&run, &weights, tasks, inner_steps);
+            }
             eval(&run, Asked { tasks, inner_steps, data: data.as_deref(), rotations, within_alphabet, different_drawers })
         }
-        Command::Bench { setup, iterations, threads, backend } => bench(&setup, iterations, threads, backend),
+        Command::Bench { setup, iterations, threads, backend } => {
+            if setup.settings.task == Some(TaskKind::Navigation) {
+                if threads.is_some_and(|t| t != 1) || backend != BenchBackend::Flex {
+                    return Err(Failure("navigation runs on one thread of the CPU backend (flex)".into()));
+                }
+                let config = setup.config();
+                config.validate().map_err(Failure)?;
+                return navigation::bench(config, iterations);
+            }
+            bench(&setup, iterations, threads, backend)
+        }
         Command::Compare { setup, algorithms, iterations, seeds, tasks, markdown } => {
             let learners = compare::Learner::parse(&algorithms)?;
             let data = load_data(&setup.data)?;
@@ -276,9 +325,14 @@ fn run(command: Command) -> Result<(), Failure> {
             };
             compare::compare(base_for, &data, &learners, iterations, seeds, tasks, markdown)
         }
-        Command::Gradcheck { algorithm, model, inner_steps, coords, filters, seed } => {
+        Command::Gradcheck { task, algorithm, model, inner_steps, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
+            if task == Some(TaskKind::Navigation) {
+                let report = maml_lab::rl::gradcheck::gradcheck(inner_steps, coords, seed, &device);
+                println!("{}", serde_json::to_string(&report)?);
+                return Ok(());
+            }
             let report = gradcheck::gradcheck(algorithm, model, filters, inner_steps, coords, seed, &device);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
