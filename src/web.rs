@@ -13,7 +13,9 @@ use crate::checkpoint::Checkpoint;
 use crate::config::{TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
 use crate::maml::shares::Layout;
-use crate::maml::{LandscapeOptions, Plane, Stat};
+use crate::maml::{EvalReport, LandscapeOptions, Plane, Stat, TaskCurve};
+use crate::tasks::encode_tasks;
+use crate::weights;
 use crate::tasks::baselines::{Distance, accuracy};
 use crate::memory;
 use crate::settings::{self, Settings};
@@ -197,6 +199,37 @@ impl Lab {
     /// must).
     pub fn share_weights(&self) -> Vec<u8> {
         self.trainer.weights().wait()
+    }
+
+    /// Tasks `first..first + count` of the `tasks` meta-test tasks `evaluate` adapts to, as
+    /// bytes for a `Share` (`Share::curves`).
+    pub fn meta_test_tasks(&self, tasks: u32, first: u32, count: u32) -> Result<Vec<u8>, String> {
+        let drawn = self.trainer.meta_test_tasks(tasks as usize);
+        let part = drawn.get(first as usize..(first + count) as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
+        Ok(encode_tasks(part))
+    }
+
+    /// The weights file of a meta-test's start (with `random_init`, the random start's), for a
+    /// `Share` to adapt from; read at once (the CPU's).
+    pub fn start_weights(&self, random_init: bool) -> Vec<u8> {
+        let start = if random_init { Start::Random } else { Start::MetaLearned };
+        weights::read(&self.trainer.start_params(start), self.trainer.config().clone(), self.trainer.iteration()).wait()
+    }
+
+    /// Tasks `first..first + count` of the meta-test adapted here: their curves, as `Share::curves`.
+    pub fn meta_test_curves(&self, tasks: u32, random_init: bool, first: u32, count: u32) -> Result<String, String> {
+        let start = if random_init { Start::Random } else { Start::MetaLearned };
+        let drawn = self.trainer.meta_test_tasks(tasks as usize);
+        let part = drawn.get(first as usize..(first + count) as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
+        let steps = self.trainer.config().maml.test_inner_steps;
+        Ok(json(&self.trainer.evaluate_on(part, steps, start).wait().tasks))
+    }
+
+    /// A meta-test put together from its parts' curves (a JSON array of `meta_test_curves` or
+    /// `Share::curves` answers, in task order): the EvalReport `evaluate` gives.
+    pub fn meta_test_report(&self, parts_json: &str) -> Result<String, String> {
+        let parts: Vec<Vec<TaskCurve>> = serde_json::from_str(parts_json).map_err(|e| format!("unreadable meta-test parts: {e}"))?;
+        Ok(json(&EvalReport::from_curves(parts.into_iter().flatten().collect())))
     }
 
     /// How many units the run's meta-batches are cut into: at most that many workers share them.

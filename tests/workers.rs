@@ -145,3 +145,33 @@ fn the_units_the_lab_announces_are_the_ones_it_plans() {
         assert_eq!(lab.workers_that_fit(8), 8, "{settings}: the page's presets fit eight workers");
     }
 }
+
+/// A meta-test shared the same way: the lab's part and the shares' curves, put back together,
+/// are the meta-test `evaluate` gives (to float rounding: the parts adapt their tasks in other
+/// batches), from the learned start and from the random one.
+#[test]
+fn a_meta_test_shared_among_workers_is_the_lab_s_own() {
+    for algorithm in ["maml", "meta-sgd"] {
+        let mut lab = Lab::new(&glyphs(algorithm, false)).unwrap();
+        block_on(lab.step(2));
+        for random in [false, true] {
+            let whole: Value = serde_json::from_str(&block_on(lab.evaluate(10, random)).unwrap()).unwrap();
+            let weights = lab.start_weights(random);
+            let mine: Value = serde_json::from_str(&lab.meta_test_curves(10, random, 0, 4).unwrap()).unwrap();
+            let theirs: Value = serde_json::from_str(&Share::new().curves(&weights, &lab.meta_test_tasks(10, 4, 6).unwrap()).unwrap()).unwrap();
+            let shared: Value = serde_json::from_str(&lab.meta_test_report(&serde_json::to_string(&[mine, theirs]).unwrap()).unwrap()).unwrap();
+            let values = |v: &Value, key: &str| -> Vec<f64> { v["tasks"].as_array().unwrap().iter().flat_map(|t| t[key].as_array().unwrap().iter().map(|x| x.as_f64().unwrap())).collect() };
+            for key in ["loss", "accuracy"] {
+                let (a, b) = (values(&whole, key), values(&shared, key));
+                assert_eq!(a.len(), b.len());
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{algorithm} (random start {random}) {key}: {x} alone, {y} shared");
+                }
+            }
+            assert_eq!(whole["steps"].as_array().unwrap().len(), shared["steps"].as_array().unwrap().len());
+        }
+    }
+    let lab = Lab::new(&glyphs("maml", false)).unwrap();
+    assert!(lab.meta_test_tasks(10, 8, 3).is_err(), "past the meta-test's tasks");
+    assert!(lab.meta_test_report("[[{\"loss\": 1}]]").is_err());
+}

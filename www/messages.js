@@ -115,7 +115,7 @@ const aboutWorker = {
     $('workers-why').textContent = `; ${m.why}`;
   },
   shareLost(m) {
-    notice(`A share worker ${m.problem} during meta-iteration ${m.iteration}: the training worker computed its part of that meta-iteration itself, to the same sums, and started a fresh one. The run goes on as it would have.`, 'warn', 'share-lost');
+    notice(`A share worker ${m.problem} ${m.when}: the training worker did its part itself, to the same sums, and started a fresh one. The run goes on as it would have.`, 'warn', 'share-lost');
   },
   settled() {
     lab.settling.shift()?.();

@@ -7,6 +7,7 @@
 //   init                       {module}                     start the wasm from the training
 //                                                           worker's compiled module
 //   work                       {id, weights, units}         the sums of these units (ArrayBuffers)
+//   curves                     {id, weights, tasks}         these meta-test tasks adapted from these weights
 //   stop                       {}                           test-only: stop without a word on the next
 //                                                           work, as a killed process does
 //
@@ -15,6 +16,7 @@
 //                                                           its end is noticed however it comes
 //   ready                      {}                           the wasm is up
 //   sums                       {id, bytes, ms, wasmBytes}   the units' sums; its wasm memory
+//   curves                     {id, json, wasmBytes}        the tasks' curves, as JSON
 //   failed                     {id, message, fatal}         the request failed (fatal: a wasm trap,
 //                                                           this worker is done)
 import init, { Share } from './pkg/maml_lab.js';
@@ -43,6 +45,14 @@ onmessage = async ({ data: msg }) => {
     }
   } else if (msg.type === 'stop') {
     stopping = true;
+  } else if (msg.type === 'curves') {
+    if (stopping) return close();
+    try {
+      const json = share.curves(new Uint8Array(msg.weights), new Uint8Array(msg.tasks));
+      postMessage({ type: 'curves', id: msg.id, json, wasmBytes: memory.buffer.byteLength });
+    } catch (e) {
+      postMessage({ type: 'failed', id: msg.id, message: String(e?.message ?? e), fatal: e instanceof WebAssembly.RuntimeError });
+    }
   } else if (msg.type === 'work') {
     if (stopping) return close();
     const t0 = performance.now();

@@ -100,8 +100,8 @@
 //   walk             {index, iteration, walk}         MAML's one inner step on the index-th display task
 //   workers          {workers, asked, units, threads,  how many workers share each meta-iteration, of the
 //                     why}                            asked, and why (the run's units, its memory, WebGPU)
-//   shareLost        {problem, iteration, lost}       a share worker ended; its units of that meta-iteration
-//                                                     were computed here, to the same sums, and it is replaced
+//   shareLost        {problem, when, lost}            a share worker ended; its part (units of a meta-iteration,
+//                                                     tasks of a meta-test) was done here, and it is replaced
 //   error            {request, message}               a request failed and changed nothing (a refused
 //                                                     start leaves the previous run, if any, paused)
 //   fatal            {request, message}               the wasm panicked: this worker is done (a trap

@@ -11,14 +11,16 @@ use burn::prelude::Device;
 #[cfg(target_family = "wasm")]
 use wasm_bindgen::prelude::*;
 
-use crate::config::TaskKind;
+use crate::config::{TaskKind, TrainerConfig};
+use crate::maml::MetaParams;
 use crate::maml::adapt::meta_params;
+use crate::maml::evaluate::evaluate_tasks;
 use crate::maml::learners::direction;
 use crate::maml::shares::{Layout, Shares};
 use crate::memory::input_shape;
 use crate::model::Network;
 use crate::rng::Rng;
-use crate::tasks::{Task, decode_tasks, encode_tasks};
+use crate::tasks::{InputShape, Task, decode_tasks, encode_tasks};
 use crate::weights::{Weights, param_tensors, write_params};
 
 /// Runs of units as one message: their number, then each one's bytes with its length.
@@ -77,17 +79,7 @@ impl Share {
     /// The sums of the units `units` (`encode_units`) of a meta-iteration of the run whose
     /// weights file is `weights`: the message `Lab::put_units` takes, one `Sum::encode` per unit.
     pub fn sums(&self, weights: &[u8], units: &[u8]) -> Result<Vec<u8>, String> {
-        let weights = Weights::decode(weights)?;
-        let config = weights.config;
-        let shape = input_shape(&config);
-        let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
-        let theta = Network::new(&config.model, shape, outputs, &mut Rng::stream(0, 0), &self.device)?;
-        let params = meta_params(theta, &config.maml);
-        let shapes: Vec<Vec<usize>> = param_tensors(&params).into_iter().map(|(s, _)| s).collect();
-        if shapes != weights.shapes {
-            return Err("the weights sent to a worker do not fit the model of their own settings".into());
-        }
-        let params = write_params(params, &weights.values);
+        let (config, shape, params) = self.params(weights, &self.device)?;
         let shares = Shares::new(&config.model, 1, &self.device, Layout::Units);
         let sums = unframe(units)?
             .into_iter()
@@ -101,5 +93,33 @@ impl Share {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(frame(&sums))
+    }
+
+    /// Some of a meta-test's tasks (`encode_tasks`) adapted from the start whose weights file
+    /// is `weights` over its `test_inner_steps`: their curves as JSON, for `Lab::meta_test_report`.
+    pub fn curves(&self, weights: &[u8], tasks: &[u8]) -> Result<String, String> {
+        let plain = self.device.clone().inner();
+        let (config, shape, params) = self.params(weights, &plain)?;
+        let tasks = decode_tasks(tasks)?;
+        let shares = Shares::new(&config.model, 1, &plain, Layout::Units);
+        let report = evaluate_tasks(&params, &tasks, shape, &config.maml, config.maml.test_inner_steps, &shares).wait();
+        Ok(serde_json::to_string(&report.tasks).expect("curves serialise"))
+    }
+}
+
+impl Share {
+    /// The run's settings, its input shape and the meta-parameters of a weights file, on `device`.
+    fn params(&self, weights: &[u8], device: &Device) -> Result<(TrainerConfig, InputShape, MetaParams), String> {
+        let weights = Weights::decode(weights)?;
+        let config = weights.config;
+        let shape = input_shape(&config);
+        let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
+        let theta = Network::new(&config.model, shape, outputs, &mut Rng::stream(0, 0), device)?;
+        let params = meta_params(theta, &config.maml);
+        let shapes: Vec<Vec<usize>> = param_tensors(&params).into_iter().map(|(s, _)| s).collect();
+        if shapes != weights.shapes {
+            return Err("the weights sent to a worker do not fit the model of their own settings".into());
+        }
+        Ok((config, shape, write_params(params, &weights.values)))
     }
 }

@@ -41,8 +41,10 @@ async function run(hash, workers, n, { switchAt = null, then = null } = {}) {
     const badge = await page.textContent('#backend-badge');
     const bytes = await page.evaluate(() => window.lab.wasmBytes);
     const link = await page.evaluate(() => location.hash);
+    // the last meta-test's per-task accuracies (shared among the workers too)
+    const meta = await page.evaluate(() => window.lab.evaluation.maml.tasks.flatMap((t) => t.accuracy));
     assert.deepEqual(consoleErrors, []);
-    return { hash: await weightsHash(page), said, badge, bytes, link };
+    return { hash: await weightsHash(page), said, badge, bytes, link, meta };
   });
 }
 
@@ -58,6 +60,8 @@ for (const algorithm of ['maml', 'reptile']) {
       assert.ok(many.said.units >= workers, 'the glyph preset has units enough for them');
       assert.equal(many.badge, `CPU · WebAssembly · ${workers} workers`);
       assert.equal(many.hash, one.hash, `${algorithm} with ${workers} workers: the weights differ from one worker's`);
+      // the meta-test, its tasks shared, scores them as one worker does (to float rounding)
+      many.meta.forEach((a, i) => assert.ok(Math.abs(a - one.meta[i]) < 1e-6, `meta-test task ${i}: ${a} with ${workers} workers, ${one.meta[i]} with one`));
       // the memory the page counts is every worker's
       assert.ok(many.bytes > one.bytes, `${workers} workers hold more memory than one (${many.bytes} vs ${one.bytes})`);
       assert.match(many.link, new RegExp(`threads=${workers}`));
@@ -77,7 +81,7 @@ test('a share worker that stops mid-run is noticed and replaced; its units are c
     // the share stops without a word on its next request, as a killed process does
     await page.evaluate(() => window.lab.worker.postMessage({ type: 'stopShare', index: 0 }));
     await steps(page, 5);
-    assert.match(await notices(page), /A share worker stopped without a word during meta-iteration 4: the training worker computed its part of that meta-iteration itself/);
+    assert.match(await notices(page), /A share worker stopped without a word during meta-iteration 4: the training worker did its part itself, to the same sums/);
     // the controls say what runs: two workers, the replacement among them
     assert.equal(await page.$eval('#threads', (el) => el.value), '2');
     assert.equal(await page.textContent('#backend-badge'), 'CPU · WebAssembly · 2 workers');

@@ -5,7 +5,7 @@ import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from
 import { alpha, baselineOf } from '../run.js';
 import { EVAL_EVERY_MS, busy, lastAtLeast, post, state } from './context.js';
 import { count } from '../words.js';
-import { pool, sharedStep, sharesBytes } from './shares.js';
+import { pool, sharedMetaTest, sharedStep, sharesBytes } from './shares.js';
 
 // one training call this long: responsive to pause and sliders, yet few messages
 const BATCH_MS = 100;
@@ -162,7 +162,8 @@ async function metaTest(randomInit, call, calls) {
   const past = [state.evalMs[randomInit], state.evalMs[!randomInit]].find((p) => p.key === key);
   busy('evaluate', text, past?.ms ?? null);
   const t0 = performance.now();
-  const report = JSON.parse(await state.lab.evaluate(state.evalTasks, randomInit));
+  // on the CPU's workers, each adapting a share of the tasks
+  const report = state.workers > 1 ? await sharedMetaTest(state.lab, state.evalTasks, randomInit, state.workers) : JSON.parse(await state.lab.evaluate(state.evalTasks, randomInit));
   await lastAtLeast(t0);
   busy(null);
   state.cold.delete('evaluate');

@@ -34,9 +34,9 @@ class Helper {
     this.worker.onmessage = ({ data: m }) => {
       if (m.type === 'alive') navigator.locks.request(m.lock, () => this.die('stopped without a word'));
       else if (m.type === 'ready') this.onReady(true);
-      else if (m.type === 'sums') {
+      else if (m.type === 'sums' || m.type === 'curves') {
         this.wasmBytes = m.wasmBytes;
-        this.settle(m.id, m.bytes);
+        this.settle(m.id, m.bytes ?? m.json);
       } else if (m.type === 'failed') {
         if (m.fatal) this.die(`crashed (${m.message})`);
         else this.settle(m.id, null, m.message);
@@ -49,10 +49,11 @@ class Helper {
     this.worker.postMessage({ type: 'init', module: pool.module });
   }
 
-  settle(id, bytes, problem = null) {
+  /** Answers request `id`: with its result (bytes or JSON), or null and the problem. */
+  settle(id, result, problem = null) {
     const p = this.pending.get(id);
     this.pending.delete(id);
-    p?.({ bytes, problem });
+    p?.({ result, problem });
   }
 
   /** Ends this worker: every request in flight is answered with its reason, computed elsewhere. */
@@ -64,12 +65,14 @@ class Helper {
     for (const id of [...this.pending.keys()]) this.settle(id, null, why);
   }
 
-  /** The sums of `units` (bytes) with `weights` (bytes): {bytes} or {bytes: null, problem}. */
-  work(weights, units) {
-    if (this.dead) return Promise.resolve({ bytes: null, problem: this.dead });
+  /** A request to the share (`type` 'work' or 'curves', its byte arrays transferred): {result},
+   *  or {result: null, problem} when it failed or the share was lost. */
+  ask(type, payload) {
+    if (this.dead) return Promise.resolve({ result: null, problem: this.dead });
     const id = this.nextId++;
     const answer = new Promise((resolve) => this.pending.set(id, resolve));
-    this.worker.postMessage({ type: 'work', id, weights: weights.buffer, units: units.buffer }, [weights.buffer, units.buffer]);
+    const buffers = Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, v.buffer]));
+    this.worker.postMessage({ type, id, ...buffers }, Object.values(buffers));
     return answer;
   }
 }
@@ -126,7 +129,7 @@ export async function sharedStep(lab, n) {
   const shared = parts.slice(1);
   const t0 = performance.now();
   const weights = shared.length ? lab.share_weights() : null;
-  const jobs = shared.map(([first, k], i) => pool.helpers[i].work(weights.slice(), lab.unit_tasks(first, k)).then((a) => ({ first, k, i, ...a })));
+  const jobs = shared.map(([first, k], i) => pool.helpers[i].ask('work', { weights: weights.slice(), units: lab.unit_tasks(first, k) }).then((a) => ({ first, k, i, ...a })));
   const t1 = performance.now();
   lab.compute_units(...parts[0]);
   const t2 = performance.now();
@@ -134,20 +137,41 @@ export async function sharedStep(lab, n) {
   const t3 = performance.now();
   // what sharing costs here: the weights and tasks out, the sums in; and the wait for the shares
   // after this worker's own units (bench-page.mjs --threads reads it)
-  for (const a of answers) if (a.bytes) lab.put_units(a.first, a.bytes);
+  for (const a of answers) if (a.result) lab.put_units(a.first, a.result);
   const c = pool.cost;
   Object.assign(c, { iterations: c.iterations + 1, moveMs: c.moveMs + (t1 - t0) + (performance.now() - t3), waitMs: c.waitMs + (t3 - t2) });
   for (const a of answers) {
-    if (a.bytes) continue;
+    if (a.result) continue;
     // its units here, to the same sums; a fresh share in its place for the next meta-iteration
     busy('share', `a share worker ${a.problem}: computing its units here…`);
     lab.compute_units(a.first, a.k);
     busy(null);
-    pool.lost += 1;
-    pool.helpers[a.i].die(a.problem);
-    post('shareLost', { problem: a.problem, iteration: lab.iteration() + 1, lost: pool.lost });
+    lost(a, `during meta-iteration ${lab.iteration() + 1}`);
   }
   return JSON.parse(await lab.finish_step());
+}
+
+/** A share that failed or was lost (`a.i`): replaced, and the page told. */
+function lost(a, when) {
+  pool.lost += 1;
+  pool.helpers[a.i].die(a.problem);
+  post('shareLost', { problem: a.problem, when, lost: pool.lost });
+}
+
+/** The meta-test of `lab` on its `tasks` tasks from the learned (or, `randomInit`, the random)
+ *  start, its tasks shared among `n` workers: `lab.evaluate`'s report, parsed. A share lost has
+ *  its tasks adapted here. */
+export async function sharedMetaTest(lab, tasks, randomInit, n) {
+  let parts = runs(tasks, Math.min(n, tasks));
+  if (parts.length > 1 && !(await helpers(parts.length - 1))) parts = [[0, tasks]];
+  const weights = parts.length > 1 ? lab.start_weights(randomInit) : null;
+  const jobs = parts.slice(1).map(([first, k], i) => pool.helpers[i].ask('curves', { weights: weights.slice(), tasks: lab.meta_test_tasks(tasks, first, k) }).then((a) => ({ first, k, i, ...a })));
+  const curves = [JSON.parse(lab.meta_test_curves(tasks, randomInit, ...parts[0]))];
+  for (const a of await Promise.all(jobs)) {
+    if (!a.result) lost(a, 'during a meta-test');
+    curves.push(JSON.parse(a.result ?? lab.meta_test_curves(tasks, randomInit, a.first, a.k)));
+  }
+  return JSON.parse(lab.meta_test_report(JSON.stringify(curves)));
 }
 
 /** The wasm memory of the share workers, as they last reported it. */
