@@ -7,7 +7,9 @@
 // the page's checkpoints and with none (`?checkpoint_ms=0`), in three alternating pairs. --compare
 // times what the exact-against-first-order chart costs: the sinusoid and the glyph preset with
 // the page's default comparisons (auto), every 20 meta-iterations, and none, alternating, three times.
-// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--compare] [--only=REGEX]
+// --threads times the page on every core: the glyph and sinusoid presets with 1, 2 and 4 workers,
+// alternating, three times, with what sharing costs per meta-iteration.
+// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--compare] [--threads] [--only=REGEX]
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
 const seconds = Number(process.argv[2] ?? 20);
@@ -49,6 +51,17 @@ if (process.argv.includes('--compare')) {
     }
   }
 }
+if (process.argv.includes('--threads')) {
+  // the page on every core: each preset with 1, 2 and 4 workers, alternating, three rounds; with
+  // the time per meta-iteration the training worker spends moving weights, tasks and sums, and
+  // waiting for the share workers after its own units
+  cases.length = 0;
+  for (let round = 1; round <= 3; round++) {
+    for (const [what, hash] of [['glyphs preset', '#task=glyphs&backend=cpu&start=scratch'], ['sinusoid preset', '#task=sinusoid&backend=cpu&start=scratch']]) {
+      for (const threads of [1, 2, 4]) cases.push({ name: `${what}, ${threads} workers, round ${round}`, hash: `${hash}&threads=${threads}` });
+    }
+  }
+}
 const only = new RegExp(process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '');
 
 for (const c of cases.filter((c) => only.test(c.name))) {
@@ -60,12 +73,15 @@ for (const c of cases.filter((c) => only.test(c.name))) {
     await until(page, () => window.lab.iteration >= 1, null, 600_000);
     const first = (Date.now() - opened) / 1000;
     await page.waitForTimeout(2000); // past the first evaluation
-    const a = await page.evaluate(() => [performance.now(), window.lab.iteration]);
+    const a = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.results.sharing]);
     await page.waitForTimeout(seconds * 1000);
-    const b = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.backend.backend, window.lab.wasmBytes, window.lab.gpuWork]);
+    const b = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.backend.backend, window.lab.wasmBytes, window.lab.gpuWork, window.lab.results.sharing, window.lab.workers?.workers]);
     const itPerS = (b[1] - a[1]) / ((b[0] - a[0]) / 1000);
     const round = (counts) => counts && Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, +v.toFixed(1)]));
     const gpu = b[2] === 'webgpu' ? { gpu_first: round(b[4].first), gpu_steady: round(b[4].steady) } : {};
-    console.log(JSON.stringify({ case: c.name, backend: b[2], first_iteration_s: +first.toFixed(2), it_per_s: +itPerS.toFixed(2), wasm_memory_mb: +(b[3] / 2 ** 20).toFixed(1), ...gpu }));
+    // per shared meta-iteration, over the measured window
+    const shared = b[5] && a[2] && b[5].iterations > a[2].iterations ? b[5].iterations - a[2].iterations : 0;
+    const sharing = shared ? { workers: b[6], move_ms_per_it: +((b[5].moveMs - a[2].moveMs) / shared).toFixed(2), wait_ms_per_it: +((b[5].waitMs - a[2].waitMs) / shared).toFixed(2) } : { workers: b[6] };
+    console.log(JSON.stringify({ case: c.name, backend: b[2], first_iteration_s: +first.toFixed(2), it_per_s: +itPerS.toFixed(2), wasm_memory_mb: +(b[3] / 2 ** 20).toFixed(1), ...sharing, ...gpu }));
   });
 }

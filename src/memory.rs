@@ -13,7 +13,7 @@
 
 use crate::config::{Algorithm, TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
-use crate::maml::shares::Shares;
+use crate::maml::shares::{Layout, Shares};
 use crate::model::Plan;
 use crate::tasks::{InputShape, glyphs, omniglot};
 
@@ -102,7 +102,7 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let (unit, weights) = ((plan.activations_per_example() + plan.im2col_per_example()) as f64, plan.parameters() as f64);
     let (support, query) = (ways * t.shots, ways * t.queries);
     // the page's CPU path: the whole meta-batch in one share, `at_once` tasks adapted together
-    let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false };
+    let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false, layout: Layout::Units };
     let at_once = cpu.at_once(o.meta_batch, support + query) as f64;
     let (tasks, steps) = (o.meta_batch as f64, o.inner_steps as f64);
     let held = Held::of(o.algorithm, o.first_order);
@@ -141,4 +141,28 @@ pub fn check_page(config: &TrainerConfig, eval_tasks: usize) -> Result<(), Strin
         ("for a meta-test", "the filters, ways or shots + queries")
     };
     Err(format!("this run needs about {} {what}, more than the {} a browser tab can give it; lower {lower}", gb(needed), gb(PAGE_BUDGET)))
+}
+
+/// What the page's workers may hold together, the training worker's included: each has a wasm
+/// memory of its own, and a tab's are all in one process of the browser's.
+pub const TAB_BUDGET: u64 = 2 * PAGE_BUDGET;
+
+/// Tasks per unit of the page's meta-batches of `config`, and their number (`Layout::Units`).
+pub fn units(config: &TrainerConfig) -> (usize, usize) {
+    let t = &config.task;
+    let examples = if t.kind == TaskKind::Sinusoid { t.shots + t.queries } else { t.ways * (t.shots + t.queries) };
+    let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false, layout: Layout::Units };
+    let per_unit = cpu.unit_tasks(config.maml.meta_batch, examples);
+    (per_unit, config.maml.meta_batch.div_ceil(per_unit))
+}
+
+/// The most of `workers` workers whose memories together fit `TAB_BUDGET` (at least one): the
+/// training worker needs what `check_page` counts, and each share worker, which computes its
+/// units one after another, one unit's meta-iteration.
+pub fn workers_that_fit(config: &TrainerConfig, eval_tasks: usize, workers: usize) -> usize {
+    let lead = footprint(config, eval_tasks).peak() + task_data(config);
+    let mut unit = config.clone();
+    unit.maml.meta_batch = units(config).0;
+    let share = footprint(&unit, 1).meta_iteration;
+    (1..=workers.max(1)).rev().find(|&n| lead + (n as u64 - 1) * share <= TAB_BUDGET).unwrap_or(1)
 }

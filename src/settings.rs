@@ -180,15 +180,17 @@ pub struct Control {
     pub live: bool,
     /// Only image tasks use it (hidden for the sinusoid).
     pub images: bool,
+    /// Only this task uses it (hidden for the others), when it is one task's.
+    pub only: Option<TaskKind>,
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `grad_clip`, `rotations`, `within_alphabet`,
-/// `different_drawers`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `grad_clip`, `rotations`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
-    let c = |key, label, kind, live, images| Control { key, label, kind, live, images };
+    let c = |key, label, kind, live, images| Control { key, label, kind, live, images, only: None };
+    let omniglot = |key, label| Control { key, label, kind: Kind::Bool, live: false, images: true, only: Some(TaskKind::Omniglot) };
     vec![
         c("task", "task", Kind::Enum(TaskKind::ALL.iter().filter(|k| k.supervised()).map(|k| k.name()).collect()), false, false),
         c("algorithm", "algorithm", Kind::Enum(Algorithm::ALL.iter().map(|a| a.name()).collect()), false, false),
@@ -196,6 +198,8 @@ pub fn controls() -> Vec<Control> {
         c("shots", "shots (K)", int(1, 20), false, false),
         c("queries", "queries", int(1, 30), false, false),
         c("filters", "filters", Kind::Int { min: 8, max: 64, values: Some(vec![8, 16, 32, 64]) }, false, true),
+        omniglot("within_alphabet", "classes of one alphabet"),
+        omniglot("different_drawers", "queries by other drawers"),
         c("seed", "seed", int(0, u32::MAX as u64), false, false),
         c("inner_lr", "α inner_lr", Kind::Log { min: 1e-4, max: 2.0 }, true, false),
         c("meta_lr", "β meta_lr", Kind::Log { min: 1e-5, max: 0.1 }, true, false),
@@ -216,6 +220,9 @@ pub fn table() -> Value {
         .iter()
         .map(|c| {
             let mut v = json!({"key": c.key, "label": c.label, "live": c.live, "images": c.images});
+            if let Some(task) = c.only {
+                v["only"] = json!(task.name());
+            }
             match &c.kind {
                 Kind::Enum(values) => (v["kind"], v["values"]) = (json!("enum"), json!(values)),
                 Kind::Int { min, max, values } => {
@@ -249,7 +256,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "rotations", "within_alphabet", "different_drawers"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "rotations"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

@@ -12,7 +12,9 @@ use crate::config::{Algorithm, MamlConfig, TaskKind, TrainerConfig};
 use crate::maml::adapt::meta_params;
 use crate::maml::optim::Adam;
 use crate::maml::params::{RateSummary, rate_summaries};
-use crate::maml::shares::Shares;
+use crate::maml::learners::direction;
+use crate::maml::outer::meta_step_summed;
+use crate::maml::shares::{Layout, Shares, Sum};
 use crate::maml::compare::compare;
 use crate::maml::landscape::{self, LandscapeOptions, Plane};
 use crate::maml::walkthrough::{self, Walk};
@@ -73,6 +75,18 @@ pub struct Trainer {
     /// θ at earlier meta-iterations (plain device), every `path_every` (0: none kept).
     path: Vec<(usize, Network)>,
     path_every: usize,
+    /// How a meta-batch is cut (`maml::shares::Layout`): the CLI's shares or the page's units.
+    layout: Layout,
+    /// The page's meta-iteration in progress (`plan_step`), its units' sums as they come.
+    plan: Option<Plan>,
+}
+
+/// A planned meta-iteration: its meta-batch, the MAML settings it was planned under, and each
+/// unit's sum once computed.
+struct Plan {
+    tasks: Vec<Task>,
+    maml: MamlConfig,
+    sums: Vec<Option<Sum>>,
 }
 
 impl Trainer {
@@ -92,6 +106,8 @@ impl Trainer {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             path: Vec::new(),
             path_every: 0,
+            layout: Layout::Shares,
+            plan: None,
         })
     }
 
@@ -140,9 +156,16 @@ impl Trainer {
         Ok(())
     }
 
+    /// How a meta-batch is cut: the CLI's shares (the default) or the page's units
+    /// (`web::Lab`). The sums, and so the run, depend on it.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+        self.plan = None;
+    }
+
     /// How a meta-batch's work is laid out on this trainer's device and threads.
     fn shares(&self) -> Shares {
-        Shares::new(&self.config.model, self.threads, &self.device)
+        Shares::new(&self.config.model, self.threads, &self.device, self.layout)
     }
 
     /// One meta-iteration: `steps(1)`, its report or its divergence.
@@ -157,11 +180,67 @@ impl Trainer {
     /// outer loop's one entry point): their reports, and the divergence that ended them early,
     /// if one did (the weights are then those before the diverged iteration).
     pub fn steps(&mut self, n: usize) -> Pending<'_, (Vec<StepReport>, Option<TrainError>)> {
+        self.plan = None;
         self.record_path();
         let shares = self.shares();
         let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
         meta_steps(&mut self.learner, n, || sampler.sample(Split::MetaTrain, rng), sampler.input_shape(), &self.config.maml, &shares)
             .map(|(reports, diverged)| (reports, diverged.map(TrainError::from)))
+    }
+
+    /// The next meta-iteration, planned for the page's workers: its meta-batch sampled as
+    /// `steps` would and cut into units (`Shares::parts`); returns their number. Each unit's
+    /// sum is then computed here (`compute_unit`) or by another worker from `weights` and
+    /// `unit_tasks` (`web::Share`) and handed back (`put_unit`), and `finish_step` adds them in
+    /// unit order and applies them: the weights of `steps(1)`, bit for bit, whoever computed
+    /// which unit. A plan not finished is dropped by the next one, its tasks spent.
+    pub fn plan_step(&mut self) -> usize {
+        self.record_path();
+        let tasks: Vec<Task> = (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut self.rng)).collect();
+        let units = self.shares().parts(&tasks).len();
+        self.plan = Some(Plan { tasks, maml: self.config.maml.clone(), sums: (0..units).map(|_| None).collect() });
+        units
+    }
+
+    fn planned(&self) -> Result<&Plan, TrainError> {
+        self.plan.as_ref().ok_or_else(|| TrainError::Config("no meta-iteration is planned".into()))
+    }
+
+    /// The tasks of unit `unit` of the planned meta-iteration.
+    pub fn unit_tasks(&self, unit: usize) -> Result<&[Task], TrainError> {
+        let plan = self.planned()?;
+        let parts = self.shares().parts(&plan.tasks);
+        parts.get(unit).copied().ok_or_else(|| TrainError::Config(format!("the planned meta-iteration has {} units", parts.len())))
+    }
+
+    /// Computes unit `unit`'s sum here.
+    pub fn compute_unit(&mut self, unit: usize) -> Result<(), TrainError> {
+        let (shares, shape, maml) = (self.shares(), self.sampler.input_shape(), &self.planned()?.maml);
+        let part = self.unit_tasks(unit)?;
+        let sum = shares.part_sum(part, |part, at_once| direction(&self.learner.params, part, shape, maml, at_once));
+        self.plan.as_mut().expect("planned").sums[unit] = Some(sum);
+        Ok(())
+    }
+
+    /// Unit `unit`'s sum as another worker computed it (`Sum::encode`).
+    pub fn put_unit(&mut self, unit: usize, bytes: &[u8]) -> Result<(), TrainError> {
+        self.unit_tasks(unit)?;
+        let sum = Sum::decode(bytes, &self.learner.params).map_err(TrainError::Config)?;
+        self.plan.as_mut().expect("planned").sums[unit] = Some(sum);
+        Ok(())
+    }
+
+    /// The planned meta-iteration applied, its units' sums added in unit order: its report, or
+    /// its divergence, as `steps(1)` gives them.
+    pub fn finish_step(&mut self) -> Result<Pending<'_, (Vec<StepReport>, Option<TrainError>)>, TrainError> {
+        let plan = self.plan.take().ok_or_else(|| TrainError::Config("no meta-iteration is planned".into()))?;
+        if let Some(missing) = plan.sums.iter().position(Option::is_none) {
+            let units = plan.sums.len();
+            self.plan = Some(plan);
+            return Err(TrainError::Config(format!("unit {missing} of the meta-iteration's {units} has not been computed")));
+        }
+        let sums = plan.sums.into_iter().map(|s| s.expect("checked")).collect();
+        Ok(meta_step_summed(&mut self.learner, &plan.tasks, sums, &plan.maml).map(|(reports, diverged)| (reports, diverged.map(TrainError::from))))
     }
 
     /// The exact meta-gradient against the first-order one (and Reptile's direction, for

@@ -12,13 +12,19 @@ use wasm_bindgen::prelude::*;
 use crate::checkpoint::Checkpoint;
 use crate::config::{TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
-use crate::maml::{LandscapeOptions, Plane};
+use crate::maml::shares::Layout;
+use crate::maml::{EvalReport, LandscapeOptions, Plane, Stat, TaskCurve};
+use crate::tasks::encode_tasks;
+use crate::weights;
+use crate::tasks::baselines::{Distance, accuracy};
 use crate::memory;
 use crate::settings::{self, Settings};
 use crate::tasks::{ImageSet, Labels, TaskMeta, omniglot};
 use crate::trainer::{Start, Trainer};
 
+mod share;
 mod strokes;
+pub use share::{Share, encode_units, frame, unframe};
 pub use strokes::render_strokes;
 
 #[cfg(target_family = "wasm")]
@@ -58,6 +64,14 @@ fn page_config(config: TrainerConfig) -> Result<TrainerConfig, String> {
     config.validate()?;
     memory::check_page(&config, EVAL_CHUNK)?;
     Ok(config)
+}
+
+/// A trainer for the page: the zip loaded (if any), its meta-batches cut into the page's units,
+/// which its workers share (`Lab::plan_step`).
+fn page_trainer(config: TrainerConfig, device: &Device) -> Result<Trainer, String> {
+    let mut trainer = ZIP.with_borrow(|data| Trainer::new(config, data, device)).map_err(|e| e.to_string())?;
+    trainer.set_layout(Layout::Units);
+    Ok(trainer)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -105,7 +119,7 @@ impl Lab {
 
     fn on_device(settings_json: &str, device: Device) -> Result<Lab, String> {
         let config = page_config(parse_settings(settings_json)?.config())?;
-        let trainer = ZIP.with_borrow(|data| Trainer::new(config, data, &device)).map_err(|e| e.to_string())?;
+        let trainer = page_trainer(config, &device)?;
         Ok(Lab { trainer, device, plane: None })
     }
 
@@ -122,7 +136,7 @@ impl Lab {
     /// cannot run, or a run too large for the page) the current run goes on untouched.
     pub fn reset(&mut self, settings_json: &str) -> Result<(), String> {
         let config = page_config(parse_settings(settings_json)?.config())?;
-        self.trainer = ZIP.with_borrow(|data| Trainer::new(config, data, &self.device)).map_err(|e| e.to_string())?;
+        self.trainer = page_trainer(config, &self.device)?;
         self.plane = None;
         Ok(())
     }
@@ -164,12 +178,116 @@ impl Lab {
         serde_json::json!({"reports": reports, "error": error}).to_string()
     }
 
+    /// The next meta-iteration, planned for the page's workers (www/worker/shares.js): its
+    /// meta-batch sampled and cut into units; returns their number. Its units are computed here
+    /// (`compute_units`) or by `Share` workers from `export_weights` and `unit_tasks` (their
+    /// answers to `put_units`), then `finish_step` applies it: the weights `step(1)` gives, bit
+    /// for bit, however the units were shared.
+    pub fn plan_step(&mut self) -> u32 {
+        self.trainer.plan_step() as u32
+    }
+
+    /// The tasks of units `first..first + count` of the planned meta-iteration, the message a
+    /// `Share` takes.
+    pub fn unit_tasks(&self, first: u32, count: u32) -> Result<Vec<u8>, String> {
+        let units = (first..first + count).map(|u| self.trainer.unit_tasks(u as usize)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        Ok(encode_units(&units))
+    }
+
+    /// The weights file a `Share` computes its units with, read at once: sharing runs on the CPU
+    /// only, where a read needs no wait (`export_weights` is the same file, read the way WebGPU
+    /// must).
+    pub fn share_weights(&self) -> Vec<u8> {
+        self.trainer.weights().wait()
+    }
+
+    /// Tasks `first..first + count` of the `tasks` meta-test tasks `evaluate` adapts to, as
+    /// bytes for a `Share` (`Share::curves`).
+    pub fn meta_test_tasks(&self, tasks: u32, first: u32, count: u32) -> Result<Vec<u8>, String> {
+        let drawn = self.trainer.meta_test_tasks(tasks as usize);
+        let part = drawn.get(first as usize..(first + count) as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
+        Ok(encode_tasks(part))
+    }
+
+    /// The weights file of a meta-test's start (with `random_init`, the random start's), for a
+    /// `Share` to adapt from; read at once (the CPU's).
+    pub fn start_weights(&self, random_init: bool) -> Vec<u8> {
+        let start = if random_init { Start::Random } else { Start::MetaLearned };
+        weights::read(&self.trainer.start_params(start), self.trainer.config().clone(), self.trainer.iteration()).wait()
+    }
+
+    /// Tasks `first..first + count` of the meta-test adapted here: their curves, as `Share::curves`.
+    pub fn meta_test_curves(&self, tasks: u32, random_init: bool, first: u32, count: u32) -> Result<String, String> {
+        let start = if random_init { Start::Random } else { Start::MetaLearned };
+        let drawn = self.trainer.meta_test_tasks(tasks as usize);
+        let part = drawn.get(first as usize..(first + count) as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
+        let steps = self.trainer.config().maml.test_inner_steps;
+        Ok(json(&self.trainer.evaluate_on(part, steps, start).wait().tasks))
+    }
+
+    /// A meta-test put together from its parts' curves (a JSON array of `meta_test_curves` or
+    /// `Share::curves` answers, in task order): the EvalReport `evaluate` gives.
+    pub fn meta_test_report(&self, parts_json: &str) -> Result<String, String> {
+        let parts: Vec<Vec<TaskCurve>> = serde_json::from_str(parts_json).map_err(|e| format!("unreadable meta-test parts: {e}"))?;
+        Ok(json(&EvalReport::from_curves(parts.into_iter().flatten().collect())))
+    }
+
+    /// How many units the run's meta-batches are cut into: at most that many workers share them.
+    pub fn units(&self) -> u32 {
+        memory::units(self.trainer.config()).1 as u32
+    }
+
+    /// The most of `workers` workers (this one and `Share`s) whose memories fit a tab together
+    /// (`memory::workers_that_fit`).
+    pub fn workers_that_fit(&self, workers: u32) -> u32 {
+        memory::workers_that_fit(self.trainer.config(), EVAL_CHUNK, workers as usize) as u32
+    }
+
+    /// Computes units `first..first + count` here.
+    pub fn compute_units(&mut self, first: u32, count: u32) -> Result<(), String> {
+        (first..first + count).try_for_each(|u| self.trainer.compute_unit(u as usize)).map_err(|e| e.to_string())
+    }
+
+    /// Units `first..` as a `Share` computed them (its answer, as it came).
+    pub fn put_units(&mut self, first: u32, bytes: &[u8]) -> Result<(), String> {
+        for (i, sum) in unframe(bytes)?.into_iter().enumerate() {
+            self.trainer.put_unit(first as usize + i, sum).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Applies the planned meta-iteration once every unit is in: the same JSON as `step(1)`.
+    /// A unit missing is refused with a sentence, and the plan kept.
+    pub async fn finish_step(&mut self) -> Result<String, String> {
+        let pending = self.trainer.finish_step().map_err(|e| e.to_string())?;
+        let (reports, error) = match pending.read().await {
+            Ok((reports, diverged)) => (reports, diverged.map(|e| e.to_string())),
+            Err(e) => (vec![], Some(e)),
+        };
+        Ok(serde_json::json!({"reports": reports, "error": error}).to_string())
+    }
+
     /// Meta-test on `tasks` fixed tasks with the run's `test_inner_steps`: an EvalReport as
     /// JSON. With `random_init`, the same from a fresh random initialisation.
     pub async fn evaluate(&self, tasks: u32, random_init: bool) -> Result<String, String> {
         let start = if random_init { Start::Random } else { Start::MetaLearned };
         let steps = self.trainer.config().maml.test_inner_steps;
         Ok(json(&self.trainer.evaluate(tasks.max(1) as usize, steps, start).read().await?))
+    }
+
+    /// The two nearest-neighbour classifiers, by pixel distance and by the modified Hausdorff
+    /// distance between the images' ink (`tasks::baselines`), on the `tasks` meta-test tasks
+    /// `evaluate` adapts to: `{"pixel": Stat, "hausdorff": Stat}` of their query accuracy (a
+    /// fraction), or `null` for the sinusoid. They learn nothing: a meta-learner below them has
+    /// not learned yet.
+    pub fn nearest_neighbours(&self, tasks: u32) -> String {
+        if self.trainer.config().task.kind == TaskKind::Sinusoid {
+            return "null".into();
+        }
+        let drawn = self.trainer.meta_test_tasks(tasks.max(1) as usize);
+        let shape = self.trainer.input_shape();
+        let stat = |d| Stat::of(&drawn.iter().map(|t| accuracy(t, shape, d)).collect::<Vec<_>>());
+        json(&serde_json::json!({"pixel": stat(Distance::Pixels), "hausdorff": stat(Distance::Hausdorff)}))
     }
 
     /// The `index`-th display task adapted step by step over the run's `test_inner_steps` (a View as JSON).

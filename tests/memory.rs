@@ -14,7 +14,7 @@ use burn::prelude::Device;
 use maml_lab::config::{Algorithm, TaskKind, TrainerConfig};
 use maml_lab::maml::learners::{meta_gradient, reptile_direction};
 use maml_lab::maml::{MetaParams, evaluate};
-use maml_lab::maml::shares::Shares;
+use maml_lab::maml::shares::{Layout, Shares};
 use maml_lab::memory::{PAGE_BUDGET, check_page, footprint, input_shape};
 use maml_lab::model::Network;
 use maml_lab::rng::Rng;
@@ -68,11 +68,11 @@ fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
     let params = MetaParams { theta, rates: None };
     let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
     let m = &config.maml;
-    let at_once = Shares::new(&config.model, 1, &device).at_once(tasks.len(), tasks[0].support.n + tasks[0].query.n);
+    let at_once = Shares::new(&config.model, 1, &device, Layout::Units).at_once(tasks.len(), tasks[0].support.n + tasks[0].query.n);
     let share = if m.algorithm == Algorithm::Reptile { reptile_direction } else { meta_gradient };
     let meta_iteration = std::thread::scope(|scope| scope.spawn(|| peak(|| drop(share(&params, &tasks, shape, m, at_once)))).join().unwrap());
     let plain = params.valid();
-    let shares = Shares::new(&config.model, 1, &device); // the page's one thread: one chunk at a time
+    let shares = Shares::new(&config.model, 1, &device, Layout::Units); // the page's one thread: one chunk at a time
     let test = |rng: &mut Rng| {
         let s = sampler(&config.task, &[], config.seed).unwrap(); // a sampler stays on its thread
         drop(evaluate(&plain, s.as_ref(), rng, eval_tasks, m, m.test_inner_steps, &shares).wait())

@@ -363,3 +363,43 @@ fn a_lab_made_after_the_zip_was_loaded_runs_omniglot() {
     assert_eq!(json(&other.config())["task"]["kind"], "omniglot");
     assert!(json(&block_on(other.step(1)))["reports"][0]["meta_loss"].as_f64().unwrap().is_finite());
 }
+
+/// The hard question's options are Omniglot's: the page refuses them on another task with a
+/// sentence, runs them on a zip, and a zip whose alphabets are smaller than the ways is refused
+/// in words.
+#[test]
+fn the_omniglot_options_run_on_a_zip_and_are_refused_elsewhere() {
+    let e = Lab::new(r#"{"task":"glyphs","within_alphabet":true}"#).err().unwrap();
+    assert!(e.contains("Omniglot's"), "{e}");
+    // two alphabets of twenty characters, twenty drawers each
+    let image = |a: usize, c: usize, i: usize| (format!("images_background/Alpha{a}/character{:02}/{a}{c}_{:02}.png", c + 1, i + 1), common::omniglot_png(8 + (4 * c + i + 3 * a) % 95));
+    let zip = common::zip(&(0..2).flat_map(|a| (0..20).flat_map(move |c| (0..20).map(move |i| image(a, c, i)))).collect::<Vec<_>>(), zip::CompressionMethod::Stored);
+    let mut lab = Lab::new(SINE).unwrap();
+    lab.load_zip(&zip).unwrap();
+    let hard = r#"{"task":"omniglot","within_alphabet":true,"different_drawers":true,"filters":8,"queries":1,"meta_batch":2,"seed":1}"#;
+    lab.reset(hard).unwrap();
+    let c = json(&lab.config());
+    assert_eq!((&c["task"]["within_alphabet"], &c["task"]["different_drawers"]), (&Value::from(true), &Value::from(true)));
+    assert!(json(&block_on(lab.step(1)))["reports"][0]["meta_loss"].as_f64().unwrap().is_finite());
+    let near = json(&lab.nearest_neighbours(4));
+    for key in ["pixel", "hausdorff"] {
+        let mean = near[key]["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&mean), "{key}: {mean}");
+    }
+    // 20-way within alphabets of 20 characters, split between meta-training and meta-testing
+    let e = lab.reset(&hard.replace(r#""queries":1"#, r#""queries":1,"ways":20"#)).unwrap_err();
+    assert!(e.contains("alphabet"), "{e}");
+    assert_eq!(json(&lab.config())["task"]["ways"], 5, "the refused run leaves the current one");
+}
+
+/// The nearest neighbours are scored on the meta-test's own tasks; glyphs are far from chance
+/// for them, and the sinusoid has none.
+#[test]
+fn the_nearest_neighbours_score_the_meta_tests_tasks() {
+    let lab = Lab::new(r#"{"task":"glyphs","filters":8,"seed":2}"#).unwrap();
+    let near = json(&lab.nearest_neighbours(8));
+    assert!(near["pixel"]["mean"].as_f64().unwrap() > 0.4, "{near}");
+    assert!(near["hausdorff"]["mean"].as_f64().unwrap() > 0.4, "{near}");
+    assert_eq!(near, json(&lab.nearest_neighbours(8)), "the same tasks each time");
+    assert_eq!(Lab::new(SINE).unwrap().nearest_neighbours(8), "null");
+}

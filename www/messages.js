@@ -49,6 +49,14 @@ function showZipRefused() {
   lab.zip.reading = '';
 }
 
+/** The backend badge: the engine, and on the CPU the workers sharing each meta-iteration. */
+function showBackend() {
+  const b = lab.backend;
+  if (!b) return;
+  const workers = b.backend !== 'webgpu' && lab.workers?.workers > 1 ? ` · ${lab.workers.workers} workers` : '';
+  $('backend-badge').textContent = b.backend === 'webgpu' ? `WebGPU · ${b.adapter}` : `CPU · WebAssembly${workers}`;
+}
+
 // What the worker says about itself, whichever run it is on.
 const aboutWorker = {
   activity(m) {
@@ -67,7 +75,7 @@ const aboutWorker = {
   },
   backend(m) {
     lab.backend = m;
-    $('backend-badge').textContent = m.backend === 'webgpu' ? `WebGPU · ${m.adapter}` : 'CPU · WebAssembly';
+    showBackend();
     $('backend-why').textContent = m.why;
     if (m.slow) notice(`WebGPU runs here on a software adapter (${m.adapter}): much slower than the CPU path. Choose auto or cpu under "The run" for speed.`, 'warn', 'slow-backend');
   },
@@ -100,6 +108,14 @@ const aboutWorker = {
   },
   fatal(m, begin) {
     restart(crashed(m.message), begin);
+  },
+  workers(m) {
+    lab.workers = m;
+    showBackend();
+    $('workers-why').textContent = `; ${m.why}`;
+  },
+  shareLost(m) {
+    notice(`A share worker ${m.problem} ${m.when}: the training worker did its part itself, to the same sums, and started a fresh one. The run goes on as it would have.`, 'warn', 'share-lost');
   },
   settled() {
     lab.settling.shift()?.();

@@ -43,6 +43,7 @@ export const lab = {
   results: new Results(), // the current run's results, for the charts
   config: null, // the run's full TrainerConfig, as the worker last reported it
   backend: null, // what the worker's handle runs on, and why: {backend, adapter, why}
+  workers: null, // how many workers share each meta-iteration, and why: {workers, asked, units, threads, why} (worker/shares.js)
   ready: false, // the worker has set the run up, so the buttons act on it
   running: false, // Play is on
   wasRunning: false, // Play was on when the latest run was asked for: a refusal lets the old run go on
@@ -151,6 +152,8 @@ export function onControl(c, raw) {
     startRun();
     return;
   }
+  // the workers: from the next meta-iteration, the same run
+  if (c.key === 'threads' && !same) post({ type: 'threads', threads: lab.record.settings.threads });
   // only what changed: the worker applies it on top of the settings in force there, which a
   // replay may have moved on since this page last heard
   if (Object.keys(changed).length) {
@@ -162,7 +165,7 @@ export function onControl(c, raw) {
 /** A task or algorithm brings its preset: says which other settings it changed, and why. */
 function sayPreset(c, before, after) {
   // (the start has a sentence of its own when the new run cannot use a meta-trained one)
-  const others = lab.table.controls.filter((k) => !['backend', 'seed', 'start', c.key].includes(k.key) && before[k.key] !== after[k.key]);
+  const others = lab.table.controls.filter((k) => !['backend', 'threads', 'seed', 'start', c.key].includes(k.key) && before[k.key] !== after[k.key]);
   const what = c.key === 'task' ? `The ${after.task} task` : learnerName({ maml: { algorithm: after.algorithm, first_order: false } });
   const why = c.key === 'task' ? 'each task starts from its own preset' : 'each learner starts from its paper\'s settings, so runs side by side compare each at its best';
   notice(others.length

@@ -36,7 +36,8 @@ const emptyHistory = () => ({ x: [], loss: [], avg: [], test: [] });
 export class Results {
   constructor() {
     this.gpuWork = { first: null, steady: null, pipelines: 0 }; // WebGPU calls per meta-iteration: the run's first, the latest batch's; pipelines created in the worker so far
-    this.wasmBytes = 0; // the worker's wasm memory at the last report: a leak would show as growth
+    this.wasmBytes = 0; // every worker's wasm memory at the last report: a leak would show as growth
+    this.sharing = null; // {iterations, moveMs, waitMs}: what sharing meta-iterations among workers has cost (worker/shares.js)
     this.stopwatch = new Stopwatch(); // the speed shown, timed since Play
     this.reset();
   }
@@ -77,6 +78,7 @@ export class Results {
     this.iteration = m.reports[m.reports.length - 1].iteration;
     this.stopwatch.mark(this.iteration);
     this.wasmBytes = m.wasmBytes;
+    this.sharing = m.sharing; // what sharing the meta-iterations among workers has cost so far (worker/shares.js)
     if (m.gpu) this.countGpuWork(m);
   }
 

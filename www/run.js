@@ -56,7 +56,8 @@ export class RunRecord {
 
   /** The run's link: its start settings and the live changes made (or still to replay) in it. */
   link() {
-    const start = this.start ?? this.settings;
+    // the workers as they are now: any number gives the same run
+    const start = { ...(this.start ?? this.settings), threads: this.settings.threads };
     const changes = formatLive([...this.live, ...this.pending]);
     return toHash(this.table, start) + (changes ? `&${changes}` : '');
   }
@@ -69,7 +70,7 @@ export class RunRecord {
   /** `task`'s preset under `algorithm` (its paper's settings, sized for the page, and its
    *  meta-trained start where one fits), with the current seed and backend. */
   preset(task, algorithm = this.settings.algorithm) {
-    return { ...preset(this.table, task, algorithm), seed: this.settings.seed, backend: this.settings.backend };
+    return { ...preset(this.table, task, algorithm), seed: this.settings.seed, backend: this.settings.backend, threads: this.settings.threads };
   }
 
   /** The run a link asks for: {settings, live, problems}; `runnable(settings)` may change what
@@ -112,7 +113,7 @@ export class RunRecord {
     this.generation += 1;
     this.asked.set(this.generation, { settings: { ...this.settings }, link: this.snapshot() });
     Object.assign(this, { liveSent: 0, start: { ...this.settings }, live: [], pending: live });
-    return { generation: this.generation, settings: this.forWorker(), backend: this.settings.backend, schedule: scheduleFor(live) };
+    return { generation: this.generation, settings: this.forWorker(), backend: this.settings.backend, threads: this.settings.threads, schedule: scheduleFor(live) };
   }
 
   /** The same run again, in a new worker, from its checkpoint after `iteration` meta-iterations
@@ -131,12 +132,12 @@ export class RunRecord {
       const at = iteration > 0 ? inCheckpoint.indexOf(text(e)) : -1;
       if (at >= 0) { inCheckpoint.splice(at, 1); this.live.push(e); } else this.pending.push(e);
     }
-    const start = { ...(this.start ?? this.settings), backend };
+    const start = { ...(this.start ?? this.settings), backend, threads: this.settings.threads };
     this.start = start;
     this.settings = withLive(start, this.live);
     this.liveSent = 0;
     this.asked.set(this.generation, { settings: { ...this.settings }, link: this.snapshot() });
-    return { generation: this.generation, settings: this.forWorker(), backend, schedule: scheduleFor(this.pending) };
+    return { generation: this.generation, settings: this.forWorker(), backend, threads: this.settings.threads, schedule: scheduleFor(this.pending) };
   }
 
   snapshot() {

@@ -13,7 +13,12 @@ const BACKEND = { key: 'backend', label: 'backend', kind: 'enum', values: ['auto
  *  Play rather than with the run's controls (`own`). A link made before this key existed started
  *  from scratch, and still does. */
 const START = { key: 'start', label: 'start', kind: 'enum', values: ['meta-trained', 'scratch'], live: false, images: false, own: true };
-const PAGE_ONLY = [BACKEND, START];
+/** How many workers share each meta-iteration: auto (the browser's cores less one, which the
+ *  page's own thread keeps) or a number. A question about this browser too, and one that never
+ *  changes the run: any number gives the same weights, bit for bit (worker/shares.js). So it is
+ *  neither live nor a reason for a new run: it takes effect at the next meta-iteration. */
+const THREADS = { key: 'threads', label: 'workers', kind: 'enum', values: ['auto', '1', '2', '3', '4', '5', '6', '7', '8'], live: false, images: false, speed: true };
+const PAGE_ONLY = [BACKEND, THREADS, START];
 
 /** The table the page works from, made of the handle's: its controls, then the backend; each
  *  algorithm's preset for each task, on the automatic backend; and each algorithm's one-line
@@ -21,9 +26,10 @@ const PAGE_ONLY = [BACKEND, START];
  *  A control: {key, label, kind, values?, min?, max?, live, images}, where kind is 'enum' (one of
  *  values), 'int' (min..max, or one of values when given), 'log' (a positive number on a log
  *  slider) or 'bool'; live: takes effect on the next meta-iteration without a new run; images:
- *  only image tasks use it. */
+ *  only image tasks use it; speed: changes how fast the run goes, never what it computes (neither
+ *  live nor a new run). */
 export function readTable(table) {
-  const withBackend = (byTask) => Object.fromEntries(Object.entries(byTask).map(([task, p]) => [task, { ...p, backend: 'auto', start: 'meta-trained' }]));
+  const withBackend = (byTask) => Object.fromEntries(Object.entries(byTask).map(([task, p]) => [task, { ...p, backend: 'auto', threads: 'auto', start: 'meta-trained' }]));
   const presets = Object.fromEntries(Object.entries(table.presets_by_algorithm).map(([a, byTask]) => [a, withBackend(byTask)]));
   return { controls: [...table.controls, ...PAGE_ONLY], presets, algorithms: table.algorithms, limits: table.limits };
 }
@@ -133,5 +139,5 @@ export function settings(table, state) {
 
 /** Whether going from `before` to `after` needs a new run: a control that is not live changed. */
 export function needsReset(table, before, after) {
-  return table.controls.some((c) => !c.live && before[c.key] !== after[c.key]);
+  return table.controls.some((c) => !c.live && !c.speed && before[c.key] !== after[c.key]);
 }

@@ -14,6 +14,7 @@
 //                                                     test-only: each training or meta-test call
 //                                                     lasts at least minCallMs
 //   start            {generation, settings, backend,  a new run: the handle reset, or a new one
+//                     threads,
 //                     schedule,                       when another backend is asked for; schedule:
 //                     weights?, checkpoint?}          live settings to apply after given meta-
 //                                                     iterations, [{iteration, settings}] (a link's
@@ -46,6 +47,10 @@
 //                                                     options {directions, size, fit, zoom, seed}
 //   cancelLandscape  {}                               no further row of the landscape
 //   walk             {on}                             walk MAML's one inner step on each display task (and now)
+//   threads          {threads}                        the workers to share each meta-iteration among: a
+//                                                     number or 'auto' (worker/shares.js), from the next one
+//   stopShare        {index}                          test-only: that share worker stops without a word on
+//                                                     its next request, as a killed process does
 //
 //   worker -> page   payload                          what it says
 //   activity         {key, text, estimateMs}          what the worker starts that may take a while
@@ -58,8 +63,12 @@
 //                                                     rates: auto's measured it/s {webgpu, cpu}, or null)
 //   ready            {config, iteration}              the run is set up: its full TrainerConfig
 //   reports          {reports, msPerIteration, wasmBytes, gpu}  meta-iterations done; gpu: the
-//                                                     WebGPU calls they made (with gpuCounts), or null
-//   evaluation       {iteration, maml, random}        a meta-test: MAML's start and a random one
+//                     sharing}                        WebGPU calls they made (with gpuCounts), or null;
+//                                                     wasmBytes: every worker's memory; sharing: the time
+//                                                     the worker has spent moving weights, tasks and sums
+//                                                     to and from share workers, and waiting for them
+//   evaluation       {iteration, maml, random,        a meta-test: MAML's start and a random one, and the
+//                     neighbours}                     nearest neighbours by pixels and by ink on its tasks
 //   rates            {iteration, rates}               Meta-SGD's learned inner rates per parameter
 //                                                     tensor, [{name, mean, min, max}], or null for
 //                                                     the other algorithms (with each meta-test)
@@ -89,6 +98,10 @@
 //   landscapeRow     {id, row, values}                one row of its grid (b = axis[row])
 //   landscapeDone    {id, ms}                         its last row came
 //   walk             {index, iteration, walk}         MAML's one inner step on the index-th display task
+//   workers          {workers, asked, units, threads,  how many workers share each meta-iteration, of the
+//                     why}                            asked, and why (the run's units, its memory, WebGPU)
+//   shareLost        {problem, when, lost}            a share worker ended; its part (units of a meta-iteration,
+//                                                     tasks of a meta-test) was done here, and it is replaced
 //   error            {request, message}               a request failed and changed nothing (a refused
 //                                                     start leaves the previous run, if any, paused)
 //   fatal            {request, message}               the wasm panicked: this worker is done (a trap
@@ -100,6 +113,7 @@ import { busy, post, state } from './worker/context.js';
 import { loadEngine } from './worker/engine.js';
 import { start } from './worker/start.js';
 import { adaptOwn, evaluate, landscape, setMaml, stepOnce, train, view, walk } from './worker/loop.js';
+import { decide, pool, stopShare } from './worker/shares.js';
 import { count } from './words.js';
 
 // The page must notice this worker stopping, even without an error (terminated, its process
@@ -118,6 +132,7 @@ const handlers = {
     // kernels compiled are always counted, for the status line (watchCompiling); every other call only when asked
     state.gpu = countGpuCalls(self, msg.gpuCounts ? undefined : ['pipelines']);
     const module = await loadEngine();
+    pool.module = module; // the share workers start from it (worker/shares.js)
     Object.assign(state, { evalTasks: msg.evalTasks, allowSoftwareWebgpu: Boolean(msg.allowSoftwareWebgpu), minCallMs: msg.minCallMs ?? 0 });
     post('loaded', { table: JSON.parse(Lab.settings_table()), module });
   },
@@ -201,6 +216,14 @@ const handlers = {
   walk(msg) {
     state.walkOn = msg.on;
     if (msg.on && state.lab) return walk(state.viewIndex);
+  },
+  threads(msg) {
+    // in turn, between two meta-iterations: the next one is shared the new way
+    state.threads = msg.threads;
+    if (state.lab) decide();
+  },
+  stopShare(msg) {
+    stopShare(msg.index);
   },
 };
 

@@ -33,7 +33,7 @@ impl Stat {
 }
 
 /// Query metrics of one task after each inner step.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct TaskCurve {
     /// Query loss after 0..=k steps (MSE for regression, cross-entropy for classification).
     pub loss: Vec<f64>,
@@ -55,7 +55,9 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
-    fn from_curves(tasks: Vec<TaskCurve>) -> Self {
+    /// The report of these tasks' curves (a meta-test whose tasks were adapted in parts, by
+    /// the page's workers, put back together in task order).
+    pub fn from_curves(tasks: Vec<TaskCurve>) -> Self {
         let k = tasks.first().map_or(0, |t| t.loss.len());
         let steps = (0..k)
             .map(|s| StepStat {

@@ -7,7 +7,7 @@ use super::adapt::{TaskTensors, adapt};
 use super::outer::{MetaLearner, Readings, update};
 use super::params::{Detach, MetaParams, autodiff_grads};
 use super::shares::{Shares, Sum};
-use crate::config::MamlConfig;
+use crate::config::{Algorithm, MamlConfig};
 use crate::model::{Grads, Network};
 use crate::tasks::{InputShape, Task};
 
@@ -73,6 +73,16 @@ fn inner_product(net: &Network, grads: &Grads) -> Tensor<1> {
     let mut dot = Dot(grads, None);
     net.visit(&mut dot);
     dot.1.expect("a network has parameters")
+}
+
+/// The summed direction of some of a meta-batch's tasks, `at_once` of them adapted together,
+/// for the run's learner: MAML's meta-gradient (`meta_gradient`; ANIL's and Meta-SGD's too) or
+/// Reptile's direction (`reptile_direction`). What a page's worker computes for its units.
+pub fn direction(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, at_once: usize) -> Sum {
+    match config.algorithm {
+        Algorithm::Reptile => reptile_direction(params, tasks, shape, config, at_once),
+        Algorithm::Maml | Algorithm::Anil | Algorithm::MetaSgd => meta_gradient(params, tasks, shape, config, at_once),
+    }
 }
 
 /// One meta-iteration of Reptile: Algorithm 1 of Nichol et al. (2018), lines 3 to 5, numbered

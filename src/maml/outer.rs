@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::learners::{maml, reptile};
 use super::optim::{Adam, clip_on_device, meta_gradient_vector};
 use super::params::MetaParams;
-use super::shares::{Shares, Sum};
+use super::shares::{Shares, Sum, fold};
 use crate::config::{Algorithm, MamlConfig};
 use crate::pending::Pending;
 use crate::tasks::{InputShape, Task};
@@ -86,27 +86,60 @@ pub fn meta_steps<'a>(
         Algorithm::Maml | Algorithm::Anil | Algorithm::MetaSgd => maml,
         Algorithm::Reptile => reptile,
     };
-    let (mut readings, mut done) = (Vec::new(), Vec::new());
+    let mut done = Done::default();
     for _ in 0..n {
         let before = learner.clone();
-        let Readings { values, n_query } = meta_iteration(learner, &mut sample, shape, config, shares);
-        done.push((before, values.len(), n_query));
-        readings.extend(values);
+        let readings = meta_iteration(learner, &mut sample, shape, config, shares);
+        done.push(before, readings);
     }
-    Pending::new(readings, move |values| {
-        let (mut reports, mut at) = (Vec::new(), 0);
-        for (before, width, n_query) in done {
-            match report(before.iteration + 1, &values[at..at + width], n_query) {
-                Ok(r) => reports.push(r),
-                Err(diverged) => {
-                    *learner = before;
-                    return (reports, Some(diverged));
+    done.pending(learner)
+}
+
+/// One meta-iteration whose meta-batch `tasks` was summed elsewhere, part by part: `sums`, one
+/// per part of `shares.parts(tasks)`, in part order (the page's workers, `web::Lab::plan_step`).
+/// They are added in that order and applied as `meta_steps` applies its own, so the weights are
+/// those of `meta_steps(learner, 1, ..)` on the same tasks, bit for bit, whoever computed them.
+pub fn meta_step_summed<'a>(learner: &'a mut MetaLearner, tasks: &[Task], sums: Vec<Sum>, config: &MamlConfig) -> Pending<'a, (Vec<StepReport>, Option<Diverged>)> {
+    let mut done = Done::default();
+    let before = learner.clone();
+    let readings = update(learner, fold(sums), tasks, config);
+    done.push(before, readings);
+    done.pending(learner)
+}
+
+/// The meta-iterations of one call: each with the learner before it, to go back to if it
+/// diverged, and what it left to read.
+#[derive(Default)]
+struct Done {
+    values: Vec<Tensor<1>>,
+    iterations: Vec<(MetaLearner, usize, usize)>,
+}
+
+impl Done {
+    fn push(&mut self, before: MetaLearner, Readings { values, n_query }: Readings) {
+        self.iterations.push((before, values.len(), n_query));
+        self.values.extend(values);
+    }
+
+    /// Their reports, read at once; a divergence puts `learner` back to before the first
+    /// meta-iteration that diverged.
+    fn pending(self, learner: &mut MetaLearner) -> Pending<'_, (Vec<StepReport>, Option<Diverged>)> {
+        let iterations = self.iterations;
+        Pending::new(self.values, move |values| {
+            let (mut reports, mut at) = (Vec::new(), 0);
+            for (before, width, n_query) in iterations {
+                match report(before.iteration + 1, &values[at..at + width], n_query) {
+                    Ok(r) => reports.push(r),
+                    Err(diverged) => {
+                        *learner = before;
+                        return (reports, Some(diverged));
+                    }
                 }
+                at += width;
             }
-            at += width;
-        }
-        (reports, None)
-    })
+            (reports, None)
+        })
+    }
 }
 
 /// What a meta-iteration leaves to read: `[meta-loss, squared norm of the direction, number

@@ -211,3 +211,78 @@ impl<P: ClassPool> TaskSampler for ClassTasks<P> {
         self.ways
     }
 }
+
+/// Tasks as bytes, for a page's worker to send a share of a meta-batch to another
+/// (`decode_tasks` there): each set's examples and labels exactly, not what generated the task.
+pub fn encode_tasks(tasks: &[Task]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let u32s = |out: &mut Vec<u8>, v: usize| out.extend_from_slice(&(v as u32).to_le_bytes());
+    u32s(&mut out, tasks.len());
+    for set in tasks.iter().flat_map(|t| [&t.support, &t.query]) {
+        u32s(&mut out, set.n);
+        u32s(&mut out, set.x.len());
+        put_f32s(&mut out, &set.x);
+        match &set.labels {
+            Labels::Classes { labels, ways } => {
+                out.push(0);
+                u32s(&mut out, *ways);
+                labels.iter().for_each(|&l| u32s(&mut out, l));
+            }
+            Labels::Values(values) => {
+                out.push(1);
+                put_f32s(&mut out, values);
+            }
+        }
+    }
+    out
+}
+
+/// `values` as little-endian bytes, at memcpy speed where the machine is little-endian (wasm is).
+fn put_f32s(out: &mut Vec<u8>, values: &[f32]) {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(values));
+    } else {
+        out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    }
+}
+
+/// The tasks `encode_tasks` wrote (their `meta` is `TaskMeta::Own`: only the sets travel), or
+/// why the bytes are not such tasks.
+pub fn decode_tasks(bytes: &[u8]) -> Result<Vec<Task>, String> {
+    struct Reader<'a>(&'a [u8]);
+    impl Reader<'_> {
+        fn take(&mut self, n: usize) -> Result<&[u8], String> {
+            let (head, rest) = self.0.split_at_checked(n).ok_or("a share of tasks is truncated")?;
+            self.0 = rest;
+            Ok(head)
+        }
+        fn u32(&mut self) -> Result<usize, String> {
+            Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as usize)
+        }
+        fn f32s(&mut self, n: usize) -> Result<Vec<f32>, String> {
+            let bytes = self.take(n.checked_mul(4).ok_or("a share of tasks is truncated")?)?;
+            Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect())
+        }
+        fn set(&mut self) -> Result<Set, String> {
+            let n = self.u32()?;
+            let len = self.u32()?;
+            let x = self.f32s(len)?;
+            let labels = match self.take(1)?[0] {
+                0 => {
+                    let ways = self.u32()?;
+                    Labels::Classes { labels: (0..n).map(|_| self.u32()).collect::<Result<_, _>>()?, ways }
+                }
+                1 => Labels::Values(self.f32s(n)?),
+                _ => return Err("a share of tasks has labels of no known kind".into()),
+            };
+            Ok(Set { x, n, labels })
+        }
+    }
+    let mut r = Reader(bytes);
+    let count = r.u32()?;
+    let tasks = (0..count).map(|_| Ok(Task { support: r.set()?, query: r.set()?, meta: TaskMeta::Own })).collect::<Result<Vec<_>, String>>()?;
+    if !r.0.is_empty() {
+        return Err("a share of tasks has bytes past its last task".into());
+    }
+    Ok(tasks)
+}

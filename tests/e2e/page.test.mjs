@@ -59,7 +59,7 @@ test('the α slider changes the α the worker uses and the URL', () => withPage(
   assert.equal(await page.evaluate(() => window.lab.config.maml.inner_lr), expected);
 }));
 
-test('the page has one control per setting of the wasm\'s table, and the backend', () => withPage({}, async ({ page }) => {
+test('the page has one control per setting of the wasm\'s table, the backend and the workers', () => withPage({}, async ({ page }) => {
   await ready(page);
   const ids = await page.$$eval('#live-controls [id], #run-controls [id]', (els) => els.map((el) => el.id));
   // the table as the wasm gives it, read here apart from the page's copy
@@ -68,7 +68,7 @@ test('the page has one control per setting of the wasm\'s table, and the backend
     await wasm.default();
     return JSON.parse(wasm.Lab.settings_table()).controls.map((c) => c.key);
   });
-  assert.deepEqual([...ids].sort(), [...keys, 'backend'].sort());
+  assert.deepEqual([...ids].sort(), [...keys, 'backend', 'threads'].sort());
 }));
 
 test('more inner steps in training, more in the meta-test and the adaptation view: the wasm says how many', () => withPage({ hash: '#task=glyphs' }, async ({ page }) => {

@@ -131,15 +131,15 @@ class EvaluationChart {
   /** Builds the plot for `metric` (and, for accuracy, the chance level `chance` in %) and what
    *  else its options show (`about`: the learner's name, or the inner steps), unless it is already
    *  built for them. */
-  ensure(metric, chance, about) {
-    const key = `${metric} ${chance} ${about}`;
+  ensure(metric, chance, about, more = null) {
+    const key = `${metric} ${chance} ${about} ${more}`;
     if (key === this.key) return;
     this.plot?.destroy();
     this.observer?.disconnect();
     this.key = key;
     this.metric = metric;
     this.drawnPins = this.pins.filter((p) => p.steps.metric === metric);
-    const options = this.options(metric, chance, about);
+    const options = this.options(metric, chance, about, more);
     this.plot = new uPlot(options, options.series.map(() => []), this.el);
     this.observer = autosize(this.plot, this.el);
     // a band's second edge needs no legend entry of its own, and its first shows the band's colour
@@ -167,16 +167,20 @@ const statOf = (metric, s) => {
   return mean === null || ci === null ? { mean, lo: null, hi: null } : { mean, lo: mean - ci, hi: mean + ci };
 };
 
+/** The nearest-neighbour classifiers drawn beside the learners: [key, legend, colour]. They learn
+ *  nothing, so a learner below them has not learned (tasks::baselines). */
+const NEIGHBOURS = [['pixel', 'nearest neighbour: pixels', '#b45309'], ['hausdorff', 'nearest neighbour: ink (Hausdorff)', '#7c3aed']];
+
 /** Meta-test accuracy (or MSE) after each inner step 0..k, the run's learner beside a random
  *  start, with the 95 % confidence interval of the learner's mean as a band: exactly mean ± ci95.
  *  On the MSE's log axis an interval reaching zero or below cannot be drawn: its band runs off the
  *  bottom of the axis, and the chart's text alternative says so. */
 export class StepChart extends EvaluationChart {
-  options(metric, chance, learner) {
+  options(metric, chance, learner, neighbours) {
     // the band's two edges draw nothing themselves: `bands` fills between them
     const edge = { stroke: 'transparent', points: { show: false } };
-    // the chance line, when there is one, before the band's two edges (the legend hides the last)
-    const extra = chance === null ? [] : [chanceSeries(chance)];
+    // the chance line and the nearest neighbours' when there are, before the band's two edges (the legend hides the last)
+    const extra = [...(chance === null ? [] : [chanceSeries(chance)]), ...(neighbours ? NEIGHBOURS.map(([, label, stroke]) => ({ label, stroke, width: 1.5, dash: [2, 3], points: { show: false } })) : [])];
     return {
       ...size(this.el),
       scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 100] } : runScale(() => this.extent) },
@@ -196,16 +200,18 @@ export class StepChart extends EvaluationChart {
   }
   /** ways: the tasks' classes, for the chance line (ignored for the sinusoid); learner: the
    *  run's, as the legend names it (run.js, learnerName). */
-  update({ maml, random }, ways, learner = 'MAML') {
+  update({ maml, random, neighbours = null }, ways, learner = 'MAML') {
     const metric = metricOf({ maml });
     const chance = chanceOf(metric, ways);
     const m = maml.steps.map((s) => statOf(metric, s));
     const r = random.steps.map((s) => statOf(metric, s));
+    // (a classification's only: the sinusoid has none)
+    const near = metric === 'accuracy' && neighbours ? NEIGHBOURS.map(([key]) => statOf(metric, { accuracy: neighbours[key] }).mean) : null;
     // the log axis spans the means and the intervals' upper edges; a lower edge below it (zero or
     // less, or a tiny positive one, which would stretch the axis over decades) runs off its bottom
     const pinMeans = this.pins.filter((p) => p.steps.metric === metric).map((p) => p.steps.mean);
     this.extent = axisExtent([m.map((v) => v.mean), m.map((v) => v.hi), r.map((v) => v.mean)], pinMeans);
-    this.ensure(metric, chance, learner);
+    this.ensure(metric, chance, learner, Boolean(near));
     const bottom = metric === 'mse' ? logRange(this.extent)?.[0] ?? null : null;
     const below = m.map((v, i) => (bottom !== null && v.lo !== null && v.lo < bottom ? i : -1)).filter((i) => i >= 0);
     const lo = m.map((v, i) => (below.includes(i) ? bottom : v.lo));
@@ -213,17 +219,19 @@ export class StepChart extends EvaluationChart {
     this.plot.setData(alignOnUnion([
       {
         x: maml.steps.map((s) => s.step),
-        columns: [m.map((v) => v.mean), r.map((v) => v.mean), ...(chance === null ? [] : [m.map(() => chance)]), lo, m.map((v) => v.hi)],
+        columns: [m.map((v) => v.mean), r.map((v) => v.mean), ...(chance === null ? [] : [m.map(() => chance)]), ...(near ?? []).map((v) => m.map(() => v)), lo, m.map((v) => v.hi)],
       },
       ...this.drawnPins.map((p, i) => ({ x: p.steps.step, columns: [pins[i].column] })),
     ]));
-    pins.forEach((c, i) => markOffScale(this.plot, 5 + (chance === null ? 0 : 1) + i, c.off));
+    const extra = (chance === null ? 0 : 1) + (near ? NEIGHBOURS.length : 0);
+    pins.forEach((c, i) => markOffScale(this.plot, 5 + extra + i, c.off));
     const show = say(metric);
     const k = m.length - 1;
     const offAxis = below.length ? `; the 95 % interval runs below the axis at ${below.length > 1 ? 'steps' : 'step'} ${below.join(', ')}` : '';
     describe(this.el, `query ${metric === 'accuracy' ? 'accuracy' : 'MSE'} on ${count(maml.tasks.length, 'held-out task')} after 0 to ${count(k, 'inner step')}: `
       + `${learner}'s start ${show(m[0].mean)} to ${show(m[k].mean)}${m[k].hi === null ? '' : ` ± ${show(m[k].hi - m[k].mean)}`}, a random start ${show(r[0].mean)} to ${show(r[k].mean)}`
-      + (chance === null ? '' : `; chance ${pct(chance)}`) + offAxis);
+      + (chance === null ? '' : `; chance ${pct(chance)}`)
+      + (near ? `; nearest neighbour by pixels ${show(near[0])}, by ink ${show(near[1])}${m[k].mean < Math.max(...near) ? ` (${learner} is below them: it has not learned yet)` : ''}` : '') + offAxis);
   }
 }
 

@@ -35,7 +35,7 @@ export class Controls {
       const output = el('output');
       output.htmlFor = c.key;
       row.append(el('label', { htmlFor: c.key, textContent: c.label }), field, output);
-      (c.live ? liveBox : runBox).append(row);
+      (c.live || c.speed ? liveBox : runBox).append(row);
       // sliders act while dragged; fields and lists when committed
       field.addEventListener(c.live ? 'input' : 'change', () => onInput(c, this.read(c)));
       this.inputs.set(c.key, { field, output, row });
@@ -68,7 +68,7 @@ export class Controls {
         field.setAttribute('aria-valuetext', formatLog(v));
       } else field.value = String(v);
       output.textContent = c.kind === 'log' ? formatLog(v) : c.live && c.kind === 'int' ? String(v) : '';
-      row.hidden = Boolean(c.images) && state.task === 'sinusoid';
+      row.hidden = (Boolean(c.images) && state.task === 'sinusoid') || Boolean(c.only && state.task !== c.only);
     }
   }
 }

@@ -94,7 +94,7 @@ export class Pins {
 
   /** The run record (run.js): labels are recomputed against its settings. */
   setCurrent(record) {
-    this.keys = record.table.controls.filter((c) => c.key !== 'backend').map((c) => c.key);
+    this.keys = record.table.controls.filter((c) => c.key !== 'backend' && c.key !== 'threads').map((c) => c.key);
     this.current = record.settings;
     this.changed(false);
   }

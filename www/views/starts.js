@@ -6,7 +6,7 @@ import { el } from './dom.js';
 
 // the run's settings a start must share with its file's preset: every one that is not live
 // (those can change during any run) and is not the page's own
-const ANY_VALUE = new Set(['backend', 'start']);
+const ANY_VALUE = new Set(['backend', 'threads', 'start']);
 
 export class Starts {
   /** The choice in `box`; `onChoose(value)` hears the person pick 'meta-trained' or 'scratch'. */

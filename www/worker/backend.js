@@ -3,6 +3,7 @@
 import { Lab } from '../pkg/maml_lab.js';
 import { workShape } from '../run.js';
 import { state } from './context.js';
+import { MAX_WORKERS, asked, sharedStep } from './shares.js';
 
 // auto times this many meta-iterations on each backend, after a first one that compiles
 const MEASURED_ITERATIONS = 3;
@@ -19,11 +20,18 @@ async function webgpuAdapter() {
 }
 
 /** Meta-iterations per second of `lab`'s run, timed after a first meta-iteration (which compiles
- *  WebGPU's kernels); the run is then reset to its start. */
-async function speed(lab, json) {
-  await lab.step(1);
+ *  WebGPU's kernels); the run is then reset to its start. On the CPU, with the workers the run
+ *  would share its meta-iterations among (worker/shares.js): like against like. */
+async function speed(lab, json, workers = 1) {
+  const steps = async (n) => {
+    if (workers === 1) return JSON.parse(await lab.step(n));
+    const out = { reports: [] };
+    for (let i = 0; i < n; i += 1) out.reports.push(...(await sharedStep(lab, workers)).reports);
+    return out;
+  };
+  await steps(1);
   const t0 = performance.now();
-  const out = JSON.parse(await lab.step(MEASURED_ITERATIONS));
+  const out = await steps(MEASURED_ITERATIONS);
   const rate = (1000 * Math.max(1, out.reports.length)) / (performance.now() - t0);
   lab.reset(json);
   return rate;
@@ -59,7 +67,8 @@ export async function createLab(json, settings, wanted) {
   if (wanted === 'webgpu') return gpu(adapter.software ? `WebGPU was chosen, but its adapter is a software fallback (${adapter.name}): much slower than the CPU path` : 'WebGPU was chosen');
   if (rates) return gpu(verdict(rates));
   const other = new Lab(json);
-  rates = { webgpu: await speed(lab, json), cpu: await speed(other, json) };
+  const workers = Math.min(asked(state.threads), other.units(), other.workers_that_fit(MAX_WORKERS));
+  rates = { webgpu: await speed(lab, json), cpu: await speed(other, json, workers) };
   state.measured.set(shape, rates);
   if (rates.webgpu > rates.cpu) {
     other.free();

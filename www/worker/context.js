@@ -19,6 +19,7 @@ export const state = {
   lastEval: 0, // when the last meta-test ended
   evalEvery: EVAL_EVERY_MS, // how long to train between meta-tests
   randomInit: { key: null, report: null }, // the random-start baseline: kept while what it depends on stays (run.js, baselineKey)
+  neighbours: { key: null, report: null }, // the nearest-neighbour classifiers on the same tasks ({pixel, hausdorff}, or null for the sinusoid), kept alike
   viewIndex: 0, // the display task the page shows
   schedule: [], // live settings still to apply, [{iteration, settings}] by iteration: a link's replay
   testDiverged: -1, // the iteration of the last meta-test that overflowed, so its view does not say so twice
@@ -38,6 +39,8 @@ export const state = {
   compared: -1, // the iteration last compared at, so a retried batch does not compare twice
   landscape: null, // the landscape being drawn: {id, size, row, t0}, or null (none, or cancelled)
   walkOn: false, // the one-step panel is open: each display task's adaptation also walks its inner step
+  threads: 'auto', // the workers asked for: a number, or auto (shares.js, asked)
+  workers: 1, // the workers the run uses, this one included (shares.js, decide)
 };
 
 /** θ is kept this often for the landscape's path (the trainer thins it as the run grows). */

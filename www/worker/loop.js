@@ -5,6 +5,7 @@ import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from
 import { alpha, baselineOf } from '../run.js';
 import { EVAL_EVERY_MS, busy, lastAtLeast, post, state } from './context.js';
 import { count } from '../words.js';
+import { pool, sharedMetaTest, sharedStep, sharesBytes } from './shares.js';
 
 // one training call this long: responsive to pause and sliders, yet few messages
 const BATCH_MS = 100;
@@ -63,13 +64,13 @@ export async function stepOnce() {
     busy('step', state.cold.has('step') ? `WebGPU: compiling kernels for ${what}…` : `running ${what}…`, first ? null : n * state.msPerIteration);
   }
   const before = { ...state.gpu.counts };
-  const out = JSON.parse(await state.lab.step(n));
+  const out = state.workers > 1 ? await sharedSteps(n) : JSON.parse(await state.lab.step(n));
   await lastAtLeast(t0);
   const ms = performance.now() - t0;
   busy(null);
   state.cold.delete('step');
   const gpu = state.onWebgpu && state.gpu.counts.dispatches !== undefined ? { ...state.gpu.since(before), pipelinesTotal: state.gpu.counts.pipelines } : null;
-  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength, gpu });
+  if (out.reports.length) post('reports', { reports: out.reports, msPerIteration: ms / out.reports.length, wasmBytes: state.memory.buffer.byteLength + sharesBytes(), sharing: { ...pool.cost }, gpu });
   if (out.error) {
     diverge('training', out.error);
     return false;
@@ -79,6 +80,18 @@ export async function stepOnce() {
   state.msPerIteration = per;
   state.batch = Math.max(1, Math.min(50, Math.round(BATCH_MS / Math.max(per, 0.1))));
   return true;
+}
+
+/** `n` meta-iterations, each shared among the run's workers (shares.js): `lab.step(n)`'s JSON,
+ *  parsed, the same reports and weights. */
+async function sharedSteps(n) {
+  const out = { reports: [], error: null };
+  for (let i = 0; i < n && !out.error; i += 1) {
+    const one = await sharedStep(state.lab, state.workers);
+    out.reports.push(...one.reports);
+    out.error = one.error;
+  }
+  return out;
 }
 
 /** Before every `compareEvery`-th meta-iteration, the exact meta-gradient against the first-order
@@ -149,7 +162,8 @@ async function metaTest(randomInit, call, calls) {
   const past = [state.evalMs[randomInit], state.evalMs[!randomInit]].find((p) => p.key === key);
   busy('evaluate', text, past?.ms ?? null);
   const t0 = performance.now();
-  const report = JSON.parse(await state.lab.evaluate(state.evalTasks, randomInit));
+  // on the CPU's workers, each adapting a share of the tasks
+  const report = state.workers > 1 ? await sharedMetaTest(state.lab, state.evalTasks, randomInit, state.workers) : JSON.parse(await state.lab.evaluate(state.evalTasks, randomInit));
   await lastAtLeast(t0);
   busy(null);
   state.cold.delete('evaluate');
@@ -165,11 +179,13 @@ export async function evaluate() {
   const maml = await metaTest(false, 1, baseline ? 2 : 1);
   if (baseline) {
     state.randomInit = { key, report: await metaTest(true, 2, 2) };
+    // the nearest neighbours learn nothing: scored once on the same tasks, with the random start
+    state.neighbours = { key, report: JSON.parse(state.lab.nearest_neighbours(state.evalTasks)) };
   }
   state.lastEval = performance.now();
   state.evalEvery = Math.max(EVAL_EVERY_MS, 10 * (state.lastEval - t0));
   const iteration = state.lab.iteration();
-  post('evaluation', { iteration, maml, random: state.randomInit.report });
+  post('evaluation', { iteration, maml, random: state.randomInit.report, neighbours: state.neighbours.report });
   // adapting with too large an α overflows: a divergence like training's, the charts drawing what is finite
   const blown = firstNonFinite(evaluationLosses(maml));
   if (blown >= 0) {

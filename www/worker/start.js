@@ -5,6 +5,7 @@ import { workShape } from '../run.js';
 import { createLab } from './backend.js';
 import { EVAL_EVERY_MS, PATH_EVERY, busy, post, state } from './context.js';
 import { applyDue, evaluate, view } from './loop.js';
+import { decide } from './shares.js';
 
 /** A new handle for `settings` on `backend` (auto measures this shape of work), said to the page. */
 async function makeLab(settings, backend, shape) {
@@ -20,6 +21,7 @@ export async function start(msg) {
   state.own = null; // the page sends it again for the new run
   state.landscape = null; // of the previous run
   state.generation = msg.generation;
+  if (msg.threads !== undefined) state.threads = msg.threads;
   const json = JSON.stringify(msg.settings);
   const shape = workShape(msg.settings);
   if (msg.zip) {
@@ -39,6 +41,7 @@ export async function start(msg) {
   state.lab.set_path_every(PATH_EVERY); // the landscape draws the path from here on
   // a new run has new shapes: on WebGPU its first meta-test and meta-iteration compile kernels
   Object.assign(state, { config: JSON.parse(state.lab.config()), batch: 1, lastEval: 0, evalEvery: EVAL_EVERY_MS, schedule: msg.schedule ?? [], testDiverged: -1, msPerIteration: null, cold: new Set(state.onWebgpu ? ['evaluate', 'step'] : []), compared: -1, compareMs: null });
+  decide();
   post('ready', { config: state.config, iteration: state.lab.iteration() });
   applyDue();
   await evaluate();

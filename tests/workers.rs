@@ -1,0 +1,177 @@
+//! The page's meta-iteration shared among workers (`Lab::plan_step`, `Share`), natively: the
+//! same weights, bit for bit, for any number of workers, and the same as `Lab::step`.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use maml_lab::web::{Lab, Share, frame, unframe};
+use serde_json::Value;
+
+fn block_on<T>(f: impl Future<Output = T>) -> T {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn glyphs(algorithm: &str, first_order: bool) -> String {
+    format!(r#"{{"task":"glyphs","algorithm":"{algorithm}","first_order":{first_order},"filters":16,"queries":5,"meta_batch":8,"seed":11}}"#)
+}
+
+/// Units `0..units` cut into `workers` runs of consecutive units, as the page cuts them.
+fn runs(units: u32, workers: u32) -> Vec<(u32, u32)> {
+    (0..workers).map(|w| (w * units / workers, (w + 1) * units / workers)).filter(|(a, b)| b > a).map(|(a, b)| (a, b - a)).collect()
+}
+
+/// `iterations` meta-iterations with the meta-batch shared by `workers` workers: the first run
+/// of units computed by the lab itself, the others by `Share`s from the weights and the tasks.
+/// Before iteration `change_at`, α changes, as a slider would.
+fn shared(settings: &str, workers: u32, iterations: usize, change_at: usize) -> (Vec<u8>, Vec<Value>, u32) {
+    let mut lab = Lab::new(settings).unwrap();
+    let mut reports = Vec::new();
+    let mut units = 0;
+    for i in 0..iterations {
+        if i == change_at {
+            lab.set_maml(r#"{"inner_lr":0.3}"#).unwrap();
+        }
+        units = lab.plan_step();
+        let weights = block_on(lab.export_weights()).unwrap();
+        for (w, (first, count)) in runs(units, workers).into_iter().enumerate() {
+            if w == 0 {
+                lab.compute_units(first, count).unwrap();
+            } else {
+                // a fresh share each time: it keeps nothing between calls
+                let answer = Share::new().sums(&weights, &lab.unit_tasks(first, count).unwrap()).unwrap();
+                lab.put_units(first, &answer).unwrap();
+            }
+        }
+        let out: Value = serde_json::from_str(&block_on(lab.finish_step()).unwrap()).unwrap();
+        assert_eq!(out["error"], Value::Null);
+        reports.extend(out["reports"].as_array().unwrap().iter().cloned());
+    }
+    (block_on(lab.export_weights()).unwrap(), reports, units)
+}
+
+/// The same run by `Lab::step`, the one-worker page.
+fn alone(settings: &str, iterations: usize, change_at: usize) -> (Vec<u8>, Vec<Value>) {
+    let mut lab = Lab::new(settings).unwrap();
+    let mut reports = Vec::new();
+    for i in 0..iterations {
+        if i == change_at {
+            lab.set_maml(r#"{"inner_lr":0.3}"#).unwrap();
+        }
+        let out: Value = serde_json::from_str(&block_on(lab.step(1))).unwrap();
+        reports.extend(out["reports"].as_array().unwrap().iter().cloned());
+    }
+    (block_on(lab.export_weights()).unwrap(), reports)
+}
+
+#[test]
+fn any_number_of_workers_gives_the_one_workers_weights_bit_for_bit() {
+    for (algorithm, first_order) in [("maml", false), ("maml", true), ("reptile", false), ("anil", false), ("meta-sgd", false)] {
+        let settings = glyphs(algorithm, first_order);
+        let (weights, reports) = alone(&settings, 3, 2);
+        for workers in [1, 2, 3, 4] {
+            let (w, r, units) = shared(&settings, workers, 3, 2);
+            assert!(units >= 4, "{algorithm}: the glyph preset's meta-batch should be cut into several units, not {units}");
+            assert_eq!(r, reports, "{algorithm} (first-order {first_order}) with {workers} workers: the reports differ");
+            assert!(w == weights, "{algorithm} (first-order {first_order}) with {workers} workers: the weights differ from the one worker's");
+        }
+    }
+}
+
+#[test]
+fn the_sinusoid_is_one_unit_and_runs_the_same_through_the_plan() {
+    let settings = r#"{"task":"sinusoid","meta_batch":5,"seed":2}"#;
+    let (weights, reports) = alone(settings, 3, 1);
+    let (w, r, units) = shared(settings, 2, 3, 1);
+    assert_eq!(units, 1, "the sinusoid's meta-batch is one batched matmul: one unit");
+    assert_eq!((w, r), (weights, reports));
+}
+
+#[test]
+fn the_units_do_not_depend_on_the_learning_but_on_the_shapes() {
+    // the paper's 20-way settings at 32 filters: every task its own unit, at most eight units
+    let mut lab = Lab::new(r#"{"task":"glyphs","ways":20,"filters":32,"queries":1,"meta_batch":16,"seed":1}"#).unwrap();
+    assert_eq!(lab.plan_step(), 8);
+    let mut lab = Lab::new(r#"{"task":"glyphs","ways":20,"filters":32,"queries":1,"meta_batch":3,"seed":1}"#).unwrap();
+    assert_eq!(lab.plan_step(), 3);
+}
+
+#[test]
+fn a_missing_unit_or_a_share_of_another_model_is_refused_and_the_plan_kept() {
+    let settings = glyphs("maml", false);
+    let mut lab = Lab::new(&settings).unwrap();
+    let units = lab.plan_step();
+    lab.compute_units(0, units - 1).unwrap();
+    let refused = block_on(lab.finish_step()).unwrap_err();
+    assert!(refused.contains("has not been computed"), "{refused}");
+    // a share computed for a 32-filter model does not fit this 16-filter one
+    let mut other = Lab::new(&settings.replace(r#""filters":16"#, r#""filters":32"#)).unwrap();
+    other.plan_step();
+    let answer = Share::new().sums(&block_on(other.export_weights()).unwrap(), &other.unit_tasks(0, 1).unwrap()).unwrap();
+    let refused = lab.put_units(units - 1, &answer).unwrap_err();
+    assert!(refused.contains("does not fit"), "{refused}");
+    // a truncated answer, and units past the plan
+    assert!(lab.put_units(units - 1, &answer[..answer.len() - 3]).is_err());
+    assert!(lab.unit_tasks(units, 1).is_err());
+    // the plan is still there: its last unit, then the meta-iteration
+    lab.compute_units(units - 1, 1).unwrap();
+    let out: Value = serde_json::from_str(&block_on(lab.finish_step()).unwrap()).unwrap();
+    assert_eq!(out["reports"][0]["iteration"], 1);
+    assert!(block_on(lab.finish_step()).unwrap_err().contains("no meta-iteration is planned"));
+}
+
+#[test]
+fn a_share_refuses_what_is_not_a_weights_file_or_tasks() {
+    let share = Share::new();
+    assert!(share.sums(b"not weights", &frame(&[])).unwrap_err().contains("not a weights file"));
+    let mut lab = Lab::new(&glyphs("maml", false)).unwrap();
+    lab.plan_step();
+    let weights = block_on(lab.export_weights()).unwrap();
+    assert!(share.sums(&weights, b"\x01\x00\x00\x00\x09\x00\x00\x00abc").is_err());
+    assert_eq!(unframe(&frame(&[b"ab".to_vec(), vec![]])).unwrap(), vec![&b"ab"[..], &b""[..]]);
+}
+
+#[test]
+fn the_units_the_lab_announces_are_the_ones_it_plans() {
+    for settings in [glyphs("maml", false), r#"{"task":"sinusoid","seed":1}"#.into(), r#"{"task":"glyphs","ways":20,"filters":32,"queries":1,"meta_batch":16,"seed":1}"#.into()] {
+        let mut lab = Lab::new(&settings).unwrap();
+        assert_eq!(lab.units(), lab.plan_step(), "{settings}");
+        assert_eq!(lab.workers_that_fit(8), 8, "{settings}: the page's presets fit eight workers");
+    }
+}
+
+/// A meta-test shared the same way: the lab's part and the shares' curves, put back together,
+/// are the meta-test `evaluate` gives (to float rounding: the parts adapt their tasks in other
+/// batches), from the learned start and from the random one.
+#[test]
+fn a_meta_test_shared_among_workers_is_the_lab_s_own() {
+    for algorithm in ["maml", "meta-sgd"] {
+        let mut lab = Lab::new(&glyphs(algorithm, false)).unwrap();
+        block_on(lab.step(2));
+        for random in [false, true] {
+            let whole: Value = serde_json::from_str(&block_on(lab.evaluate(10, random)).unwrap()).unwrap();
+            let weights = lab.start_weights(random);
+            let mine: Value = serde_json::from_str(&lab.meta_test_curves(10, random, 0, 4).unwrap()).unwrap();
+            let theirs: Value = serde_json::from_str(&Share::new().curves(&weights, &lab.meta_test_tasks(10, 4, 6).unwrap()).unwrap()).unwrap();
+            let shared: Value = serde_json::from_str(&lab.meta_test_report(&serde_json::to_string(&[mine, theirs]).unwrap()).unwrap()).unwrap();
+            let values = |v: &Value, key: &str| -> Vec<f64> { v["tasks"].as_array().unwrap().iter().flat_map(|t| t[key].as_array().unwrap().iter().map(|x| x.as_f64().unwrap())).collect() };
+            for key in ["loss", "accuracy"] {
+                let (a, b) = (values(&whole, key), values(&shared, key));
+                assert_eq!(a.len(), b.len());
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{algorithm} (random start {random}) {key}: {x} alone, {y} shared");
+                }
+            }
+            assert_eq!(whole["steps"].as_array().unwrap().len(), shared["steps"].as_array().unwrap().len());
+        }
+    }
+    let lab = Lab::new(&glyphs("maml", false)).unwrap();
+    assert!(lab.meta_test_tasks(10, 8, 3).is_err(), "past the meta-test's tasks");
+    assert!(lab.meta_test_report("[[{\"loss\": 1}]]").is_err());
+}

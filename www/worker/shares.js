@@ -1,0 +1,183 @@
+// The page on every core: the training worker shares each meta-iteration's units (the pieces its
+// meta-batch is cut into, fixed by the run's shapes: src/maml/shares.rs, Layout::Units) with
+// share workers (share-worker.js) and adds their sums in unit order, so the run is the same, bit
+// for bit, for any number of workers. Each request carries the weights as they stand and the
+// units' tasks: a share keeps nothing, a lost one is replaced by a fresh one, and its units are
+// computed here instead, so a meta-iteration never mixes weights.
+import { busy, post, state } from './context.js';
+import { count } from '../words.js';
+
+/** The most workers a run uses (the training worker included): src/maml/shares.rs, MAX_UNITS. */
+export const MAX_WORKERS = 8;
+
+/** The workers a `threads` setting asks for: a number, or auto, the browser's cores less one (the
+ *  page's own thread draws the charts). */
+export function asked(threads) {
+  if (threads === 'auto' || threads == null) return Math.max(1, Math.min(MAX_WORKERS, (navigator.hardwareConcurrency || 1) - 1));
+  return Math.max(1, Math.min(MAX_WORKERS, Number(threads) || 1));
+}
+
+/** The share workers, index i computing the (i + 1)-th run of units; the engine's compiled module,
+ *  which each one starts from; and a count of the ones lost, for the page's sentence. */
+export const pool = { helpers: [], module: null, lost: 0, cost: { iterations: 0, moveMs: 0, waitMs: 0 } };
+
+/** One share worker, noticed when it ends however it ends: an error, a wasm trap, or silently
+ *  (terminated, its process killed), by the Web Lock it holds for its life. */
+class Helper {
+  constructor() {
+    this.pending = new Map();
+    this.nextId = 0;
+    this.dead = null;
+    this.wasmBytes = 0;
+    this.worker = new Worker(new URL('../share-worker.js', import.meta.url), { type: 'module' });
+    this.ready = new Promise((resolve) => { this.onReady = resolve; });
+    this.worker.onmessage = ({ data: m }) => {
+      if (m.type === 'alive') navigator.locks.request(m.lock, () => this.die('stopped without a word'));
+      else if (m.type === 'ready') this.onReady(true);
+      else if (m.type === 'sums' || m.type === 'curves') {
+        this.wasmBytes = m.wasmBytes;
+        this.settle(m.id, m.bytes ?? m.json);
+      } else if (m.type === 'failed') {
+        if (m.fatal) this.die(`crashed (${m.message})`);
+        else this.settle(m.id, null, m.message);
+      }
+    };
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.die(`failed (${e.message || 'an error without a message'})`);
+    };
+    this.worker.postMessage({ type: 'init', module: pool.module });
+  }
+
+  /** Answers request `id`: with its result (bytes or JSON), or null and the problem. */
+  settle(id, result, problem = null) {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    p?.({ result, problem });
+  }
+
+  /** Ends this worker: every request in flight is answered with its reason, computed elsewhere. */
+  die(why) {
+    if (this.dead) return;
+    this.dead = why;
+    this.worker.terminate();
+    this.onReady(false);
+    for (const id of [...this.pending.keys()]) this.settle(id, null, why);
+  }
+
+  /** A request to the share (`type` 'work' or 'curves', its byte arrays transferred): {result},
+   *  or {result: null, problem} when it failed or the share was lost. */
+  ask(type, payload) {
+    if (this.dead) return Promise.resolve({ result: null, problem: this.dead });
+    const id = this.nextId++;
+    const answer = new Promise((resolve) => this.pending.set(id, resolve));
+    const buffers = Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, v.buffer]));
+    this.worker.postMessage({ type, id, ...buffers }, Object.values(buffers));
+    return answer;
+  }
+}
+
+/** Decides how many workers the run uses, from the threads setting, the run's units and its
+ *  memory, and says which and why (the page shows it beside the backend). */
+export function decide() {
+  const want = asked(state.threads);
+  const units = state.lab.units();
+  let n = 1;
+  let why;
+  const how = state.threads === 'auto' ? `auto: ${count(navigator.hardwareConcurrency || 1, 'core')} here, one left to the page` : 'as set';
+  if (state.onWebgpu) why = 'one worker: WebGPU runs the meta-batch on its one device';
+  else if (typeof Worker === 'undefined') why = 'one worker: this browser cannot start workers from a worker';
+  else if (units === 1) why = `one worker: ${state.config.task.kind === 'sinusoid' ? 'the sinusoid\'s' : 'this run\'s'} meta-batch is one batched operation, too little work to share`;
+  else {
+    n = Math.min(want, units);
+    const fits = state.lab.workers_that_fit(n);
+    if (fits < n) why = `${count(fits, 'worker')}: ${n} would need more memory than a browser tab gives`;
+    else if (n === 1) why = `one worker (${how})`;
+    else if (n < want) why = `${n} workers, one per unit of the meta-batch (${want} asked for)`;
+    else why = `${n} workers share each meta-batch of ${units} units (${how})`;
+    n = Math.min(n, fits);
+  }
+  state.workers = n;
+  // the ones not needed go: a run that uses fewer frees their memory
+  for (const h of pool.helpers.splice(Math.max(0, n - 1))) h.die('not needed');
+  post('workers', { workers: n, asked: want, units, threads: state.threads, why });
+}
+
+/** The share workers the run needs, started and ready; false when one could not start. */
+async function helpers(n) {
+  pool.helpers = pool.helpers.filter((h) => !h.dead);
+  while (pool.helpers.length < n) pool.helpers.push(new Helper());
+  const started = await Promise.all(pool.helpers.slice(0, n).map((h) => h.ready));
+  return started.every(Boolean);
+}
+
+/** Units 0..units cut into `n` runs of consecutive units, [first, count] each, as equal as they go. */
+export const runs = (units, n) => Array.from({ length: n }, (_, w) => [Math.floor((w * units) / n), Math.floor(((w + 1) * units) / n)]).filter(([a, b]) => b > a).map(([a, b]) => [a, b - a]);
+
+/** One meta-iteration of `lab` shared among `n` workers: `lab.step(1)`'s JSON, parsed. The
+ *  training worker computes the first run of units itself while the shares compute theirs; a
+ *  share that fails or is lost has its units computed here, and is replaced. */
+export async function sharedStep(lab, n) {
+  const units = lab.plan_step();
+  let parts = runs(units, Math.min(n, units));
+  if (parts.length > 1 && !(await helpers(parts.length - 1))) {
+    // a share that never started: this meta-iteration here, and the run on one worker
+    parts = [[0, units]];
+    state.workers = 1;
+    post('workers', { workers: 1, asked: asked(state.threads), units, threads: state.threads, why: 'one worker: the share workers could not start in this browser' });
+  }
+  const shared = parts.slice(1);
+  const t0 = performance.now();
+  const weights = shared.length ? lab.share_weights() : null;
+  const jobs = shared.map(([first, k], i) => pool.helpers[i].ask('work', { weights: weights.slice(), units: lab.unit_tasks(first, k) }).then((a) => ({ first, k, i, ...a })));
+  const t1 = performance.now();
+  lab.compute_units(...parts[0]);
+  const t2 = performance.now();
+  const answers = await Promise.all(jobs);
+  const t3 = performance.now();
+  // what sharing costs here: the weights and tasks out, the sums in; and the wait for the shares
+  // after this worker's own units (bench-page.mjs --threads reads it)
+  for (const a of answers) if (a.result) lab.put_units(a.first, a.result);
+  const c = pool.cost;
+  Object.assign(c, { iterations: c.iterations + 1, moveMs: c.moveMs + (t1 - t0) + (performance.now() - t3), waitMs: c.waitMs + (t3 - t2) });
+  for (const a of answers) {
+    if (a.result) continue;
+    // its units here, to the same sums; a fresh share in its place for the next meta-iteration
+    busy('share', `a share worker ${a.problem}: computing its units here…`);
+    lab.compute_units(a.first, a.k);
+    busy(null);
+    lost(a, `during meta-iteration ${lab.iteration() + 1}`);
+  }
+  return JSON.parse(await lab.finish_step());
+}
+
+/** A share that failed or was lost (`a.i`): replaced, and the page told. */
+function lost(a, when) {
+  pool.lost += 1;
+  pool.helpers[a.i].die(a.problem);
+  post('shareLost', { problem: a.problem, when, lost: pool.lost });
+}
+
+/** The meta-test of `lab` on its `tasks` tasks from the learned (or, `randomInit`, the random)
+ *  start, its tasks shared among `n` workers: `lab.evaluate`'s report, parsed. A share lost has
+ *  its tasks adapted here. */
+export async function sharedMetaTest(lab, tasks, randomInit, n) {
+  let parts = runs(tasks, Math.min(n, tasks));
+  if (parts.length > 1 && !(await helpers(parts.length - 1))) parts = [[0, tasks]];
+  const weights = parts.length > 1 ? lab.start_weights(randomInit) : null;
+  const jobs = parts.slice(1).map(([first, k], i) => pool.helpers[i].ask('curves', { weights: weights.slice(), tasks: lab.meta_test_tasks(tasks, first, k) }).then((a) => ({ first, k, i, ...a })));
+  const curves = [JSON.parse(lab.meta_test_curves(tasks, randomInit, ...parts[0]))];
+  for (const a of await Promise.all(jobs)) {
+    if (!a.result) lost(a, 'during a meta-test');
+    curves.push(JSON.parse(a.result ?? lab.meta_test_curves(tasks, randomInit, a.first, a.k)));
+  }
+  return JSON.parse(lab.meta_test_report(JSON.stringify(curves)));
+}
+
+/** The wasm memory of the share workers, as they last reported it. */
+export const sharesBytes = () => pool.helpers.reduce((sum, h) => sum + (h.dead ? 0 : h.wasmBytes), 0);
+
+/** Test-only: the `index`-th share worker stops without a word on its next request. */
+export function stopShare(index) {
+  pool.helpers[index]?.worker.postMessage({ type: 'stop' });
+}
