@@ -101,7 +101,7 @@ pub fn footprint(config: &TrainerConfig, eval_tasks: usize) -> Footprint {
     let Ok(plan) = Plan::new(&config.model, input_shape(config), ways) else { return Footprint { meta_iteration: 0, meta_test: 0 } };
     let (unit, weights) = ((plan.activations_per_example() + plan.im2col_per_example()) as f64, plan.parameters() as f64);
     let (support, query) = (ways * t.shots, ways * t.queries);
-    // the page's CPU path: the whole meta-batch in one share, `at_once` tasks adapted together
+    // the page's CPU path, counted as if the whole meta-batch were one unit (a unit holds less: an upper bound), `at_once` tasks adapted together
     let cpu = Shares { arch: config.model.arch, filters: config.model.filters, threads: 1, gpu: false, layout: Layout::Units };
     let at_once = cpu.at_once(o.meta_batch, support + query) as f64;
     let (tasks, steps) = (o.meta_batch as f64, o.inner_steps as f64);
@@ -158,11 +158,12 @@ pub fn units(config: &TrainerConfig) -> (usize, usize) {
 
 /// The most of `workers` workers whose memories together fit `TAB_BUDGET` (at least one): the
 /// training worker needs what `check_page` counts, and each share worker, which computes its
-/// units one after another, one unit's meta-iteration.
+/// units one after another, one unit's meta-iteration or its part of a meta-test.
 pub fn workers_that_fit(config: &TrainerConfig, eval_tasks: usize, workers: usize) -> usize {
     let lead = footprint(config, eval_tasks).peak() + task_data(config);
     let mut unit = config.clone();
     unit.maml.meta_batch = units(config).0;
-    let share = footprint(&unit, 1).meta_iteration;
+    // a share computes units one after another, and adapts its part of a meta-test
+    let share = footprint(&unit, eval_tasks.div_ceil(workers.max(1))).peak();
     (1..=workers.max(1)).rev().find(|&n| lead + (n as u64 - 1) * share <= TAB_BUDGET).unwrap_or(1)
 }

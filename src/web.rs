@@ -190,7 +190,7 @@ impl Lab {
     /// The tasks of units `first..first + count` of the planned meta-iteration, the message a
     /// `Share` takes.
     pub fn unit_tasks(&self, first: u32, count: u32) -> Result<Vec<u8>, String> {
-        let units = (first..first + count).map(|u| self.trainer.unit_tasks(u as usize)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        let units = (first..first.saturating_add(count)).map(|u| self.trainer.unit_tasks(u as usize)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
         Ok(encode_units(&units))
     }
 
@@ -205,7 +205,7 @@ impl Lab {
     /// bytes for a `Share` (`Share::curves`).
     pub fn meta_test_tasks(&self, tasks: u32, first: u32, count: u32) -> Result<Vec<u8>, String> {
         let drawn = self.trainer.meta_test_tasks(tasks as usize);
-        let part = drawn.get(first as usize..(first + count) as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
+        let part = drawn.get(first as usize..first as usize + count as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
         Ok(encode_tasks(part))
     }
 
@@ -220,7 +220,7 @@ impl Lab {
     pub fn meta_test_curves(&self, tasks: u32, random_init: bool, first: u32, count: u32) -> Result<String, String> {
         let start = if random_init { Start::Random } else { Start::MetaLearned };
         let drawn = self.trainer.meta_test_tasks(tasks as usize);
-        let part = drawn.get(first as usize..(first + count) as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
+        let part = drawn.get(first as usize..first as usize + count as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
         let steps = self.trainer.config().maml.test_inner_steps;
         Ok(json(&self.trainer.evaluate_on(part, steps, start).wait().tasks))
     }
@@ -245,7 +245,7 @@ impl Lab {
 
     /// Computes units `first..first + count` here.
     pub fn compute_units(&mut self, first: u32, count: u32) -> Result<(), String> {
-        (first..first + count).try_for_each(|u| self.trainer.compute_unit(u as usize)).map_err(|e| e.to_string())
+        (first..first.saturating_add(count)).try_for_each(|u| self.trainer.compute_unit(u as usize)).map_err(|e| e.to_string())
     }
 
     /// Units `first..` as a `Share` computed them (its answer, as it came).

@@ -175,3 +175,15 @@ fn a_meta_test_shared_among_workers_is_the_lab_s_own() {
     assert!(lab.meta_test_tasks(10, 8, 3).is_err(), "past the meta-test's tasks");
     assert!(lab.meta_test_report("[[{\"loss\": 1}]]").is_err());
 }
+
+/// Playing, the one-worker page runs several meta-iterations per call (`step(n)`): the same
+/// weights as the shared path one at a time.
+#[test]
+fn several_meta_iterations_per_call_are_the_shared_ones() {
+    let settings = glyphs("maml", false);
+    let mut lab = Lab::new(&settings).unwrap();
+    let out: Value = serde_json::from_str(&block_on(lab.step(4))).unwrap();
+    assert_eq!(out["reports"].as_array().unwrap().len(), 4);
+    let (weights, _, _) = shared(&settings, 2, 4, usize::MAX);
+    assert!(block_on(lab.export_weights()).unwrap() == weights);
+}

@@ -104,4 +104,15 @@ test('the workers: auto by default, one for the sinusoid with the reason, and a 
   await until(page, () => window.lab.config?.task.kind === 'glyphs' && window.lab.workers?.workers === 3, undefined, 120_000);
   assert.match(await page.textContent('#workers-why'), /3 workers share each meta-batch of 4 units \(as set\)/);
   assert.match(await page.evaluate(() => location.hash), /threads=3/, 'the task\'s preset keeps the workers');
+  // a live change of the meta-batch changes the units, and so the workers, at once
+  const metaBatch = async (v) => page.$eval('#meta_batch', (el, x) => { el.value = String(x); el.dispatchEvent(new Event('input')); }, v);
+  await metaBatch(2);
+  await until(page, () => window.lab.config.maml.meta_batch === 2 && window.lab.workers.workers === 1);
+  assert.match(await page.textContent('#workers-why'), /one worker: this run's meta-batch is one batched operation/);
+  assert.equal(await page.textContent('#backend-badge'), 'CPU · WebAssembly');
+  await steps(page, 1);
+  await metaBatch(8);
+  await until(page, () => window.lab.config.maml.meta_batch === 8 && window.lab.workers.workers === 3);
+  assert.equal(await page.textContent('#backend-badge'), 'CPU · WebAssembly · 3 workers');
+  await steps(page, 1);
 }));

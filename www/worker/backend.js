@@ -3,7 +3,7 @@
 import { Lab } from '../pkg/maml_lab.js';
 import { workShape } from '../run.js';
 import { state } from './context.js';
-import { MAX_WORKERS, asked, sharedStep } from './shares.js';
+import { sharedStep, workersFor } from './shares.js';
 
 // auto times this many meta-iterations on each backend, after a first one that compiles
 const MEASURED_ITERATIONS = 3;
@@ -52,7 +52,8 @@ export async function createLab(json, settings, wanted) {
   if (wanted === 'auto' && adapter.software && !state.allowSoftwareWebgpu) {
     return cpu(`the only WebGPU adapter is a software fallback (${adapter.name}), slower than the CPU path; choose WebGPU to use it anyway`);
   }
-  const shape = workShape(settings);
+  // (the CPU's figure depends on its workers too)
+  const shape = `${workShape(settings)} threads=${state.threads}`;
   let rates = wanted === 'auto' ? state.measured.get(shape) : null;
   const verdict = (r) => `WebGPU ${itPerS(r.webgpu)}, CPU ${itPerS(r.cpu)}: ${r.webgpu > r.cpu ? 'WebGPU' : 'the CPU'}, measured on this run`;
   if (rates && rates.cpu >= rates.webgpu) return cpu(verdict(rates), rates);
@@ -67,7 +68,7 @@ export async function createLab(json, settings, wanted) {
   if (wanted === 'webgpu') return gpu(adapter.software ? `WebGPU was chosen, but its adapter is a software fallback (${adapter.name}): much slower than the CPU path` : 'WebGPU was chosen');
   if (rates) return gpu(verdict(rates));
   const other = new Lab(json);
-  const workers = Math.min(asked(state.threads), other.units(), other.workers_that_fit(MAX_WORKERS));
+  const workers = workersFor(other);
   rates = { webgpu: await speed(lab, json), cpu: await speed(other, json, workers) };
   state.measured.set(shape, rates);
   if (rates.webgpu > rates.cpu) {

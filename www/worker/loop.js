@@ -5,7 +5,7 @@ import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from
 import { alpha, baselineOf } from '../run.js';
 import { EVAL_EVERY_MS, busy, lastAtLeast, post, state } from './context.js';
 import { count } from '../words.js';
-import { pool, sharedMetaTest, sharedStep, sharesBytes } from './shares.js';
+import { decide, pool, sharedMetaTest, sharedStep, sharesBytes } from './shares.js';
 
 // one training call this long: responsive to pause and sliders, yet few messages
 const BATCH_MS = 100;
@@ -24,6 +24,8 @@ function describeRun(config) {
 export function setMaml(settings, about) {
   state.lab.set_maml(JSON.stringify(settings));
   state.config = JSON.parse(state.lab.config());
+  // the meta-batch and the inner steps decide the units, and what each worker holds
+  decide();
   post('maml', { config: state.config, iteration: state.lab.iteration(), ...about });
 }
 

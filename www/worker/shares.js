@@ -7,6 +7,11 @@
 import { busy, post, state } from './context.js';
 import { count } from '../words.js';
 
+/** How long a share may take to answer before it is taken for lost: generous, and longer for
+ *  a run whose own part of the work takes long (`answerMs`). */
+const ANSWER_MS = 60_000;
+const answerMs = (ownMs) => Math.max(ANSWER_MS, 20 * ownMs);
+
 /** The most workers a run uses (the training worker included): src/maml/shares.rs, MAX_UNITS. */
 export const MAX_WORKERS = 8;
 
@@ -19,7 +24,7 @@ export function asked(threads) {
 
 /** The share workers, index i computing the (i + 1)-th run of units; the engine's compiled module,
  *  which each one starts from; and a count of the ones lost, for the page's sentence. */
-export const pool = { helpers: [], module: null, lost: 0, cost: { iterations: 0, moveMs: 0, waitMs: 0 } };
+export const pool = { helpers: [], module: null, lost: 0, ownMs: 0, cost: { iterations: 0, moveMs: 0, waitMs: 0 } };
 
 /** One share worker, noticed when it ends however it ends: an error, a wasm trap, or silently
  *  (terminated, its process killed), by the Web Lock it holds for its life. */
@@ -67,15 +72,26 @@ class Helper {
 
   /** A request to the share (`type` 'work' or 'curves', its byte arrays transferred): {result},
    *  or {result: null, problem} when it failed or the share was lost. */
-  ask(type, payload) {
+  ask(type, payload, timeoutMs = ANSWER_MS) {
     if (this.dead) return Promise.resolve({ result: null, problem: this.dead });
     const id = this.nextId++;
     const answer = new Promise((resolve) => this.pending.set(id, resolve));
+    // without Web Locks (a page not in a secure context) a share that stops silently would
+    // never answer: one this late is taken for lost
+    const timer = setTimeout(() => this.die(`did not answer within ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
+    answer.then(() => clearTimeout(timer));
     const buffers = Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, v.buffer]));
     this.worker.postMessage({ type, id, ...buffers }, Object.values(buffers));
     return answer;
   }
 }
+
+/** Whether this browser can start workers from a worker. */
+const nestedWorkers = () => typeof Worker !== 'undefined';
+
+/** The workers a CPU run of `lab` would use with the threads setting: what auto's timing of the
+ *  CPU runs with (worker/backend.js), and `decide`'s number where nothing else limits it. */
+export const workersFor = (lab) => (nestedWorkers() ? Math.min(asked(state.threads), lab.units(), lab.workers_that_fit(MAX_WORKERS)) : 1);
 
 /** Decides how many workers the run uses, from the threads setting, the run's units and its
  *  memory, and says which and why (the page shows it beside the backend). */
@@ -86,7 +102,7 @@ export function decide() {
   let why;
   const how = state.threads === 'auto' ? `auto: ${count(navigator.hardwareConcurrency || 1, 'core')} here, one left to the page` : 'as set';
   if (state.onWebgpu) why = 'one worker: WebGPU runs the meta-batch on its one device';
-  else if (typeof Worker === 'undefined') why = 'one worker: this browser cannot start workers from a worker';
+  else if (!nestedWorkers()) why = 'one worker: this browser cannot start workers from a worker';
   else if (units === 1) why = `one worker: ${state.config.task.kind === 'sinusoid' ? 'the sinusoid\'s' : 'this run\'s'} meta-batch is one batched operation, too little work to share`;
   else {
     n = Math.min(want, units);
@@ -106,9 +122,19 @@ export function decide() {
 /** The share workers the run needs, started and ready; false when one could not start. */
 async function helpers(n) {
   pool.helpers = pool.helpers.filter((h) => !h.dead);
-  while (pool.helpers.length < n) pool.helpers.push(new Helper());
-  const started = await Promise.all(pool.helpers.slice(0, n).map((h) => h.ready));
-  return started.every(Boolean);
+  try {
+    while (pool.helpers.length < n) pool.helpers.push(new Helper());
+  } catch {
+    return false; // (a browser without workers in workers throws here)
+  }
+  const starting = pool.helpers.slice(0, n);
+  const timer = setTimeout(() => starting.forEach((h) => h.die('did not start within a minute')), ANSWER_MS);
+  const started = await Promise.all(starting.map((h) => h.ready));
+  clearTimeout(timer);
+  if (started.every(Boolean)) return true;
+  // the ones that did start go too: the run falls back to one worker
+  for (const h of pool.helpers.splice(0)) h.die('not needed');
+  return false;
 }
 
 /** Units 0..units cut into `n` runs of consecutive units, [first, count] each, as equal as they go. */
@@ -129,15 +155,25 @@ export async function sharedStep(lab, n) {
   const shared = parts.slice(1);
   const t0 = performance.now();
   const weights = shared.length ? lab.share_weights() : null;
-  const jobs = shared.map(([first, k], i) => pool.helpers[i].ask('work', { weights: weights.slice(), units: lab.unit_tasks(first, k) }).then((a) => ({ first, k, i, ...a })));
+  const timeout = answerMs(pool.ownMs * units);
+  const jobs = shared.map(([first, k], i) => pool.helpers[i].ask('work', { weights: weights.slice(), units: lab.unit_tasks(first, k) }, timeout).then((a) => ({ first, k, i, ...a })));
   const t1 = performance.now();
   lab.compute_units(...parts[0]);
   const t2 = performance.now();
+  pool.ownMs = (t2 - t1) / parts[0][1];
   const answers = await Promise.all(jobs);
   const t3 = performance.now();
   // what sharing costs here: the weights and tasks out, the sums in; and the wait for the shares
-  // after this worker's own units (bench-page.mjs --threads reads it)
-  for (const a of answers) if (a.result) lab.put_units(a.first, a.result);
+  // after this worker's own units (bench-page.mjs --threads reads it). An answer this worker
+  // refuses (it should never be) counts as a lost share: its units are computed here.
+  for (const a of answers) {
+    if (!a.result) continue;
+    try {
+      lab.put_units(a.first, a.result);
+    } catch (e) {
+      Object.assign(a, { result: null, problem: `answered what could not be used (${e?.message ?? e})` });
+    }
+  }
   const c = pool.cost;
   Object.assign(c, { iterations: c.iterations + 1, moveMs: c.moveMs + (t1 - t0) + (performance.now() - t3), waitMs: c.waitMs + (t3 - t2) });
   for (const a of answers) {
@@ -163,9 +199,13 @@ function lost(a, when) {
  *  its tasks adapted here. */
 export async function sharedMetaTest(lab, tasks, randomInit, n) {
   let parts = runs(tasks, Math.min(n, tasks));
-  if (parts.length > 1 && !(await helpers(parts.length - 1))) parts = [[0, tasks]];
+  if (parts.length > 1 && !(await helpers(parts.length - 1))) {
+    parts = [[0, tasks]];
+    state.workers = 1;
+    post('workers', { workers: 1, asked: asked(state.threads), units: state.lab.units(), threads: state.threads, why: 'one worker: the share workers could not start in this browser' });
+  }
   const weights = parts.length > 1 ? lab.start_weights(randomInit) : null;
-  const jobs = parts.slice(1).map(([first, k], i) => pool.helpers[i].ask('curves', { weights: weights.slice(), tasks: lab.meta_test_tasks(tasks, first, k) }).then((a) => ({ first, k, i, ...a })));
+  const jobs = parts.slice(1).map(([first, k], i) => pool.helpers[i].ask('curves', { weights: weights.slice(), tasks: lab.meta_test_tasks(tasks, first, k) }, answerMs(pool.ownMs * tasks)).then((a) => ({ first, k, i, ...a })));
   const curves = [JSON.parse(lab.meta_test_curves(tasks, randomInit, ...parts[0]))];
   for (const a of await Promise.all(jobs)) {
     if (!a.result) lost(a, 'during a meta-test');
