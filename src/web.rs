@@ -256,6 +256,13 @@ impl Lab {
         Ok(())
     }
 
+    /// `finish_step` read at once: the workers share meta-iterations on the CPU only, where a
+    /// read needs no wait (an await there costs a turn of the worker's event loop each time).
+    pub fn finish_step_now(&mut self) -> Result<String, String> {
+        let (reports, diverged) = self.trainer.finish_step().map_err(|e| e.to_string())?.wait();
+        Ok(serde_json::json!({"reports": reports, "error": diverged.map(|e| e.to_string())}).to_string())
+    }
+
     /// Applies the planned meta-iteration once every unit is in: the same JSON as `step(1)`.
     /// A unit missing is refused with a sentence, and the plan kept.
     pub async fn finish_step(&mut self) -> Result<String, String> {

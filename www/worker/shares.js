@@ -184,7 +184,7 @@ export async function sharedStep(lab, n) {
     busy(null);
     lost(a, `during meta-iteration ${lab.iteration() + 1}`);
   }
-  return JSON.parse(await lab.finish_step());
+  return JSON.parse(lab.finish_step_now());
 }
 
 /** A share that failed or was lost (`a.i`): replaced, and the page told. */
