@@ -115,6 +115,7 @@ import { start } from './worker/start.js';
 import { adaptOwn, evaluate, landscape, setMaml, stepOnce, train, view, walk } from './worker/loop.js';
 import { decide, pool, stopShare } from './worker/shares.js';
 import { count } from './words.js';
+import { leaveNavigation, navHandlers, onNavigation, startNavigation } from './worker/navigation.js';
 
 // The page must notice this worker stopping, even without an error (terminated, its process
 // killed): it holds this lock for its life, and the page asks for it (messages.js, watch).
@@ -136,7 +137,11 @@ const handlers = {
     Object.assign(state, { evalTasks: msg.evalTasks, allowSoftwareWebgpu: Boolean(msg.allowSoftwareWebgpu), minCallMs: msg.minCallMs ?? 0 });
     post('loaded', { table: JSON.parse(Lab.settings_table()), module });
   },
-  start,
+  start(msg) {
+    if (msg.settings.task === 'navigation') return startNavigation(msg);
+    leaveNavigation();
+    return start(msg);
+  },
   pause() {
     state.running = false;
   },
@@ -283,5 +288,15 @@ onmessage = ({ data: msg }) => {
   if (msg.type === 'pause') state.running = false;
   // so does Cancel: no other row of the landscape starts
   if (msg.type === 'cancelLandscape') state.landscape = null;
-  enqueue(msg.type, () => handlers[msg.type](msg));
+  enqueue(msg.type, () => route(msg));
 };
+
+// Requests the page sends alike for every run and that do the same for a navigation run.
+const EITHER = new Set(['init', 'start', 'pause', 'settle']);
+
+/** A request to its handler: a navigation run's own (worker/navigation.js), where it holds one;
+ *  a supervised request has nothing to act on there and does nothing. */
+function route(msg) {
+  if (!onNavigation() || EITHER.has(msg.type)) return handlers[msg.type](msg);
+  return navHandlers[msg.type]?.(msg, enqueue);
+}

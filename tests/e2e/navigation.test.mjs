@@ -1,0 +1,83 @@
+// The MAML paper's 2-D navigation in the page (issue 20): the arena, a goal of one's own (clamped
+// to the square with a sentence), the return charts, and the link reproducing the run.
+// Headless Chromium on the CPU path.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withPage, until, drawn, steps, settled } from './browser.mjs';
+
+const ready = async (page) => {
+  await until(page, () => window.lab.ready && window.lab.config?.task.kind === 'navigation' && window.lab.nav?.evaluation && window.lab.nav?.arena, undefined, 120_000);
+  await drawn(page);
+};
+/** Clicks the meta-learned start's panel at the world point (x, y). */
+async function clickGoal(page, x, y) {
+  const box = await page.locator('#arena canvas').first().boundingBox();
+  const VIEW = 0.75;
+  await page.mouse.click(box.x + ((x + VIEW) / (2 * VIEW)) * box.width, box.y + ((VIEW - y) / (2 * VIEW)) * box.height);
+}
+/** Ink on a canvas: pixels neither the background nor white. */
+const inked = (page, i) => page.evaluate((i) => {
+  const c = document.querySelectorAll('#arena canvas')[i];
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let k = 0; k < d.length; k += 4) if (d[k] < 200 && !(d[k] === 17 && d[k + 1] === 24)) n += 1;
+  return n;
+}, i);
+
+test('navigation: train a few seconds, click a goal, see its trajectories and returns; a goal outside is clamped', () => withPage({ hash: '#task=navigation&start=scratch&seed=3' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  // the supervised panels are hidden and the arena shown; ways and filters are not offered
+  assert.equal(await page.isVisible('#arena-figure'), true);
+  assert.equal(await page.isVisible('#landscape-figure'), false);
+  assert.equal(await page.isVisible('#draw'), false);
+  assert.equal(await page.evaluate(() => document.getElementById('ways').closest('.row').hidden), true);
+  assert.match(await page.textContent('label[for=shots]'), /trajectories/);
+  assert.match(await page.textContent('#backend-why'), /navigation runs on the CPU/);
+  await page.click('#play');
+  await until(page, () => window.lab.iteration >= 5, undefined, 60_000);
+  await page.click('#play');
+  await settled(page);
+  await clickGoal(page, -0.3, 0.25);
+  await until(page, () => Math.abs(window.lab.nav.arena.goal[0] + 0.3) < 0.02 && Math.abs(window.lab.nav.arena.goal[1] - 0.25) < 0.02);
+  await drawn(page);
+  const arena = await page.evaluate(() => window.lab.nav.arena);
+  assert.equal(arena.clamped, false);
+  assert.equal(arena.maml.length, 4, 'before adapting and after each of 3 inner steps');
+  assert.ok(arena.maml.every((s) => s.paths.length > 0 && Number.isFinite(s.return) && s.return < 0), JSON.stringify(arena.maml.map((s) => s.return)));
+  assert.ok(await inked(page, 0) > 200, 'trajectories drawn from the meta-learned start');
+  assert.ok(await inked(page, 1) > 200, 'and from the random one');
+  assert.match(await page.textContent('#arena-caption'), /return -?\d+\.\d before adapting/);
+  assert.match(await page.getAttribute('#nav-test-chart', 'aria-label'), /meta-test return on 20 held-out goals/);
+  assert.match(await page.getAttribute('#nav-objective-chart', 'aria-label'), /return after adaptation -?\d/);
+  assert.equal(await page.isVisible('#arena-notice'), false);
+  // outside the square: moved to its edge, with a sentence
+  await clickGoal(page, 0.7, -0.1);
+  await until(page, () => window.lab.nav.arena.clamped === true);
+  await drawn(page);
+  assert.deepEqual((await page.evaluate(() => window.lab.nav.arena.goal)).map((v) => +v.toFixed(2)), [0.5, -0.1]);
+  assert.match(await page.textContent('#arena-notice'), /outside the square goals are drawn from.*moved to its nearest point, \(0\.5, -0\.1\)/);
+  assert.deepEqual(consoleErrors, []);
+}));
+
+test('navigation: the link reproduces the run, same seed, same first returns', async () => {
+  const first = (hash) => withPage({ hash }, async ({ page }) => {
+    await ready(page);
+    await steps(page, 2);
+    return { returns: await page.evaluate(() => window.lab.nav.history.after.filter((v) => v !== null)), link: await page.evaluate(() => location.hash) };
+  });
+  const a = await first('#task=navigation&start=scratch&seed=11&inner_lr=0.3');
+  assert.match(a.link, /task=navigation/);
+  assert.match(a.link, /seed=11/);
+  const b = await first(a.link);
+  assert.equal(a.returns.length, 2);
+  assert.deepEqual(b.returns, a.returns);
+});
+
+test('navigation: a hand-edited link is clamped with a notice, and another learner is refused with a sentence', () => withPage({ hash: '#task=navigation&start=scratch&shots=999&algorithm=reptile' }, async ({ page }) => {
+  await ready(page);
+  const notices = await page.textContent('#notices');
+  assert.match(notices, /shots/);
+  assert.match(notices, /MAML/i);
+  assert.equal(await page.evaluate(() => window.lab.config.maml.algorithm), 'maml');
+  assert.ok(await page.evaluate(() => window.lab.config.task.shots) <= 20);
+}));
