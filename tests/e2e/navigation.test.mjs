@@ -2,6 +2,7 @@
 // to the square with a sentence), the return charts, and the link reproducing the run.
 // Headless Chromium on the CPU path.
 import { test } from 'node:test';
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { withPage, until, drawn, steps, settled } from './browser.mjs';
 
@@ -80,4 +81,19 @@ test('navigation: a hand-edited link is clamped with a notice, and another learn
   assert.match(notices, /MAML/i);
   assert.equal(await page.evaluate(() => window.lab.config.maml.algorithm), 'maml');
   assert.ok(await page.evaluate(() => window.lab.config.task.shots) <= 20);
+}));
+
+test('navigation: the shipped meta-trained start adapts at once, scoring what `maml eval` does', () => withPage({ hash: '#task=navigation&start=meta-trained' }, async ({ page, consoleErrors }) => {
+  const manifest = JSON.parse(fs.readFileSync(new URL('../../www/starts/starts.json', import.meta.url))).navigation;
+  await ready(page);
+  assert.equal(await page.isChecked('#start-meta-trained'), true);
+  assert.equal(await page.textContent('#iteration'), String(manifest.iterations));
+  const e = await page.evaluate(() => window.lab.nav.evaluation);
+  assert.equal(e.iteration, manifest.iterations);
+  // the same 20 goals and noise as natively, but the wasm's f32 sums differ in their last bits,
+  // and a trajectory that reaches its goal a step earlier or later moves every later one: close,
+  // within the native figure's own 95 % interval, not equal
+  e.maml.forEach((s, i) => assert.ok(Math.abs(s.mean - manifest.tasks20[i].mean) <= manifest.tasks20[i].ci95, `step ${i}: the page ${s.mean}, natively ${manifest.tasks20[i].mean} ± ${manifest.tasks20[i].ci95}`));
+  assert.ok(e.maml[1].mean > e.random[1].mean + 20, 'one step from the meta-trained start beats one from a random start');
+  assert.deepEqual(consoleErrors, []);
 }));
