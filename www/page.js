@@ -101,7 +101,10 @@ export function showState() {
 function orient(s) {
   const start = s.start === 'meta-trained' ? lab.views.starts.fit(lab.table, s) : null;
   const task = { navigation: 'goals in the 2-D navigation task', sinusoid: 'sine waves', noise: 'noise (a control with nothing to learn)', glyphs: 'glyph classes', omniglot: 'Omniglot characters' }[s.task] ?? s.task;
-  $('orient-text').textContent = start?.bytes
+  $('orient-text').textContent = start?.bytes && s.task === 'navigation'
+    ? `You are looking at a policy already meta-trained for ${start.info.iterations} meta-iterations on ${task}: click the arena to give it a goal it has never seen, and watch its spray of trajectories turn into a beeline after one inner step.`
+      + ' To watch it learn, live:'
+    : start?.bytes
     ? `You are looking at a network already meta-trained for ${start.info.iterations} meta-iterations on ${task}: its meta-loss is flat because it has learned, and the charts show how well it adapts to tasks it has never seen.`
       + ' To watch it learn, live:'
     : s.task === 'navigation'

@@ -51,6 +51,10 @@
 //                                                     number or 'auto' (worker/shares.js), from the next one
 //   stopShare        {index}                          test-only: that share worker stops without a word on
 //                                                     its next request, as a killed process does
+//   goal             {x, y}                           navigation: a goal of the person's, adapted to now and
+//                                                     again as the weights move (worker/navigation.js)
+//   (a navigation run takes start, play, pause, step, maml, exportWeights, importWeights and
+//   settle; the supervised requests do nothing while it runs)
 //
 //   worker -> page   payload                          what it says
 //   activity         {key, text, estimateMs}          what the worker starts that may take a while
@@ -104,6 +108,12 @@
 //                                                     tasks of a meta-test) was done here, and it is replaced
 //   error            {request, message}               a request failed and changed nothing (a refused
 //                                                     start leaves the previous run, if any, paused)
+//   navReports       {reports, msPerIteration}        navigation's meta-iterations: {iteration,
+//                                                     return_before, return_after, grad_norm} each
+//   navEvaluation    {iteration, goals, steps,         navigation's meta-test on held-out goals: the
+//                     maml, random}                   return after 0..steps inner steps, {mean, ci} each
+//   arena            {goal, asked, clamped, iteration, the person's goal (clamped to the square, asked:
+//                     alpha, maml, random}            as clicked): per step {paths, return} per start
 //   fatal            {request, message}               the wasm panicked: this worker is done (a trap
 //                                                     outside a request reaches the page as the
 //                                                     worker's error event instead: the same end)

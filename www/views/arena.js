@@ -9,7 +9,7 @@ const STEP_COLOURS = ['#9ca3af', '#f59e0b', '#10b981', '#2563eb', '#7c3aed', '#d
 const KEY_STEP = 0.05; // the arrow keys move the goal this far
 
 export const stepColour = (step) => STEP_COLOURS[Math.min(step, STEP_COLOURS.length - 1)];
-const fmt = (v) => (v >= 0 ? ' ' : '') + v.toFixed(2);
+const fmt = (v) => String(+v.toFixed(2));
 
 /** One canvas: one start's trajectories. */
 class Panel {
