@@ -149,8 +149,8 @@ const handlers = {
   },
   start(msg) {
     if (msg.settings.task === 'navigation') return startNavigation(msg);
-    leaveNavigation();
-    return start(msg);
+    // a navigation run held ends once the new run is made (a refused one throws first: it goes on)
+    return start(msg, leaveNavigation);
   },
   pause() {
     state.running = false;

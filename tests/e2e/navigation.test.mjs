@@ -97,3 +97,19 @@ test('navigation: the shipped meta-trained start adapts at once, scoring what `m
   assert.ok(e.maml[1].mean > e.random[1].mean + 20, 'one step from the meta-trained start beats one from a random start');
   assert.deepEqual(consoleErrors, []);
 }));
+
+test('navigation: switching to a supervised task and back brings each task\'s panels, without an error', () => withPage({ query: '?eval_tasks=4', hash: '#task=navigation&start=scratch' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  await page.selectOption('#task', 'sinusoid');
+  await until(page, () => window.lab.ready && window.lab.config?.task.kind === 'sinusoid' && window.lab.evaluation !== null && window.lab.view !== null, undefined, 120_000);
+  await drawn(page);
+  assert.equal(await page.isVisible('#arena-figure'), false);
+  assert.equal(await page.isVisible('#loss-figure'), true);
+  await page.click('#step');
+  await until(page, () => window.lab.iteration >= 1);
+  await page.selectOption('#task', 'navigation');
+  await ready(page);
+  assert.equal(await page.isVisible('#arena-figure'), true);
+  assert.deepEqual(await page.evaluate(() => window.lab.errors), []);
+  assert.deepEqual(consoleErrors, []);
+}));
