@@ -72,6 +72,11 @@ test('navigation: the link reproduces the run, same seed, same first returns', a
   const b = await first(a.link);
   assert.equal(a.returns.length, 2);
   assert.deepEqual(b.returns, a.returns);
+  // and a live change in it is replayed after exactly its iteration: α 0.3, then 0.1 after 1
+  const c = await first('#task=navigation&start=scratch&seed=11&inner_lr=0.3&live=1:inner_lr=0.1');
+  assert.equal(c.returns[0], a.returns[0]);
+  assert.notEqual(c.returns[1], a.returns[1], 'α changed after the first meta-iteration');
+  assert.match(c.link, /live=1:inner_lr=0\.1/);
 });
 
 test('navigation: a hand-edited link is clamped with a notice, and another learner is refused with a sentence', () => withPage({ hash: '#task=navigation&start=scratch&shots=999&algorithm=reptile' }, async ({ page }) => {
@@ -112,4 +117,13 @@ test('navigation: switching to a supervised task and back brings each task\'s pa
   assert.equal(await page.isVisible('#arena-figure'), true);
   assert.deepEqual(await page.evaluate(() => window.lab.errors), []);
   assert.deepEqual(consoleErrors, []);
+}));
+
+test('navigation: weights of another task are refused with a sentence, and the run goes on', () => withPage({ hash: '#task=navigation&start=scratch' }, async ({ page }) => {
+  await ready(page);
+  await page.setInputFiles('#weights', new URL('../../www/starts/sinusoid.bin', import.meta.url).pathname);
+  await until(page, () => window.lab.errors.some((e) => e.request === 'importWeights'));
+  assert.match(await page.textContent('#notices'), /Could not load those weights: these weights are of a sinusoid run, not a navigation policy/);
+  await steps(page, 1);
+  assert.equal(await page.evaluate(() => window.lab.iteration), 1);
 }));
