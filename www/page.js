@@ -111,6 +111,8 @@ function orient(s) {
       ? 'A policy meta-learning 2-D navigation from scratch: press ▶ Play and watch the return after one inner step rise, and click the arena to give it a goal of your own.'
       : `A network meta-learning ${task} from scratch: press ▶ Play and watch the meta-loss fall, and the held-out tasks below adapt better and better.`;
   $('orient-scratch').hidden = !start?.bytes;
+  // the explanation is of the supervised panels, hidden for navigation (its note says why)
+  $('orient-explain').hidden = s.task === 'navigation';
 }
 
 /** What the algorithm changes on the page: its explanation under the selector, the first-order
