@@ -17,6 +17,8 @@ const cases = [
   { name: 'sinusoid, CPU (wasm)', hash: '#task=sinusoid&backend=cpu' },
   { name: 'sinusoid first-order, CPU (wasm)', hash: '#task=sinusoid&backend=cpu&first_order=true' },
   { name: 'glyphs 5-way 1-shot (page preset), CPU (wasm)', hash: '#task=glyphs&backend=cpu' },
+  // from scratch: the shipped start would train on just the same, but scratch is what a person watches learn
+  { name: 'navigation (page preset), CPU (wasm)', hash: '#task=navigation&start=scratch' },
 ];
 // the other meta-learners, each from its own preset (its paper's schedule), on the sinusoid and
 // the glyphs; MAML's are the cases above

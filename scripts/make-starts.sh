@@ -19,13 +19,19 @@ train() { # task iterations flags...
 }
 train sinusoid 10000
 train glyphs 2000 --filters 16 --queries 5 --meta-batch 8
+# navigation's page preset (10 trajectories before and after the step, 10 goals per meta-batch):
+# 500 meta-iterations, where its return has levelled off; longer runs at β 0.01 can collapse
+train navigation 500 --shots 10 --queries 10 --meta-batch 10
 
 # the manifest the page and tests/starts.rs read: each file, its size, and its measured meta-test
-for task in sinusoid glyphs; do
-  jq -n --arg task "$task" --argjson bytes "$(stat -c %s "www/starts/$task.bin")" \
+# (on 600 held-out tasks, and on the page's: 24 tasks, or navigation's 20 goals)
+for task in sinusoid glyphs navigation; do
+  page=24
+  [ "$task" = navigation ] && page=20
+  jq -n --arg task "$task" --arg key "tasks$page" --argjson bytes "$(stat -c %s "www/starts/$task.bin")" \
     --argjson all "$("$maml" eval --run "$runs/$task" --tasks 600)" \
-    --argjson page "$("$maml" eval --run "$runs/$task" --tasks 24)" \
-    '{($task): {file: ($task + ".bin"), bytes: $bytes, iterations: $all.iterations, metric: $all.metric,
-      tasks600: $all.steps, tasks24: $page.steps}}'
+    --argjson page "$("$maml" eval --run "$runs/$task" --tasks "$page")" \
+    '{($task): ({file: ($task + ".bin"), bytes: $bytes, iterations: $all.iterations, metric: $all.metric,
+      tasks600: $all.steps} + {($key): $page.steps})}'
 done | jq -s add > www/starts/starts.json
 cat www/starts/starts.json

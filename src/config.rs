@@ -258,7 +258,14 @@ impl TrainerConfig {
     /// The paper's settings at the page's size: 16 filters, 5 queries per class and at most 8
     /// tasks per meta-batch, so that a meta-iteration of an image task on the browser's CPU path
     /// stays well under a second. The page starts from these.
+    /// Navigation meta-learns with MAML only, whatever `algorithm` asks: its page preset keeps
+    /// the paper's policy and rule with fewer trajectories and goals per meta-iteration.
     pub fn page_preset(kind: TaskKind, algorithm: Algorithm) -> Self {
+        if kind == TaskKind::Navigation {
+            let mut c = Self::preset(kind);
+            (c.task.shots, c.task.queries, c.maml.meta_batch) = (10, 10, 10);
+            return c;
+        }
         let mut c = Self::preset(kind).with_algorithm(algorithm);
         if kind != TaskKind::Sinusoid {
             c.model.filters = 16;

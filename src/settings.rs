@@ -192,7 +192,7 @@ pub fn controls() -> Vec<Control> {
     let c = |key, label, kind, live, images| Control { key, label, kind, live, images, only: None };
     let omniglot = |key, label| Control { key, label, kind: Kind::Bool, live: false, images: true, only: Some(TaskKind::Omniglot) };
     vec![
-        c("task", "task", Kind::Enum(TaskKind::ALL.iter().filter(|k| k.supervised()).map(|k| k.name()).collect()), false, false),
+        c("task", "task", Kind::Enum(TaskKind::ALL.iter().map(|k| k.name()).collect()), false, false),
         c("algorithm", "algorithm", Kind::Enum(Algorithm::ALL.iter().map(|a| a.name()).collect()), false, false),
         c("ways", "ways (N)", int(2, 20), false, true),
         c("shots", "shots (K)", int(1, 20), false, false),
@@ -241,11 +241,11 @@ pub fn table() -> Value {
         let all = serde_json::to_value(Settings::of(&TrainerConfig::page_preset(kind, algorithm))).expect("settings serialise");
         Value::Object(controls.iter().map(|c| (c.key.to_string(), all[c.key].clone())).collect())
     };
-    let by_task = |a| Value::Object(TaskKind::ALL.iter().filter(|k| k.supervised()).map(|&k| (k.name().to_string(), preset(k, a))).collect());
+    let by_task = |a| Value::Object(TaskKind::ALL.iter().map(|&k| (k.name().to_string(), preset(k, a))).collect());
     let by_algorithm: serde_json::Map<String, Value> = Algorithm::ALL.iter().map(|&a| (a.name().to_string(), by_task(a))).collect();
     let explanations: serde_json::Map<String, Value> = Algorithm::ALL.iter().map(|&a| (a.name().to_string(), json!(a.explanation()))).collect();
     let limits: serde_json::Map<String, Value> =
-        TaskKind::ALL.iter().filter(|k| k.supervised()).map(|&k| (k.name().to_string(), json!({"images_per_class": crate::tasks::images_per_class(k)}))).collect();
+        TaskKind::ALL.iter().map(|&k| (k.name().to_string(), json!({"images_per_class": crate::tasks::images_per_class(k)}))).collect();
     json!({"controls": control_json, "presets": by_task(Algorithm::Maml), "presets_by_algorithm": by_algorithm, "algorithms": explanations, "limits": limits})
 }
 
@@ -275,7 +275,7 @@ mod tests {
     fn the_page_presets_round_trip_through_the_settings() {
         let table = table();
         assert_eq!(table["presets"], table["presets_by_algorithm"]["maml"]);
-        for (&kind, &algorithm) in TaskKind::ALL.iter().filter(|k| k.supervised()).flat_map(|k| Algorithm::ALL.iter().map(move |a| (k, a))) {
+        for (&kind, &algorithm) in TaskKind::ALL.iter().flat_map(|k| Algorithm::ALL.iter().map(move |a| (k, a))) {
             let value = &table["presets_by_algorithm"][algorithm.name()][kind.name()];
             let preset: Settings = serde_json::from_value(value.clone()).unwrap();
             let want = TrainerConfig::page_preset(kind, algorithm);

@@ -22,8 +22,10 @@ use crate::settings::{self, Settings};
 use crate::tasks::{ImageSet, Labels, TaskMeta, omniglot};
 use crate::trainer::{Start, Trainer};
 
+mod navigation;
 mod share;
 mod strokes;
+pub use navigation::{NavLab, clamp_goal};
 pub use share::{Share, encode_units, frame, unframe};
 pub use strokes::render_strokes;
 

@@ -4,6 +4,8 @@
 // record (run.js).
 import { RunRecord, learnerName } from './run.js';
 import { LossChart, StepChart, TaskChart } from './views/charts.js';
+import { Arena } from './views/arena.js';
+import { NavObjectiveChart, NavTestChart } from './views/nav-charts.js';
 import { AdaptationView } from './views/adaptation.js';
 import { Controls } from './views/controls.js';
 import { RatesView } from './views/rates.js';
@@ -39,10 +41,15 @@ function draw() {
     if (dirty.view && results.view) { charts.view.update(results.view.view); dirty.view = false; }
     if (dirty.rates) { charts.rates.update(results.rates?.rates ?? null, results.startAlpha, results.rates?.iteration ?? 0); dirty.rates = false; }
     if (dirty.gradients) { charts.gradients.update(results.gradients, lab.config?.maml.algorithm === 'reptile'); dirty.gradients = false; }
+    if (dirty.nav && lab.nav) {
+      charts.navObjective.update(lab.nav.history);
+      if (lab.nav.evaluation) charts.navTest.update(lab.nav.evaluation);
+      dirty.nav = false;
+    }
     charts.landscape.frame();
   } catch (e) {
     notice(`Drawing failed: ${e.message}`, 'error', 'draw');
-    dirty.loss = dirty.evaluation = dirty.view = dirty.rates = dirty.gradients = false;
+    dirty.loss = dirty.evaluation = dirty.view = dirty.rates = dirty.gradients = dirty.nav = false;
   }
   requestAnimationFrame(draw);
 }
@@ -145,6 +152,12 @@ function main() {
     }),
     landscape: new LandscapeView($('landscape-figure'), post),
     walk: new WalkPanel($('walk-figure'), post),
+    arena: new Arena($('arena'), $('arena-legend'), $('arena-caption'), ([x, y]) => {
+      $('arena-notice').hidden = true;
+      if (lab.ready && lab.config?.task.kind === 'navigation') post({ type: 'goal', x, y });
+    }),
+    navObjective: new NavObjectiveChart($('nav-objective-chart')),
+    navTest: new NavTestChart($('nav-test-chart')),
   };
   exports(charts);
   lab.views = { charts, notices: new Notices($('notices')) };

@@ -9,6 +9,7 @@ import { count } from './words.js';
 import { forgetPreviousRun, keepResults, lab, notice, play, post, resolve, setButtons, showCounters, showState, startRun, markPrevious } from './page.js';
 import { crashed, restart } from './lifecycle.js';
 import { addGradients } from './views/gradients.js';
+import { addNavEvaluation, addNavReports, emptyNav } from './nav-results.js';
 
 const $ = (id) => document.getElementById(id);
 const DIVERGED_KEY = { training: 'diverged', 'meta-test': 'test-diverged', view: 'view-diverged' };
@@ -125,6 +126,7 @@ const aboutWorker = {
 // What the worker says about the current run.
 const aboutRun = {
   ready(m) {
+    if (m.config.task.kind === 'navigation') return navReady(m);
     // a restarted worker resumed the run from its checkpoint: the curve up to there stays
     const resumed = lab.whenReady;
     lab.whenReady = null;
@@ -173,6 +175,27 @@ const aboutRun = {
   rates(m) {
     lab.results.rates = m;
     lab.dirty.rates = true;
+  },
+  navReports(m) {
+    addNavReports(lab.nav, m.reports);
+    lab.results.iteration = m.reports[m.reports.length - 1].iteration;
+    lab.results.stopwatch.mark(lab.results.iteration);
+    showCounters();
+    resolve('diverged');
+    lab.dirty.nav = true;
+  },
+  navEvaluation(m) {
+    addNavEvaluation(lab.nav, m, lab.config?.maml.inner_steps ?? 1);
+    lab.dirty.nav = true;
+  },
+  arena(m) {
+    lab.nav.arena = m;
+    lab.views.charts.arena.update(m);
+    if (m.clamped) {
+      const at = (p) => `(${p.map((v) => +v.toFixed(2)).join(', ')})`;
+      $('arena-notice').textContent = `The goal ${at(m.asked)} lies outside the square goals are drawn from, [−0.5, 0.5]²: it was moved to its nearest point, ${at(m.goal)}.`;
+      $('arena-notice').hidden = false;
+    }
   },
   adapted(m) {
     lab.views.charts.draw.adapted(m);
@@ -239,6 +262,22 @@ const aboutRun = {
     showCounters();
   },
 };
+
+/** A navigation run is ready: its own results and panels (the supervised ones are hidden by the
+ *  body's class, page.js showState). */
+function navReady(m) {
+  const resumed = lab.whenReady;
+  lab.whenReady = null;
+  forgetPreviousRun();
+  lab.nav = emptyNav();
+  Object.assign(lab, { ready: true, config: m.config });
+  lab.results.iteration = m.iteration;
+  $('arena-notice').hidden = true;
+  if (resumed?.play) play();
+  lab.dirty.nav = true;
+  showCounters();
+  setButtons();
+}
 
 export function onWorker(m, begin) {
   if (m.type in aboutWorker) aboutWorker[m.type](m, begin);

@@ -56,8 +56,9 @@ export const lab = {
   alive: false, // the worker has said it holds its Web Lock (lifecycle.js), so its end will be noticed
   expectMs: null, // how long the worker's current slow call was announced to take: the hang deadline waits for it
   views: null, // {controls, charts, activity, pins, starts, notices}
-  dirty: { loss: false, evaluation: false, view: false, rates: false, gradients: false }, // charts with new data for the next frame
+  dirty: { loss: false, evaluation: false, view: false, rates: false, gradients: false, nav: false }, // charts with new data for the next frame
   errors: [], // every failed request
+  nav: null, // a navigation run's results (nav-results.js), or null
 };
 // the names the browser tests and scripts read
 const alias = (name, get) => Object.defineProperty(lab, name, { get, enumerable: false });
@@ -75,6 +76,7 @@ export const post = (msg, transfer = []) => lab.worker.postMessage(msg, transfer
 
 /** What to expect of a task, under its selector; only the noise control needs saying. */
 const TASK_NOTES = {
+  navigation: 'Navigation: the MAML paper\'s reinforcement-learning task. A point starts at (0, 0) and has 100 steps to reach an unseen goal; its reward is minus its distance to the goal. Shots and queries are the trajectories sampled per goal before and after an inner step. It meta-learns with MAML only (exact, or first-order) and runs on the CPU.',
   noise: 'Noise: the images are noise and their labels drawn at random, so no learner can beat chance here (1 in N, the dashed line on the accuracy charts): a control, showing what learning nothing looks like.',
 };
 
@@ -90,6 +92,7 @@ export function showState() {
   lab.views.pins.setCurrent(record);
   showAlgorithm(s.algorithm);
   orient(s);
+  document.body.classList.toggle('navigation', s.task === 'navigation');
   history.replaceState(null, '', record.link());
 }
 
@@ -97,12 +100,19 @@ export function showState() {
  *  lands on a meta-trained start, whose flat meta-loss would otherwise read as nothing happening. */
 function orient(s) {
   const start = s.start === 'meta-trained' ? lab.views.starts.fit(lab.table, s) : null;
-  const task = { sinusoid: 'sine waves', noise: 'noise (a control with nothing to learn)', glyphs: 'glyph classes', omniglot: 'Omniglot characters' }[s.task] ?? s.task;
-  $('orient-text').textContent = start?.bytes
+  const task = { navigation: 'goals in the 2-D navigation task', sinusoid: 'sine waves', noise: 'noise (a control with nothing to learn)', glyphs: 'glyph classes', omniglot: 'Omniglot characters' }[s.task] ?? s.task;
+  $('orient-text').textContent = start?.bytes && s.task === 'navigation'
+    ? `You are looking at a policy already meta-trained for ${start.info.iterations} meta-iterations on ${task}: click the arena to give it a goal it has never seen, and watch its spray of trajectories turn into a beeline after one inner step.`
+      + ' To watch it learn, live:'
+    : start?.bytes
     ? `You are looking at a network already meta-trained for ${start.info.iterations} meta-iterations on ${task}: its meta-loss is flat because it has learned, and the charts show how well it adapts to tasks it has never seen.`
       + ' To watch it learn, live:'
-    : `A network meta-learning ${task} from scratch: press ▶ Play and watch the meta-loss fall, and the held-out tasks below adapt better and better.`;
+    : s.task === 'navigation'
+      ? 'A policy meta-learning 2-D navigation from scratch: press ▶ Play and watch the return after one inner step rise, and click the arena to give it a goal of your own.'
+      : `A network meta-learning ${task} from scratch: press ▶ Play and watch the meta-loss fall, and the held-out tasks below adapt better and better.`;
   $('orient-scratch').hidden = !start?.bytes;
+  // the explanation is of the supervised panels, hidden for navigation (its note says why)
+  $('orient-explain').hidden = s.task === 'navigation';
 }
 
 /** What the algorithm changes on the page: its explanation under the selector, the first-order

@@ -40,6 +40,9 @@ export function fileName(settings) {
 /** `settings` with the live changes `entries` ([{iteration, key, value}], in order) applied. */
 export const withLive = (settings, entries) => entries.reduce((s, e) => ({ ...s, [e.key]: e.value }), settings);
 
+/** The sentence for another learner asked of navigation. */
+const onlyMaml = (algorithm) => `navigation meta-learns with MAML only in this lab (exact, or first-order): ${algorithm} does not apply to it, so the run uses maml.`;
+
 export class RunRecord {
   /** table: the page's settings table (state.js, readTable). */
   constructor(table) {
@@ -77,6 +80,8 @@ export class RunRecord {
    *  cannot run here (omniglot without a zip). */
   fromLink(hash, runnable = (s) => s) {
     const parsed = parseHash(this.table, hash);
+    const asked = new URLSearchParams(hash.replace(/^#/, '')).get('algorithm');
+    if (parsed.state.task === 'navigation' && asked && asked !== 'maml') parsed.problems.push(onlyMaml(asked));
     const values = runnable(parsed.state);
     const live = parseLive(this.table, new URLSearchParams(hash.replace(/^#/, '')).get('live'), values);
     return { settings: values, live: live.entries, problems: [...parsed.problems, ...live.problems] };
@@ -95,6 +100,7 @@ export class RunRecord {
       let algorithm;
       [algorithm, problem] = coerce(c, raw, before.algorithm);
       key = problem;
+      if (before.task === 'navigation' && algorithm !== 'maml') [algorithm, problem, key] = ['maml', onlyMaml(algorithm), 'navigation-maml'];
       this.settings = this.preset(before.task, algorithm);
     } else {
       // within what the task's data allows (shots + queries), not only the control's own range

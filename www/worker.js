@@ -51,6 +51,10 @@
 //                                                     number or 'auto' (worker/shares.js), from the next one
 //   stopShare        {index}                          test-only: that share worker stops without a word on
 //                                                     its next request, as a killed process does
+//   goal             {x, y}                           navigation: a goal of the person's, adapted to now and
+//                                                     again as the weights move (worker/navigation.js)
+//   (a navigation run takes start, play, pause, step, maml, exportWeights, importWeights and
+//   settle; the supervised requests do nothing while it runs)
 //
 //   worker -> page   payload                          what it says
 //   activity         {key, text, estimateMs}          what the worker starts that may take a while
@@ -104,6 +108,12 @@
 //                                                     tasks of a meta-test) was done here, and it is replaced
 //   error            {request, message}               a request failed and changed nothing (a refused
 //                                                     start leaves the previous run, if any, paused)
+//   navReports       {reports, msPerIteration}        navigation's meta-iterations: {iteration,
+//                                                     return_before, return_after, grad_norm} each
+//   navEvaluation    {iteration, goals, steps,         navigation's meta-test on held-out goals: the
+//                     maml, random}                   return after 0..steps inner steps, {mean, ci} each
+//   arena            {goal, asked, clamped, iteration, the person's goal (clamped to the square, asked:
+//                     alpha, maml, random}            as clicked): per step {paths, return} per start
 //   fatal            {request, message}               the wasm panicked: this worker is done (a trap
 //                                                     outside a request reaches the page as the
 //                                                     worker's error event instead: the same end)
@@ -115,6 +125,7 @@ import { start } from './worker/start.js';
 import { adaptOwn, evaluate, landscape, setMaml, stepOnce, train, view, walk } from './worker/loop.js';
 import { decide, pool, stopShare } from './worker/shares.js';
 import { count } from './words.js';
+import { leaveNavigation, navHandlers, onNavigation, startNavigation } from './worker/navigation.js';
 
 // The page must notice this worker stopping, even without an error (terminated, its process
 // killed): it holds this lock for its life, and the page asks for it (messages.js, watch).
@@ -136,7 +147,11 @@ const handlers = {
     Object.assign(state, { evalTasks: msg.evalTasks, allowSoftwareWebgpu: Boolean(msg.allowSoftwareWebgpu), minCallMs: msg.minCallMs ?? 0 });
     post('loaded', { table: JSON.parse(Lab.settings_table()), module });
   },
-  start,
+  start(msg) {
+    if (msg.settings.task === 'navigation') return startNavigation(msg);
+    // a navigation run held ends once the new run is made (a refused one throws first: it goes on)
+    return start(msg, leaveNavigation);
+  },
   pause() {
     state.running = false;
   },
@@ -283,5 +298,15 @@ onmessage = ({ data: msg }) => {
   if (msg.type === 'pause') state.running = false;
   // so does Cancel: no other row of the landscape starts
   if (msg.type === 'cancelLandscape') state.landscape = null;
-  enqueue(msg.type, () => handlers[msg.type](msg));
+  enqueue(msg.type, () => route(msg));
 };
+
+// Requests the page sends alike for every run and that do the same for a navigation run.
+const EITHER = new Set(['init', 'start', 'pause', 'settle']);
+
+/** A request to its handler: a navigation run's own (worker/navigation.js), where it holds one;
+ *  a supervised request has nothing to act on there and does nothing. */
+function route(msg) {
+  if (!onNavigation() || EITHER.has(msg.type)) return handlers[msg.type](msg);
+  return navHandlers[msg.type]?.(msg, enqueue);
+}

@@ -88,6 +88,16 @@ impl NavTrainer {
         self.iteration
     }
 
+    /// Changes α, β, the inner steps, the meta-batch or first-order from the next meta-iteration
+    /// on (the page's live settings), keeping θ and Adam's state; a config that cannot run is
+    /// refused and nothing changes.
+    pub fn set_maml(&mut self, maml: crate::config::MamlConfig) -> Result<(), TrainError> {
+        let config = TrainerConfig { maml, ..self.config.clone() };
+        config.validate().map_err(TrainError::Config)?;
+        self.config = config;
+        Ok(())
+    }
+
     /// The estimator's choices beyond the config (the paper's unless changed: tests, ablations).
     pub fn set_estimator(&mut self, estimator: Estimator) {
         self.estimator = estimator;

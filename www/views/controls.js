@@ -22,6 +22,9 @@ function input(c) {
   return el('input', { type: 'number', min: c.min, max: c.max, step: 1 });
 }
 
+/** What shots and queries are for navigation: trajectories per goal. */
+const NAV_LABELS = { shots: 'trajectories before a step', queries: 'trajectories after' };
+
 export class Controls {
   /** One input per control of `controls`: live ones in `liveBox`, the others in `runBox`;
    *  `onInput(control, raw)` hears every change. Controls marked `own` are drawn elsewhere. */
@@ -34,11 +37,12 @@ export class Controls {
       field.id = c.key;
       const output = el('output');
       output.htmlFor = c.key;
-      row.append(el('label', { htmlFor: c.key, textContent: c.label }), field, output);
+      const label = el('label', { htmlFor: c.key, textContent: c.label });
+      row.append(label, field, output);
       (c.live || c.speed ? liveBox : runBox).append(row);
       // sliders act while dragged; fields and lists when committed
       field.addEventListener(c.live ? 'input' : 'change', () => onInput(c, this.read(c)));
-      this.inputs.set(c.key, { field, output, row });
+      this.inputs.set(c.key, { field, output, row, label });
     }
   }
 
@@ -53,7 +57,8 @@ export class Controls {
    *  the control's own, and a `hint` saying why), so a field never offers what cannot run. */
   show(state, bound = (c) => c) {
     for (const c of this.controls) {
-      const { field, output, row } = this.inputs.get(c.key);
+      const { field, output, row, label } = this.inputs.get(c.key);
+      label.textContent = (state.task === 'navigation' && NAV_LABELS[c.key]) || c.label;
       const b = bound(c);
       if (c.kind === 'int' && !c.values && !c.live) field.max = b.max;
       field.title = b.hint ?? '';
@@ -68,7 +73,9 @@ export class Controls {
         field.setAttribute('aria-valuetext', formatLog(v));
       } else field.value = String(v);
       output.textContent = c.kind === 'log' ? formatLog(v) : c.live && c.kind === 'int' ? String(v) : '';
-      row.hidden = (Boolean(c.images) && state.task === 'sinusoid') || Boolean(c.only && state.task !== c.only);
+      row.hidden = (Boolean(c.images) && (state.task === 'sinusoid' || state.task === 'navigation')) || Boolean(c.only && state.task !== c.only)
+        // navigation runs on the CPU in one worker (worker/navigation.js): no backend or workers to choose
+        || (state.task === 'navigation' && (c.key === 'backend' || c.key === 'threads'));
     }
   }
 }

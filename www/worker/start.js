@@ -16,7 +16,8 @@ async function makeLab(settings, backend, shape) {
   post('backend', { backend: made.backend, adapter: made.adapter, why: made.why, slow: Boolean(made.slow), rates: made.rates ?? null });
 }
 
-export async function start(msg) {
+/** `made()`: called once the run's handle is made, before anything else can fail. */
+export async function start(msg, made = () => {}) {
   state.running = false;
   state.own = null; // the page sends it again for the new run
   state.landscape = null; // of the previous run
@@ -36,6 +37,7 @@ export async function start(msg) {
   } else {
     await makeLab(msg.settings, msg.backend, shape);
   }
+  made();
   if (msg.weights) state.lab.import_weights(new Uint8Array(msg.weights)); // a meta-trained start
   if (msg.checkpoint) state.lab.resume_checkpoint(new Uint8Array(msg.checkpoint)); // a crashed worker's run, where it was
   state.lab.set_path_every(PATH_EVERY); // the landscape draws the path from here on

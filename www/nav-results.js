@@ -1,0 +1,39 @@
+// A navigation run's results, for its charts (views/nav-charts.js, views/arena.js): the return
+// per meta-iteration with its moving average, the latest meta-test and the latest arena answer.
+
+const MAX_POINTS = 4000; // thinned past this, as results.js's loss history
+
+export function emptyNav() {
+  return { history: { x: [], after: [], avg: [], before: [], test: [] }, average: { value: 0, n: 0 }, evaluation: null, arena: null };
+}
+
+/** Meta-iterations done: their returns after and before adapting, and the moving average. */
+export function addNavReports(nav, reports) {
+  const h = nav.history;
+  const a = nav.average;
+  for (const r of reports) {
+    a.value = 0.95 * a.value + 0.05 * r.return_after;
+    a.n += 1;
+    h.x.push(r.iteration);
+    h.after.push(r.return_after);
+    h.avg.push(a.value / (1 - Math.pow(0.95, a.n)));
+    h.before.push(r.return_before);
+    h.test.push(null);
+  }
+  if (h.x.length > MAX_POINTS) {
+    for (const k of Object.keys(h)) h[k] = h[k].filter((_, i) => i % 2 === 0 || h.test[i] !== null);
+  }
+}
+
+/** A meta-test: its return after the training's inner steps goes on the objective chart, at its
+ *  iteration (the last point there, or a new one at iteration 0). */
+export function addNavEvaluation(nav, e, trainingSteps) {
+  nav.evaluation = e;
+  const h = nav.history;
+  const value = e.maml[Math.min(trainingSteps, e.maml.length - 1)].mean;
+  const i = h.x.length - 1;
+  if (i >= 0 && h.x[i] === e.iteration) h.test[i] = value;
+  else if (i < 0 || h.x[i] < e.iteration) {
+    for (const [k, v] of Object.entries({ x: e.iteration, after: null, avg: null, before: null, test: value })) h[k].push(v);
+  }
+}
