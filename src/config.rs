@@ -264,6 +264,9 @@ impl TrainerConfig {
         if kind == TaskKind::Navigation {
             let mut c = Self::preset(kind);
             (c.task.shots, c.task.queries, c.maml.meta_batch) = (10, 10, 10);
+            // β ten times the CLI preset's: visibly better within the page's first minute; a
+            // long run at it can collapse (README), and the β slider lowers it live
+            c.maml.meta_lr = 0.01;
             return c;
         }
         let mut c = Self::preset(kind).with_algorithm(algorithm);
