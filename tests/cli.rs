@@ -1,28 +1,9 @@
 //! The `maml` command line: each subcommand's last JSON line, and one clear sentence for bad input.
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
 mod common;
-
-fn maml(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_maml")).args(args).output().expect("the binary should run")
-}
-
-fn last_json(out: &Output) -> Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-    serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")
-}
-
-fn refused(args: &[&str], words: &str) {
-    let out = maml(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    assert!(stderr.contains(words), "{args:?}: '{stderr}' should mention '{words}'");
-}
+use common::{last_json, maml, refused};
 
 #[test]
 fn gradcheck_prints_its_figures() {

@@ -12,6 +12,9 @@ use maml_lab::rl::meta::{Estimator, InnerLoop, inner_step, surrogate};
 use maml_lab::rl::{NavTrainer, Policy, gradcheck, rollout};
 use maml_lab::rng::Rng;
 
+mod common;
+use common::{last_json, maml, refused};
+
 /// The CPU in f64: every test of this binary asks for it first, since the first tensor fixes
 /// the backend's precision for the process.
 fn f64_device() -> Device {
@@ -204,24 +207,6 @@ fn the_estimator_is_unbiased_and_the_one_without_the_score_term_is_not() {
         worst_without = worst_without.max(z(*r, *wo));
     }
     assert!(worst_without > 6.0, "without the score term the estimate should be visibly biased (largest gap {worst_without:.1} standard errors)");
-}
-
-fn maml(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_maml")).args(args).output().expect("the binary should run")
-}
-
-fn last_json(out: &std::process::Output) -> serde_json::Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-    serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")
-}
-
-fn refused(args: &[&str], words: &str) {
-    let out = maml(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    assert!(stderr.contains(words), "{args:?}: '{stderr}' should mention '{words}'");
 }
 
 /// A small run end to end: its directory, the meta-test of every start after 0..=3 inner steps,

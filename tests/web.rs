@@ -1,24 +1,10 @@
 //! The wasm handle's contract, natively: JSON in and out, and a failed call leaves the lab as it was.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use maml_lab::web::Lab;
 use serde_json::Value;
 
 mod common;
-
-/// Drives a future to completion; on the CPU backend every read is ready at once.
-fn block_on<T>(f: impl Future<Output = T>) -> T {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
+use common::block_on;
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).expect("the handle returns JSON")

@@ -1,22 +1,11 @@
 //! The page's meta-iteration shared among workers (`Lab::plan_step`, `Share`), natively: the
 //! same weights, bit for bit, for any number of workers, and the same as `Lab::step`.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use maml_lab::web::{Lab, Share, frame, unframe};
 use serde_json::Value;
 
-fn block_on<T>(f: impl Future<Output = T>) -> T {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
+mod common;
+use common::block_on;
 
 fn glyphs(algorithm: &str, first_order: bool) -> String {
     format!(r#"{{"task":"glyphs","algorithm":"{algorithm}","first_order":{first_order},"filters":16,"queries":5,"meta_batch":8,"seed":11}}"#)

@@ -50,3 +50,35 @@ pub fn png_of(side: usize, ink: impl Fn(usize, usize) -> bool) -> Vec<u8> {
     drop(writer);
     out
 }
+
+/// Drives a future to completion; on the CPU backend every read is ready at once.
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The `maml` binary run with `args`.
+pub fn maml(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_maml")).args(args).output().expect("the binary should run")
+}
+
+/// The last line of a successful run's output, as JSON.
+pub fn last_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")
+}
+
+/// The binary refuses `args` with a sentence holding `words`, without a panic.
+pub fn refused(args: &[&str], words: &str) {
+    let out = maml(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert!(stderr.contains(words), "{args:?}: '{stderr}' should mention '{words}'");
+}
