@@ -54,16 +54,17 @@ pub fn meta_gradient(params: &MetaParams, tasks: &[Task], shape: InputShape, con
     Sum { loss, correct, direction }
 }
 
-/// Σ_p ⟨p, g_p⟩ over `net`'s parameters, tracked, with constant gradients `grads` from the plain
-/// device: its gradient with respect to whatever `net` was computed from is the vector-Jacobian
-/// product of `grads`.
-fn inner_product(net: &Network, grads: &Grads) -> Tensor<1> {
+/// Σ_p ⟨p, g_p⟩ over `net`'s parameters (a network, a policy), tracked, with constant gradients
+/// `grads` from the plain device: its gradient with respect to whatever `net` was computed from
+/// is the vector-Jacobian product of `grads`.
+pub fn inner_product<M: Module>(net: &M, grads: &Grads) -> Tensor<1> {
     struct Dot<'a>(&'a Grads, Option<Tensor<1>>);
     impl ModuleVisitor for Dot<'_> {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
             let Some(g) = self.0.0.get(&p.id) else { return };
             let n = p.shape().num_elements();
-            let term = (p.val().reshape([n]) * Tensor::from_inner(g.clone())).sum();
+            let g = if p.val().is_autodiff() { Tensor::from_inner(g.clone()) } else { g.clone() };
+            let term = (p.val().reshape([n]) * g).sum();
             self.1 = Some(match self.1.take() {
                 Some(acc) => acc + term,
                 None => term,
@@ -72,7 +73,7 @@ fn inner_product(net: &Network, grads: &Grads) -> Tensor<1> {
     }
     let mut dot = Dot(grads, None);
     net.visit(&mut dot);
-    dot.1.expect("a network has parameters")
+    dot.1.expect("a module of parameters")
 }
 
 /// The summed direction of some of a meta-batch's tasks, `at_once` of them adapted together,

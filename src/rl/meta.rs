@@ -27,15 +27,15 @@
 //! `tests/navigation.rs` checks the unbiasedness, and that the estimate without the score term is
 //! biased.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::prelude::*;
 
 use super::env::{DISCOUNT, HORIZON, Point};
 use super::policy::Policy;
 use super::rollout::Rollouts;
 use crate::maml::adapt::{Lr, SgdStep};
+use crate::maml::learners::inner_product;
 use crate::maml::params::{Detach, Tile};
-use crate::model::Grads;
 
 /// How the surrogate is built beyond the inner loop's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -140,26 +140,6 @@ pub fn surrogate(theta: &Policy, tasks: usize, inner: &InnerLoop, estimator: &Es
         value = value + (log_p * c).sum();
     }
     Surrogate { value, sample: MetaSample { pre, post }, coefficients }
-}
-
-/// Σ_p ⟨p, g_p⟩ over `net`'s parameters with constant gradients `grads` (from the plain device).
-pub fn inner_product<M: Module>(net: &M, grads: &Grads) -> Tensor<1> {
-    struct Dot<'a>(&'a Grads, Option<Tensor<1>>);
-    impl ModuleVisitor for Dot<'_> {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let Some(g) = self.0.0.get(&p.id) else { return };
-            let n = p.shape().num_elements();
-            let g = if p.val().is_autodiff() { Tensor::from_inner(g.clone()) } else { g.clone() };
-            let term = (p.val().reshape([n]) * g).sum();
-            self.1 = Some(match self.1.take() {
-                Some(acc) => acc + term,
-                None => term,
-            });
-        }
-    }
-    let mut dot = Dot(grads, None);
-    net.visit(&mut dot);
-    dot.1.expect("a policy has parameters")
 }
 
 /// Each task's R̄'_k − b_k, with b_k from the other tasks only (so that it is independent of
