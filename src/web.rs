@@ -14,7 +14,7 @@ use crate::config::{TaskKind, TrainerConfig};
 use crate::maml::evaluate::EVAL_CHUNK;
 use crate::maml::shares::Layout;
 use crate::maml::{EvalReport, LandscapeOptions, Plane, Stat, TaskCurve};
-use crate::tasks::encode_tasks;
+use crate::tasks::{Task, encode_tasks};
 use crate::weights;
 use crate::tasks::baselines::{Distance, accuracy};
 use crate::memory;
@@ -76,8 +76,25 @@ fn page_trainer(config: TrainerConfig, device: &Device) -> Result<Trainer, Strin
     Ok(trainer)
 }
 
+/// The meta-test's start: the random one with `random_init`, else the meta-learned one.
+fn start_of(random_init: bool) -> Start {
+    if random_init { Start::Random } else { Start::MetaLearned }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("reports always serialise")
+}
+
+impl Lab {
+    /// Tasks `first..first + count` of the `tasks` meta-test tasks: the stream's prefix up to
+    /// them, no further.
+    fn meta_test_part(&self, tasks: u32, first: u32, count: u32) -> Result<Vec<Task>, String> {
+        let end = first as usize + count as usize;
+        if end > tasks as usize {
+            return Err(format!("the meta-test has {tasks} tasks"));
+        }
+        Ok(self.trainer.meta_test_tasks(end).split_off(first as usize))
+    }
 }
 
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
@@ -206,25 +223,20 @@ impl Lab {
     /// Tasks `first..first + count` of the `tasks` meta-test tasks `evaluate` adapts to, as
     /// bytes for a `Share` (`Share::curves`).
     pub fn meta_test_tasks(&self, tasks: u32, first: u32, count: u32) -> Result<Vec<u8>, String> {
-        let drawn = self.trainer.meta_test_tasks(tasks as usize);
-        let part = drawn.get(first as usize..first as usize + count as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
-        Ok(encode_tasks(part))
+        Ok(encode_tasks(&self.meta_test_part(tasks, first, count)?))
     }
 
     /// The weights file of a meta-test's start (with `random_init`, the random start's), for a
     /// `Share` to adapt from; read at once (the CPU's).
     pub fn start_weights(&self, random_init: bool) -> Vec<u8> {
-        let start = if random_init { Start::Random } else { Start::MetaLearned };
-        weights::read(&self.trainer.start_params(start), self.trainer.config().clone(), self.trainer.iteration()).wait()
+        weights::read(&self.trainer.start_params(start_of(random_init)), self.trainer.config().clone(), self.trainer.iteration()).wait()
     }
 
     /// Tasks `first..first + count` of the meta-test adapted here: their curves, as `Share::curves`.
     pub fn meta_test_curves(&self, tasks: u32, random_init: bool, first: u32, count: u32) -> Result<String, String> {
-        let start = if random_init { Start::Random } else { Start::MetaLearned };
-        let drawn = self.trainer.meta_test_tasks(tasks as usize);
-        let part = drawn.get(first as usize..first as usize + count as usize).ok_or_else(|| format!("the meta-test has {tasks} tasks"))?;
+        let part = self.meta_test_part(tasks, first, count)?;
         let steps = self.trainer.config().maml.test_inner_steps;
-        Ok(json(&self.trainer.evaluate_on(part, steps, start).wait().tasks))
+        Ok(json(&self.trainer.evaluate_on(&part, steps, start_of(random_init)).wait().tasks))
     }
 
     /// A meta-test put together from its parts' curves (a JSON array of `meta_test_curves` or
@@ -279,7 +291,7 @@ impl Lab {
     /// Meta-test on `tasks` fixed tasks with the run's `test_inner_steps`: an EvalReport as
     /// JSON. With `random_init`, the same from a fresh random initialisation.
     pub async fn evaluate(&self, tasks: u32, random_init: bool) -> Result<String, String> {
-        let start = if random_init { Start::Random } else { Start::MetaLearned };
+        let start = start_of(random_init);
         let steps = self.trainer.config().maml.test_inner_steps;
         Ok(json(&self.trainer.evaluate(tasks.max(1) as usize, steps, start).read().await?))
     }
