@@ -137,6 +137,12 @@ async function helpers(n) {
   return false;
 }
 
+/** The run goes on one worker, since the share workers could not start; the page is told. */
+function alone(units) {
+  state.workers = 1;
+  post('workers', { workers: 1, asked: asked(state.threads), units, threads: state.threads, why: 'one worker: the share workers could not start in this browser' });
+}
+
 /** Units 0..units cut into `n` runs of consecutive units, [first, count] each, as equal as they go. */
 export const runs = (units, n) => Array.from({ length: n }, (_, w) => [Math.floor((w * units) / n), Math.floor(((w + 1) * units) / n)]).filter(([a, b]) => b > a).map(([a, b]) => [a, b - a]);
 
@@ -149,8 +155,7 @@ export async function sharedStep(lab, n) {
   if (parts.length > 1 && !(await helpers(parts.length - 1))) {
     // a share that never started: this meta-iteration here, and the run on one worker
     parts = [[0, units]];
-    state.workers = 1;
-    post('workers', { workers: 1, asked: asked(state.threads), units, threads: state.threads, why: 'one worker: the share workers could not start in this browser' });
+    alone(units);
   }
   const shared = parts.slice(1);
   const t0 = performance.now();
@@ -201,8 +206,7 @@ export async function sharedMetaTest(lab, tasks, randomInit, n) {
   let parts = runs(tasks, Math.min(n, tasks));
   if (parts.length > 1 && !(await helpers(parts.length - 1))) {
     parts = [[0, tasks]];
-    state.workers = 1;
-    post('workers', { workers: 1, asked: asked(state.threads), units: state.lab.units(), threads: state.threads, why: 'one worker: the share workers could not start in this browser' });
+    alone(lab.units());
   }
   const weights = parts.length > 1 ? lab.start_weights(randomInit) : null;
   const jobs = parts.slice(1).map(([first, k], i) => pool.helpers[i].ask('curves', { weights: weights.slice(), tasks: lab.meta_test_tasks(tasks, first, k) }, answerMs(pool.ownMs * tasks)).then((a) => ({ first, k, i, ...a })));
