@@ -9,10 +9,13 @@
 // the page's default comparisons (auto), every 20 meta-iterations, and none, alternating, three times.
 // --threads times the page on every core: the glyph and sinusoid presets with 1, 2 and 4 workers,
 // alternating, three times, with what sharing costs per meta-iteration.
-// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--compare] [--threads] [--only=REGEX]
+// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--compare] [--threads] [--only=REGEX] [--warmup=SECONDS, default 2]
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
 const seconds = Number(process.argv[2] ?? 20);
+// seconds of training before the measurement: past the first meta-test; longer, past the first
+// renderings of the glyphs too (each rendered once, then kept: a run's first minute renders most)
+const warmup = Number(process.argv.find((a) => a.startsWith('--warmup='))?.slice(9) ?? 2);
 const cases = [
   { name: 'sinusoid, CPU (wasm)', hash: '#task=sinusoid&backend=cpu' },
   { name: 'sinusoid first-order, CPU (wasm)', hash: '#task=sinusoid&backend=cpu&first_order=true' },
@@ -60,7 +63,7 @@ if (process.argv.includes('--threads')) {
   cases.length = 0;
   for (let round = 1; round <= 3; round++) {
     for (const [what, hash] of [['glyphs preset', '#task=glyphs&backend=cpu&start=scratch'], ['sinusoid preset', '#task=sinusoid&backend=cpu&start=scratch']]) {
-      for (const threads of [1, 2, 4]) cases.push({ name: `${what}, ${threads} workers, round ${round}`, hash: `${hash}&threads=${threads}` });
+      for (const threads of [1, 2, 4]) cases.push({ name: `${what}, ${threads} workers, round ${round}`, hash: `${hash}&threads=${threads}`, compare: process.env.COMPARE });
     }
   }
 }
@@ -74,16 +77,27 @@ for (const c of cases.filter((c) => only.test(c.name))) {
     await page.click('#play');
     await until(page, () => window.lab.iteration >= 1, null, 600_000);
     const first = (Date.now() - opened) / 1000;
-    await page.waitForTimeout(2000); // past the first evaluation
+    await page.waitForTimeout(warmup * 1000); // past the first evaluation (--warmup: longer)
+    // the page's own thread: the share of its time it is busy (drawing, mostly), which the
+    // workers compete with for the cores
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const busyS = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
+    const busy0 = await busyS();
     const a = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.results.sharing]);
     await page.waitForTimeout(seconds * 1000);
+    const mainBusy = (await busyS()) - busy0;
     const b = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.backend.backend, window.lab.wasmBytes, window.lab.gpuWork, window.lab.results.sharing, window.lab.workers?.workers]);
     const itPerS = (b[1] - a[1]) / ((b[0] - a[0]) / 1000);
     const round = (counts) => counts && Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, +v.toFixed(1)]));
     const gpu = b[2] === 'webgpu' ? { gpu_first: round(b[4].first), gpu_steady: round(b[4].steady) } : {};
     // per shared meta-iteration, over the measured window
     const shared = b[5] && a[2] && b[5].iterations > a[2].iterations ? b[5].iterations - a[2].iterations : 0;
-    const sharing = shared ? { workers: b[6], move_ms_per_it: +((b[5].moveMs - a[2].moveMs) / shared).toFixed(2), wait_ms_per_it: +((b[5].waitMs - a[2].waitMs) / shared).toFixed(2) } : { workers: b[6] };
-    console.log(JSON.stringify({ case: c.name, backend: b[2], first_iteration_s: +first.toFixed(2), it_per_s: +itPerS.toFixed(2), wasm_memory_mb: +(b[3] / 2 ** 20).toFixed(1), ...sharing, ...gpu }));
+    // the phases of a shared meta-iteration (worker/shares.js, sharedStep), ms each; `loop`: the rest
+    // of the time per meta-iteration, outside sharedStep (the page's loop, meta-tests, comparisons)
+    const phases = shared ? Object.fromEntries(Object.keys(b[5]).filter((k) => k.endsWith('Ms') || k === 'early' || k === 'stale').map((k) => [k.replace(/Ms$/, ''), +((b[5][k] - (a[2][k] ?? 0)) / shared).toFixed(2)])) : null;
+    if (phases) phases.loop = +(1000 / itPerS - Object.entries(phases).filter(([k]) => !['share', 'early', 'stale', 'shareBeganAfterOwn', 'shareEndedAfterOwn', 'answerLatency', 'arrivedAfterFree', 'freeAfterOwn'].includes(k)).reduce((s, [, v]) => s + v, 0)).toFixed(2);
+    const sharing = shared ? { workers: b[6], ms_per_it: phases } : { workers: b[6] };
+    console.log(JSON.stringify({ case: c.name, backend: b[2], first_iteration_s: +first.toFixed(2), it_per_s: +itPerS.toFixed(2), main_thread_busy: +(mainBusy / ((b[0] - a[0]) / 1000)).toFixed(3), wasm_memory_mb: +(b[3] / 2 ** 20).toFixed(1), ...sharing, ...gpu }));
   });
 }

@@ -79,12 +79,35 @@ pub struct Trainer {
     layout: Layout,
     /// The page's meta-iteration in progress (`plan_step`), its units' sums as they come.
     plan: Option<Plan>,
+    /// The next meta-batch, sampled ahead while the planned one is computed (`sample_ahead`).
+    ahead: Option<Ahead>,
+    /// Changes whenever θ, Adam's state or the settings do (`version`).
+    version: u32,
+}
+
+/// Versions are drawn from one counter for every trainer of the process, so a new run's never
+/// equals an old run's.
+static VERSIONS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn next_version() -> u32 {
+    VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A meta-batch sampled ahead from a copy of the task stream: the stream's state it was drawn
+/// from, its tasks, and the stream after them. `plan_step` takes it only when the stream is still
+/// at `from` and the meta-batch is its size, so the tasks are the ones it would have drawn.
+struct Ahead {
+    from: u64,
+    tasks: Vec<Task>,
+    rng: Rng,
 }
 
 /// A planned meta-iteration: its meta-batch, the MAML settings it was planned under, and each
 /// unit's sum once computed.
 struct Plan {
     tasks: Vec<Task>,
+    /// Whether its tasks are the meta-batch sampled ahead (`sample_ahead`).
+    ahead: bool,
     maml: MamlConfig,
     sums: Vec<Option<Sum>>,
 }
@@ -108,6 +131,8 @@ impl Trainer {
             path_every: 0,
             layout: Layout::Shares,
             plan: None,
+            ahead: None,
+            version: next_version(),
         })
     }
 
@@ -153,7 +178,16 @@ impl Trainer {
         config.maml = maml;
         config.validate().map_err(TrainError::Config)?;
         self.config = config;
+        self.version = next_version();
         Ok(())
+    }
+
+    /// A number that changes whenever θ, Adam's state or the settings change (a meta-iteration,
+    /// weights loaded, a checkpoint resumed, a live setting), and that no other trainer of the
+    /// process has held: what was computed from this trainer's weights file is still current
+    /// while it holds (the page's share workers begin a meta-iteration early on it).
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// How a meta-batch is cut: the CLI's shares (the default) or the page's units
@@ -161,6 +195,7 @@ impl Trainer {
     pub fn set_layout(&mut self, layout: Layout) {
         self.layout = layout;
         self.plan = None;
+        self.version = next_version();
     }
 
     /// How a meta-batch's work is laid out on this trainer's device and threads.
@@ -181,6 +216,7 @@ impl Trainer {
     /// if one did (the weights are then those before the diverged iteration).
     pub fn steps(&mut self, n: usize) -> Pending<'_, (Vec<StepReport>, Option<TrainError>)> {
         self.plan = None;
+        self.version = next_version();
         self.record_path();
         let shares = self.shares();
         let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
@@ -196,10 +232,42 @@ impl Trainer {
     /// which unit. A plan not finished is dropped by the next one, its tasks spent.
     pub fn plan_step(&mut self) -> usize {
         self.record_path();
-        let tasks: Vec<Task> = (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut self.rng)).collect();
+        let (tasks, ahead) = match self.ahead.take() {
+            Some(ahead) if ahead.from == self.rng.state() && ahead.tasks.len() == self.config.maml.meta_batch => {
+                self.rng = ahead.rng;
+                (ahead.tasks, true)
+            }
+            _ => ((0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut self.rng)).collect(), false),
+        };
         let units = self.shares().parts(&tasks).len();
-        self.plan = Some(Plan { tasks, maml: self.config.maml.clone(), sums: (0..units).map(|_| None).collect() });
+        self.plan = Some(Plan { tasks, ahead, maml: self.config.maml.clone(), sums: (0..units).map(|_| None).collect() });
         units
+    }
+
+    /// Whether the planned meta-iteration's tasks are the meta-batch sampled ahead, the ones
+    /// `ahead_unit_tasks` gave.
+    pub fn planned_ahead(&self) -> bool {
+        self.plan.as_ref().is_some_and(|p| p.ahead)
+    }
+
+    /// Samples the next meta-batch now, from a copy of the task stream (so nothing else changes),
+    /// for the page to send its units' tasks to other workers while this one computes: the next
+    /// `plan_step` takes it if the stream and the meta-batch size are still the ones it was
+    /// drawn for, and draws afresh otherwise. Returns its number of units.
+    pub fn sample_ahead(&mut self) -> usize {
+        let from = self.rng.state();
+        let mut rng = self.rng.clone();
+        let tasks: Vec<Task> = (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut rng)).collect();
+        let units = self.shares().parts(&tasks).len();
+        self.ahead = Some(Ahead { from, tasks, rng });
+        units
+    }
+
+    /// The tasks of unit `unit` of the meta-batch sampled ahead.
+    pub fn ahead_unit_tasks(&self, unit: usize) -> Result<&[Task], TrainError> {
+        let ahead = self.ahead.as_ref().ok_or_else(|| TrainError::Config("no meta-batch is sampled ahead".into()))?;
+        let parts = self.shares().parts(&ahead.tasks);
+        parts.get(unit).copied().ok_or_else(|| TrainError::Config(format!("the meta-batch sampled ahead has {} units", parts.len())))
     }
 
     fn planned(&self) -> Result<&Plan, TrainError> {
@@ -240,6 +308,7 @@ impl Trainer {
             return Err(TrainError::Config(format!("unit {missing} of the meta-iteration's {units} has not been computed")));
         }
         let sums = plan.sums.into_iter().map(|s| s.expect("checked")).collect();
+        self.version = next_version();
         Ok(meta_step_summed(&mut self.learner, &plan.tasks, sums, &plan.maml).map(|(reports, diverged)| (reports, diverged.map(TrainError::from))))
     }
 
@@ -398,6 +467,7 @@ impl Trainer {
         self.check_fits(&w, "these weights")?;
         self.learner = MetaLearner::new(write_params(self.learner.params.clone(), &w.values), w.iteration);
         self.path.clear(); // another run's θ: this run's path does not lead to it
+        self.version = next_version();
         Ok(())
     }
 
@@ -471,6 +541,7 @@ impl Trainer {
         self.learner = MetaLearner::resumed(params, optim, c.weights.iteration);
         self.rng = Rng::new(c.rng);
         self.config = config;
+        self.version = next_version();
         Ok(())
     }
 }

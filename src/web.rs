@@ -213,6 +213,31 @@ impl Lab {
         Ok(encode_units(&units))
     }
 
+    /// A number that changes whenever the weights, Adam's state or the settings do, and that no
+    /// other run has held (`Trainer::version`): a share's early start on this lab's weights file
+    /// is still current while it holds.
+    pub fn version(&self) -> u32 {
+        self.trainer.version()
+    }
+
+    /// Samples the next meta-batch while this one is computed (`Trainer::sample_ahead`), so its
+    /// units' tasks can go to the shares before the weights do; returns its number of units.
+    pub fn sample_ahead(&mut self) -> u32 {
+        self.trainer.sample_ahead() as u32
+    }
+
+    /// Whether the planned meta-iteration's tasks are the ones sampled ahead (and sent ahead).
+    pub fn planned_ahead(&self) -> bool {
+        self.trainer.planned_ahead()
+    }
+
+    /// The tasks of units `first..first + count` of the meta-batch sampled ahead, the message
+    /// `Share::keep` takes.
+    pub fn ahead_unit_tasks(&self, first: u32, count: u32) -> Result<Vec<u8>, String> {
+        let units = (first..first.saturating_add(count)).map(|u| self.trainer.ahead_unit_tasks(u as usize)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        Ok(encode_units(&units))
+    }
+
     /// The weights file a `Share` computes its units with, read at once: sharing runs on the CPU
     /// only, where a read needs no wait (`export_weights` is the same file, read the way WebGPU
     /// must).

@@ -176,3 +176,81 @@ fn several_meta_iterations_per_call_are_the_shared_ones() {
     let (weights, _, _) = shared(&settings, 2, 4, usize::MAX);
     assert!(block_on(lab.export_weights()).unwrap() == weights);
 }
+
+/// The page samples the next meta-batch while the shares finish and sends their tasks ahead
+/// (`Lab::sample_ahead`, `Share::keep`, `Share::sums_kept`): the run is the one-worker run, bit
+/// for bit, also when a live change of the meta-batch after the sampling makes the next plan draw
+/// afresh; and a share asked for kept units it was never sent refuses with a sentence.
+#[test]
+fn tasks_sent_ahead_are_the_ones_the_next_meta_iteration_trains_on() {
+    let settings = glyphs("maml", false);
+    let change = r#"{"meta_batch":6}"#;
+    let mut alone_lab = Lab::new(&settings).unwrap();
+    let mut lab = Lab::new(&settings).unwrap();
+    let mut share = Share::new();
+    let (mut kept, mut ahead_used) = (None::<(u32, u32)>, 0);
+    for i in 0..5 {
+        if i == 3 {
+            alone_lab.set_maml(change).unwrap();
+            lab.set_maml(change).unwrap();
+        }
+        block_on(alone_lab.step(1));
+        let units = lab.plan_step();
+        let weights = lab.share_weights();
+        let [own, theirs] = runs(units, 2)[..] else { panic!("two runs of units") };
+        let answer = if lab.planned_ahead() && kept == Some(theirs) {
+            ahead_used += 1;
+            share.sums_kept(&weights).unwrap()
+        } else {
+            share.sums(&weights, &lab.unit_tasks(theirs.0, theirs.1).unwrap()).unwrap()
+        };
+        lab.compute_units(own.0, own.1).unwrap();
+        let next = runs(lab.sample_ahead(), 2)[1];
+        share.keep(&lab.ahead_unit_tasks(next.0, next.1).unwrap()).unwrap();
+        kept = Some(next);
+        lab.put_units(theirs.0, &answer).unwrap();
+        let out: Value = serde_json::from_str(&lab.finish_step_now().unwrap()).unwrap();
+        assert_eq!(out["error"], Value::Null);
+        assert!(lab.share_weights() == alone_lab.share_weights(), "meta-iteration {i}: the weights differ from the one worker's");
+    }
+    // iterations 1, 2 and 4 took the tasks sent ahead; 3 drew afresh after the meta-batch changed
+    assert_eq!(ahead_used, 3);
+    let _ = share.sums_kept(&lab.share_weights()).unwrap();
+    let e = share.sums_kept(&lab.share_weights()).unwrap_err();
+    assert!(e.contains("not sent"), "{e}");
+}
+
+/// `Lab::version` changes with every change of the weights, Adam's state or the settings, and
+/// only then: what a share began early on a version is current while it holds. A new run's
+/// version is none an earlier run held.
+#[test]
+fn the_version_changes_with_the_weights_and_the_settings_and_only_with_them() {
+    let mut lab = Lab::new(&glyphs("maml", false)).unwrap();
+    let mut seen = vec![lab.version()];
+    let mut changed = |lab: &Lab, what: &str| {
+        assert!(!seen.contains(&lab.version()), "{what}: the version did not change");
+        seen.push(lab.version());
+    };
+    block_on(lab.step(1));
+    changed(&lab, "a meta-iteration");
+    let units = lab.plan_step();
+    let v = lab.version();
+    lab.compute_units(0, units).unwrap();
+    lab.sample_ahead();
+    let _ = (lab.share_weights(), lab.unit_tasks(0, 1).unwrap(), lab.ahead_unit_tasks(0, 1).unwrap(), block_on(lab.evaluate(2, false)).unwrap());
+    assert_eq!(lab.version(), v, "planning, computing units, sampling ahead and reading change nothing");
+    lab.finish_step_now().unwrap();
+    changed(&lab, "a shared meta-iteration");
+    lab.set_maml(r#"{"inner_lr":0.3}"#).unwrap();
+    changed(&lab, "a live setting");
+    let weights = lab.share_weights();
+    lab.import_weights(&weights).unwrap();
+    changed(&lab, "weights loaded, even the same ones");
+    let checkpoint = block_on(lab.export_checkpoint()).unwrap();
+    lab.resume_checkpoint(&checkpoint).unwrap();
+    changed(&lab, "a checkpoint resumed");
+    lab.reset(&glyphs("maml", false)).unwrap();
+    changed(&lab, "a new run");
+    assert!(lab.set_maml(r#"{"inner_lr":-1}"#).is_err());
+    assert_eq!(lab.version(), *seen.last().unwrap(), "a refused setting changes nothing");
+}

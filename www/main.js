@@ -27,11 +27,29 @@ const $ = (id) => document.getElementById(id);
 const MAX_ZIP = 64 << 20;
 const MAX_WEIGHTS = 256 << 20;
 
+// A frame is asked for only when a chart has something new to draw (a dirty flag set, a landscape
+// row in), and while training at most every TRAINING_FRAME_MS: drawing (the charts' canvases
+// painted, composed and rastered) takes the same cores as the workers that train, and a page that
+// drew on every animation frame, or on every report, left them less.
+const TRAINING_FRAME_MS = 200;
+let frameAsked = false;
+let lastDraw = 0;
+function askFrame() {
+  if (frameAsked) return;
+  frameAsked = true;
+  const wait = lab.running ? lastDraw + TRAINING_FRAME_MS - performance.now() : 0;
+  if (wait > 0) setTimeout(() => requestAnimationFrame(draw), wait);
+  else requestAnimationFrame(draw);
+}
+
 function draw() {
+  frameAsked = false;
+  lastDraw = performance.now();
   const { dirty, results } = lab;
   const charts = lab.views.charts;
   try {
     if (dirty.loss) { charts.loss.update(results.history); dirty.loss = false; }
+    if (dirty.counters) { showCounters(); dirty.counters = false; }
     if (dirty.evaluation && results.evaluation) {
       const ways = lab.config?.task.ways; // for the chance line of image tasks
       charts.steps.update(results.evaluation, ways, lab.config ? learnerName(lab.config) : 'MAML');
@@ -51,7 +69,6 @@ function draw() {
     notice(`Drawing failed: ${e.message}`, 'error', 'draw');
     dirty.loss = dirty.evaluation = dirty.view = dirty.rates = dirty.gradients = dirty.nav = false;
   }
-  requestAnimationFrame(draw);
 }
 
 /** The file picked in `input`, unless it is over `limit` bytes: then a notice says so. */
@@ -150,7 +167,7 @@ function main() {
       post({ type: 'compareEvery', every });
       lab.dirty.gradients = true;
     }),
-    landscape: new LandscapeView($('landscape-figure'), post),
+    landscape: new LandscapeView($('landscape-figure'), post, askFrame),
     walk: new WalkPanel($('walk-figure'), post),
     arena: new Arena($('arena'), $('arena-legend'), $('arena-caption'), ([x, y]) => {
       $('arena-notice').hidden = true;
@@ -197,7 +214,8 @@ function main() {
   };
   spawn(begin);
   watchSilence(begin);
-  requestAnimationFrame(draw);
+  lab.askFrame = askFrame;
+  askFrame();
 }
 
 main();

@@ -150,9 +150,8 @@ const aboutRun = {
   reports(m) {
     lab.results.addReports(m);
     lab.views.charts.landscape.trained(lab.results.iteration);
-    showCounters();
     resolve('diverged');
-    lab.dirty.loss = true;
+    lab.dirty.loss = lab.dirty.counters = true; // the counters with the chart, on its frame
     // a first checkpoint as soon as there is training worth keeping, then one every FLAGS.checkpointMs (page.js)
     if (!lab.snapshot.last && !lab.snapshot.asked) {
       lab.snapshot.asked = true;

@@ -56,7 +56,15 @@ export const lab = {
   alive: false, // the worker has said it holds its Web Lock (lifecycle.js), so its end will be noticed
   expectMs: null, // how long the worker's current slow call was announced to take: the hang deadline waits for it
   views: null, // {controls, charts, activity, pins, starts, notices}
-  dirty: { loss: false, evaluation: false, view: false, rates: false, gradients: false, nav: false }, // charts with new data for the next frame
+  // charts with new data for the next frame; marking one asks for that frame (main.js, askFrame)
+  dirty: new Proxy({ loss: false, counters: false, evaluation: false, view: false, rates: false, gradients: false, nav: false }, {
+    set(flags, key, value) {
+      flags[key] = value;
+      if (value) lab.askFrame();
+      return true;
+    },
+  }),
+  askFrame: () => {}, // set by main.js once it draws
   errors: [], // every failed request
   nav: null, // a navigation run's results (nav-results.js), or null
 };

@@ -6,16 +6,21 @@
 //   training worker -> share   payload                      what it asks
 //   init                       {module}                     start the wasm from the training
 //                                                           worker's compiled module
-//   work                       {id, weights, units}         the sums of these units (ArrayBuffers)
+//   work                       {id, weights, units}         the sums of these units (ArrayBuffers);
+//                                                           without units, of the ones sent ahead
+//   tasks                      {units}                      the next meta-iteration's units, sent
+//                                                           ahead of its weights: decoded and kept
 //   curves                     {id, weights, tasks}         these meta-test tasks adapted from these weights
 //   stop                       {}                           test-only: stop without a word on the next
-//                                                           work, as a killed process does
+//                                                           work (not a meta-test's curves), as a
+//                                                           killed process does
 //
 //   share -> training worker   payload                      what it says
 //   alive                      {lock}                       the Web Lock it holds for its life, so
 //                                                           its end is noticed however it comes
 //   ready                      {}                           the wasm is up
-//   sums                       {id, bytes, ms, wasmBytes}   the units' sums; its wasm memory
+//   sums                       {id, bytes, ms, at,          the units' sums, the time they took and
+//                               wasmBytes}                  when (epoch ms: begun, done); its memory
 //   curves                     {id, json, wasmBytes}        the tasks' curves, as JSON
 //   failed                     {id, message, fatal}         the request failed (fatal: a wasm trap,
 //                                                           this worker is done)
@@ -46,19 +51,24 @@ onmessage = async ({ data: msg }) => {
   } else if (msg.type === 'stop') {
     stopping = true;
   } else if (msg.type === 'curves') {
-    if (stopping) return close();
     try {
       const json = share.curves(new Uint8Array(msg.weights), new Uint8Array(msg.tasks));
       postMessage({ type: 'curves', id: msg.id, json, wasmBytes: memory.buffer.byteLength });
     } catch (e) {
       postMessage({ type: 'failed', id: msg.id, message: String(e?.message ?? e), fatal: e instanceof WebAssembly.RuntimeError });
     }
+  } else if (msg.type === 'tasks') {
+    // a failure here fails the work that would have used them, which is then done elsewhere
+    try {
+      share.keep(new Uint8Array(msg.units));
+    } catch {}
   } else if (msg.type === 'work') {
     if (stopping) return close();
     const t0 = performance.now();
     try {
-      const bytes = share.sums(new Uint8Array(msg.weights), new Uint8Array(msg.units));
-      postMessage({ type: 'sums', id: msg.id, bytes, ms: performance.now() - t0, wasmBytes: memory.buffer.byteLength }, [bytes.buffer]);
+      const weights = new Uint8Array(msg.weights);
+      const bytes = msg.units ? share.sums(weights, new Uint8Array(msg.units)) : share.sums_kept(weights);
+      postMessage({ type: 'sums', id: msg.id, bytes, ms: performance.now() - t0, at: [performance.timeOrigin + t0, performance.timeOrigin + performance.now()], wasmBytes: memory.buffer.byteLength }, [bytes.buffer]);
     } catch (e) {
       postMessage({ type: 'failed', id: msg.id, message: String(e?.message ?? e), fatal: e instanceof WebAssembly.RuntimeError });
     }

@@ -52,6 +52,17 @@ pub fn unframe(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
     Ok(parts)
 }
 
+/// The units of an `encode_units` message, each with its tasks.
+fn decode_units(bytes: &[u8]) -> Result<Vec<Vec<Task>>, String> {
+    unframe(bytes)?
+        .into_iter()
+        .map(|bytes| match decode_tasks(bytes)? {
+            tasks if tasks.is_empty() => Err("a worker was sent a unit without tasks".to_string()),
+            tasks => Ok(tasks),
+        })
+        .collect()
+}
+
 /// Units' tasks as one message for a `Share`.
 pub fn encode_units(units: &[&[Task]]) -> Vec<u8> {
     frame(&units.iter().map(|u| encode_tasks(u)).collect::<Vec<_>>())
@@ -60,6 +71,9 @@ pub fn encode_units(units: &[&[Task]]) -> Vec<u8> {
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
 pub struct Share {
     device: Device,
+    /// Units' tasks sent ahead of their weights (`keep`), decoded while the training worker
+    /// was still busy.
+    kept: Vec<Vec<Task>>,
 }
 
 impl Default for Share {
@@ -73,26 +87,28 @@ impl Share {
     /// A share on the CPU backend (flex), as the training worker's CPU path.
     #[cfg_attr(target_family = "wasm", wasm_bindgen(constructor))]
     pub fn new() -> Share {
-        Share { device: Device::flex().autodiff() }
+        Share { device: Device::flex().autodiff(), kept: Vec::new() }
     }
 
     /// The sums of the units `units` (`encode_units`) of a meta-iteration of the run whose
     /// weights file is `weights`: the message `Lab::put_units` takes, one `Sum::encode` per unit.
     pub fn sums(&self, weights: &[u8], units: &[u8]) -> Result<Vec<u8>, String> {
-        let (config, shape, params) = self.params(weights, &self.device)?;
-        let shares = Shares::new(&config.model, 1, &self.device, Layout::Units);
-        let sums = unframe(units)?
-            .into_iter()
-            .map(|bytes| {
-                let tasks = decode_tasks(bytes)?;
-                if tasks.is_empty() {
-                    return Err("a worker was sent a unit without tasks".to_string());
-                }
-                let sum = shares.part_sum(&tasks, |part, at_once| direction(&params, part, shape, &config.maml, at_once));
-                Ok(sum.encode(&params).wait())
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(frame(&sums))
+        self.sums_of(weights, &decode_units(units)?)
+    }
+
+    /// Keeps units' tasks (`encode_units`) sent ahead of their meta-iteration, for `sums_kept`.
+    pub fn keep(&mut self, units: &[u8]) -> Result<(), String> {
+        self.kept = decode_units(units)?;
+        Ok(())
+    }
+
+    /// `sums` of the units last kept: their tasks came ahead (`keep`), the weights now.
+    pub fn sums_kept(&mut self, weights: &[u8]) -> Result<Vec<u8>, String> {
+        let units = std::mem::take(&mut self.kept);
+        if units.is_empty() {
+            return Err("a worker was asked for units whose tasks it was not sent".into());
+        }
+        self.sums_of(weights, &units)
     }
 
     /// Some of a meta-test's tasks (`encode_tasks`) adapted from the start whose weights file
@@ -108,6 +124,16 @@ impl Share {
 }
 
 impl Share {
+    fn sums_of(&self, weights: &[u8], units: &[Vec<Task>]) -> Result<Vec<u8>, String> {
+        let (config, shape, params) = self.params(weights, &self.device)?;
+        let shares = Shares::new(&config.model, 1, &self.device, Layout::Units);
+        let sums: Vec<Vec<u8>> = units
+            .iter()
+            .map(|tasks| shares.part_sum(tasks, |part, at_once| direction(&params, part, shape, &config.maml, at_once)).encode(&params).wait())
+            .collect();
+        Ok(frame(&sums))
+    }
+
     /// The run's settings, its input shape and the meta-parameters of a weights file, on `device`.
     fn params(&self, weights: &[u8], device: &Device) -> Result<(TrainerConfig, InputShape, MetaParams), String> {
         let weights = Weights::decode(weights)?;

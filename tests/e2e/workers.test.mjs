@@ -27,16 +27,22 @@ async function chooseWorkers(page, value) {
 
 /** `n` meta-iterations of `hash` with `workers` workers (changed to `then` after `switchAt`, if
  *  given): the weights' hash, and what the page said about its workers. */
-async function run(hash, workers, n, { switchAt = null, then = null } = {}) {
+async function run(hash, workers, n, { switchAt = null, then = null, alphaAt = null } = {}) {
   return withPage({ query: QUICK, hash: `${hash}&threads=${workers}` }, async ({ page, consoleErrors }) => {
     await ready(page);
     const said = await page.evaluate(() => ({ ...window.lab.workers }));
-    if (switchAt === null) await steps(page, n);
-    else {
+    if (switchAt !== null) {
       await steps(page, switchAt);
       await chooseWorkers(page, then);
       await steps(page, n - switchAt);
-    }
+    } else if (alphaAt !== null) {
+      // α moved between two meta-iterations, as a slider would
+      await steps(page, alphaAt);
+      const before = await page.evaluate(() => window.lab.config.maml.inner_lr);
+      await page.$eval('#inner_lr', (el) => { el.value = '600'; el.dispatchEvent(new Event('input')); });
+      await until(page, (a) => window.lab.config.maml.inner_lr !== a, before);
+      await steps(page, n - alphaAt);
+    } else await steps(page, n);
     assert.equal(await page.evaluate(() => window.lab.iteration), n);
     const badge = await page.textContent('#backend-badge');
     const bytes = await page.evaluate(() => window.lab.wasmBytes);
@@ -44,7 +50,8 @@ async function run(hash, workers, n, { switchAt = null, then = null } = {}) {
     // the last meta-test's per-task accuracies (shared among the workers too)
     const meta = await page.evaluate(() => window.lab.evaluation.maml.tasks.flatMap((t) => t.accuracy));
     assert.deepEqual(consoleErrors, []);
-    return { hash: await weightsHash(page), said, badge, bytes, link, meta };
+    const sharing = await page.evaluate(() => window.lab.results.sharing);
+    return { hash: await weightsHash(page), said, badge, bytes, link, meta, sharing };
   });
 }
 
@@ -72,16 +79,29 @@ for (const algorithm of ['maml', 'reptile']) {
   });
 }
 
+test('a live change of α between meta-iterations: the shares\' early start on the old settings is not used, and the run is one worker\'s', async () => {
+  const hash = '#task=glyphs&seed=6&start=scratch';
+  const one = await run(hash, 1, 6, { alphaAt: 3 });
+  const two = await run(hash, 2, 6, { alphaAt: 3 });
+  assert.equal(two.hash, one.hash, 'α changed mid-run with two workers: the weights differ from one worker\'s');
+  // the share began the 4th meta-iteration on the old α: its answer was set aside and it was
+  // asked again; the other meta-iterations after the first it began early
+  assert.equal(two.sharing.stale, 1);
+  assert.ok(two.sharing.early >= 3, `the shares began early ${two.sharing.early} times`);
+});
+
 test('a share worker that stops mid-run is noticed and replaced; its units are computed again and the run ends on the same weights', async () => {
   const hash = '#task=glyphs&seed=8&start=scratch';
   const one = await run(hash, 1, 8);
   await withPage({ query: QUICK, hash: `${hash}&threads=2` }, async ({ page, consoleErrors }) => {
     await ready(page);
     await steps(page, 3);
-    // the share stops without a word on its next request, as a killed process does
+    // the share stops without a word on its next meta-iteration's work, as a killed process does:
+    // it already holds the 4th's (its weights went out as the 3rd ended), so on the 5th's, which
+    // goes out as the 4th ends; the meta-test after each Step notices first
     await page.evaluate(() => window.lab.worker.postMessage({ type: 'stopShare', index: 0 }));
     await steps(page, 5);
-    assert.match(await notices(page), /A share worker stopped without a word during meta-iteration 4: the training worker did its part itself, to the same sums/);
+    assert.match(await notices(page), /A share worker stopped without a word during (meta-iteration 5|a meta-test): the training worker did its part itself, to the same sums/);
     // the controls say what runs: two workers, the replacement among them
     assert.equal(await page.$eval('#threads', (el) => el.value), '2');
     assert.equal(await page.textContent('#backend-badge'), 'CPU · WebAssembly · 2 workers');

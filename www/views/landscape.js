@@ -57,7 +57,8 @@ export function contourSegments(grid, level) {
 
 export class LandscapeView {
   /** figure: the view's figure; post(msg): to the worker. */
-  constructor(figure, post) {
+  constructor(figure, post, askFrame = () => {}) {
+    this.askFrame = askFrame; // a frame to draw the new rows in
     this.post = post;
     this.data = null; // {id, summary, iteration, rows, ms}
     this.nextId = 1;
@@ -169,6 +170,7 @@ export class LandscapeView {
     this.data.rows[m.row] = m.values;
     if (this.computing === m.id) this.setStatus(`row ${m.row + 1} of ${this.data.summary.size}…`);
     this.dirty = true;
+    this.askFrame();
   }
 
   done(m) {
@@ -178,6 +180,7 @@ export class LandscapeView {
     this.setStatus('');
     this.buttons();
     this.dirty = true;
+    this.askFrame();
   }
 
   failed(message) {

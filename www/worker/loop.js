@@ -8,7 +8,7 @@ import { count } from '../words.js';
 import { decide, pool, sharedMetaTest, sharedStep, sharesBytes } from './shares.js';
 
 // one training call this long: responsive to pause and sliders, yet few messages
-const BATCH_MS = 100;
+const BATCH_MS = 200;
 // re-adapt a person's own task at most this often while training moves the weights
 const ADAPT_EVERY_MS = 1500;
 

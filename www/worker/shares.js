@@ -24,7 +24,7 @@ export function asked(threads) {
 
 /** The share workers, index i computing the (i + 1)-th run of units; the engine's compiled module,
  *  which each one starts from; and a count of the ones lost, for the page's sentence. */
-export const pool = { helpers: [], module: null, lost: 0, ownMs: 0, cost: { iterations: 0, moveMs: 0, waitMs: 0 } };
+export const pool = { helpers: [], module: null, lost: 0, ownMs: 0, cost: { iterations: 0 } };
 
 /** One share worker, noticed when it ends however it ends: an error, a wasm trap, or silently
  *  (terminated, its process killed), by the Web Lock it holds for its life. */
@@ -33,15 +33,23 @@ class Helper {
     this.pending = new Map();
     this.nextId = 0;
     this.dead = null;
+    // the units whose tasks were sent ahead of their meta-iteration: {lab, iteration, run}
+    this.ahead = null;
+    // the units it began early, on the weights sent at the end of the last meta-iteration:
+    // {lab, iteration, run, weights, answer}
+    this.early = null;
     this.wasmBytes = 0;
     this.worker = new Worker(new URL('../share-worker.js', import.meta.url), { type: 'module' });
     this.ready = new Promise((resolve) => { this.onReady = resolve; });
     this.worker.onmessage = ({ data: m }) => {
       if (m.type === 'alive') navigator.locks.request(m.lock, () => this.die('stopped without a word'));
-      else if (m.type === 'ready') this.onReady(true);
+      else if (m.type === 'ready') {
+        this.started = true;
+        this.onReady(true);
+      }
       else if (m.type === 'sums' || m.type === 'curves') {
         this.wasmBytes = m.wasmBytes;
-        this.settle(m.id, m.bytes ?? m.json);
+        this.settle(m.id, m.bytes ?? m.json, null, m.ms, m.at && [...m.at, performance.timeOrigin + performance.now()]);
       } else if (m.type === 'failed') {
         if (m.fatal) this.die(`crashed (${m.message})`);
         else this.settle(m.id, null, m.message);
@@ -54,11 +62,12 @@ class Helper {
     this.worker.postMessage({ type: 'init', module: pool.module });
   }
 
-  /** Answers request `id`: with its result (bytes or JSON), or null and the problem. */
-  settle(id, result, problem = null) {
+  /** Answers request `id`: with its result (bytes or JSON) and the share's time on it, or null
+   *  and the problem. */
+  settle(id, result, problem = null, ms = 0, at = null) {
     const p = this.pending.get(id);
     this.pending.delete(id);
-    p?.({ result, problem });
+    p?.({ result, problem, ms, at });
   }
 
   /** Ends this worker: every request in flight is answered with its reason, computed elsewhere. */
@@ -80,9 +89,14 @@ class Helper {
     // never answer: one this late is taken for lost
     const timer = setTimeout(() => this.die(`did not answer within ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
     answer.then(() => clearTimeout(timer));
-    const buffers = Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, v.buffer]));
-    this.worker.postMessage({ type, id, ...buffers }, Object.values(buffers));
+    this.send(type, { id, ...payload });
     return answer;
+  }
+
+  /** A message to the share, its byte arrays transferred, with no answer awaited. */
+  send(type, payload) {
+    const buffers = Object.entries(payload).filter(([, v]) => ArrayBuffer.isView(v));
+    this.worker.postMessage({ type, ...payload, ...Object.fromEntries(buffers.map(([k, v]) => [k, v.buffer])) }, buffers.map(([, v]) => v.buffer));
   }
 }
 
@@ -119,6 +133,9 @@ export function decide() {
   post('workers', { workers: n, asked: want, units, threads: state.threads, why });
 }
 
+/** Whether the first `n` share workers are started and alive. */
+const running = (n) => pool.helpers.length >= n && pool.helpers.slice(0, n).every((h) => h.started && !h.dead);
+
 /** The share workers the run needs, started and ready; false when one could not start. */
 async function helpers(n) {
   pool.helpers = pool.helpers.filter((h) => !h.dead);
@@ -148,29 +165,64 @@ export const runs = (units, n) => Array.from({ length: n }, (_, w) => [Math.floo
 
 /** One meta-iteration of `lab` shared among `n` workers: `lab.step(1)`'s JSON, parsed. The
  *  training worker computes the first run of units itself while the shares compute theirs; a
- *  share that fails or is lost has its units computed here, and is replaced. */
+ *  share that fails or is lost has its units computed here, and is replaced.
+ *
+ *  The shares do not wait for it between meta-iterations: while they finish, the next meta-batch
+ *  is sampled (`Lab::sample_ahead`, from the same stream) and its units' tasks sent ahead, and as
+ *  soon as the weights are updated they go out too, so each share begins the next meta-iteration
+ *  while this worker reports, yields to the page and plans. A share's early answer is used only if
+ *  it began on this lab's weights and settings as they stand (`Lab::version`) and on the planned
+ *  units' tasks; after a live change of the settings, new weights or another meta-batch in
+ *  between, the share is asked again, with the weights and tasks as they are. */
 export async function sharedStep(lab, n) {
+  const t = [performance.now()];
   const units = lab.plan_step();
   let parts = runs(units, Math.min(n, units));
-  if (parts.length > 1 && !(await helpers(parts.length - 1))) {
+  // (no turn of the event loop when the shares are up, as they are but for the first)
+  if (parts.length > 1 && !running(parts.length - 1) && !(await helpers(parts.length - 1))) {
     // a share that never started: this meta-iteration here, and the run on one worker
     parts = [[0, units]];
     alone(units);
   }
   const shared = parts.slice(1);
-  const t0 = performance.now();
-  const weights = shared.length ? lab.share_weights() : null;
+  const iteration = lab.iteration();
+  const ahead = lab.planned_ahead();
+  const same = (run, other) => other && run[0] === other[0] && run[1] === other[1];
   const timeout = answerMs(pool.ownMs * units);
-  const jobs = shared.map(([first, k], i) => pool.helpers[i].ask('work', { weights: weights.slice(), units: lab.unit_tasks(first, k) }, timeout).then((a) => ({ first, k, i, ...a })));
-  const t1 = performance.now();
+  t.push(performance.now());
+  // each share's answer: the one it began early, if it began on this lab's weights and settings as
+  // they stand and on these units' tasks; else asked now (after the early one, set aside)
+  let weights = null;
+  let stale = 0;
+  const jobs = shared.map((run, i) => {
+    const h = pool.helpers[i];
+    const early = h.early;
+    h.early = null;
+    if (early && early.lab === lab && early.iteration === iteration && early.version === lab.version() && ahead && same(run, early.run)) return { early: true, answer: early.answer };
+    if (early) stale += 1;
+    weights ??= lab.share_weights();
+    // the weights alone to a share whose tasks came ahead, for these very units
+    const sent = ahead && h.ahead?.lab === lab && h.ahead.iteration === iteration && same(run, h.ahead.run);
+    return { answer: h.ask('work', sent ? { weights: weights.slice() } : { weights: weights.slice(), units: lab.unit_tasks(...run) }, timeout) };
+  });
+  for (const h of pool.helpers) h.ahead = null;
+  t.push(performance.now());
   lab.compute_units(...parts[0]);
-  const t2 = performance.now();
-  pool.ownMs = (t2 - t1) / parts[0][1];
-  const answers = await Promise.all(jobs);
-  const t3 = performance.now();
-  // what sharing costs here: the weights and tasks out, the sums in; and the wait for the shares
-  // after this worker's own units (bench-page.mjs --threads reads it). An answer this worker
-  // refuses (it should never be) counts as a lost share: its units are computed here.
+  t.push(performance.now());
+  pool.ownMs = (t[3] - t[2]) / parts[0][1];
+  // the next meta-batch's tasks out while the shares finish
+  const next = shared.length ? runs(lab.sample_ahead(), Math.min(n, units)).slice(1) : [];
+  next.forEach((run, i) => {
+    const h = pool.helpers[i];
+    if (!h || h.dead) return;
+    h.send('tasks', { units: lab.ahead_unit_tasks(...run) });
+    h.ahead = { lab, iteration: iteration + 1, run };
+  });
+  const free = performance.timeOrigin + performance.now();
+  const answers = await Promise.all(jobs.map(async (j, i) => ({ first: shared[i][0], k: shared[i][1], i, ...(await j.answer) })));
+  t.push(performance.now());
+  // An answer this worker refuses (it should never be) counts as a lost share: its units are
+  // computed here.
   for (const a of answers) {
     if (!a.result) continue;
     try {
@@ -179,8 +231,7 @@ export async function sharedStep(lab, n) {
       Object.assign(a, { result: null, problem: `answered what could not be used (${e?.message ?? e})` });
     }
   }
-  const c = pool.cost;
-  Object.assign(c, { iterations: c.iterations + 1, moveMs: c.moveMs + (t1 - t0) + (performance.now() - t3), waitMs: c.waitMs + (t3 - t2) });
+  t.push(performance.now());
   for (const a of answers) {
     if (a.result) continue;
     // its units here, to the same sums; a fresh share in its place for the next meta-iteration
@@ -189,8 +240,46 @@ export async function sharedStep(lab, n) {
     busy(null);
     lost(a, `during meta-iteration ${lab.iteration() + 1}`);
   }
-  return JSON.parse(lab.finish_step_now());
+  const out = JSON.parse(lab.finish_step_now());
+  t.push(performance.now());
+  // the updated weights to the shares holding the next meta-batch's tasks: they begin it now
+  if (!out.error && next.length) {
+    const w = lab.share_weights();
+    const version = lab.version();
+    next.forEach((run, i) => {
+      const h = pool.helpers[i];
+      if (h?.ahead?.lab !== lab || h.dead) return;
+      h.ahead = null;
+      h.early = { lab, iteration: iteration + 1, version, run, answer: h.ask('work', { weights: w.slice() }, answerMs(pool.ownMs * units)) };
+    });
+  }
+  t.push(performance.now());
+  // what sharing costs here, per phase (bench-page.mjs --threads reads it): planning, asking the
+  // shares (the weights and tasks out, where they did not begin early), this worker's own units,
+  // the next tasks out and the wait for the shares, their sums in, the update, the weights out
+  // for the next; and the shares' own time in their wasm
+  const c = pool.cost;
+  c.iterations += 1;
+  PHASES.forEach((phase, i) => { c[phase] = (c[phase] ?? 0) + (t[i + 1] - t[i]); });
+  c.shareMs = (c.shareMs ?? 0) + Math.max(0, ...answers.map((a) => a.ms ?? 0));
+  c.early = (c.early ?? 0) + jobs.filter((j) => j.early).length;
+  // when the first share began and ended its units, against this worker's own (epoch ms), and
+  // how long its answer took to arrive
+  const a0 = answers.find((a) => a.at);
+  if (a0) {
+    const own = [performance.timeOrigin + t[2], performance.timeOrigin + t[3]];
+    c.shareBeganAfterOwnMs = (c.shareBeganAfterOwnMs ?? 0) + (a0.at[0] - own[0]);
+    c.shareEndedAfterOwnMs = (c.shareEndedAfterOwnMs ?? 0) + (a0.at[1] - own[1]);
+    c.answerLatencyMs = (c.answerLatencyMs ?? 0) + (a0.at[2] - a0.at[1]);
+    c.arrivedAfterFreeMs = (c.arrivedAfterFreeMs ?? 0) + (a0.at[2] - free);
+    c.freeAfterOwnMs = (c.freeAfterOwnMs ?? 0) + (free - own[1]);
+  }
+  c.stale = (c.stale ?? 0) + stale;
+  return out;
 }
+
+/** The phases of a shared meta-iteration, timed in `pool.cost`. */
+const PHASES = ['planMs', 'askMs', 'ownUnitsMs', 'aheadAndWaitMs', 'putMs', 'finishMs', 'weightsOutMs'];
 
 /** A share that failed or was lost (`a.i`): replaced, and the page told. */
 function lost(a, when) {

@@ -54,7 +54,8 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         compare_every: usize,
         /// Every this many meta-iterations (0: never), keep θ as OUT/path/<iteration>.bin: the
-        /// path `maml landscape` draws.
+        /// path `maml landscape` draws (navigation: the policy's weights file, which `maml eval`
+        /// reads as a run's weights.bin).
         #[arg(long, default_value_t = 0)]
         path_every: usize,
         /// Go on from a checkpoint (a run's OUT/checkpoint.bin, or the page's) exactly as its run
@@ -272,12 +273,12 @@ fn run(command: Command) -> Result<(), Failure> {
                 return Err(Failure("--resume takes every setting from the checkpoint: give no other setting (nor --pretrained) with it".into()));
             }
             if setup.settings.task == Some(TaskKind::Navigation) {
-                if resume.is_some() || compare_every > 0 || path_every > 0 || !setup.data.is_empty() {
-                    return Err(Failure("navigation takes none of --resume, --compare-every, --path-every and --data (yet)".into()));
+                if resume.is_some() || compare_every > 0 || !setup.data.is_empty() {
+                    return Err(Failure("navigation takes none of --resume, --compare-every and --data (yet)".into()));
                 }
                 let config = setup.config();
                 config.validate().map_err(Failure)?;
-                return navigation::train(config, iterations, &out, log_every, pretrained, score_term.unwrap_or(true));
+                return navigation::train(config, iterations, &out, (log_every, path_every), pretrained, score_term.unwrap_or(true));
             }
             if score_term.is_some() {
                 return Err(Failure("--score-term is navigation's: the supervised tasks sample nothing from the policy".into()));

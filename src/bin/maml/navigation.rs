@@ -15,29 +15,34 @@ use super::Failure;
 /// Meta-trains a navigation run into `out` (config.json, weights.bin, metrics.jsonl), and with
 /// `pretrained` the joint-training baseline beside it (pretrained.bin: the same policy, budget
 /// and optimiser, no inner step: policy gradient on the return before adaptation, all goals).
-pub fn train(config: TrainerConfig, iterations: usize, out: &Path, log_every: usize, pretrained: bool, score_term: bool) -> Result<(), Failure> {
+/// Every `path_every` meta-iterations (0: never) the weights so far go to OUT/path/<iteration>.bin.
+pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, path_every): (usize, usize), pretrained: bool, score_term: bool) -> Result<(), Failure> {
     let mut trainer = NavTrainer::new(config.clone())?;
     trainer.set_estimator(Estimator { score_term, ..Estimator::paper() });
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
     let run = if score_term { "maml" } else { "maml-without-score-term" };
-    let last = train_loop(&mut trainer, iterations, log_every, run, &out.join("metrics.jsonl"))?;
+    let path = (path_every > 0).then(|| out.join("path"));
+    let last = train_loop(&mut trainer, iterations, (log_every, path_every), run, &out.join("metrics.jsonl"), path.as_deref())?;
     std::fs::write(out.join("weights.bin"), trainer.weights())?;
     let seconds = start.elapsed().as_secs_f64();
     if pretrained {
         let mut joint = config;
         joint.maml.inner_steps = 0;
         let mut baseline = NavTrainer::new(joint)?;
-        train_loop(&mut baseline, iterations, log_every, "pretrained", &out.join("pretrained-metrics.jsonl"))?;
+        train_loop(&mut baseline, iterations, (log_every, 0), "pretrained", &out.join("pretrained-metrics.jsonl"), None)?;
         std::fs::write(out.join("pretrained.bin"), baseline.weights())?;
     }
     println!("{}", json!({"iterations": trainer.iteration(), "score_term": score_term, "return_before": last.0, "return_after": last.1, "seconds": seconds}));
     Ok(())
 }
 
-fn train_loop(trainer: &mut NavTrainer, iterations: usize, log_every: usize, run: &str, metrics: &Path) -> Result<(f64, f64), Failure> {
+fn train_loop(trainer: &mut NavTrainer, iterations: usize, (log_every, path_every): (usize, usize), run: &str, metrics: &Path, path: Option<&Path>) -> Result<(f64, f64), Failure> {
     let (mut lines, mut last) = (String::new(), (f64::NAN, f64::NAN));
+    if let Some(path) = path {
+        std::fs::create_dir_all(path).map_err(|e| Failure(format!("cannot create {}: {e}", path.display())))?;
+    }
     let start = Instant::now();
     for _ in 0..iterations {
         let report = trainer.step()?;
@@ -49,6 +54,9 @@ fn train_loop(trainer: &mut NavTrainer, iterations: usize, log_every: usize, run
             println!("{line}");
         }
         last = (report.return_before, report.return_after);
+        if let Some(path) = path.filter(|_| report.iteration % path_every == 0) {
+            std::fs::write(path.join(format!("{}.bin", report.iteration)), trainer.weights())?;
+        }
     }
     std::fs::write(metrics, lines)?;
     Ok(last)
