@@ -8,7 +8,8 @@
 // times what the exact-against-first-order chart costs: the sinusoid and the glyph preset with
 // the page's default comparisons (auto), every 20 meta-iterations, and none, alternating, three times.
 // --threads times the page on every core: the glyph and sinusoid presets with 1, 2 and 4 workers,
-// alternating, three times, with what sharing costs per meta-iteration.
+// alternating, three times, with what sharing costs per meta-iteration, phase by phase (the
+// environment's COMPARE, if set, is the exact-against-first-order chart's interval: 0 turns it off).
 // usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--compare] [--threads] [--only=REGEX] [--warmup=SECONDS, default 2]
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
