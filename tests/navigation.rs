@@ -216,12 +216,16 @@ fn train_then_eval_a_navigation_run_and_refuse_another_tasks_weights() {
     let dir = std::env::temp_dir().join(format!("maml-nav-{}", std::process::id()));
     let (nav, sine) = (dir.join("nav"), dir.join("sine"));
     let small = ["--meta-batch", "4", "--shots", "4", "--queries", "4", "--hidden", "16"];
-    let r = last_json(&maml(&[&["train", "--task", "navigation", "--iterations", "3", "--out", nav.to_str().unwrap(), "--pretrained"][..], &small].concat()));
+    let r = last_json(&maml(&[&["train", "--task", "navigation", "--iterations", "3", "--path-every", "2", "--out", nav.to_str().unwrap(), "--pretrained"][..], &small].concat()));
     assert_eq!(r["iterations"], 3);
     assert!(r["return_after"].as_f64().unwrap() < 0.0);
-    for file in ["config.json", "weights.bin", "metrics.jsonl", "pretrained.bin", "pretrained-metrics.jsonl"] {
+    for file in ["config.json", "weights.bin", "metrics.jsonl", "pretrained.bin", "pretrained-metrics.jsonl", "path/2.bin"] {
         assert!(nav.join(file).exists(), "{file}");
     }
+    // the weights every --path-every meta-iterations: the policy's file after that many
+    let kept = NavTrainer::from_weights(&std::fs::read(nav.join("path/2.bin")).unwrap()).unwrap();
+    assert_eq!(kept.iteration(), 2);
+    assert!(!nav.join("path/3.bin").exists() && !nav.join("path/1.bin").exists());
     assert_eq!(std::fs::read_to_string(nav.join("metrics.jsonl")).unwrap().lines().count(), 3);
     let e = last_json(&maml(&["eval", "--task", "navigation", "--run", nav.to_str().unwrap(), "--tasks", "5"]));
     assert_eq!((e["task"].as_str(), e["metric"].as_str(), e["tasks"].as_u64()), (Some("navigation"), Some("return"), Some(5)));
