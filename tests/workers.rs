@@ -254,3 +254,26 @@ fn the_version_changes_with_the_weights_and_the_settings_and_only_with_them() {
     assert!(lab.set_maml(r#"{"inner_lr":-1}"#).is_err());
     assert_eq!(lab.version(), *seen.last().unwrap(), "a refused setting changes nothing");
 }
+
+/// A share keeps the parameters it last built and writes the next weights file into them: one
+/// share serving runs of other structures in turn (Meta-SGD's rates, fewer filters, other ways)
+/// answers each as a fresh share does, bit for bit.
+#[test]
+fn a_share_serving_runs_of_other_structures_in_turn_answers_as_a_fresh_one() {
+    let share = Share::new();
+    let runs_of = [
+        glyphs("maml", false),
+        glyphs("meta-sgd", false),
+        r#"{"task":"glyphs","filters":8,"queries":5,"meta_batch":8,"seed":3}"#.to_string(),
+        r#"{"task":"glyphs","ways":3,"filters":8,"queries":5,"meta_batch":8,"seed":3}"#.to_string(),
+        glyphs("maml", false),
+    ];
+    for settings in &runs_of {
+        let mut lab = Lab::new(settings).unwrap();
+        block_on(lab.step(1));
+        let units = lab.plan_step();
+        let (weights, tasks) = (lab.share_weights(), lab.unit_tasks(0, units).unwrap());
+        let kept = share.sums(&weights, &tasks).unwrap();
+        assert!(kept == Share::new().sums(&weights, &tasks).unwrap(), "{settings}: a share that served other runs answers otherwise");
+    }
+}

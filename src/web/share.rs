@@ -74,6 +74,10 @@ pub struct Share {
     /// Units' tasks sent ahead of their weights (`keep`), decoded while the training worker
     /// was still busy.
     kept: Vec<Vec<Task>>,
+    /// The meta-parameters last built on the training device, with what their structure
+    /// depends on: the next weights file of the same structure is written into a copy of them
+    /// instead of a network built and initialised again.
+    skeleton: std::cell::RefCell<Option<(String, MetaParams)>>,
 }
 
 impl Default for Share {
@@ -87,7 +91,7 @@ impl Share {
     /// A share on the CPU backend (flex), as the training worker's CPU path.
     #[cfg_attr(target_family = "wasm", wasm_bindgen(constructor))]
     pub fn new() -> Share {
-        Share { device: Device::flex().autodiff(), kept: Vec::new() }
+        Share { device: Device::flex().autodiff(), kept: Vec::new(), skeleton: Default::default() }
     }
 
     /// The sums of the units `units` (`encode_units`) of a meta-iteration of the run whose
@@ -140,8 +144,20 @@ impl Share {
         let config = weights.config;
         let shape = input_shape(&config);
         let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
-        let theta = Network::new(&config.model, shape, outputs, &mut Rng::stream(0, 0), device)?;
-        let params = meta_params(theta, &config.maml);
+        // what the parameters' structure depends on (their values are all the file's)
+        let structure = format!("{}|{shape:?}|{outputs}|{}", serde_json::to_string(&config.model).expect("a model config serialises"), config.maml.algorithm);
+        let cached = (device == &self.device).then(|| self.skeleton.borrow().as_ref().filter(|(s, _)| *s == structure).map(|(_, p)| p.clone())).flatten();
+        let params = match cached {
+            Some(params) => params,
+            None => {
+                let theta = Network::new(&config.model, shape, outputs, &mut Rng::stream(0, 0), device)?;
+                let params = meta_params(theta, &config.maml);
+                if device == &self.device {
+                    *self.skeleton.borrow_mut() = Some((structure, params.clone()));
+                }
+                params
+            }
+        };
         let shapes: Vec<Vec<usize>> = param_tensors(&params).into_iter().map(|(s, _)| s).collect();
         if shapes != weights.shapes {
             return Err("the weights sent to a worker do not fit the model of their own settings".into());
