@@ -277,3 +277,22 @@ fn a_share_serving_runs_of_other_structures_in_turn_answers_as_a_fresh_one() {
         assert!(kept == Share::new().sums(&weights, &tasks).unwrap(), "{settings}: a share that served other runs answers otherwise");
     }
 }
+
+/// A meta-test's curves (on the plain device) before and between meta-iterations leave the
+/// share's kept parameters (on the training device) as they were: the same share answers the
+/// next units as a fresh one does.
+#[test]
+fn a_share_that_adapted_a_meta_test_between_two_meta_iterations_answers_as_a_fresh_one() {
+    let mut lab = Lab::new(&glyphs("maml", false)).unwrap();
+    let share = Share::new();
+    share.curves(&lab.start_weights(false), &lab.meta_test_tasks(4, 0, 2).unwrap()).unwrap();
+    for _ in 0..2 {
+        let units = lab.plan_step();
+        let (weights, tasks) = (lab.share_weights(), lab.unit_tasks(0, units).unwrap());
+        let answer = share.sums(&weights, &tasks).unwrap();
+        assert!(answer == Share::new().sums(&weights, &tasks).unwrap());
+        share.curves(&lab.start_weights(false), &lab.meta_test_tasks(4, 0, 2).unwrap()).unwrap();
+        lab.put_units(0, &answer).unwrap();
+        lab.finish_step_now().unwrap();
+    }
+}

@@ -119,7 +119,7 @@ impl Share {
     /// is `weights` over its `test_inner_steps`: their curves as JSON, for `Lab::meta_test_report`.
     pub fn curves(&self, weights: &[u8], tasks: &[u8]) -> Result<String, String> {
         let plain = self.device.clone().inner();
-        let (config, shape, params) = self.params(weights, &plain)?;
+        let (config, shape, params) = self.params(weights, &plain, false)?;
         let tasks = decode_tasks(tasks)?;
         let shares = Shares::new(&config.model, 1, &plain, Layout::Units);
         let report = evaluate_tasks(&params, &tasks, shape, &config.maml, config.maml.test_inner_steps, &shares).wait();
@@ -129,7 +129,7 @@ impl Share {
 
 impl Share {
     fn sums_of(&self, weights: &[u8], units: &[Vec<Task>]) -> Result<Vec<u8>, String> {
-        let (config, shape, params) = self.params(weights, &self.device)?;
+        let (config, shape, params) = self.params(weights, &self.device, true)?;
         let shares = Shares::new(&config.model, 1, &self.device, Layout::Units);
         let sums: Vec<Vec<u8>> = units
             .iter()
@@ -138,21 +138,22 @@ impl Share {
         Ok(frame(&sums))
     }
 
-    /// The run's settings, its input shape and the meta-parameters of a weights file, on `device`.
-    fn params(&self, weights: &[u8], device: &Device) -> Result<(TrainerConfig, InputShape, MetaParams), String> {
+    /// The run's settings, its input shape and the meta-parameters of a weights file, on `device`;
+    /// with `keep`, on the training device (`self.device`), built from the skeleton kept.
+    fn params(&self, weights: &[u8], device: &Device, keep: bool) -> Result<(TrainerConfig, InputShape, MetaParams), String> {
         let weights = Weights::decode(weights)?;
         let config = weights.config;
         let shape = input_shape(&config);
         let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
         // what the parameters' structure depends on (their values are all the file's)
         let structure = format!("{}|{shape:?}|{outputs}|{}", serde_json::to_string(&config.model).expect("a model config serialises"), config.maml.algorithm);
-        let cached = (device == &self.device).then(|| self.skeleton.borrow().as_ref().filter(|(s, _)| *s == structure).map(|(_, p)| p.clone())).flatten();
+        let cached = keep.then(|| self.skeleton.borrow().as_ref().filter(|(s, _)| *s == structure).map(|(_, p)| p.clone())).flatten();
         let params = match cached {
             Some(params) => params,
             None => {
                 let theta = Network::new(&config.model, shape, outputs, &mut Rng::stream(0, 0), device)?;
                 let params = meta_params(theta, &config.maml);
-                if device == &self.device {
+                if keep {
                     *self.skeleton.borrow_mut() = Some((structure, params.clone()));
                 }
                 params
