@@ -115,6 +115,12 @@ pub struct TaskConfig {
     /// others, the drawer read from the file name (`0709_17.png`: drawer 17); off: any images.
     #[config(default = false)]
     pub different_drawers: bool,
+    /// Glyphs and Omniglot: every image of a meta-train task (support and query) slightly
+    /// shifted, turned and scaled and its strokes made thinner or thicker, drawn afresh as the
+    /// task is sampled (`tasks::augment`); meta-test tasks never. Off: the images as they are
+    /// (runs saved before it existed).
+    #[config(default = false)]
+    pub augment: bool,
     /// Omniglot, one zip: the fraction of its characters that are meta-train (1200 / 1623 in
     /// the usual split); the rest are meta-test. With two zips, the first is meta-train.
     #[config(default = 0.74)]
@@ -194,7 +200,7 @@ impl TrainerConfig {
         use serde::Deserialize;
         let mut value = serde_json::Value::deserialize(deserializer)?;
         if let Some(task) = value.get_mut("task").and_then(serde_json::Value::as_object_mut) {
-            for added in ["within_alphabet", "different_drawers"] {
+            for added in ["within_alphabet", "different_drawers", "augment"] {
                 task.entry(added).or_insert(false.into());
             }
         }
@@ -318,6 +324,9 @@ impl TrainerConfig {
         }
         if t.kind != TaskKind::Omniglot && (t.within_alphabet || t.different_drawers) {
             return Err(format!("within_alphabet and different_drawers are Omniglot's: task {} has no alphabets or drawers", t.kind));
+        }
+        if t.augment && !matches!(t.kind, TaskKind::Glyphs | TaskKind::Omniglot) {
+            return Err(format!("augment shifts, turns, scales and thickens strokes of ink: task {} has no strokes (glyphs and omniglot have)", t.kind));
         }
         positive("noise_side", t.noise_side)?;
         positive("noise_channels", t.noise_channels)?;

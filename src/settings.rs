@@ -76,6 +76,11 @@ pub struct Settings {
     /// `maml eval` asks it].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub different_drawers: Option<bool>,
+    /// Glyphs and Omniglot: each meta-train image slightly shifted (±2 px), turned (±10°),
+    /// scaled (0.9 to 1.1) and its strokes thinner or thicker, drawn afresh per task; meta-test
+    /// images never [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub augment: Option<bool>,
     /// Seeds the tasks, the initial weights and the meta-test tasks [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -99,7 +104,8 @@ impl Settings {
             ($($field:ident => $target:expr),* $(,)?) => { $(if let Some(v) = self.$field { $target = v; })* };
         }
         set!(ways => t.ways, shots => t.shots, queries => t.queries, rotations => t.rotations,
-             within_alphabet => t.within_alphabet, different_drawers => t.different_drawers, model => m.arch,
+             within_alphabet => t.within_alphabet, different_drawers => t.different_drawers, augment => t.augment,
+             model => m.arch,
              filters => m.filters, hidden => m.hidden, downsample => m.downsample, seed => c.seed);
         let preset = c.maml.clone();
         c.maml = self.maml(self.kind(), &preset);
@@ -153,6 +159,7 @@ impl Settings {
             rotations: Some(t.rotations),
             within_alphabet: Some(t.within_alphabet),
             different_drawers: Some(t.different_drawers),
+            augment: Some(t.augment),
             seed: Some(config.seed),
         }
     }
@@ -200,6 +207,7 @@ pub fn controls() -> Vec<Control> {
         c("filters", "filters", Kind::Int { min: 8, max: 64, values: Some(vec![8, 16, 32, 64]) }, false, true),
         omniglot("within_alphabet", "classes of one alphabet"),
         omniglot("different_drawers", "queries by other drawers"),
+        c("augment", "augment meta-train images", Kind::Bool, false, true),
         c("seed", "seed", int(0, u32::MAX as u64), false, false),
         c("inner_lr", "α inner_lr", Kind::Log { min: 1e-4, max: 2.0 }, true, false),
         c("meta_lr", "β meta_lr", Kind::Log { min: 1e-5, max: 0.1 }, true, false),

@@ -35,6 +35,8 @@ pub mod streams {
     pub const RANDOM_INIT_BASELINE: u64 = 4;
     pub const VIEW: u64 = 5;
     pub const LANDSCAPE: u64 = 6;
+    /// Per meta-train task, from the meta-train stream's state before the task is drawn.
+    pub const AUGMENT: u64 = crate::tasks::augment::STREAM;
 }
 
 /// The run's path for the landscape: at most this many floats of θ kept (a few MB), as many

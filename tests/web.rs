@@ -385,6 +385,21 @@ fn the_omniglot_options_run_on_a_zip_and_are_refused_elsewhere() {
     assert_eq!(json(&lab.config())["task"]["ways"], 5, "the refused run leaves the current one");
 }
 
+/// Augmentation is one of the page's run settings, offered for image tasks, run on glyphs and
+/// refused in words on a task without strokes.
+#[test]
+fn the_page_offers_augment_runs_it_on_glyphs_and_refuses_it_for_noise() {
+    let table = json(&Lab::settings_table());
+    let control = table["controls"].as_array().unwrap().iter().find(|c| c["key"] == "augment").expect("an augment control");
+    assert_eq!((&control["kind"], &control["images"], &control["live"]), (&Value::from("bool"), &Value::from(true), &Value::from(false)));
+    assert_eq!(table["presets"]["glyphs"]["augment"], false, "off by default");
+    let mut lab = Lab::new(r#"{"task":"glyphs","augment":true,"filters":4,"queries":1,"meta_batch":2}"#).unwrap();
+    assert_eq!(json(&lab.config())["task"]["augment"], true);
+    assert!(json(&block_on(lab.step(1)))["reports"][0]["meta_loss"].as_f64().unwrap().is_finite());
+    let e = Lab::new(r#"{"task":"noise","augment":true}"#).err().unwrap();
+    assert!(e.contains("task noise has no strokes"), "{e}");
+}
+
 /// The nearest neighbours are scored on the meta-test's own tasks; glyphs are far from chance
 /// for them, and the sinusoid has none.
 #[test]

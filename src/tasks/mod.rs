@@ -4,6 +4,7 @@
 //! handed in, so the CLI, the page and the tests see the same tasks for the same seed, and the
 //! page can draw a task's images without reading tensors back.
 
+pub mod augment;
 pub mod baselines;
 pub mod glyphs;
 pub mod ink;
@@ -156,6 +157,8 @@ pub struct ClassTasks<P: ClassPool> {
     train: (P, Draws),
     test: (P, Draws),
     ways: usize,
+    /// `TaskConfig::augment`: meta-train images changed a little as each task is drawn.
+    augment: bool,
 }
 
 impl<P: ClassPool> ClassTasks<P> {
@@ -170,7 +173,7 @@ impl<P: ClassPool> ClassTasks<P> {
             }
         }
         let (train_draws, test_draws) = (Draws::new(&train, config, "meta-train")?, Draws::new(&test, config, "meta-test")?);
-        Ok(Self { train: (train, train_draws), test: (test, test_draws), ways: config.ways })
+        Ok(Self { train: (train, train_draws), test: (test, test_draws), ways: config.ways, augment: config.augment })
     }
 }
 
@@ -180,6 +183,9 @@ impl<P: ClassPool> TaskSampler for ClassTasks<P> {
             Split::MetaTrain => &self.train,
             Split::MetaTest => &self.test,
         };
+        // augmentation's own stream, from where the task stream is: the same tasks with it or without
+        let mut augmenting = (self.augment && split == Split::MetaTrain).then(|| Rng::stream(rng.state(), augment::STREAM));
+        let shape = pool.shape();
         // The order in which classes are drawn is random, so label i is a random class: labels
         // are shuffled per task and carry no meaning across tasks.
         let classes = draws.classes(pool.num_classes(), rng);
@@ -190,7 +196,10 @@ impl<P: ClassPool> TaskSampler for ClassTasks<P> {
             let (shots, queries) = draws.images(class, pool.instances(class), rank.as_deref(), rng);
             for (instances, (x, y)) in [(shots, &mut support), (queries, &mut query)] {
                 for instance in instances {
-                    x.extend_from_slice(&pool.image(class, instance));
+                    match augmenting.as_mut() {
+                        Some(pixels) => x.extend(augment::augment(&pool.image(class, instance), shape, pixels)),
+                        None => x.extend_from_slice(&pool.image(class, instance)),
+                    }
                     y.push(label);
                 }
             }
