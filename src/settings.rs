@@ -187,8 +187,8 @@ pub struct Control {
     pub live: bool,
     /// Only image tasks use it (hidden for the sinusoid).
     pub images: bool,
-    /// Only this task uses it (hidden for the others), when it is one task's.
-    pub only: Option<TaskKind>,
+    /// Only these tasks use it (hidden for the others); empty: every task the rest allows.
+    pub only: &'static [TaskKind],
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
@@ -196,8 +196,8 @@ pub struct Control {
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
-    let c = |key, label, kind, live, images| Control { key, label, kind, live, images, only: None };
-    let omniglot = |key, label| Control { key, label, kind: Kind::Bool, live: false, images: true, only: Some(TaskKind::Omniglot) };
+    let c = |key, label, kind, live, images| Control { key, label, kind, live, images, only: &[] };
+    let omniglot = |key, label| Control { key, label, kind: Kind::Bool, live: false, images: true, only: &[TaskKind::Omniglot] };
     vec![
         c("task", "task", Kind::Enum(TaskKind::ALL.iter().map(|k| k.name()).collect()), false, false),
         c("algorithm", "algorithm", Kind::Enum(Algorithm::ALL.iter().map(|a| a.name()).collect()), false, false),
@@ -207,7 +207,8 @@ pub fn controls() -> Vec<Control> {
         c("filters", "filters", Kind::Int { min: 8, max: 64, values: Some(vec![8, 16, 32, 64]) }, false, true),
         omniglot("within_alphabet", "classes of one alphabet"),
         omniglot("different_drawers", "queries by other drawers"),
-        c("augment", "augment meta-train images", Kind::Bool, false, true),
+        // images of strokes: not the noise's
+        Control { key: "augment", label: "augment meta-train images", kind: Kind::Bool, live: false, images: true, only: &[TaskKind::Glyphs, TaskKind::Omniglot] },
         c("seed", "seed", int(0, u32::MAX as u64), false, false),
         c("inner_lr", "α inner_lr", Kind::Log { min: 1e-4, max: 2.0 }, true, false),
         c("meta_lr", "β meta_lr", Kind::Log { min: 1e-5, max: 0.1 }, true, false),
@@ -228,8 +229,8 @@ pub fn table() -> Value {
         .iter()
         .map(|c| {
             let mut v = json!({"key": c.key, "label": c.label, "live": c.live, "images": c.images});
-            if let Some(task) = c.only {
-                v["only"] = json!(task.name());
+            if !c.only.is_empty() {
+                v["only"] = json!(c.only.iter().map(|k| k.name()).collect::<Vec<_>>());
             }
             match &c.kind {
                 Kind::Enum(values) => (v["kind"], v["values"]) = (json!("enum"), json!(values)),

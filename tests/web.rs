@@ -392,6 +392,7 @@ fn the_page_offers_augment_runs_it_on_glyphs_and_refuses_it_for_noise() {
     let table = json(&Lab::settings_table());
     let control = table["controls"].as_array().unwrap().iter().find(|c| c["key"] == "augment").expect("an augment control");
     assert_eq!((&control["kind"], &control["images"], &control["live"]), (&Value::from("bool"), &Value::from(true), &Value::from(false)));
+    assert_eq!(control["only"], serde_json::json!(["glyphs", "omniglot"]), "shown for the tasks of strokes only");
     assert_eq!(table["presets"]["glyphs"]["augment"], false, "off by default");
     let mut lab = Lab::new(r#"{"task":"glyphs","augment":true,"filters":4,"queries":1,"meta_batch":2}"#).unwrap();
     assert_eq!(json(&lab.config())["task"]["augment"], true);

@@ -73,7 +73,7 @@ export class Controls {
         field.setAttribute('aria-valuetext', formatLog(v));
       } else field.value = String(v);
       output.textContent = c.kind === 'log' ? formatLog(v) : c.live && c.kind === 'int' ? String(v) : '';
-      row.hidden = (Boolean(c.images) && (state.task === 'sinusoid' || state.task === 'navigation')) || Boolean(c.only && state.task !== c.only)
+      row.hidden = (Boolean(c.images) && (state.task === 'sinusoid' || state.task === 'navigation')) || Boolean(c.only && !c.only.includes(state.task))
         // navigation runs on the CPU in one worker (worker/navigation.js): no backend or workers to choose
         || (state.task === 'navigation' && (c.key === 'backend' || c.key === 'threads'));
     }
