@@ -218,6 +218,7 @@ impl Trainer {
     /// if one did (the weights are then those before the diverged iteration).
     pub fn steps(&mut self, n: usize) -> Pending<'_, (Vec<StepReport>, Option<TrainError>)> {
         self.plan = None;
+        self.ahead = None;
         self.version = next_version();
         self.record_path();
         let shares = self.shares();

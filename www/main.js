@@ -47,9 +47,10 @@ function draw() {
   lastDraw = performance.now();
   const { dirty, results } = lab;
   const charts = lab.views.charts;
+  // the counters first, whatever a chart does
+  if (dirty.counters) { showCounters(); dirty.counters = false; }
   try {
     if (dirty.loss) { charts.loss.update(results.history); dirty.loss = false; }
-    if (dirty.counters) { showCounters(); dirty.counters = false; }
     if (dirty.evaluation && results.evaluation) {
       const ways = lab.config?.task.ways; // for the chance line of image tasks
       charts.steps.update(results.evaluation, ways, lab.config ? learnerName(lab.config) : 'MAML');
@@ -64,10 +65,15 @@ function draw() {
       if (lab.nav.evaluation) charts.navTest.update(lab.nav.evaluation);
       dirty.nav = false;
     }
-    charts.landscape.frame();
   } catch (e) {
     notice(`Drawing failed: ${e.message}`, 'error', 'draw');
     dirty.loss = dirty.evaluation = dirty.view = dirty.rates = dirty.gradients = dirty.nav = false;
+  }
+  // the landscape on its own, so that a chart's failure does not leave its rows undrawn
+  try {
+    charts.landscape.frame();
+  } catch (e) {
+    notice(`Drawing the landscape failed: ${e.message}`, 'error', 'draw');
   }
 }
 

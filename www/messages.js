@@ -116,7 +116,8 @@ const aboutWorker = {
     $('workers-why').textContent = `; ${m.why}`;
   },
   shareLost(m) {
-    notice(`A share worker ${m.problem} ${m.when}: the training worker did its part itself, to the same sums, and started a fresh one. The run goes on as it would have.`, 'warn', 'share-lost');
+    const part = m.here === false ? 'a fresh one takes its part' : 'the training worker did its part itself, to the same sums, and started a fresh one';
+    notice(`A share worker ${m.problem} ${m.when}: ${part}. The run goes on as it would have.`, 'warn', 'share-lost');
   },
   settled() {
     lab.settling.shift()?.();
@@ -151,7 +152,11 @@ const aboutRun = {
     lab.results.addReports(m);
     lab.views.charts.landscape.trained(lab.results.iteration);
     resolve('diverged');
-    lab.dirty.loss = lab.dirty.counters = true; // the counters with the chart, on its frame
+    // while training the counters come with the chart, on its frame; the last reports after a
+    // pause, at once
+    lab.dirty.loss = true;
+    if (lab.running) lab.dirty.counters = true;
+    else showCounters();
     // a first checkpoint as soon as there is training worth keeping, then one every FLAGS.checkpointMs (page.js)
     if (!lab.snapshot.last && !lab.snapshot.asked) {
       lab.snapshot.asked = true;

@@ -37,7 +37,7 @@ export class Results {
   constructor() {
     this.gpuWork = { first: null, steady: null, pipelines: 0 }; // WebGPU calls per meta-iteration: the run's first, the latest batch's; pipelines created in the worker so far
     this.wasmBytes = 0; // every worker's wasm memory at the last report: a leak would show as growth
-    this.sharing = null; // {iterations, planMs, …, waitMs, …, shareMs}: what sharing meta-iterations among workers has cost (worker/shares.js)
+    this.sharing = null; // {iterations, planMs, …, aheadAndWaitMs, …, shareMs, early, stale}: what sharing meta-iterations among workers has cost (worker/shares.js)
     this.stopwatch = new Stopwatch(); // the speed shown, timed since Play
     this.reset();
   }

@@ -1,7 +1,8 @@
 // A share worker: one of the page's other workers, started by the training worker (worker.js,
-// worker/shares.js) to compute units of its meta-iterations. It keeps nothing between requests:
-// each brings the run's weights file and the units' tasks, and it answers their sums
-// (src/web/share.rs), so a replacement is a fresh one and no two workers hold different weights.
+// worker/shares.js) to compute units of its meta-iterations. It keeps nothing of the run between
+// meta-iterations: each request brings the run's weights file and the units' tasks (or follows
+// the tasks sent ahead for it), and it answers their sums (src/web/share.rs), so a replacement is
+// a fresh one and no two workers hold different weights.
 //
 //   training worker -> share   payload                      what it asks
 //   init                       {module}                     start the wasm from the training
@@ -58,10 +59,13 @@ onmessage = async ({ data: msg }) => {
       postMessage({ type: 'failed', id: msg.id, message: String(e?.message ?? e), fatal: e instanceof WebAssembly.RuntimeError });
     }
   } else if (msg.type === 'tasks') {
-    // a failure here fails the work that would have used them, which is then done elsewhere
+    // tasks that cannot be read leave none kept: the work that would have used them fails, and
+    // is done elsewhere; a trap ends this worker
     try {
       share.keep(new Uint8Array(msg.units));
-    } catch {}
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) postMessage({ type: 'failed', id: null, message: String(e?.message ?? e), fatal: true });
+    }
   } else if (msg.type === 'work') {
     if (stopping) return close();
     const t0 = performance.now();

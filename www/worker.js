@@ -50,7 +50,7 @@
 //   threads          {threads}                        the workers to share each meta-iteration among: a
 //                                                     number or 'auto' (worker/shares.js), from the next one
 //   stopShare        {index}                          test-only: that share worker stops without a word on
-//                                                     its next request, as a killed process does
+//                                                     its next meta-iteration's work, as a killed process does
 //   goal             {x, y}                           navigation: a goal of the person's, adapted to now and
 //                                                     again as the weights move (worker/navigation.js)
 //   (a navigation run takes start, play, pause, step, maml, exportWeights, importWeights and
@@ -69,8 +69,8 @@
 //   reports          {reports, msPerIteration, wasmBytes, gpu}  meta-iterations done; gpu: the
 //                     sharing}                        WebGPU calls they made (with gpuCounts), or null;
 //                                                     wasmBytes: every worker's memory; sharing: the time
-//                                                     the worker has spent moving weights, tasks and sums
-//                                                     to and from share workers, and waiting for them
+//                                                     a shared meta-iteration's phases have taken, summed
+//                                                     (worker/shares.js, sharedStep; bench-page.mjs --threads)
 //   evaluation       {iteration, maml, random,        a meta-test: MAML's start and a random one, and the
 //                     neighbours}                     nearest neighbours by pixels and by ink on its tasks
 //   rates            {iteration, rates}               Meta-SGD's learned inner rates per parameter
@@ -104,8 +104,9 @@
 //   walk             {index, iteration, walk}         MAML's one inner step on the index-th display task
 //   workers          {workers, asked, units, threads,  how many workers share each meta-iteration, of the
 //                     why}                            asked, and why (the run's units, its memory, WebGPU)
-//   shareLost        {problem, when, lost}            a share worker ended; its part (units of a meta-iteration,
-//                                                     tasks of a meta-test) was done here, and it is replaced
+//   shareLost        {problem, when, here, lost}      a share worker ended; its part (units of a meta-iteration,
+//                                                     tasks of a meta-test) was done here (here false: is
+//                                                     left to the fresh one), and it is replaced
 //   error            {request, message}               a request failed and changed nothing (a refused
 //                                                     start leaves the previous run, if any, paused)
 //   navReports       {reports, msPerIteration}        navigation's meta-iterations: {iteration,

@@ -19,7 +19,9 @@ use crate::weights::{self, Weights, param_tensors, write_params};
 /// RNG streams of a navigation run (those of `trainer::streams` where they mean the same).
 pub mod streams {
     pub use crate::trainer::streams::{INIT, META_TEST, META_TRAIN, RANDOM_INIT_BASELINE};
-    /// The policy's exploration noise in training.
+    /// The policy's exploration noise in training. (`trainer::streams::AUGMENT` has the same
+    /// number but never meets it: augmentation's streams are seeded by a task stream's state,
+    /// not the run's seed, and navigation has no images.)
     pub const NOISE: u64 = 7;
     /// The exploration noise of a meta-test: the same for every start.
     pub const TEST_NOISE: u64 = 8;

@@ -1,9 +1,11 @@
 //! A page's other workers: each holds a `Share`, which computes the sums of some units of a
 //! meta-iteration that the training worker's `Lab` planned (`Lab::plan_step`) and applies.
 //!
-//! A share keeps nothing between calls: every call brings the weights file of the run as it
-//! stands (θ, Meta-SGD's rates and the settings in force) and the units' tasks, so a worker that
-//! died is replaced by a fresh one, and no two workers can hold different weights. The units are
+//! A share keeps no state of the run between meta-iterations: every request brings the weights
+//! file of the run as it stands (θ, Meta-SGD's rates and the settings in force), with the units'
+//! tasks or after them (`keep`, used by the one next request), so a worker that died is replaced
+//! by a fresh one, and no two workers can hold different weights. (It keeps the parameters' last
+//! structure, to write the next file into, and nothing of their values.) The units are
 //! fixed by the run's shapes (`maml::shares::Layout::Units`), and their sums are added in unit
 //! order by the training worker, so the run is the same, bit for bit, for any number of workers.
 
@@ -102,6 +104,8 @@ impl Share {
 
     /// Keeps units' tasks (`encode_units`) sent ahead of their meta-iteration, for `sums_kept`.
     pub fn keep(&mut self, units: &[u8]) -> Result<(), String> {
+        // (cleared first: a message that cannot be read leaves nothing for `sums_kept` to use)
+        self.kept.clear();
         self.kept = decode_units(units)?;
         Ok(())
     }

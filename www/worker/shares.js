@@ -1,9 +1,9 @@
 // The page on every core: the training worker shares each meta-iteration's units (the pieces its
 // meta-batch is cut into, fixed by the run's shapes: src/maml/shares.rs, Layout::Units) with
 // share workers (share-worker.js) and adds their sums in unit order, so the run is the same, bit
-// for bit, for any number of workers. Each request carries the weights as they stand and the
-// units' tasks: a share keeps nothing, a lost one is replaced by a fresh one, and its units are
-// computed here instead, so a meta-iteration never mixes weights.
+// for bit, for any number of workers. Each request carries the weights as they stand, with the
+// units' tasks or after them: a share keeps nothing of the run, a lost one is replaced by a fresh
+// one, and its units are computed here instead, so a meta-iteration never mixes weights.
 import { busy, post, state } from './context.js';
 import { count } from '../words.js';
 
@@ -36,7 +36,7 @@ class Helper {
     // the units whose tasks were sent ahead of their meta-iteration: {lab, iteration, run}
     this.ahead = null;
     // the units it began early, on the weights sent at the end of the last meta-iteration:
-    // {lab, iteration, run, weights, answer}
+    // {lab, iteration, version, run, answer}
     this.early = null;
     this.wasmBytes = 0;
     this.worker = new Worker(new URL('../share-worker.js', import.meta.url), { type: 'module' });
@@ -138,6 +138,11 @@ const running = (n) => pool.helpers.length >= n && pool.helpers.slice(0, n).ever
 
 /** The share workers the run needs, started and ready; false when one could not start. */
 async function helpers(n) {
+  // one that ended while it held an early start nobody asked for yet (the run paused, say) is
+  // told as lost too, before it goes
+  pool.helpers.forEach((h, i) => {
+    if (h.dead && h.early && !h.told) lost({ i, problem: h.dead }, `before meta-iteration ${h.early.iteration + 1}, which it had begun`, false);
+  });
   pool.helpers = pool.helpers.filter((h) => !h.dead);
   try {
     while (pool.helpers.length < n) pool.helpers.push(new Helper());
@@ -201,9 +206,7 @@ export async function sharedStep(lab, n) {
     if (early && early.lab === lab && early.iteration === iteration && early.version === lab.version() && ahead && same(run, early.run)) return { early: true, answer: early.answer };
     if (early) stale += 1;
     weights ??= lab.share_weights();
-    // the weights alone to a share whose tasks came ahead, for these very units
-    const sent = ahead && h.ahead?.lab === lab && h.ahead.iteration === iteration && same(run, h.ahead.run);
-    return { answer: h.ask('work', sent ? { weights: weights.slice() } : { weights: weights.slice(), units: lab.unit_tasks(...run) }, timeout) };
+    return { answer: h.ask('work', { weights: weights.slice(), units: lab.unit_tasks(...run) }, timeout) };
   });
   for (const h of pool.helpers) h.ahead = null;
   t.push(performance.now());
@@ -281,11 +284,13 @@ export async function sharedStep(lab, n) {
 /** The phases of a shared meta-iteration, timed in `pool.cost`. */
 const PHASES = ['planMs', 'askMs', 'ownUnitsMs', 'aheadAndWaitMs', 'putMs', 'finishMs', 'weightsOutMs'];
 
-/** A share that failed or was lost (`a.i`): replaced, and the page told. */
-function lost(a, when) {
+/** A share that failed or was lost (`a.i`): replaced, and the page told whether its part was
+ *  done here (`here`) or is left to the fresh one. */
+function lost(a, when, here = true) {
   pool.lost += 1;
   pool.helpers[a.i].die(a.problem);
-  post('shareLost', { problem: a.problem, when, lost: pool.lost });
+  pool.helpers[a.i].told = true;
+  post('shareLost', { problem: a.problem, when, here, lost: pool.lost });
 }
 
 /** The meta-test of `lab` on its `tasks` tasks from the learned (or, `randomInit`, the random)
