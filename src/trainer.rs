@@ -240,7 +240,12 @@ impl Trainer {
                 self.rng = ahead.rng;
                 (ahead.tasks, true)
             }
-            _ => ((0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut self.rng)).collect(), false),
+            _ => {
+                let mut rng = self.rng.clone();
+                let tasks = self.meta_batch(&mut rng);
+                self.rng = rng;
+                (tasks, false)
+            }
         };
         let units = self.shares().parts(&tasks).len();
         self.plan = Some(Plan { tasks, ahead, maml: self.config.maml.clone(), sums: (0..units).map(|_| None).collect() });
@@ -260,7 +265,7 @@ impl Trainer {
     pub fn sample_ahead(&mut self) -> usize {
         let from = self.rng.state();
         let mut rng = self.rng.clone();
-        let tasks: Vec<Task> = (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut rng)).collect();
+        let tasks = self.meta_batch(&mut rng);
         let units = self.shares().parts(&tasks).len();
         self.ahead = Some(Ahead { from, tasks, rng });
         units
@@ -269,8 +274,18 @@ impl Trainer {
     /// The tasks of unit `unit` of the meta-batch sampled ahead.
     pub fn ahead_unit_tasks(&self, unit: usize) -> Result<&[Task], TrainError> {
         let ahead = self.ahead.as_ref().ok_or_else(|| TrainError::Config("no meta-batch is sampled ahead".into()))?;
-        let parts = self.shares().parts(&ahead.tasks);
-        parts.get(unit).copied().ok_or_else(|| TrainError::Config(format!("the meta-batch sampled ahead has {} units", parts.len())))
+        self.unit_of(&ahead.tasks, unit, "the meta-batch sampled ahead")
+    }
+
+    /// A meta-batch of `meta_batch` meta-train tasks drawn from `rng`.
+    fn meta_batch(&self, rng: &mut Rng) -> Vec<Task> {
+        (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, rng)).collect()
+    }
+
+    /// Unit `unit` of the meta-batch `tasks` (`what`, for the sentence when it has no such unit).
+    fn unit_of<'t>(&self, tasks: &'t [Task], unit: usize, what: &str) -> Result<&'t [Task], TrainError> {
+        let parts = self.shares().parts(tasks);
+        parts.get(unit).copied().ok_or_else(|| TrainError::Config(format!("{what} has {} units", parts.len())))
     }
 
     fn planned(&self) -> Result<&Plan, TrainError> {
@@ -279,9 +294,7 @@ impl Trainer {
 
     /// The tasks of unit `unit` of the planned meta-iteration.
     pub fn unit_tasks(&self, unit: usize) -> Result<&[Task], TrainError> {
-        let plan = self.planned()?;
-        let parts = self.shares().parts(&plan.tasks);
-        parts.get(unit).copied().ok_or_else(|| TrainError::Config(format!("the planned meta-iteration has {} units", parts.len())))
+        self.unit_of(&self.planned()?.tasks, unit, "the planned meta-iteration")
     }
 
     /// Computes unit `unit`'s sum here.
@@ -319,8 +332,7 @@ impl Trainer {
     /// Reptile) on the meta-batch the next meta-iteration trains on (`maml::compare`), sampled
     /// from a copy of the task stream, so the run goes on as it would have.
     pub fn compare_gradients(&self) -> Pending<'static, Comparison> {
-        let mut rng = self.rng.clone();
-        let tasks: Vec<Task> = (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut rng)).collect();
+        let tasks = self.meta_batch(&mut self.rng.clone());
         compare(&self.learner.params, &tasks, self.sampler.input_shape(), &self.config.maml, &self.shares())
     }
 
@@ -368,8 +380,7 @@ impl Trainer {
 
     /// The tasks of the landscape: a fixed meta-batch of meta-train tasks, the same on every call.
     fn landscape_tasks(&self) -> Vec<Task> {
-        let mut rng = Rng::stream(self.config.seed, streams::LANDSCAPE);
-        (0..self.config.maml.meta_batch).map(|_| self.sampler.sample(Split::MetaTrain, &mut rng)).collect()
+        self.meta_batch(&mut Rng::stream(self.config.seed, streams::LANDSCAPE))
     }
 
     /// The meta-objective around θ (`maml::landscape`): the plane, its arrows and path, pending

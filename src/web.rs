@@ -20,7 +20,7 @@ use crate::tasks::baselines::{Distance, accuracy};
 use crate::memory;
 use crate::settings::{self, Settings};
 use crate::tasks::{ImageSet, Labels, TaskMeta, omniglot};
-use crate::trainer::{Start, Trainer};
+use crate::trainer::{Start, TrainError, Trainer};
 
 mod navigation;
 mod share;
@@ -79,6 +79,12 @@ fn page_trainer(config: TrainerConfig, device: &Device) -> Result<Trainer, Strin
 /// The meta-test's start: the random one with `random_init`, else the meta-learned one.
 fn start_of(random_init: bool) -> Start {
     if random_init { Start::Random } else { Start::MetaLearned }
+}
+
+/// Units `first..first + count`, each `unit(u)`'s tasks, as one message for a `Share`.
+fn units_message<'t>(first: u32, count: u32, unit: impl Fn(usize) -> Result<&'t [Task], TrainError>) -> Result<Vec<u8>, String> {
+    let units = (first..first.saturating_add(count)).map(|u| unit(u as usize)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    Ok(encode_units(&units))
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -209,8 +215,7 @@ impl Lab {
     /// The tasks of units `first..first + count` of the planned meta-iteration, the message a
     /// `Share` takes.
     pub fn unit_tasks(&self, first: u32, count: u32) -> Result<Vec<u8>, String> {
-        let units = (first..first.saturating_add(count)).map(|u| self.trainer.unit_tasks(u as usize)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-        Ok(encode_units(&units))
+        units_message(first, count, |u| self.trainer.unit_tasks(u))
     }
 
     /// A number that changes whenever the weights, Adam's state or the settings do, and that no
@@ -234,8 +239,7 @@ impl Lab {
     /// The tasks of units `first..first + count` of the meta-batch sampled ahead, the message
     /// `Share::keep` takes.
     pub fn ahead_unit_tasks(&self, first: u32, count: u32) -> Result<Vec<u8>, String> {
-        let units = (first..first.saturating_add(count)).map(|u| self.trainer.ahead_unit_tasks(u as usize)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-        Ok(encode_units(&units))
+        units_message(first, count, |u| self.trainer.ahead_unit_tasks(u))
     }
 
     /// The weights file a `Share` computes its units with, read at once: sharing runs on the CPU

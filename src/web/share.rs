@@ -70,6 +70,14 @@ pub fn encode_units(units: &[&[Task]]) -> Vec<u8> {
     frame(&units.iter().map(|u| encode_tasks(u)).collect::<Vec<_>>())
 }
 
+/// Meta-parameters kept to write weights files into: what their structure depends on, and their
+/// shapes.
+struct Skeleton {
+    structure: String,
+    params: MetaParams,
+    shapes: Vec<Vec<usize>>,
+}
+
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
 pub struct Share {
     device: Device,
@@ -79,7 +87,7 @@ pub struct Share {
     /// The meta-parameters last built on the training device, with what their structure
     /// depends on: the next weights file of the same structure is written into a copy of them
     /// instead of a network built and initialised again.
-    skeleton: std::cell::RefCell<Option<(String, MetaParams)>>,
+    skeleton: std::cell::RefCell<Option<Skeleton>>,
 }
 
 impl Default for Share {
@@ -151,19 +159,19 @@ impl Share {
         let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
         // what the parameters' structure depends on (their values are all the file's)
         let structure = format!("{}|{shape:?}|{outputs}|{}", serde_json::to_string(&config.model).expect("a model config serialises"), config.maml.algorithm);
-        let cached = keep.then(|| self.skeleton.borrow().as_ref().filter(|(s, _)| *s == structure).map(|(_, p)| p.clone())).flatten();
-        let params = match cached {
-            Some(params) => params,
+        let cached = keep.then(|| self.skeleton.borrow().as_ref().filter(|k| k.structure == structure).map(|k| (k.params.clone(), k.shapes.clone()))).flatten();
+        let (params, shapes) = match cached {
+            Some(kept) => kept,
             None => {
                 let theta = Network::new(&config.model, shape, outputs, &mut Rng::stream(0, 0), device)?;
                 let params = meta_params(theta, &config.maml);
+                let shapes: Vec<Vec<usize>> = param_tensors(&params).into_iter().map(|(s, _)| s).collect();
                 if keep {
-                    *self.skeleton.borrow_mut() = Some((structure, params.clone()));
+                    *self.skeleton.borrow_mut() = Some(Skeleton { structure, params: params.clone(), shapes: shapes.clone() });
                 }
-                params
+                (params, shapes)
             }
         };
-        let shapes: Vec<Vec<usize>> = param_tensors(&params).into_iter().map(|(s, _)| s).collect();
         if shapes != weights.shapes {
             return Err("the weights sent to a worker do not fit the model of their own settings".into());
         }

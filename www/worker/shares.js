@@ -33,8 +33,6 @@ class Helper {
     this.pending = new Map();
     this.nextId = 0;
     this.dead = null;
-    // the units whose tasks were sent ahead of their meta-iteration: {lab, iteration, run}
-    this.ahead = null;
     // the units it began early, on the weights sent at the end of the last meta-iteration:
     // {lab, iteration, version, run, answer}
     this.early = null;
@@ -208,19 +206,15 @@ export async function sharedStep(lab, n) {
     weights ??= lab.share_weights();
     return { answer: h.ask('work', { weights: weights.slice(), units: lab.unit_tasks(...run) }, timeout) };
   });
-  for (const h of pool.helpers) h.ahead = null;
   t.push(performance.now());
   lab.compute_units(...parts[0]);
   t.push(performance.now());
   pool.ownMs = (t[3] - t[2]) / parts[0][1];
-  // the next meta-batch's tasks out while the shares finish
-  const next = shared.length ? runs(lab.sample_ahead(), Math.min(n, units)).slice(1) : [];
-  next.forEach((run, i) => {
-    const h = pool.helpers[i];
-    if (!h || h.dead) return;
-    h.send('tasks', { units: lab.ahead_unit_tasks(...run) });
-    h.ahead = { lab, iteration: iteration + 1, run };
-  });
+  // the next meta-batch's tasks out while the shares finish: [share, its run of units] each
+  const next = (shared.length ? runs(lab.sample_ahead(), Math.min(n, units)).slice(1) : [])
+    .map((run, i) => [pool.helpers[i], run])
+    .filter(([h]) => h && !h.dead);
+  for (const [h, run] of next) h.send('tasks', { units: lab.ahead_unit_tasks(...run) });
   const free = performance.timeOrigin + performance.now();
   const answers = await Promise.all(jobs.map(async (j, i) => ({ first: shared[i][0], k: shared[i][1], i, ...(await j.answer) })));
   t.push(performance.now());
@@ -249,12 +243,10 @@ export async function sharedStep(lab, n) {
   if (!out.error && next.length) {
     const w = lab.share_weights();
     const version = lab.version();
-    next.forEach((run, i) => {
-      const h = pool.helpers[i];
-      if (h?.ahead?.lab !== lab || h.dead) return;
-      h.ahead = null;
+    for (const [h, run] of next) {
+      if (h.dead) continue;
       h.early = { lab, iteration: iteration + 1, version, run, answer: h.ask('work', { weights: w.slice() }, answerMs(pool.ownMs * units)) };
-    });
+    }
   }
   t.push(performance.now());
   // what sharing costs here, per phase (bench-page.mjs --threads reads it): planning, asking the
