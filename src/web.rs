@@ -29,9 +29,21 @@ pub use navigation::{NavLab, clamp_goal};
 pub use share::{Share, encode_units, frame, unframe};
 pub use strokes::render_strokes;
 
+// The static constructors of the crates that register with `inventory` (cubecl's), run here
+// once. A module that never calls `__wasm_call_ctors` itself is linked by wasm-ld as a "command":
+// every export, down to the allocator that passes each byte array in, would run them all again
+// on each call (BENCHMARKS.md, "The page on every core").
+#[cfg(target_family = "wasm")]
+unsafe extern "C" {
+    fn __wasm_call_ctors();
+}
+
 #[cfg(target_family = "wasm")]
 #[wasm_bindgen(start)]
 pub fn start() {
+    // SAFETY: wasm-ld's constructor function, called once, as the module starts and before any
+    // other export, which no longer calls it
+    unsafe { __wasm_call_ctors() };
     console_error_panic_hook::set_once();
 }
 
