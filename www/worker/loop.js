@@ -104,8 +104,20 @@ async function compareIfDue() {
   const every = compareInterval();
   if (!every || it % every !== 0 || state.compared === it) return;
   state.compared = it;
+  // announced as the meta-iteration's call is, since it comes first: a run's first comparison
+  // on WebGPU compiles most of the training kernels, which the meta-iteration then reuses
+  const first = it === 0;
+  if (first || state.compareMs > 1000) {
+    const what = `meta-iteration ${it + 1}${first ? ' of the new run' : ''}`;
+    busy('compare', state.cold.has('step') ? `WebGPU: compiling kernels for ${what}: comparing its exact and first-order meta-gradients…` : `comparing the exact and first-order meta-gradients of ${what}…`, first ? null : state.compareMs);
+  }
   const t0 = performance.now();
-  const comparison = JSON.parse(await state.lab.compare_gradients());
+  let comparison;
+  try {
+    comparison = JSON.parse(await state.lab.compare_gradients());
+  } finally {
+    busy(null);
+  }
   state.compareMs = performance.now() - t0;
   post('gradients', { iteration: it + 1, comparison, every, auto: state.compareEvery === 'auto' });
 }
