@@ -10,7 +10,8 @@
 // --threads times the page on every core: the glyph and sinusoid presets with 1, 2 and 4 workers,
 // alternating, three times, with what sharing costs per meta-iteration, phase by phase (the
 // environment's COMPARE, if set, is the exact-against-first-order chart's interval: 0 turns it off).
-// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--compare] [--threads] [--only=REGEX] [--warmup=SECONDS, default 2]
+// --paired times the same (one worker against two, switched live in one page): see below.
+// usage: node scripts/bench-page.mjs [seconds per measurement, default 20] [--webgpu] [--checkpoints] [--compare] [--threads] [--paired [--window=S] [--pairs=K]] [--only=REGEX] [--warmup=SECONDS, default 2]
 import { withPage, until } from '../tests/e2e/browser.mjs';
 
 const seconds = Number(process.argv[2] ?? 20);
@@ -69,6 +70,49 @@ if (process.argv.includes('--threads')) {
   }
 }
 const only = new RegExp(process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '');
+
+// --paired: the page on every core measured in one run, switching live between one and two
+// workers (the same run either way: its units do not depend on the workers) every --window=S
+// seconds (default 8) for --pairs=K pairs (default 8), after the warm-up; each window's first
+// 1.5 s (a share starting, the switch) left out. Adjacent windows share the machine's state, so the
+// ratio of each pair is measured side by side at a few seconds' distance, not minutes.
+if (process.argv.includes('--paired')) {
+  const windowS = Number(process.argv.find((a) => a.startsWith('--window='))?.slice(9) ?? 8);
+  const pairs = Number(process.argv.find((a) => a.startsWith('--pairs='))?.slice(8) ?? 8);
+  const presets = [['glyphs preset', '#task=glyphs&backend=cpu&start=scratch'], ['sinusoid preset', '#task=sinusoid&backend=cpu&start=scratch']];
+  for (const [what, hash] of presets.filter(([w]) => only.test(w))) {
+    await withPage({ hash: `${hash}&threads=1` }, async ({ page }) => {
+      await until(page, () => !document.getElementById('play').disabled, null, 600_000);
+      await page.click('#play');
+      await until(page, () => window.lab.iteration >= 1, null, 600_000);
+      await page.waitForTimeout(warmup * 1000);
+      const rate = async (threads) => {
+        await page.selectOption('#threads', String(threads));
+        await until(page, (v) => window.lab.workers?.threads === v, String(threads));
+        await page.waitForTimeout(1500);
+        const a = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.workers?.workers]);
+        await page.waitForTimeout((windowS - 1.5) * 1000);
+        const b = await page.evaluate(() => [performance.now(), window.lab.iteration, window.lab.workers?.workers]);
+        return { itPerS: (b[1] - a[1]) / ((b[0] - a[0]) / 1000), workers: b[2] };
+      };
+      const rows = [];
+      for (let k = 0; k < pairs; k++) {
+        // alternating which goes first, so a drift of the machine's speed favours neither
+        const r = {};
+        for (const threads of k % 2 ? [2, 1] : [1, 2]) r[threads] = await rate(threads);
+        rows.push({ one: r[1].itPerS, two: r[2].itPerS, workers: r[2].workers });
+      }
+      const sum = (k) => rows.reduce((t, r) => t + r[k], 0);
+      const ratios = rows.map((r) => r.two / r.one).sort((a, b) => a - b);
+      console.log(JSON.stringify({
+        case: `${what}, 1 against 2 workers, paired`, window_s: windowS, pairs,
+        one_worker_it_per_s: rows.map((r) => +r.one.toFixed(2)), two_workers_it_per_s: rows.map((r) => +r.two.toFixed(2)),
+        workers_used: rows[0].workers, ratio_of_sums: +(sum('two') / sum('one')).toFixed(3), ratio_median: +ratios[Math.floor(ratios.length / 2)].toFixed(3),
+      }));
+    });
+  }
+  process.exit(0);
+}
 
 for (const c of cases.filter((c) => only.test(c.name))) {
   await withPage({ hash: c.hash, webgpu: c.webgpu, query: c.query ?? '' }, async ({ page }) => {

@@ -14,8 +14,8 @@ use crate::maml::optim::Adam;
 use crate::maml::params::{RateSummary, rate_summaries};
 use crate::maml::learners::direction;
 use crate::maml::outer::meta_step_summed;
-use crate::maml::shares::{Layout, Shares, Sum};
-use crate::maml::compare::compare;
+use crate::maml::shares::{Layout, Shares, Sum, fold};
+use crate::maml::compare::{compare, compare_sums, variants};
 use crate::maml::landscape::{self, LandscapeOptions, Plane};
 use crate::maml::walkthrough::{self, Walk};
 use crate::maml::{Comparison, Diverged, EvalReport, MetaLearner, MetaParams, StepReport, View, evaluate_tasks, meta_steps};
@@ -83,6 +83,8 @@ pub struct Trainer {
     plan: Option<Plan>,
     /// The next meta-batch, sampled ahead while the planned one is computed (`sample_ahead`).
     ahead: Option<Ahead>,
+    /// The page's comparison in progress (`plan_compare`), its units' sums as they come.
+    compare_plan: Option<ComparePlan>,
     /// Changes whenever θ, Adam's state or the settings do (`version`).
     version: u32,
 }
@@ -114,6 +116,16 @@ struct Plan {
     sums: Vec<Option<Sum>>,
 }
 
+/// A comparison planned for the page's workers (`Trainer::plan_compare`): the meta-batch the
+/// next meta-iteration trains on, the learners compared (`maml::compare::variants`), each one's
+/// units' sums once computed, and the version of the weights they are computed at.
+struct ComparePlan {
+    tasks: Vec<Task>,
+    variants: Vec<MamlConfig>,
+    sums: Vec<Vec<Option<Sum>>>,
+    version: u32,
+}
+
 impl Trainer {
     /// A fresh run. `device` is a plain device (flex, wgpu); training uses its autodiff form.
     /// `data` holds the Omniglot image sets, if the task needs them.
@@ -134,6 +146,7 @@ impl Trainer {
             layout: Layout::Shares,
             plan: None,
             ahead: None,
+            compare_plan: None,
             version: next_version(),
         })
     }
@@ -334,6 +347,82 @@ impl Trainer {
     pub fn compare_gradients(&self) -> Pending<'static, Comparison> {
         let tasks = self.meta_batch(&mut self.rng.clone());
         compare(&self.learner.params, &tasks, self.sampler.input_shape(), &self.config.maml, &self.shares())
+    }
+
+    /// `compare_gradients` planned for the page's workers, as `plan_step` plans a meta-iteration:
+    /// the learners compared and the units of the meta-batch, each (learner, unit) computed here
+    /// (`compute_compare_unit`) or by another worker from `compare_weights` and
+    /// `compare_unit_tasks` (`web::Share`) and handed back (`put_compare_unit`); `finish_compare`
+    /// adds them in unit order: `compare_gradients`' figures, bit for bit. Returns (learners,
+    /// units).
+    pub fn plan_compare(&mut self) -> (usize, usize) {
+        let tasks = self.meta_batch(&mut self.rng.clone());
+        let variants = variants(&self.config.maml);
+        let units = self.shares().parts(&tasks).len();
+        let sums = variants.iter().map(|_| (0..units).map(|_| None).collect()).collect();
+        self.compare_plan = Some(ComparePlan { tasks, variants, sums, version: self.version });
+        (self.compare_plan.as_ref().expect("planned").variants.len(), units)
+    }
+
+    /// How many learners the planned comparison compares (0 when none is planned).
+    pub fn compare_learners(&self) -> usize {
+        self.compare_plan.as_ref().map_or(0, |p| p.variants.len())
+    }
+
+    fn compare_planned(&self) -> Result<&ComparePlan, TrainError> {
+        self.compare_plan.as_ref().ok_or_else(|| TrainError::Config("no comparison is planned".into()))
+    }
+
+    /// The weights file another worker computes learner `variant`'s units of the planned
+    /// comparison with: this run's θ, with that learner's settings.
+    pub fn compare_weights(&self, variant: usize) -> Result<Pending<'static, Vec<u8>>, TrainError> {
+        let maml = self.compare_variant(variant)?.clone();
+        Ok(weights::read(&self.learner.params, TrainerConfig { maml, ..self.config.clone() }, self.learner.iteration))
+    }
+
+    /// The settings of learner `variant` of the planned comparison.
+    fn compare_variant(&self, variant: usize) -> Result<&MamlConfig, TrainError> {
+        let plan = self.compare_planned()?;
+        plan.variants.get(variant).ok_or_else(|| TrainError::Config(format!("a comparison has {} learners", plan.variants.len())))
+    }
+
+    /// The tasks of unit `unit` of the planned comparison's meta-batch.
+    pub fn compare_unit_tasks(&self, unit: usize) -> Result<&[Task], TrainError> {
+        self.unit_of(&self.compare_planned()?.tasks, unit, "the planned comparison")
+    }
+
+    /// Computes learner `variant`'s sum over unit `unit` of the planned comparison here.
+    pub fn compute_compare_unit(&mut self, variant: usize, unit: usize) -> Result<(), TrainError> {
+        let (shares, shape, maml) = (self.shares(), self.sampler.input_shape(), self.compare_variant(variant)?);
+        let part = self.compare_unit_tasks(unit)?;
+        let sum = shares.part_sum(part, |part, at_once| direction(&self.learner.params, part, shape, maml, at_once));
+        self.compare_plan.as_mut().expect("planned").sums[variant][unit] = Some(sum);
+        Ok(())
+    }
+
+    /// Learner `variant`'s sum over unit `unit` as another worker computed it (`Sum::encode`).
+    pub fn put_compare_unit(&mut self, variant: usize, unit: usize, bytes: &[u8]) -> Result<(), TrainError> {
+        self.compare_variant(variant)?;
+        self.compare_unit_tasks(unit)?;
+        let sum = Sum::decode(bytes, &self.learner.params).map_err(TrainError::Config)?;
+        self.compare_plan.as_mut().expect("planned").sums[variant][unit] = Some(sum);
+        Ok(())
+    }
+
+    /// The planned comparison, its units' sums added in unit order: `compare_gradients`' figures.
+    /// A unit missing, or weights or settings changed since the plan, is refused with a sentence.
+    pub fn finish_compare(&mut self) -> Result<Pending<'static, Comparison>, TrainError> {
+        let plan = self.compare_plan.take().ok_or_else(|| TrainError::Config("no comparison is planned".into()))?;
+        if plan.version != self.version {
+            return Err(TrainError::Config("the weights or settings changed while the gradients were compared".into()));
+        }
+        if let Some((v, u)) = plan.sums.iter().enumerate().find_map(|(v, sums)| sums.iter().position(Option::is_none).map(|u| (v, u))) {
+            let units = plan.sums[v].len();
+            self.compare_plan = Some(plan);
+            return Err(TrainError::Config(format!("unit {u} of the comparison's {units} has not been computed for its learner {v}")));
+        }
+        let sums = plan.sums.into_iter().map(|sums| fold(sums.into_iter().map(|s| s.expect("checked")).collect())).collect();
+        Ok(compare_sums(&self.learner.params, plan.tasks.len(), sums))
     }
 
     /// Keeps θ every `every` meta-iterations from now on, for the landscape's path (0: keeps none,

@@ -401,6 +401,51 @@ impl Lab {
         Ok(json(&self.trainer.compare_gradients().read().await?))
     }
 
+    /// `compare_gradients` planned for the page's workers (`Trainer::plan_compare`), as
+    /// `plan_step` plans a meta-iteration: returns the number of units; each of the
+    /// `compare_learners` learners' units is computed here (`compute_compare_units`) or by a
+    /// `Share` from `compare_weights` and `compare_unit_tasks` (its answer to
+    /// `put_compare_units`), and `finish_compare_now` gives `compare_gradients`' JSON, bit for bit.
+    pub fn plan_compare(&mut self) -> u32 {
+        self.trainer.plan_compare().1 as u32
+    }
+
+    /// How many learners the planned comparison computes the directions of (2, or 3 for Reptile).
+    pub fn compare_learners(&self) -> u32 {
+        self.trainer.compare_learners() as u32
+    }
+
+    /// The weights file a `Share` computes learner `learner`'s units of the planned comparison
+    /// with, read at once (the CPU's).
+    pub fn compare_weights(&self, learner: u32) -> Result<Vec<u8>, String> {
+        Ok(self.trainer.compare_weights(learner as usize).map_err(|e| e.to_string())?.wait())
+    }
+
+    /// The tasks of units `first..first + count` of the planned comparison, the message a
+    /// `Share` takes.
+    pub fn compare_unit_tasks(&self, first: u32, count: u32) -> Result<Vec<u8>, String> {
+        units_message(first, count, |u| self.trainer.compare_unit_tasks(u))
+    }
+
+    /// Computes learner `learner`'s units `first..first + count` of the planned comparison here.
+    pub fn compute_compare_units(&mut self, learner: u32, first: u32, count: u32) -> Result<(), String> {
+        (first..first.saturating_add(count)).try_for_each(|u| self.trainer.compute_compare_unit(learner as usize, u as usize)).map_err(|e| e.to_string())
+    }
+
+    /// Learner `learner`'s units `first..` of the planned comparison as a `Share` computed them.
+    pub fn put_compare_units(&mut self, learner: u32, first: u32, bytes: &[u8]) -> Result<(), String> {
+        for (i, sum) in unframe(bytes)?.into_iter().enumerate() {
+            self.trainer.put_compare_unit(learner as usize, first as usize + i, sum).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The planned comparison once every unit is in, read at once (the CPU's): a Comparison as
+    /// JSON, as `compare_gradients` gives it.
+    pub fn finish_compare_now(&mut self) -> Result<String, String> {
+        Ok(json(&self.trainer.finish_compare().map_err(|e| e.to_string())?.wait()))
+    }
+
     /// Keeps θ every `every` meta-iterations from now on, for the landscape's path (0: none).
     pub fn set_path_every(&mut self, every: u32) {
         self.trainer.set_path_every(every as usize);

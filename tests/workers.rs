@@ -296,3 +296,64 @@ fn a_share_that_adapted_a_meta_test_between_two_meta_iterations_answers_as_a_fre
         lab.finish_step_now().unwrap();
     }
 }
+
+/// The comparison of exact and first-order meta-gradients (and Reptile's direction) with its
+/// units shared among `workers` workers, as www/worker/shares.js shares them.
+fn shared_comparison(lab: &mut Lab, workers: u32) -> (String, u32) {
+    let units = lab.plan_compare();
+    let learners = lab.compare_learners();
+    for learner in 0..lab.compare_learners() {
+        let weights = lab.compare_weights(learner).unwrap();
+        for (w, (first, count)) in runs(units, workers).into_iter().enumerate() {
+            if w == 0 {
+                lab.compute_compare_units(learner, first, count).unwrap();
+            } else {
+                let answer = Share::new().sums(&weights, &lab.compare_unit_tasks(first, count).unwrap()).unwrap();
+                lab.put_compare_units(learner, first, &answer).unwrap();
+            }
+        }
+    }
+    (lab.finish_compare_now().unwrap(), learners)
+}
+
+#[test]
+fn a_comparison_shared_among_workers_is_the_lab_s_own_bit_for_bit_and_leaves_the_run_as_it_was() {
+    for (algorithm, learners) in [("maml", 2), ("reptile", 3), ("meta-sgd", 2)] {
+        let settings = glyphs(algorithm, false);
+        let mut lab = Lab::new(&settings).unwrap();
+        block_on(lab.step(1));
+        let own = block_on(lab.compare_gradients()).unwrap();
+        let figures: Value = serde_json::from_str(&own).unwrap();
+        assert!(figures["exact_norm"].as_f64().unwrap() > 0.0, "{algorithm}: {own}");
+        assert_eq!(figures["reptile"].is_null(), learners == 2, "{algorithm}: {own}");
+        for workers in [1, 2, 3, 4] {
+            assert_eq!(shared_comparison(&mut lab, workers), (own.clone(), learners), "{algorithm}: {workers} workers");
+        }
+        // the run goes on as it would have without the comparisons
+        let (weights, _) = alone(&settings, 2, usize::MAX);
+        block_on(lab.step(1));
+        assert!(block_on(lab.export_weights()).unwrap() == weights, "{algorithm}: a shared comparison changed the run");
+    }
+}
+
+#[test]
+fn a_comparison_missing_a_unit_or_outdated_is_refused_with_a_sentence() {
+    let mut lab = Lab::new(&glyphs("maml", false)).unwrap();
+    assert!(lab.finish_compare_now().unwrap_err().contains("no comparison is planned"));
+    let units = lab.plan_compare();
+    lab.compute_compare_units(0, 0, units).unwrap();
+    lab.compute_compare_units(1, 0, units - 1).unwrap();
+    let missing = lab.finish_compare_now().unwrap_err();
+    assert!(missing.contains(&format!("unit {} of the comparison's {units}", units - 1)), "{missing}");
+    assert!(lab.compare_weights(2).unwrap_err().contains("a comparison has 2 learners"));
+    // a unit of another model is refused; the plan is kept
+    let other = Lab::new(&glyphs("meta-sgd", false)).unwrap();
+    let mut other = other;
+    other.plan_compare();
+    let theirs = Share::new().sums(&other.compare_weights(1).unwrap(), &other.compare_unit_tasks(units - 1, 1).unwrap()).unwrap();
+    assert!(lab.put_compare_units(1, units - 1, &theirs).unwrap_err().contains("does not fit"));
+    lab.compute_compare_units(1, units - 1, 1).unwrap();
+    // the settings changed in between: the comparison would mix two runs' figures
+    lab.set_maml(r#"{"inner_lr":0.3}"#).unwrap();
+    assert!(lab.finish_compare_now().unwrap_err().contains("changed while the gradients were compared"));
+}

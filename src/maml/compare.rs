@@ -7,10 +7,10 @@
 
 use serde::Serialize;
 
-use super::learners::{meta_gradient, reptile_direction};
+use super::learners::direction;
 use super::optim::meta_gradient_vector;
 use super::params::MetaParams;
-use super::shares::Shares;
+use super::shares::{Shares, Sum};
 use crate::config::{Algorithm, MamlConfig};
 use crate::pending::Pending;
 use crate::tasks::{InputShape, Task};
@@ -35,26 +35,40 @@ pub struct Comparison {
     pub reptile: Option<Agreement>,
 }
 
-/// The exact and first-order meta-gradients of the mean query loss over `tasks` at `params`,
-/// with `config`'s inner loop, compared; with Reptile's direction too when `config` is Reptile's
-/// (its exact counterpart: MAML's meta-gradient through the same inner loop of plain SGD). All
-/// read from the device at once.
-pub fn compare(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, shares: &Shares) -> Pending<'static, Comparison> {
+/// The learners a comparison computes the directions of, in order: the exact meta-gradient, the
+/// first-order one (both of `config`'s learner, or MAML's for Reptile: the exact counterpart of
+/// Reptile's direction is MAML's meta-gradient through the same inner loop of plain SGD), and
+/// Reptile's direction itself when `config` is Reptile's. Each is a `learners::direction`, so the
+/// page's workers compute a comparison's units as they compute a meta-iteration's.
+pub fn variants(config: &MamlConfig) -> Vec<MamlConfig> {
     let learner = if config.algorithm == Algorithm::Reptile { Algorithm::Maml } else { config.algorithm };
     let with = |first_order| MamlConfig { algorithm: learner, first_order, ..config.clone() };
-    let (exact, first) = (with(false), with(true));
-    let mean = 1.0 / tasks.len() as f64;
-    let flat = |config: &MamlConfig| {
-        let sum = shares.sum(tasks, |part, at_once| meta_gradient(params, part, shape, config, at_once));
-        meta_gradient_vector(params, &sum.direction, mean)
-    };
-    let (e, layout, e2) = flat(&exact);
-    let (f, first_layout, f2) = flat(&first);
+    let mut out = vec![with(false), with(true)];
+    if config.algorithm == Algorithm::Reptile {
+        out.push(config.clone());
+    }
+    out
+}
+
+/// The exact and first-order meta-gradients of the mean query loss over `tasks` at `params`,
+/// with `config`'s inner loop, compared; with Reptile's direction too when `config` is Reptile's.
+/// All read from the device at once.
+pub fn compare(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, shares: &Shares) -> Pending<'static, Comparison> {
+    let sums = variants(config).iter().map(|v| shares.sum(tasks, |part, at_once| direction(params, part, shape, v, at_once))).collect();
+    compare_sums(params, tasks.len(), sums)
+}
+
+/// The comparison of the summed directions `sums` over `tasks` tasks, one per `variants` in
+/// its order: what `compare` gives when they are `Shares::sum`s of the same tasks.
+pub fn compare_sums(params: &MetaParams, tasks: usize, sums: Vec<Sum>) -> Pending<'static, Comparison> {
+    assert!(sums.len() == 2 || sums.len() == 3, "a comparison has the exact, the first-order and maybe Reptile's direction");
+    let mean = 1.0 / tasks as f64;
+    let mut flat = sums.into_iter().map(|sum| meta_gradient_vector(params, &sum.direction, mean));
+    let (e, layout, e2) = flat.next().expect("exact");
+    let (f, first_layout, f2) = flat.next().expect("first-order");
     assert_eq!(layout, first_layout, "both meta-gradients cover the same parameters");
     let mut parts = vec![e2, (e.clone() * f).sum(), f2];
-    if config.algorithm == Algorithm::Reptile {
-        let sum = shares.sum(tasks, |part, at_once| reptile_direction(params, part, shape, config, at_once));
-        let (r, _, r2) = meta_gradient_vector(params, &sum.direction, mean);
+    if let Some((r, _, r2)) = flat.next() {
         parts.extend([(e * r).sum(), r2]);
     }
     Pending::new(parts, |v| {

@@ -51,7 +51,9 @@ async function run(hash, workers, n, { switchAt = null, then = null, alphaAt = n
     const meta = await page.evaluate(() => window.lab.evaluation.maml.tasks.flatMap((t) => t.accuracy));
     assert.deepEqual(consoleErrors, []);
     const sharing = await page.evaluate(() => window.lab.results.sharing);
-    return { hash: await weightsHash(page), said, badge, bytes, link, meta, sharing };
+    // the exact-against-first-order chart's figures (the comparison's units shared too)
+    const gradients = await page.evaluate(() => JSON.parse(JSON.stringify(window.lab.results.gradients)));
+    return { hash: await weightsHash(page), said, badge, bytes, link, meta, sharing, gradients };
   });
 }
 
@@ -67,6 +69,8 @@ for (const algorithm of ['maml', 'reptile']) {
       assert.ok(many.said.units >= workers, 'the glyph preset has units enough for them');
       assert.equal(many.badge, `CPU · WebAssembly · ${workers} workers`);
       assert.equal(many.hash, one.hash, `${algorithm} with ${workers} workers: the weights differ from one worker's`);
+      assert.ok(one.gradients.x.length >= 1, 'the run compared its meta-gradients');
+      assert.deepEqual(many.gradients, one.gradients, `${algorithm} with ${workers} workers: the comparison of meta-gradients differs from one worker's`);
       // the meta-test, its tasks shared, scores them as one worker does (to float rounding)
       many.meta.forEach((a, i) => assert.ok(Math.abs(a - one.meta[i]) < 1e-6, `meta-test task ${i}: ${a} with ${workers} workers, ${one.meta[i]} with one`));
       // the memory the page counts is every worker's

@@ -5,7 +5,7 @@ import { adaptationDiverged, evaluationLosses, firstNonFinite, viewLosses } from
 import { alpha, baselineOf } from '../run.js';
 import { EVAL_EVERY_MS, busy, lastAtLeast, post, state } from './context.js';
 import { count } from '../words.js';
-import { decide, pool, sharedMetaTest, sharedStep, sharesBytes } from './shares.js';
+import { decide, pool, sharedCompare, sharedMetaTest, sharedStep, sharesBytes } from './shares.js';
 
 // one training call this long: responsive to pause and sliders, yet few messages
 const BATCH_MS = 200;
@@ -114,7 +114,7 @@ async function compareIfDue() {
   const t0 = performance.now();
   let comparison;
   try {
-    comparison = JSON.parse(await state.lab.compare_gradients());
+    comparison = state.workers > 1 ? await sharedCompare(state.lab, state.workers) : JSON.parse(await state.lab.compare_gradients());
   } finally {
     busy(null);
   }

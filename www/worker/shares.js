@@ -304,6 +304,49 @@ export async function sharedMetaTest(lab, tasks, randomInit, n) {
   return JSON.parse(lab.meta_test_report(JSON.stringify(curves)));
 }
 
+/** The exact meta-gradient of the meta-batch about to be trained on against the first-order one
+ *  (and Reptile's direction, for Reptile): `lab.compare_gradients`' JSON, parsed, bit for bit,
+ *  its units shared among `n` workers as a meta-iteration's are, learner by learner. A share lost
+ *  has its units computed here. (A share holding an early start answers it first: the comparison
+ *  changes nothing of the run, so that start stays current.) */
+export async function sharedCompare(lab, n) {
+  const units = lab.plan_compare();
+  let parts = runs(units, Math.min(n, units));
+  if (parts.length > 1 && !running(parts.length - 1) && !(await helpers(parts.length - 1))) {
+    parts = [[0, units]];
+    alone(units);
+  }
+  const learners = lab.compare_learners();
+  const timeout = answerMs(pool.ownMs * units * learners);
+  const jobs = [];
+  for (let learner = 0; learner < learners && parts.length > 1; learner++) {
+    const weights = lab.compare_weights(learner);
+    parts.slice(1).forEach(([first, k], i) => {
+      jobs.push({ learner, first, k, i, answer: pool.helpers[i].ask('work', { weights: weights.slice(), units: lab.compare_unit_tasks(first, k) }, timeout) });
+    });
+  }
+  for (let learner = 0; learner < learners; learner++) lab.compute_compare_units(learner, ...parts[0]);
+  const gone = new Set();
+  for (const job of jobs) {
+    const a = { ...job, ...(await job.answer) };
+    if (a.result) {
+      try {
+        lab.put_compare_units(a.learner, a.first, a.result);
+        continue;
+      } catch (e) {
+        a.problem = `answered what could not be used (${e?.message ?? e})`;
+      }
+    }
+    busy('share', `a share worker ${a.problem}: computing its units here…`);
+    lab.compute_compare_units(a.learner, a.first, a.k);
+    busy(null);
+    // (one sentence for a share, however many of its units were lost with it)
+    if (!gone.has(a.i)) lost(a, `during the comparison of meta-gradients before meta-iteration ${lab.iteration() + 1}`);
+    gone.add(a.i);
+  }
+  return JSON.parse(lab.finish_compare_now());
+}
+
 /** The wasm memory of the share workers, as they last reported it. */
 export const sharesBytes = () => pool.helpers.reduce((sum, h) => sum + (h.dead ? 0 : h.wasmBytes), 0);
 
