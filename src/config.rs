@@ -181,6 +181,20 @@ pub struct MamlConfig {
     pub first_order: bool,
     /// Rescale the meta-gradient to at most this global L2 norm.
     pub grad_clip: Option<f64>,
+    /// Anneal β along a half cosine from `meta_lr` to 0 over this many meta-iterations, and 0
+    /// after (MAML++'s cosine annealing, Antoniou et al., 2019): `meta_lr_at`. None: β constant.
+    pub meta_lr_cosine: Option<usize>,
+}
+
+impl MamlConfig {
+    /// β for the meta-update that follows `iteration` meta-iterations: `meta_lr`, or with
+    /// `meta_lr_cosine` = T, meta_lr · ½ (1 + cos(π · min(iteration, T) / T)).
+    pub fn meta_lr_at(&self, iteration: usize) -> f64 {
+        match self.meta_lr_cosine {
+            None => self.meta_lr,
+            Some(t) => self.meta_lr * 0.5 * (1.0 + (std::f64::consts::PI * iteration.min(t) as f64 / t as f64).cos()),
+        }
+    }
 }
 
 #[derive(Config, Debug)]
@@ -194,8 +208,8 @@ pub struct TrainerConfig {
 }
 
 impl TrainerConfig {
-    /// Reads a config saved by an earlier version of the lab: a task field added since
-    /// (burn's `Config` reads none missing) takes the value that gives the run it was.
+    /// Reads a config saved by an earlier version of the lab: a field added since (burn's
+    /// `Config` reads none missing) takes the value that gives the run it was.
     pub fn saved<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::Deserialize;
         let mut value = serde_json::Value::deserialize(deserializer)?;
@@ -203,6 +217,9 @@ impl TrainerConfig {
             for added in ["within_alphabet", "different_drawers", "augment"] {
                 task.entry(added).or_insert(false.into());
             }
+        }
+        if let Some(maml) = value.get_mut("maml").and_then(serde_json::Value::as_object_mut) {
+            maml.entry("meta_lr_cosine").or_insert(serde_json::Value::Null);
         }
         serde_json::from_value(value).map_err(serde::de::Error::custom)
     }
@@ -310,6 +327,9 @@ impl TrainerConfig {
             && !(c.is_finite() && c > 0.0)
         {
             return Err(format!("grad_clip must be a finite number > 0, not {c}"));
+        }
+        if o.meta_lr_cosine == Some(0) {
+            return Err("meta_lr_cosine (β's cosine annealing) must be at least 1 meta-iteration".into());
         }
         for (name, [lo, hi]) in [("amplitude", t.amplitude), ("phase", t.phase), ("input_range", t.input_range)] {
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {

@@ -63,6 +63,9 @@ pub struct Settings {
     /// Clip the meta-gradient to this global L2 norm.
     #[arg(long, allow_negative_numbers = true)]
     pub grad_clip: Option<f64>,
+    /// Anneal β along a half cosine from --meta-lr to 0 over this many meta-iterations (MAML++).
+    #[arg(long, value_name = "ITERATIONS")]
+    pub meta_lr_cosine: Option<usize>,
     /// Omniglot: add each character rotated by 90°, 180° and 270° as new classes, as in the
     /// paper [default: true; `--rotations false` turns it off].
     #[arg(long, value_name = "BOOL")]
@@ -133,6 +136,7 @@ impl Settings {
             meta_batch: self.meta_batch.unwrap_or(current.meta_batch),
             first_order: self.first_order.unwrap_or(current.first_order),
             grad_clip: self.grad_clip.or(current.grad_clip),
+            meta_lr_cosine: self.meta_lr_cosine.or(current.meta_lr_cosine),
         }
     }
 
@@ -156,6 +160,7 @@ impl Settings {
             meta_batch: Some(o.meta_batch),
             first_order: Some(o.first_order),
             grad_clip: o.grad_clip,
+            meta_lr_cosine: o.meta_lr_cosine,
             rotations: Some(t.rotations),
             within_alphabet: Some(t.within_alphabet),
             different_drawers: Some(t.different_drawers),
@@ -192,7 +197,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `grad_clip`, `rotations`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `grad_clip`, `meta_lr_cosine`, `rotations`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -265,7 +270,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "rotations"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "meta_lr_cosine", "rotations"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

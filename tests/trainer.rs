@@ -241,3 +241,40 @@ fn the_number_of_threads_does_not_change_the_run() {
     };
     assert_eq!(run(1), run(2));
 }
+
+/// β annealed by a cosine (`--meta-lr-cosine T`): the half cosine's values, the first
+/// meta-iteration the constant run's, a smaller step after it, and θ still once T are done.
+#[test]
+fn a_cosine_annealed_beta_starts_at_beta_and_ends_at_zero() {
+    let mut m = MamlConfig::new().with_meta_lr(0.002);
+    assert_eq!(m.meta_lr_at(7), 0.002, "without a schedule β is constant");
+    m.meta_lr_cosine = Some(4);
+    let at: Vec<f64> = (0..6).map(|i| m.meta_lr_at(i)).collect();
+    let want = [0.002, 0.002 * 0.5 * (1.0 + (std::f64::consts::PI / 4.0).cos()), 0.001, 0.002 * 0.5 * (1.0 - (std::f64::consts::PI / 4.0).cos()), 0.0, 0.0];
+    for (a, w) in at.iter().zip(want) {
+        assert!((a - w).abs() < 1e-15, "{at:?} against {want:?}");
+    }
+    for kind in [TaskKind::Sinusoid, TaskKind::Navigation] {
+        let mut c = small(kind);
+        let constant = c.clone();
+        c.maml.meta_lr_cosine = Some(2);
+        c.validate().unwrap();
+        let weights_after = |config: &TrainerConfig, n: usize| -> Vec<Vec<u8>> {
+            if kind == TaskKind::Navigation {
+                let mut t = maml_lab::rl::NavTrainer::new(config.clone()).unwrap();
+                (0..n).map(|_| { t.step().unwrap(); t.weights() }).collect()
+            } else {
+                let mut t = Trainer::new(config.clone(), &[], &Device::flex()).unwrap();
+                (0..n).map(|_| { t.step().wait().unwrap(); t.weights().wait() }).collect()
+            }
+        };
+        let (plain, annealed) = (weights_after(&constant, 2), weights_after(&c, 4));
+        let values = |bytes: &[u8]| Weights::decode(bytes).unwrap().values;
+        assert_eq!(values(&annealed[0]), values(&plain[0]), "{kind}: the first step is at β itself");
+        assert_ne!(values(&annealed[1]), values(&plain[1]), "{kind}: the second step is at β/2");
+        assert_eq!(values(&annealed[3]), values(&annealed[1]), "{kind}: after T = 2 meta-iterations β is 0 and θ stays");
+    }
+    let mut c = small(TaskKind::Glyphs);
+    c.maml.meta_lr_cosine = Some(0);
+    assert!(c.validate().unwrap_err().contains("at least 1 meta-iteration"));
+}

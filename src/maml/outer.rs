@@ -162,7 +162,7 @@ pub(super) fn update(learner: &mut MetaLearner, sum: Sum, tasks: &[Task], config
         Some(max) => clip_on_device(direction, norm2, max),
         None => direction,
     };
-    learner.params = learner.optim.step(config.meta_lr, learner.params.clone(), direction, &layout);
+    learner.params = learner.optim.step(config.meta_lr_at(learner.iteration), learner.params.clone(), direction, &layout);
     learner.iteration += 1;
     Readings { values, n_query: tasks.iter().map(|t| t.query.n).sum() }
 }

@@ -136,7 +136,7 @@ impl NavTrainer {
             Some(max) => clip_on_device(direction, norm2, max),
             None => direction,
         };
-        self.theta = self.optim.step(m.meta_lr, self.theta.clone(), direction, &layout);
+        self.theta = self.optim.step(m.meta_lr_at(self.iteration), self.theta.clone(), direction, &layout);
         self.iteration = iteration;
         let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
         let after = mean(s.sample.post.task_returns());
