@@ -182,7 +182,9 @@ pub struct MamlConfig {
     /// Rescale the meta-gradient to at most this global L2 norm.
     pub grad_clip: Option<f64>,
     /// Anneal β along a half cosine from `meta_lr` to 0 over this many meta-iterations, and 0
-    /// after (MAML++'s cosine annealing, Antoniou et al., 2019): `meta_lr_at`. None: β constant.
+    /// after (MAML++'s cosine annealing, Antoniou et al., 2019): `meta_lr_at`, counted in the
+    /// run's meta-iterations, so a resumed run goes on along it. None: β constant (and in a
+    /// config saved before it existed).
     pub meta_lr_cosine: Option<usize>,
 }
 
@@ -208,8 +210,8 @@ pub struct TrainerConfig {
 }
 
 impl TrainerConfig {
-    /// Reads a config saved by an earlier version of the lab: a field added since (burn's
-    /// `Config` reads none missing) takes the value that gives the run it was.
+    /// Reads a config saved by an earlier version of the lab: a task field added since (burn's
+    /// `Config` reads no non-optional field missing) takes the value that gives the run it was.
     pub fn saved<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::Deserialize;
         let mut value = serde_json::Value::deserialize(deserializer)?;
@@ -217,9 +219,6 @@ impl TrainerConfig {
             for added in ["within_alphabet", "different_drawers", "augment"] {
                 task.entry(added).or_insert(false.into());
             }
-        }
-        if let Some(maml) = value.get_mut("maml").and_then(serde_json::Value::as_object_mut) {
-            maml.entry("meta_lr_cosine").or_insert(serde_json::Value::Null);
         }
         serde_json::from_value(value).map_err(serde::de::Error::custom)
     }

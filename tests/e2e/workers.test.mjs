@@ -116,6 +116,34 @@ test('a share worker that stops mid-run is noticed and replaced; its units are c
   });
 });
 
+test('comparisons of meta-gradients every 5 meta-iterations shared among two workers, a share stopping in one: the chart and the weights are one worker\'s', async () => {
+  const hash = '#task=glyphs&seed=9&start=scratch&backend=cpu';
+  const compared = (workers, stopAt = null) => withPage({ query: QUICK, hash: `${hash}&threads=${workers}` }, async ({ page, consoleErrors }) => {
+    await ready(page);
+    await page.selectOption('#compare-every', '5');
+    await steps(page, 5);
+    // the share holds the 6th meta-iteration's early start (sent as the 5th ended); told to stop
+    // after it, it stops on its next request: the comparison made before the 6th
+    if (stopAt !== null) await page.evaluate(() => window.lab.worker.postMessage({ type: 'stopShare', index: 0 }));
+    await steps(page, 5);
+    const out = {
+      hash: await weightsHash(page),
+      gradients: await page.evaluate(() => JSON.parse(JSON.stringify(window.lab.results.gradients))),
+      notices: await notices(page),
+      badge: await page.textContent('#backend-badge'),
+    };
+    assert.deepEqual(consoleErrors, []);
+    return out;
+  });
+  const one = await compared(1);
+  assert.deepEqual(one.gradients.x, [1, 6], 'compared before the 1st and the 6th meta-iterations');
+  const two = await compared(2, 5);
+  assert.match(two.notices, /A share worker stopped without a word during the comparison of meta-gradients before meta-iteration 6: the training worker did its part itself, to the same sums/);
+  assert.equal(two.badge, 'CPU · WebAssembly · 2 workers', 'a fresh share took its place');
+  assert.deepEqual(two.gradients, one.gradients, 'the comparisons differ from one worker\'s');
+  assert.equal(two.hash, one.hash, 'the weights differ from one worker\'s');
+});
+
 test('the workers: auto by default, one for the sinusoid with the reason, and a bad value in the link gets a sentence', () => withPage({ query: QUICK, hash: '#task=sinusoid&threads=99' }, async ({ page }) => {
   await ready(page);
   assert.match(await notices(page), /threads=99 is not one of auto, 1, 2, 3, 4, 5, 6, 7, 8; using auto/);

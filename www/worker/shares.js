@@ -232,9 +232,7 @@ export async function sharedStep(lab, n) {
   for (const a of answers) {
     if (a.result) continue;
     // its units here, to the same sums; a fresh share in its place for the next meta-iteration
-    busy('share', `a share worker ${a.problem}: computing its units here…`);
-    lab.compute_units(a.first, a.k);
-    busy(null);
+    hereInstead(a, () => lab.compute_units(a.first, a.k));
     lost(a, `during meta-iteration ${lab.iteration() + 1}`);
   }
   const out = JSON.parse(lab.finish_step_now());
@@ -275,6 +273,19 @@ export async function sharedStep(lab, n) {
 
 /** The phases of a shared meta-iteration, timed in `pool.cost`. */
 const PHASES = ['planMs', 'askMs', 'ownUnitsMs', 'aheadAndWaitMs', 'putMs', 'finishMs', 'weightsOutMs'];
+
+/** `compute()`, the units of a share that failed or was lost (`a`), done here, said on the status
+ *  line meanwhile; then the line shows again what it showed before. */
+function hereInstead(a, compute) {
+  const before = state.activity;
+  busy('share', `a share worker ${a.problem}: computing its units here…`);
+  try {
+    compute();
+  } finally {
+    if (before) busy(before.key, before.text, before.estimateMs);
+    else busy(null);
+  }
+}
 
 /** A share that failed or was lost (`a.i`): replaced, and the page told whether its part was
  *  done here (`here`) or is left to the fresh one. */
@@ -318,11 +329,12 @@ export async function sharedCompare(lab, n) {
   }
   const learners = lab.compare_learners();
   const timeout = answerMs(pool.ownMs * units * learners);
+  const tasks = parts.slice(1).map(([first, k]) => lab.compare_unit_tasks(first, k));
   const jobs = [];
   for (let learner = 0; learner < learners && parts.length > 1; learner++) {
     const weights = lab.compare_weights(learner);
     parts.slice(1).forEach(([first, k], i) => {
-      jobs.push({ learner, first, k, i, answer: pool.helpers[i].ask('work', { weights: weights.slice(), units: lab.compare_unit_tasks(first, k) }, timeout) });
+      jobs.push({ learner, first, k, i, answer: pool.helpers[i].ask('work', { weights: weights.slice(), units: tasks[i].slice() }, timeout) });
     });
   }
   for (let learner = 0; learner < learners; learner++) lab.compute_compare_units(learner, ...parts[0]);
@@ -337,9 +349,7 @@ export async function sharedCompare(lab, n) {
         a.problem = `answered what could not be used (${e?.message ?? e})`;
       }
     }
-    busy('share', `a share worker ${a.problem}: computing its units here…`);
-    lab.compute_compare_units(a.learner, a.first, a.k);
-    busy(null);
+    hereInstead(a, () => lab.compute_compare_units(a.learner, a.first, a.k));
     // (one sentence for a share, however many of its units were lost with it)
     if (!gone.has(a.i)) lost(a, `during the comparison of meta-gradients before meta-iteration ${lab.iteration() + 1}`);
     gone.add(a.i);
