@@ -9,6 +9,10 @@ use std::marker::PhantomData;
 pub trait Tally {
     fn grew(bytes: usize);
     fn shrank(bytes: usize);
+    /// Whether a block of this layout counts (every block, unless the test says otherwise).
+    fn counts(_layout: &Layout) -> bool {
+        true
+    }
 }
 
 /// The system allocator, reporting to `T`.
@@ -23,26 +27,28 @@ impl<T> Counting<T> {
 unsafe impl<T: Tally> GlobalAlloc for Counting<T> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
+        if !p.is_null() && T::counts(&layout) {
             T::grew(layout.size());
         }
         p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
+        if !p.is_null() && T::counts(&layout) {
             T::grew(layout.size());
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) };
-        T::shrank(layout.size());
+        if T::counts(&layout) {
+            T::shrank(layout.size());
+        }
     }
     /// Counts the new block before freeing the old one: a moving realloc holds both.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
+        if !p.is_null() && T::counts(&layout) {
             T::grew(new_size);
             T::shrank(layout.size());
         }
