@@ -1,9 +1,12 @@
 //! A seed's first meta-losses and meta-test losses, pinned: a change to the engine's structure must not change a run.
 //!
-//! The values are the engine's as they were when the query set went off the graph, to the bit
-//! (each meta-loss is an f32 read as f64, printed exactly): a change of the arithmetic, even of
-//! the order of a sum, fails here, and must be explained in BENCHMARKS.md with new values. The
-//! same seed gives bit-identical weights when run twice, and with one thread or two.
+//! The values are the engine's as they were when the query set went off the graph (each
+//! meta-loss is an f32 read as f64, printed exactly), held to 4 units in the last place of an f32:
+//! a change of the arithmetic fails here, and must be explained in BENCHMARKS.md with new values.
+//! Not to the bit, since the GEMM under burn-flex blocks its sums by the host's cache sizes (read
+//! at run time), so a long dot product can round differently in its last bit on another machine;
+//! on one machine the same seed gives bit-identical weights when run twice, and with one thread
+//! or two (below).
 
 use burn::prelude::Device;
 use maml_lab::{Start, Trainer};
@@ -17,7 +20,9 @@ fn run(config: TrainerConfig, iterations: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 fn close(got: &[f64], want: &[f64], what: &str) {
-    assert_eq!(got, want, "{what}: got the left, pinned the right");
+    let ulps = |a: f64, b: f64| ((a as f32).to_bits() as i64 - (b as f32).to_bits() as i64).abs();
+    let near = got.len() == want.len() && got.iter().zip(want).all(|(&g, &w)| g.signum() == w.signum() && ulps(g, w) <= 4);
+    assert!(near, "{what}: got {got:?}, pinned {want:?}");
 }
 
 /// The weights file after `iterations` meta-iterations on `threads` threads.
