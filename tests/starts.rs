@@ -64,10 +64,16 @@ fn each_start_scores_what_the_manifest_and_the_readme_say() {
         for (tasks, key) in [(600, "tasks600"), page] {
             let measured = eval(&file, tasks);
             let (step, mean, _) = last(&measured["steps"]);
-            let (claimed_step, claimed, _) = last(&info[key]);
+            let (claimed_step, claimed, ci95) = last(&info[key]);
             assert_eq!(step, claimed_step);
-            // the same tasks and arithmetic: the same figure, up to the printing of floats
-            assert!((mean - claimed).abs() <= 1e-6 * claimed.abs().max(1.0), "{task}, {tasks} tasks: measured {mean}, the manifest says {claimed}");
+            // the same tasks and arithmetic: the same figure, up to the printing of floats. Not
+            // navigation's: its trajectories are sampled from the policy, and the last bit of a
+            // GEMM's sum differs between hosts (it blocks by their cache sizes), which moves an
+            // action, a step that ends an episode, and from there the samples: on another machine
+            // its figure is another estimate of the same return, held to three standard errors of
+            // the difference of two (2.2 times the figure's 95 % half-width)
+            let tolerance = if info["metric"] == "return" { 2.2 * ci95 } else { 1e-6 * claimed.abs().max(1.0) };
+            assert!((mean - claimed).abs() <= tolerance, "{task}, {tasks} tasks: measured {mean}, the manifest says {claimed} (± {ci95})");
         }
         // the README quotes the 600-task figure and the file's size
         let (_, mean, ci) = last(&info["tasks600"]);
