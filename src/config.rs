@@ -186,9 +186,19 @@ pub struct MamlConfig {
     /// run's meta-iterations, so a resumed run goes on along it. None: β constant (and in a
     /// config saved before it existed).
     pub meta_lr_cosine: Option<usize>,
+    /// Derivative-order annealing (MAML++): the first this many meta-iterations first-order, the
+    /// rest as `first_order` says (`at`). None: as `first_order` says throughout.
+    pub first_order_until: Option<usize>,
 }
 
 impl MamlConfig {
+    /// The settings the meta-iteration that follows `iteration` meta-iterations computes with:
+    /// these, first-order while `first_order_until` has not passed.
+    pub fn at(&self, iteration: usize) -> MamlConfig {
+        let annealing = self.first_order_until.is_some_and(|until| iteration < until);
+        MamlConfig { first_order: self.first_order || annealing, ..self.clone() }
+    }
+
     /// β for the meta-update that follows `iteration` meta-iterations: `meta_lr`, or with
     /// `meta_lr_cosine` = T, meta_lr · ½ (1 + cos(π · min(iteration, T) / T)).
     pub fn meta_lr_at(&self, iteration: usize) -> f64 {

@@ -66,6 +66,9 @@ pub struct Settings {
     /// Anneal β along a half cosine from --meta-lr to 0 over this many meta-iterations (MAML++).
     #[arg(long, value_name = "ITERATIONS")]
     pub meta_lr_cosine: Option<usize>,
+    /// Derivative-order annealing (MAML++): first-order for this many meta-iterations, then exact.
+    #[arg(long, value_name = "ITERATIONS")]
+    pub first_order_until: Option<usize>,
     /// Omniglot: add each character rotated by 90°, 180° and 270° as new classes, as in the
     /// paper [default: true; `--rotations false` turns it off].
     #[arg(long, value_name = "BOOL")]
@@ -137,6 +140,7 @@ impl Settings {
             first_order: self.first_order.unwrap_or(current.first_order),
             grad_clip: self.grad_clip.or(current.grad_clip),
             meta_lr_cosine: self.meta_lr_cosine.or(current.meta_lr_cosine),
+            first_order_until: self.first_order_until.or(current.first_order_until),
         }
     }
 
@@ -161,6 +165,7 @@ impl Settings {
             first_order: Some(o.first_order),
             grad_clip: o.grad_clip,
             meta_lr_cosine: o.meta_lr_cosine,
+            first_order_until: o.first_order_until,
             rotations: Some(t.rotations),
             within_alphabet: Some(t.within_alphabet),
             different_drawers: Some(t.different_drawers),
@@ -197,7 +202,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `grad_clip`, `meta_lr_cosine`, `rotations`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `rotations`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -270,7 +275,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "meta_lr_cosine", "rotations"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "meta_lr_cosine", "first_order_until", "rotations"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

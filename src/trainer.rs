@@ -261,7 +261,7 @@ impl Trainer {
             }
         };
         let units = self.shares().parts(&tasks).len();
-        self.plan = Some(Plan { tasks, ahead, maml: self.config.maml.clone(), sums: (0..units).map(|_| None).collect() });
+        self.plan = Some(Plan { tasks, ahead, maml: self.config.maml.at(self.learner.iteration), sums: (0..units).map(|_| None).collect() });
         units
     }
 

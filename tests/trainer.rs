@@ -278,3 +278,57 @@ fn a_cosine_annealed_beta_starts_at_beta_and_ends_at_zero() {
     c.maml.meta_lr_cosine = Some(0);
     assert!(c.validate().unwrap_err().contains("at least 1 meta-iteration"));
 }
+
+/// Derivative-order annealing (`--first-order-until N`): the first N meta-iterations are the
+/// first-order run's, bit for bit, and the rest the exact ones that run would take from there.
+#[test]
+fn derivative_order_annealing_is_first_order_then_exact() {
+    for kind in [TaskKind::Glyphs, TaskKind::Navigation] {
+        let mut annealed = small(kind);
+        annealed.maml.first_order_until = Some(2);
+        let mut switched = small(kind);
+        switched.maml.first_order = true;
+        let (a, b): (Vec<Vec<u8>>, Vec<Vec<u8>>) = if kind == TaskKind::Navigation {
+            let mut a = maml_lab::rl::NavTrainer::new(annealed).unwrap();
+            let mut b = maml_lab::rl::NavTrainer::new(switched).unwrap();
+            let a = (0..3).map(|_| { a.step().unwrap(); a.weights() }).collect();
+            let b = (0..3).map(|i| {
+                if i == 2 {
+                    b.set_maml(MamlConfig { first_order: false, ..b.config().maml.clone() }).unwrap();
+                }
+                b.step().unwrap();
+                b.weights()
+            }).collect();
+            (a, b)
+        } else {
+            let mut a = Trainer::new(annealed, &[], &Device::flex()).unwrap();
+            let mut b = Trainer::new(switched, &[], &Device::flex()).unwrap();
+            let a = (0..3).map(|_| { a.step().wait().unwrap(); a.weights().wait() }).collect();
+            let b = (0..3).map(|i| {
+                if i == 2 {
+                    b.set_maml(MamlConfig { first_order: false, ..b.config().maml.clone() }).unwrap();
+                }
+                b.step().wait().unwrap();
+                b.weights().wait()
+            }).collect();
+            (a, b)
+        };
+        let values = |bytes: &[u8]| Weights::decode(bytes).unwrap().values;
+        for i in 0..3 {
+            assert_eq!(values(&a[i]), values(&b[i]), "{kind}: meta-iteration {}", i + 1);
+        }
+        // and the exact step is not the first-order one
+        let mut first_order = small(kind);
+        first_order.maml.first_order = true;
+        let third = if kind == TaskKind::Navigation {
+            let mut t = maml_lab::rl::NavTrainer::new(first_order).unwrap();
+            (0..3).for_each(|_| { t.step().unwrap(); });
+            t.weights()
+        } else {
+            let mut t = Trainer::new(first_order, &[], &Device::flex()).unwrap();
+            (0..3).for_each(|_| { t.step().wait().unwrap(); });
+            t.weights().wait()
+        };
+        assert_ne!(values(&a[2]), values(&third), "{kind}: the third meta-iteration should be exact");
+    }
+}

@@ -357,3 +357,19 @@ fn a_comparison_missing_a_unit_or_outdated_is_refused_with_a_sentence() {
     lab.set_maml(r#"{"inner_lr":0.3}"#).unwrap();
     assert!(lab.finish_compare_now().unwrap_err().contains("changed while the gradients were compared"));
 }
+
+#[test]
+fn derivative_order_annealing_shared_among_workers_is_the_one_workers_run() {
+    // (the settings JSON takes the CLI's field; the page has no control for it)
+    let settings = r#"{"task":"glyphs","filters":16,"queries":5,"meta_batch":8,"seed":12,"first_order_until":2}"#;
+    let (weights, reports) = alone(settings, 4, usize::MAX);
+    for workers in [2, 3] {
+        let (w, r, _) = shared(settings, workers, 4, usize::MAX);
+        assert_eq!(r, reports, "{workers} workers: the reports differ");
+        assert!(w == weights, "{workers} workers: the weights differ from the one worker's");
+    }
+    // and the annealing happened: the run is neither the exact nor the first-order one
+    let exact = alone(r#"{"task":"glyphs","filters":16,"queries":5,"meta_batch":8,"seed":12}"#, 4, usize::MAX).0;
+    let first = alone(r#"{"task":"glyphs","filters":16,"queries":5,"meta_batch":8,"seed":12,"first_order":true}"#, 4, usize::MAX).0;
+    assert!(weights != exact && weights != first);
+}

@@ -25,7 +25,7 @@ export const baselineOf = (config) => [config.maml.inner_lr, config.maml.test_in
 
 /** What decides a run's speed: its settings but the seed and the rates (auto measures once per shape). */
 export function workShape(settings) {
-  const { seed, inner_lr, meta_lr, grad_clip, meta_lr_cosine, test_inner_steps, ...work } = settings;
+  const { seed, inner_lr, meta_lr, grad_clip, meta_lr_cosine, first_order_until, test_inner_steps, ...work } = settings;
   return JSON.stringify(work);
 }
 

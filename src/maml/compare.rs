@@ -42,10 +42,11 @@ pub struct Comparison {
 /// page's workers compute a comparison's units as they compute a meta-iteration's.
 pub fn variants(config: &MamlConfig) -> Vec<MamlConfig> {
     let learner = if config.algorithm == Algorithm::Reptile { Algorithm::Maml } else { config.algorithm };
-    let with = |first_order| MamlConfig { algorithm: learner, first_order, ..config.clone() };
+    // (exact and first-order as named, whatever derivative-order annealing says)
+    let with = |first_order| MamlConfig { algorithm: learner, first_order, first_order_until: None, ..config.clone() };
     let mut out = vec![with(false), with(true)];
     if config.algorithm == Algorithm::Reptile {
-        out.push(config.clone());
+        out.push(MamlConfig { first_order_until: None, ..config.clone() });
     }
     out
 }

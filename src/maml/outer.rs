@@ -89,7 +89,8 @@ pub fn meta_steps<'a>(
     let mut done = Done::default();
     for _ in 0..n {
         let before = learner.clone();
-        let readings = meta_iteration(learner, &mut sample, shape, config, shares);
+        let config = config.at(learner.iteration);
+        let readings = meta_iteration(learner, &mut sample, shape, &config, shares);
         done.push(before, readings);
     }
     done.pending(learner)

@@ -107,7 +107,7 @@ impl NavTrainer {
 
     fn inner_loop(&self, steps: usize) -> InnerLoop {
         let (t, m) = (&self.config.task, &self.config.maml);
-        InnerLoop { alpha: m.inner_lr, steps, first_order: m.first_order, pre: t.shots, post: t.queries }
+        InnerLoop { alpha: m.inner_lr, steps, first_order: m.at(self.iteration).first_order, pre: t.shots, post: t.queries }
     }
 
     /// One meta-iteration: a meta-batch of goals, each inner step's trajectories and the

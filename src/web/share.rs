@@ -154,7 +154,9 @@ impl Share {
     /// with `keep`, on the training device (`self.device`), built from the skeleton kept.
     fn params(&self, weights: &[u8], device: &Device, keep: bool) -> Result<(TrainerConfig, InputShape, MetaParams), String> {
         let weights = Weights::decode(weights)?;
-        let config = weights.config;
+        // the settings of the meta-iteration that follows the file's (derivative-order annealing)
+        let mut config = weights.config;
+        config.maml = config.maml.at(weights.iteration);
         let shape = input_shape(&config);
         let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
         // what the parameters' structure depends on (their values are all the file's)
