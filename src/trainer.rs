@@ -312,11 +312,15 @@ impl Trainer {
 
     /// Computes unit `unit`'s sum here.
     pub fn compute_unit(&mut self, unit: usize) -> Result<(), TrainError> {
-        let (shares, shape, maml) = (self.shares(), self.sampler.input_shape(), &self.planned()?.maml);
-        let part = self.unit_tasks(unit)?;
-        let sum = shares.part_sum(part, |part, at_once| direction(&self.learner.params, part, shape, maml, at_once));
+        let sum = self.unit_sum(self.unit_tasks(unit)?, &self.planned()?.maml);
         self.plan.as_mut().expect("planned").sums[unit] = Some(sum);
         Ok(())
+    }
+
+    /// The direction of learner `maml` summed over the unit `part`, as a worker computes it.
+    fn unit_sum(&self, part: &[Task], maml: &MamlConfig) -> Sum {
+        let shape = self.sampler.input_shape();
+        self.shares().part_sum(part, |part, at_once| direction(&self.learner.params, part, shape, maml, at_once))
     }
 
     /// Unit `unit`'s sum as another worker computed it (`Sum::encode`).
@@ -353,15 +357,15 @@ impl Trainer {
     /// the learners compared and the units of the meta-batch, each (learner, unit) computed here
     /// (`compute_compare_unit`) or by another worker from `compare_weights` and
     /// `compare_unit_tasks` (`web::Share`) and handed back (`put_compare_unit`); `finish_compare`
-    /// adds them in unit order: `compare_gradients`' figures, bit for bit. Returns (learners,
-    /// units).
-    pub fn plan_compare(&mut self) -> (usize, usize) {
+    /// adds them in unit order: `compare_gradients`' figures, bit for bit. Returns the number of
+    /// units (`compare_learners`, of learners).
+    pub fn plan_compare(&mut self) -> usize {
         let tasks = self.meta_batch(&mut self.rng.clone());
         let variants = variants(&self.config.maml);
         let units = self.shares().parts(&tasks).len();
         let sums = variants.iter().map(|_| (0..units).map(|_| None).collect()).collect();
         self.compare_plan = Some(ComparePlan { tasks, variants, sums, version: self.version });
-        (self.compare_plan.as_ref().expect("planned").variants.len(), units)
+        units
     }
 
     /// How many learners the planned comparison compares (0 when none is planned).
@@ -393,9 +397,7 @@ impl Trainer {
 
     /// Computes learner `variant`'s sum over unit `unit` of the planned comparison here.
     pub fn compute_compare_unit(&mut self, variant: usize, unit: usize) -> Result<(), TrainError> {
-        let (shares, shape, maml) = (self.shares(), self.sampler.input_shape(), self.compare_variant(variant)?);
-        let part = self.compare_unit_tasks(unit)?;
-        let sum = shares.part_sum(part, |part, at_once| direction(&self.learner.params, part, shape, maml, at_once));
+        let sum = self.unit_sum(self.compare_unit_tasks(unit)?, self.compare_variant(variant)?);
         self.compare_plan.as_mut().expect("planned").sums[variant][unit] = Some(sum);
         Ok(())
     }

@@ -407,7 +407,7 @@ impl Lab {
     /// `Share` from `compare_weights` and `compare_unit_tasks` (its answer to
     /// `put_compare_units`), and `finish_compare_now` gives `compare_gradients`' JSON, bit for bit.
     pub fn plan_compare(&mut self) -> u32 {
-        self.trainer.plan_compare().1 as u32
+        self.trainer.plan_compare() as u32
     }
 
     /// How many learners the planned comparison computes the directions of (2, or 3 for Reptile).

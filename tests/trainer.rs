@@ -242,6 +242,39 @@ fn the_number_of_threads_does_not_change_the_run() {
     assert_eq!(run(1), run(2));
 }
 
+/// The weights file after each of `n` meta-iterations of `config` (navigation's trainer for
+/// navigation), with first-order switched off by hand before meta-iteration `exact_from` + 1.
+fn weights_each(config: &TrainerConfig, n: usize, exact_from: Option<usize>) -> Vec<Vec<u8>> {
+    let exact = |m: &MamlConfig| MamlConfig { first_order: false, ..m.clone() };
+    if config.task.kind == TaskKind::Navigation {
+        let mut t = maml_lab::rl::NavTrainer::new(config.clone()).unwrap();
+        (0..n)
+            .map(|i| {
+                if Some(i) == exact_from {
+                    t.set_maml(exact(&t.config().maml)).unwrap();
+                }
+                t.step().unwrap();
+                t.weights()
+            })
+            .collect()
+    } else {
+        let mut t = Trainer::new(config.clone(), &[], &Device::flex()).unwrap();
+        (0..n)
+            .map(|i| {
+                if Some(i) == exact_from {
+                    t.set_maml(exact(&t.config().maml)).unwrap();
+                }
+                t.step().wait().unwrap();
+                t.weights().wait()
+            })
+            .collect()
+    }
+}
+
+fn values(bytes: &[u8]) -> Vec<Vec<f32>> {
+    Weights::decode(bytes).unwrap().values
+}
+
 /// β annealed by a cosine (`--meta-lr-cosine T`): the half cosine's values, the first
 /// meta-iteration the constant run's, a smaller step after it, and θ still once T are done.
 #[test]
@@ -259,17 +292,7 @@ fn a_cosine_annealed_beta_starts_at_beta_and_ends_at_zero() {
         let constant = c.clone();
         c.maml.meta_lr_cosine = Some(2);
         c.validate().unwrap();
-        let weights_after = |config: &TrainerConfig, n: usize| -> Vec<Vec<u8>> {
-            if kind == TaskKind::Navigation {
-                let mut t = maml_lab::rl::NavTrainer::new(config.clone()).unwrap();
-                (0..n).map(|_| { t.step().unwrap(); t.weights() }).collect()
-            } else {
-                let mut t = Trainer::new(config.clone(), &[], &Device::flex()).unwrap();
-                (0..n).map(|_| { t.step().wait().unwrap(); t.weights().wait() }).collect()
-            }
-        };
-        let (plain, annealed) = (weights_after(&constant, 2), weights_after(&c, 4));
-        let values = |bytes: &[u8]| Weights::decode(bytes).unwrap().values;
+        let (plain, annealed) = (weights_each(&constant, 2, None), weights_each(&c, 4, None));
         assert_eq!(values(&annealed[0]), values(&plain[0]), "{kind}: the first step is at β itself");
         assert_ne!(values(&annealed[1]), values(&plain[1]), "{kind}: the second step is at β/2");
         assert_eq!(values(&annealed[3]), values(&annealed[1]), "{kind}: after T = 2 meta-iterations β is 0 and θ stays");
@@ -286,49 +309,14 @@ fn derivative_order_annealing_is_first_order_then_exact() {
     for kind in [TaskKind::Glyphs, TaskKind::Navigation] {
         let mut annealed = small(kind);
         annealed.maml.first_order_until = Some(2);
-        let mut switched = small(kind);
-        switched.maml.first_order = true;
-        let (a, b): (Vec<Vec<u8>>, Vec<Vec<u8>>) = if kind == TaskKind::Navigation {
-            let mut a = maml_lab::rl::NavTrainer::new(annealed).unwrap();
-            let mut b = maml_lab::rl::NavTrainer::new(switched).unwrap();
-            let a = (0..3).map(|_| { a.step().unwrap(); a.weights() }).collect();
-            let b = (0..3).map(|i| {
-                if i == 2 {
-                    b.set_maml(MamlConfig { first_order: false, ..b.config().maml.clone() }).unwrap();
-                }
-                b.step().unwrap();
-                b.weights()
-            }).collect();
-            (a, b)
-        } else {
-            let mut a = Trainer::new(annealed, &[], &Device::flex()).unwrap();
-            let mut b = Trainer::new(switched, &[], &Device::flex()).unwrap();
-            let a = (0..3).map(|_| { a.step().wait().unwrap(); a.weights().wait() }).collect();
-            let b = (0..3).map(|i| {
-                if i == 2 {
-                    b.set_maml(MamlConfig { first_order: false, ..b.config().maml.clone() }).unwrap();
-                }
-                b.step().wait().unwrap();
-                b.weights().wait()
-            }).collect();
-            (a, b)
-        };
-        let values = |bytes: &[u8]| Weights::decode(bytes).unwrap().values;
-        for i in 0..3 {
-            assert_eq!(values(&a[i]), values(&b[i]), "{kind}: meta-iteration {}", i + 1);
-        }
-        // and the exact step is not the first-order one
         let mut first_order = small(kind);
         first_order.maml.first_order = true;
-        let third = if kind == TaskKind::Navigation {
-            let mut t = maml_lab::rl::NavTrainer::new(first_order).unwrap();
-            (0..3).for_each(|_| { t.step().unwrap(); });
-            t.weights()
-        } else {
-            let mut t = Trainer::new(first_order, &[], &Device::flex()).unwrap();
-            (0..3).for_each(|_| { t.step().wait().unwrap(); });
-            t.weights().wait()
-        };
-        assert_ne!(values(&a[2]), values(&third), "{kind}: the third meta-iteration should be exact");
+        let (a, switched) = (weights_each(&annealed, 3, None), weights_each(&first_order, 3, Some(2)));
+        for i in 0..3 {
+            assert_eq!(values(&a[i]), values(&switched[i]), "{kind}: meta-iteration {}", i + 1);
+        }
+        // and the exact step is not the first-order one
+        let third = &weights_each(&first_order, 3, None)[2];
+        assert_ne!(values(&a[2]), values(third), "{kind}: the third meta-iteration should be exact");
     }
 }

@@ -163,6 +163,19 @@ function alone(units) {
   post('workers', { workers: 1, asked: asked(state.threads), units, threads: state.threads, why: 'one worker: the share workers could not start in this browser' });
 }
 
+/** Items 0..count (a call's units, or a meta-test's tasks) cut into runs for at most `n` workers
+ *  of `lab`'s run, with the share workers they need started; when one could not start, a single
+ *  run, here, and the run on one worker from now on. */
+async function cut(lab, count, n) {
+  const parts = runs(count, Math.min(n, count));
+  // (no turn of the event loop when the shares are up, as they are but for the first call)
+  if (parts.length > 1 && !running(parts.length - 1) && !(await helpers(parts.length - 1))) {
+    alone(lab.units());
+    return [[0, count]];
+  }
+  return parts;
+}
+
 /** Units 0..units cut into `n` runs of consecutive units, [first, count] each, as equal as they go. */
 export const runs = (units, n) => Array.from({ length: n }, (_, w) => [Math.floor((w * units) / n), Math.floor(((w + 1) * units) / n)]).filter(([a, b]) => b > a).map(([a, b]) => [a, b - a]);
 
@@ -180,13 +193,7 @@ export const runs = (units, n) => Array.from({ length: n }, (_, w) => [Math.floo
 export async function sharedStep(lab, n) {
   const t = [performance.now()];
   const units = lab.plan_step();
-  let parts = runs(units, Math.min(n, units));
-  // (no turn of the event loop when the shares are up, as they are but for the first)
-  if (parts.length > 1 && !running(parts.length - 1) && !(await helpers(parts.length - 1))) {
-    // a share that never started: this meta-iteration here, and the run on one worker
-    parts = [[0, units]];
-    alone(units);
-  }
+  const parts = await cut(lab, units, n);
   const shared = parts.slice(1);
   const iteration = lab.iteration();
   const ahead = lab.planned_ahead();
@@ -300,11 +307,7 @@ function lost(a, when, here = true) {
  *  start, its tasks shared among `n` workers: `lab.evaluate`'s report, parsed. A share lost has
  *  its tasks adapted here. */
 export async function sharedMetaTest(lab, tasks, randomInit, n) {
-  let parts = runs(tasks, Math.min(n, tasks));
-  if (parts.length > 1 && !(await helpers(parts.length - 1))) {
-    parts = [[0, tasks]];
-    alone(lab.units());
-  }
+  const parts = await cut(lab, tasks, n);
   const weights = parts.length > 1 ? lab.start_weights(randomInit) : null;
   const jobs = parts.slice(1).map(([first, k], i) => pool.helpers[i].ask('curves', { weights: weights.slice(), tasks: lab.meta_test_tasks(tasks, first, k) }, answerMs(pool.ownMs * tasks)).then((a) => ({ first, k, i, ...a })));
   const curves = [JSON.parse(lab.meta_test_curves(tasks, randomInit, ...parts[0]))];
@@ -322,11 +325,7 @@ export async function sharedMetaTest(lab, tasks, randomInit, n) {
  *  changes nothing of the run, so that start stays current.) */
 export async function sharedCompare(lab, n) {
   const units = lab.plan_compare();
-  let parts = runs(units, Math.min(n, units));
-  if (parts.length > 1 && !running(parts.length - 1) && !(await helpers(parts.length - 1))) {
-    parts = [[0, units]];
-    alone(units);
-  }
+  const parts = await cut(lab, units, n);
   const learners = lab.compare_learners();
   const timeout = answerMs(pool.ownMs * units * learners);
   const tasks = parts.slice(1).map(([first, k]) => lab.compare_unit_tasks(first, k));
