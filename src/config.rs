@@ -189,6 +189,18 @@ pub struct MamlConfig {
     /// Derivative-order annealing (MAML++): the first this many meta-iterations first-order, the
     /// rest as `first_order` says (`at`). None: as `first_order` says throughout.
     pub first_order_until: Option<usize>,
+    /// The multi-step loss (MAML++), annealed over this many meta-iterations: the meta-objective
+    /// is Σ_k w_k L_query(θ'_k), the query loss after every inner step k = 1..K weighted, from
+    /// w_k = 1/K for all k towards the last step's alone (each earlier w_k down to 0.03/K) as the
+    /// run goes on (`step_loss_weights`). None: the query loss after the last step alone.
+    pub multi_step_loss: Option<usize>,
+    /// The weights w_1..w_K of the query loss after each inner step for the meta-iteration at
+    /// hand: `at` sets them from `multi_step_loss`. None: the last step's loss alone.
+    pub step_loss_weights: Option<Vec<f64>>,
+    /// MAML++'s learned per-layer per-step inner rates (LSLR): a rate for every parameter tensor
+    /// and each of this many inner steps, all starting at α and meta-learned with θ; the steps
+    /// after these (more steps at meta-test) take the last one's. None: α for every step.
+    pub per_step_rates: Option<usize>,
 }
 
 impl MamlConfig {
@@ -196,7 +208,11 @@ impl MamlConfig {
     /// these, first-order while `first_order_until` has not passed.
     pub fn at(&self, iteration: usize) -> MamlConfig {
         let annealing = self.first_order_until.is_some_and(|until| iteration < until);
-        MamlConfig { first_order: self.first_order || annealing, ..self.clone() }
+        let step_loss_weights = match self.multi_step_loss {
+            Some(anneal) => Some(multi_step_loss_weights(self.inner_steps, iteration, anneal)),
+            None => self.step_loss_weights.clone(),
+        };
+        MamlConfig { first_order: self.first_order || annealing, step_loss_weights, ..self.clone() }
     }
 
     /// β for the meta-update that follows `iteration` meta-iterations: `meta_lr`, or with
@@ -207,6 +223,21 @@ impl MamlConfig {
             Some(t) => self.meta_lr * 0.5 * (1.0 + (std::f64::consts::PI * iteration.min(t) as f64 / t as f64).cos()),
         }
     }
+}
+
+/// The multi-step loss's weights of the query loss after each of `steps` inner steps, after
+/// `iteration` of the `anneal` meta-iterations it is annealed over, as MAML++'s
+/// `get_per_step_loss_importance_vector` (Antoniou et al., 2019), with its epochs counted in
+/// meta-iterations: with p = min(iteration / anneal, 1), every step but the last weighs
+/// max((1 − p) / K, 0.03 / K) and the last min((1 + p (K − 1)) / K, 1 − 0.03 (K − 1) / K). They
+/// sum to 1: uniform at the start, the last step's loss almost alone from p = 0.97 on.
+pub fn multi_step_loss_weights(steps: usize, iteration: usize, anneal: usize) -> Vec<f64> {
+    let k = steps.max(1) as f64;
+    let p = (iteration as f64 / anneal.max(1) as f64).min(1.0);
+    let floor = 0.03 / k;
+    let mut w = vec![((1.0 - p) / k).max(floor); steps.max(1) - 1];
+    w.push(((1.0 + p * (k - 1.0)) / k).min(1.0 - floor * (k - 1.0)));
+    w
 }
 
 #[derive(Config, Debug)]
@@ -339,6 +370,37 @@ impl TrainerConfig {
         }
         if o.meta_lr_cosine == Some(0) {
             return Err("meta_lr_cosine (β's cosine annealing) must be at least 1 meta-iteration".into());
+        }
+        if o.multi_step_loss.is_some() || o.step_loss_weights.is_some() {
+            if o.multi_step_loss == Some(0) {
+                return Err("multi_step_loss (the multi-step loss's annealing) must be at least 1 meta-iteration".into());
+            }
+            if o.algorithm == Algorithm::Reptile {
+                return Err("the multi-step loss weights MAML's query losses after each inner step: Reptile's direction is not the gradient of a loss".into());
+            }
+            if t.kind == TaskKind::Navigation {
+                return Err("the multi-step loss is the supervised tasks': navigation's meta-objective is the return after its inner steps".into());
+            }
+            if o.inner_steps == 0 {
+                return Err("the multi-step loss weights the query loss after each inner step: inner_steps must be at least 1".into());
+            }
+        }
+        if let Some(steps) = o.per_step_rates {
+            if steps == 0 {
+                return Err("per_step_rates must learn the rates of at least 1 inner step".into());
+            }
+            if o.algorithm != Algorithm::Maml || t.kind == TaskKind::Navigation {
+                return Err(format!(
+                    "per-step learned inner rates (MAML++) are MAML's on the supervised tasks: not {}{}",
+                    o.algorithm,
+                    if t.kind == TaskKind::Navigation { " on navigation" } else { "" }
+                ));
+            }
+        }
+        if let Some(w) = &o.step_loss_weights
+            && (w.len() != o.inner_steps || !w.iter().all(|w| w.is_finite() && *w >= 0.0))
+        {
+            return Err(format!("step_loss_weights must be {} finite weights ≥ 0, one per inner step", o.inner_steps));
         }
         for (name, [lo, hi]) in [("amplitude", t.amplitude), ("phase", t.phase), ("input_range", t.input_range)] {
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {

@@ -1,9 +1,10 @@
 //! The oracle for every meta-learner: the meta-gradient against central finite differences, in f64.
 //!
 //! F(θ) = L_query(θ_k) with θ_k from k inner steps whose gradients come from burn's own
-//! (first-order) autodiff, an implementation independent of the hand-written backward. The
-//! exact meta-gradient must match dF/dθ (for Meta-SGD also dF/dα, α its learned rates); the
-//! first-order one must match ∇L_query(θ_k). ANIL's inner steps move only the head. Reptile has
+//! (first-order) autodiff, an implementation independent of the hand-written backward; with the
+//! multi-step loss, F(θ) = Σ_j w_j L_query(θ_j) over the steps j = 1..k. The exact meta-gradient
+//! must match dF/dθ (for Meta-SGD also dF/dα, α its learned rates); the first-order one must
+//! match ∇L_query(θ_k) (Σ_j w_j ∇L_query(θ_j)). ANIL's inner steps move only the head. Reptile has
 //! no meta-gradient: its direction Σ(θ − θ_k) must match the same steps taken task by task.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
@@ -11,9 +12,9 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::config::{Algorithm, Arch, MamlConfig, ModelConfig, TaskConfig, TaskKind};
-use crate::maml::adapt::{Lr, SgdStep, TaskTensors};
+use crate::maml::adapt::{SgdStep, TaskTensors};
 use crate::maml::learners::{meta_gradient, reptile_direction};
-use crate::maml::params::{Detach, Fill, MetaParams, autodiff_grads};
+use crate::maml::params::{Detach, Fill, MetaParams, autodiff_grads, step_rates};
 use crate::model::{Grads, Network};
 use crate::rng::Rng;
 use crate::tasks::{self, Split, Task};
@@ -23,6 +24,12 @@ pub struct GradcheckReport {
     pub algorithm: Algorithm,
     pub model: Arch,
     pub inner_steps: usize,
+    /// The multi-step loss's weights w_j of the query loss after each step j (None: the last
+    /// step's loss alone).
+    pub step_loss_weights: Option<Vec<f64>>,
+    /// Learned per-step rates (MAML++'s LSLR), one per parameter tensor and inner step, among the
+    /// coordinates compared.
+    pub per_step_rates: bool,
     /// Parameter coordinates compared (θ's, and for Meta-SGD the rates').
     pub coords: usize,
     /// Coordinates skipped because a kink of the piecewise-smooth meta-loss lay within the
@@ -37,6 +44,10 @@ pub struct GradcheckReport {
     /// Largest relative difference between the first-order and the exact meta-gradient: the
     /// size of the second-order terms, which the check above must be able to see (0 for Reptile).
     pub second_order_effect: f64,
+    /// With the multi-step loss, the largest relative difference between the exact meta-gradient
+    /// and the same without the earlier steps' losses: the size of what the multi-step loss
+    /// adds, which the check must be able to see (0 without it).
+    pub multi_step_effect: f64,
 }
 
 /// Relative error with a floor: gradients below 1e-4 are compared absolutely at that scale,
@@ -64,23 +75,29 @@ fn setting(arch: Arch, filters: usize) -> (TaskConfig, ModelConfig, f64) {
 
 /// The inner loop of `algorithm` written independently of `maml::adapt`: every step's gradient
 /// from burn's own (first-order) autodiff on fresh leaves, so the result is a function of the
-/// start whose derivative only finite differences can give. Returns the adapted network.
-fn adapt_by_autodiff(algorithm: Algorithm, start: &MetaParams, t: &TaskTensors, alpha: f64, steps: usize) -> Network {
-    let lr = start.rates_by_param().map_or(Lr::Scalar(alpha), Lr::PerParam);
+/// start whose derivative only finite differences can give. Returns the network after each step,
+/// the last the adapted one (the start itself for no steps).
+fn adapt_by_autodiff(algorithm: Algorithm, start: &MetaParams, t: &TaskTensors, alpha: f64, steps: usize) -> Vec<Network> {
+    let lr = start.inner_lr(alpha);
     let head: Vec<ParamId> = {
         let mut ids = Ids(Vec::new());
         start.theta.head.visit(&mut ids);
         ids.0
     };
     let mut m = start.theta.clone().map(&mut Detach { leaf: true });
-    for _ in 0..steps {
+    let mut each = Vec::new();
+    for step in 0..steps {
         let mut g = autodiff_grads(&m, &m.loss(t.support_x.clone(), &t.support).backward());
         if algorithm == Algorithm::Anil {
             g.0.retain(|id, _| head.contains(id)); // only the head adapts
         }
-        m = m.map(&mut SgdStep { grads: &g, lr: &lr }).map(&mut Detach { leaf: true });
+        m = m.map(&mut SgdStep { grads: &g, lr: &lr, step }).map(&mut Detach { leaf: true });
+        each.push(m.clone());
     }
-    m
+    if each.is_empty() {
+        each.push(m);
+    }
+    each
 }
 
 struct Ids(Vec<ParamId>);
@@ -90,18 +107,35 @@ impl ModuleVisitor for Ids {
     }
 }
 
+/// MAML++'s pieces that change the meta-gradient, checked with it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlusPlus {
+    /// The meta-loss weighs the query loss after step j of k by w_j = j / (1 + … + k): weights
+    /// that differ from step to step, so that a weight given to the wrong step shows.
+    pub multi_step_loss: bool,
+    /// Learned per-step rates (MAML only), each drawn within ±50 % of α, so that a rate given to
+    /// the wrong tensor or step shows; they are among the coordinates compared.
+    pub per_step_rates: bool,
+}
+
 /// `device` must be configured for f64 (`Device::configure(FloatDType::F64)`) for the figures to
 /// mean anything; the meta-batch holds two tasks.
-pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: usize, coords: usize, seed: u64, device: &Device) -> GradcheckReport {
+pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: usize, plus: PlusPlus, coords: usize, seed: u64, device: &Device) -> GradcheckReport {
     let device = device.clone().autodiff();
     let (task_config, model_config, alpha) = setting(arch, filters);
-    let config = MamlConfig::new().with_algorithm(algorithm).with_inner_lr(alpha).with_inner_steps(inner_steps);
+    let step_loss_weights = (plus.multi_step_loss && algorithm != Algorithm::Reptile && inner_steps > 0).then(|| {
+        let total = (inner_steps * (inner_steps + 1) / 2) as f64;
+        (1..=inner_steps).map(|j| j as f64 / total).collect::<Vec<f64>>()
+    });
+    let config = MamlConfig::new().with_algorithm(algorithm).with_inner_lr(alpha).with_inner_steps(inner_steps).with_step_loss_weights(step_loss_weights.clone());
     let sampler = tasks::sampler(&task_config, &[], seed).expect("built-in tasks need no data");
     let mut rng = Rng::stream(seed, 7);
     let theta = Network::new(&model_config, sampler.input_shape(), sampler.outputs(), &mut rng, &device).expect("a valid model");
     // Meta-SGD's rates start away from one value, so that a rate mixed up with another shows
     let rates = (algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: alpha }).map(&mut Jitter { rng: Rng::stream(seed, 8), spread: 0.5 }));
-    let params = MetaParams { theta, rates };
+    let per_step_rates = plus.per_step_rates && algorithm == Algorithm::Maml;
+    let step_rates = per_step_rates.then(|| Jitter { rng: Rng::stream(seed, 9), spread: 0.5 }.map_float(step_rates(&theta, inner_steps, alpha)));
+    let params = MetaParams { theta, rates, step_rates };
     // the meta-gradients adapt both tasks at once (tiled weights); the references below adapt
     // each task alone
     let drawn: Vec<Task> = (0..2).map(|_| sampler.sample(Split::MetaTrain, &mut rng)).collect();
@@ -112,29 +146,56 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     }
     // the training path's meta-gradient (`maml::learners::meta_gradient`: the query set off the
     // graph, its gradient carried back through the inner loop), as the mean over the tasks
-    let meta_grads = |first_order: bool| -> Grads {
-        let config = config.clone().with_first_order(first_order);
+    let meta_grads = |config: MamlConfig| -> Grads {
         let sum = meta_gradient(&params, &drawn, sampler.input_shape(), &config, drawn.len());
         let mean = 1.0 / drawn.len() as f64;
         Grads(sum.direction.0.into_iter().map(|(id, g)| (id, g.mul_scalar(mean))).collect())
     };
-    let exact = meta_grads(false);
-    let first_order = meta_grads(true);
-    // F(θ, rates) by burn's autodiff, and the first-order reference ∇L_query(θ_k)
+    let exact = meta_grads(config.clone());
+    let first_order = meta_grads(config.clone().with_first_order(true));
+    // the multi-step loss without its earlier steps' terms: what the check must tell apart
+    let last_only = step_loss_weights.as_ref().map(|w| {
+        let mut last = vec![0.0; w.len()];
+        last[w.len() - 1] = w[w.len() - 1];
+        meta_grads(config.clone().with_step_loss_weights(Some(last)))
+    });
+    // each step's weight in F: the last step's loss alone, or the multi-step loss's
+    let weights = step_loss_weights.clone().unwrap_or_else(|| {
+        let mut w = vec![0.0; inner_steps.max(1)];
+        w[inner_steps.max(1) - 1] = 1.0;
+        w
+    });
+    // F(θ, rates) by burn's autodiff, and the first-order reference Σ_j w_j ∇L_query(θ_j)
     let meta_loss = |m: &MetaParams| -> f64 {
-        batch.iter().map(|t| scalar(adapt_by_autodiff(algorithm, m, t, alpha, inner_steps).loss(t.query_x.clone(), &t.query))).sum::<f64>() / batch.len() as f64
+        // a value only: the rates as constants, so that no graph is left behind unused (burn's
+        // autodiff cleans up such orphans in time that grows with the graph)
+        let m = m.clone().map(&mut Detach { leaf: false });
+        let per_task = |t: &TaskTensors| -> f64 {
+            let each = adapt_by_autodiff(algorithm, &m, t, alpha, inner_steps);
+            each.iter().zip(&weights).filter(|(_, w)| **w != 0.0).map(|(net, w)| w * scalar(net.loss(t.query_x.clone(), &t.query))).sum()
+        };
+        batch.iter().map(per_task).sum::<f64>() / batch.len() as f64
     };
     let mut fo_reference = Grads::default();
     for t in &batch {
-        let adapted = adapt_by_autodiff(algorithm, &params, t, alpha, inner_steps);
-        let g = autodiff_grads(&adapted, &adapted.loss(t.query_x.clone(), &t.query).backward());
-        fo_reference = fo_reference + Grads(g.0.into_iter().map(|(id, v)| (id, v.mul_scalar(1.0 / batch.len() as f64))).collect());
+        for (adapted, &w) in adapt_by_autodiff(algorithm, &params, t, alpha, inner_steps).iter().zip(&weights) {
+            if w == 0.0 {
+                continue;
+            }
+            let g = autodiff_grads(adapted, &adapted.loss(t.query_x.clone(), &t.query).backward());
+            fo_reference = fo_reference + Grads(g.0.into_iter().map(|(id, v)| (id, v.mul_scalar(w / batch.len() as f64))).collect());
+        }
     }
 
-    // sample coordinates over all parameters (θ, then the rates), every tensor at least once
+    // sample coordinates over all parameters (θ, then the rates), every tensor at least once,
+    // and per-step rates at every step
     let values = read_params(&params);
     let theta_tensors = read_params(&params.theta).len();
     let mut picks: Vec<(usize, usize)> = values.iter().enumerate().map(|(i, p)| (i, rng.int_below(p.values.len()))).collect();
+    if per_step_rates {
+        let last = values.len() - 1; // [1, steps, θ's tensors], visited last
+        picks.extend((0..inner_steps.max(1)).map(|k| (last, k * theta_tensors + rng.int_below(theta_tensors))));
+    }
     let total: usize = values.iter().map(|p| p.values.len()).sum();
     while picks.len() < coords.max(values.len()) {
         let mut flat = rng.int_below(total);
@@ -148,7 +209,7 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
         let minus = meta_loss(&params.clone().map(&mut Perturb { id, index, eps: -eps }));
         (plus - minus) / (2.0 * eps)
     };
-    let (mut max_rel_err, mut first_order_max_rel_err, mut second_order_effect) = (0f64, 0f64, 0f64);
+    let (mut max_rel_err, mut first_order_max_rel_err, mut second_order_effect, mut multi_step_effect) = (0f64, 0f64, 0f64, 0f64);
     let (mut compared, mut kinks_skipped) = (0, 0);
     for &(i, index) in &picks {
         let id = values[i].id;
@@ -160,6 +221,9 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
         compared += 1;
         let e = value(&exact, i, index);
         max_rel_err = max_rel_err.max(rel_err(e, fd));
+        if let Some(last) = &last_only {
+            multi_step_effect = multi_step_effect.max(rel_err(value(last, i, index), e));
+        }
         // ANIL's body is not adapted, so it has no gradient of its own in θ_k: compare it too
         if i < theta_tensors && fo_reference.0.contains_key(&id) {
             let fo = value(&first_order, i, index);
@@ -167,7 +231,7 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
             second_order_effect = second_order_effect.max(rel_err(fo, e));
         }
     }
-    GradcheckReport { algorithm, model: arch, inner_steps, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect }
+    GradcheckReport { algorithm, model: arch, inner_steps, step_loss_weights, per_step_rates, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect, multi_step_effect }
 }
 
 /// Reptile's direction Σ_i (θ − θ'_i) from the outer loop (tasks tiled, `maml::learners`) against
@@ -177,7 +241,8 @@ fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], sha
     let start = Grads::values(&params.theta);
     let mut reference = Grads::default();
     for t in batch {
-        let adapted = Grads::values(&adapt_by_autodiff(Algorithm::Reptile, params, t, config.inner_lr, config.inner_steps));
+        let each = adapt_by_autodiff(Algorithm::Reptile, params, t, config.inner_lr, config.inner_steps);
+        let adapted = Grads::values(each.last().expect("the adapted network"));
         reference = reference + Grads(adapted.0.into_iter().map(|(id, after)| (id, start.0[&id].clone() - after)).collect());
     }
     let mut max_rel_err = 0f64;
@@ -188,7 +253,19 @@ fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], sha
             coords += 1;
         }
     }
-    GradcheckReport { algorithm: Algorithm::Reptile, model: arch, inner_steps: config.inner_steps, coords, kinks_skipped: 0, max_rel_err, first_order_max_rel_err: 0.0, second_order_effect: 0.0 }
+    GradcheckReport {
+        algorithm: Algorithm::Reptile,
+        model: arch,
+        inner_steps: config.inner_steps,
+        step_loss_weights: None,
+        per_step_rates: false,
+        coords,
+        kinks_skipped: 0,
+        max_rel_err,
+        first_order_max_rel_err: 0.0,
+        second_order_effect: 0.0,
+        multi_step_effect: 0.0,
+    }
 }
 
 /// Adds uniform noise of ± `spread` times each value (Meta-SGD's rates in the check).

@@ -69,6 +69,14 @@ pub struct Settings {
     /// Derivative-order annealing (MAML++): first-order for this many meta-iterations, then exact.
     #[arg(long, value_name = "ITERATIONS")]
     pub first_order_until: Option<usize>,
+    /// The multi-step loss (MAML++): the query loss after every inner step weighted into the
+    /// meta-objective, annealed over this many meta-iterations towards the last step's alone.
+    #[arg(long, value_name = "ITERATIONS")]
+    pub multi_step_loss: Option<usize>,
+    /// Per-layer per-step learned inner rates (MAML++'s LSLR), one per parameter tensor and
+    /// inner step (MAML only); the steps past the training ones take the last step's.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub per_step_rates: Option<bool>,
     /// Omniglot: add each character rotated by 90°, 180° and 270° as new classes, as in the
     /// paper [default: true; `--rotations false` turns it off].
     #[arg(long, value_name = "BOOL")]
@@ -141,6 +149,14 @@ impl Settings {
             grad_clip: self.grad_clip.or(current.grad_clip),
             meta_lr_cosine: self.meta_lr_cosine.or(current.meta_lr_cosine),
             first_order_until: self.first_order_until.or(current.first_order_until),
+            multi_step_loss: self.multi_step_loss.or(current.multi_step_loss),
+            step_loss_weights: current.step_loss_weights.clone(),
+            // as many steps' rates as the run trains with, once set: their number is a shape
+            per_step_rates: match self.per_step_rates {
+                Some(true) => current.per_step_rates.or(Some(inner_steps)),
+                Some(false) => None,
+                None => current.per_step_rates,
+            },
         }
     }
 
@@ -166,6 +182,8 @@ impl Settings {
             grad_clip: o.grad_clip,
             meta_lr_cosine: o.meta_lr_cosine,
             first_order_until: o.first_order_until,
+            multi_step_loss: o.multi_step_loss,
+            per_step_rates: o.per_step_rates.map(|_| true),
             rotations: Some(t.rotations),
             within_alphabet: Some(t.within_alphabet),
             different_drawers: Some(t.different_drawers),
@@ -202,7 +220,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `rotations`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `rotations`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -275,7 +293,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "meta_lr_cosine", "first_order_until", "rotations"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "rotations"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

@@ -189,6 +189,9 @@ impl Trainer {
         if maml.algorithm != self.config.maml.algorithm {
             return Err(TrainError::Config(format!("the algorithm is the run's ({}): changing it starts a new run", self.config.maml.algorithm)));
         }
+        if maml.per_step_rates != self.config.maml.per_step_rates {
+            return Err(TrainError::Config("the learned per-step rates are the run's: adding, dropping or resizing them starts a new run".into()));
+        }
         let mut config = self.config.clone();
         config.maml = maml;
         config.validate().map_err(TrainError::Config)?;
@@ -350,7 +353,7 @@ impl Trainer {
     /// from a copy of the task stream, so the run goes on as it would have.
     pub fn compare_gradients(&self) -> Pending<'static, Comparison> {
         let tasks = self.meta_batch(&mut self.rng.clone());
-        compare(&self.learner.params, &tasks, self.sampler.input_shape(), &self.config.maml, &self.shares())
+        compare(&self.learner.params, &tasks, self.sampler.input_shape(), &self.config.maml.at(self.learner.iteration), &self.shares())
     }
 
     /// `compare_gradients` planned for the page's workers, as `plan_step` plans a meta-iteration:
@@ -361,7 +364,7 @@ impl Trainer {
     /// units (`compare_learners`, of learners).
     pub fn plan_compare(&mut self) -> usize {
         let tasks = self.meta_batch(&mut self.rng.clone());
-        let variants = variants(&self.config.maml);
+        let variants = variants(&self.config.maml.at(self.learner.iteration));
         let units = self.shares().parts(&tasks).len();
         let sums = variants.iter().map(|_| (0..units).map(|_| None).collect()).collect();
         self.compare_plan = Some(ComparePlan { tasks, variants, sums, version: self.version });
@@ -588,6 +591,11 @@ impl Trainer {
                     "{whose} are of a {} run and this run is {}: only Meta-SGD has learned rates; choose the algorithm {} to load them",
                     w.config.maml.algorithm, self.config.maml.algorithm, w.config.maml.algorithm
                 )));
+            }
+            let steps = |s: Option<usize>| s.map_or("no learned per-step rates".to_string(), |k| format!("learned per-step rates for {k} inner steps"));
+            let (theirs_steps, mine_steps) = (w.config.maml.per_step_rates, self.config.maml.per_step_rates);
+            if theirs_steps != mine_steps {
+                return Err(TrainError::Weights(format!("{whose} have {} and this run has {}: train with the same to load them", steps(theirs_steps), steps(mine_steps))));
             }
             return Err(TrainError::Weights(format!(
                 "{whose} belong to another model ({} with {} filters / {} hidden units, {} outputs, {}) and do not fit this one ({} with {} filters / {} hidden units, {} outputs, {})",

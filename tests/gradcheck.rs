@@ -1,18 +1,23 @@
 //! Every meta-learner's meta-gradient equals central finite differences (f64); first-order equals ∇L_query(θ').
 //!
 //! MAML, ANIL and Meta-SGD (θ and its learned rates) on the MLP, conv4 and seed-cnn with 1 and 3
-//! inner steps; Reptile's direction against the same inner steps taken task by task.
+//! inner steps, and with MAML++'s multi-step loss over 3; Reptile's direction against the same
+//! inner steps taken task by task.
 
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use maml_lab::config::{Algorithm, Arch};
-use maml_lab::gradcheck::{GradcheckReport, gradcheck};
+use maml_lab::gradcheck::{GradcheckReport, PlusPlus, gradcheck};
 
 fn check(algorithm: Algorithm, arch: Arch, inner_steps: usize) -> GradcheckReport {
+    check_with(algorithm, arch, inner_steps, PlusPlus::default())
+}
+
+fn check_with(algorithm: Algorithm, arch: Arch, inner_steps: usize, plus: PlusPlus) -> GradcheckReport {
     let mut device = Device::flex();
     let _ = device.configure(FloatDType::F64); // every test of this binary runs in f64
-    let r = gradcheck(algorithm, arch, 3, inner_steps, 10, 1, &device);
-    let what = format!("{algorithm}, {arch}, {inner_steps} steps");
+    let r = gradcheck(algorithm, arch, 3, inner_steps, plus, 10, 1, &device);
+    let what = format!("{algorithm}, {arch}, {inner_steps} steps, {plus:?}");
     assert!(r.coords >= 8, "{what}: too few coordinates compared ({} compared, {} at kinks)", r.coords, r.kinks_skipped);
     assert!(r.max_rel_err <= 1e-5, "{what}: exact meta-gradient vs finite differences: {:e}", r.max_rel_err);
     if algorithm != Algorithm::Reptile {
@@ -49,4 +54,31 @@ fn meta_sgd_in_theta_and_in_its_rates() {
 #[test]
 fn reptile_direction() {
     all_models(Algorithm::Reptile);
+}
+
+/// MAML++'s multi-step loss: Σ_j w_j L_query(θ_j) differentiated through every step, exact and
+/// first-order, for the learners it applies to; and the earlier steps' terms large enough that
+/// leaving them out would fail the check.
+#[test]
+fn multi_step_loss() {
+    for algorithm in [Algorithm::Maml, Algorithm::Anil, Algorithm::MetaSgd] {
+        for arch in [Arch::Mlp, Arch::Conv4] {
+            let r = check_with(algorithm, arch, 3, PlusPlus { multi_step_loss: true, per_step_rates: false });
+            assert_eq!(r.step_loss_weights.as_deref(), Some(&[1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0][..]));
+            assert!(r.multi_step_effect > 1e-2, "{algorithm}, {arch}: the earlier steps' losses too small to test ({:e})", r.multi_step_effect);
+        }
+    }
+}
+
+/// MAML++'s learned per-layer per-step inner rates: the meta-gradient with respect to θ and to
+/// every step's rates (each a different value) equals finite differences, alone and with the
+/// multi-step loss, over one and three steps.
+#[test]
+fn per_step_rates() {
+    for arch in [Arch::Mlp, Arch::Conv4] {
+        for (steps, multi_step_loss) in [(1, false), (3, false), (3, true)] {
+            let r = check_with(Algorithm::Maml, arch, steps, PlusPlus { multi_step_loss, per_step_rates: true });
+            assert!(r.per_step_rates);
+        }
+    }
 }

@@ -50,7 +50,7 @@ fn meta_batch(config: &TrainerConfig, layout: &'static dyn Layout) -> Vec<(Strin
     let device = device.autodiff();
     let mut rng = Rng::stream(7, 1);
     let theta = Network::new(&config.model, shape, s.outputs(), &mut rng, &device).unwrap().in_layout(layout);
-    let params = MetaParams { theta, rates: None };
+    let params = MetaParams::theta_only(theta);
     let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
     let share = if config.maml.algorithm == Algorithm::Reptile { reptile_direction } else { meta_gradient };
     let sum = share(&params, &tasks, shape, &config.maml, 2);

@@ -84,7 +84,7 @@ fn measure(config: &TrainerConfig, eval_tasks: usize) -> (u64, u64) {
     let device = Device::flex().autodiff();
     let mut rng = Rng::stream(1, 1);
     let theta = Network::new(&config.model, shape, s.outputs(), &mut rng, &device).unwrap();
-    let params = MetaParams { theta, rates: None };
+    let params = MetaParams::theta_only(theta);
     let tasks: Vec<Task> = (0..config.maml.meta_batch).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
     let m = &config.maml;
     let at_once = Shares::new(&config.model, 1, &device, Layout::Units).at_once(tasks.len(), tasks[0].support.n + tasks[0].query.n);

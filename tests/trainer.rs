@@ -320,3 +320,128 @@ fn derivative_order_annealing_is_first_order_then_exact() {
         assert_ne!(values(&a[2]), values(third), "{kind}: the third meta-iteration should be exact");
     }
 }
+
+/// The multi-step loss's annealed weights (MAML++'s `get_per_step_loss_importance_vector`):
+/// uniform at the start, summing to 1 throughout, the earlier steps down to 0.03/K at the end.
+#[test]
+fn the_multi_step_loss_weights_anneal_from_uniform_to_the_last_step() {
+    use maml_lab::config::multi_step_loss_weights as w;
+    let close = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+    assert!(close(&w(4, 0, 100), &[0.25; 4]));
+    assert!(close(&w(4, 50, 100), &[0.125, 0.125, 0.125, 0.625]));
+    assert!(close(&w(4, 100, 100), &[0.0075, 0.0075, 0.0075, 0.9775]));
+    assert!(close(&w(4, 500, 100), &w(4, 100, 100)), "it stays annealed after");
+    assert!(close(&w(1, 0, 10), &[1.0]), "one step: its loss alone");
+    for i in 0..=120 {
+        let v = w(3, i, 100);
+        assert!((v.iter().sum::<f64>() - 1.0).abs() < 1e-12, "iteration {i}: {v:?}");
+    }
+}
+
+/// The weights file after each of `n` meta-iterations of `config`, with the multi-step loss's
+/// weights set by hand before each one to `weights(i)`.
+fn weights_by_hand(config: &TrainerConfig, n: usize, weights: impl Fn(usize) -> Option<Vec<f64>>) -> Vec<Vec<u8>> {
+    let mut t = Trainer::new(config.clone(), &[], &Device::flex()).unwrap();
+    (0..n)
+        .map(|i| {
+            t.set_maml(MamlConfig { step_loss_weights: weights(i), ..t.config().maml.clone() }).unwrap();
+            t.step().wait().unwrap();
+            t.weights().wait()
+        })
+        .collect()
+}
+
+/// `--multi-step-loss N`: each meta-iteration weighs the query losses after every inner step
+/// with that iteration's annealed weights (the meta-gradient itself: tests/gradcheck.rs); with
+/// one inner step it is the plain run, bit for bit; Reptile and navigation refuse it.
+#[test]
+fn the_multi_step_loss_follows_its_schedule() {
+    let mut plain = small(TaskKind::Glyphs);
+    plain.maml.inner_steps = 2;
+    let mut msl = plain.clone();
+    msl.maml.multi_step_loss = Some(2);
+    msl.validate().unwrap();
+    let schedule = |i| Some(maml_lab::config::multi_step_loss_weights(2, i, 2));
+    let (annealed, by_hand) = (weights_each(&msl, 3, None), weights_by_hand(&plain, 3, schedule));
+    for i in 0..3 {
+        assert_eq!(values(&annealed[i]), values(&by_hand[i]), "meta-iteration {}", i + 1);
+    }
+    assert_ne!(values(&annealed[0]), values(&weights_each(&plain, 1, None)[0]), "the earlier step's loss counts");
+    // and the weights by hand are not ignored: the uniform ones throughout are another run
+    let uniform = weights_by_hand(&plain, 3, |_| Some(vec![0.5, 0.5]));
+    assert_eq!(values(&uniform[0]), values(&annealed[0]), "the schedule starts uniform");
+    assert_ne!(values(&uniform[2]), values(&annealed[2]), "and then anneals");
+
+    let mut one = small(TaskKind::Glyphs);
+    let plain_one = weights_each(&one, 2, None);
+    one.maml.multi_step_loss = Some(5);
+    assert_eq!(values(&weights_each(&one, 2, None)[1]), values(&plain_one[1]), "one inner step: the plain run");
+
+    let refused = |c: &TrainerConfig, why: &str| assert!(c.validate().unwrap_err().contains(why), "{:?}", c.validate());
+    let mut c = small(TaskKind::Glyphs).with_algorithm(maml_lab::config::Algorithm::Reptile);
+    c.maml.multi_step_loss = Some(5);
+    refused(&c, "Reptile");
+    let mut c = small(TaskKind::Navigation);
+    c.maml.multi_step_loss = Some(5);
+    refused(&c, "navigation");
+    let mut c = small(TaskKind::Glyphs);
+    c.maml.multi_step_loss = Some(0);
+    refused(&c, "at least 1 meta-iteration");
+    let mut c = small(TaskKind::Glyphs);
+    c.maml.step_loss_weights = Some(vec![1.0, 1.0]);
+    refused(&c, "one per inner step");
+}
+
+/// MAML++'s learned per-layer per-step inner rates (`--per-step-rates`; the meta-gradient itself:
+/// tests/gradcheck.rs). They start at α, so a fresh run's first meta-iteration moves θ as the
+/// plain run's, bit for bit, and moves the rates too; the steps past the learned ones take the
+/// last step's rates; the weights file carries them, and a file without them is refused.
+#[test]
+fn per_step_rates_start_at_alpha_and_are_learned() {
+    let mut plain = small(TaskKind::Glyphs);
+    plain.maml.inner_steps = 2;
+    let mut lslr = plain.clone();
+    lslr.maml.per_step_rates = Some(2);
+    lslr.validate().unwrap();
+    let (p, l) = (values(&weights_each(&plain, 1, None)[0]), values(&weights_each(&lslr, 1, None)[0]));
+    let rates = l.last().unwrap();
+    assert_eq!(l.len(), p.len() + 1, "the rates are one tensor more");
+    assert_eq!(&l[..p.len()], &p[..], "θ's first step is the plain run's");
+    assert_eq!(rates.len(), 2 * p.len(), "a rate per parameter tensor and step");
+    assert!(rates.iter().all(|&r| r != plain.maml.inner_lr as f32), "every rate moved from α: {rates:?}");
+
+    // the second step's rates zeroed by hand: after the first step, adaptation stands still
+    let mut t = Trainer::new(lslr.clone(), &[], &Device::flex()).unwrap();
+    let mut w = Weights::decode(&t.weights().wait()).unwrap();
+    let tensors = p.len();
+    w.values.last_mut().unwrap()[tensors..].fill(0.0);
+    t.load_weights(&w.encode()).unwrap();
+    let moving = Trainer::new(plain.clone(), &[], &Device::flex()).unwrap().evaluate(3, 1, maml_lab::Start::MetaLearned).wait();
+    let report = t.evaluate(3, 4, maml_lab::Start::MetaLearned).wait();
+    for (task, alone) in report.tasks.iter().zip(&moving.tasks) {
+        assert_eq!(task.loss[1], alone.loss[1], "the first step at α");
+        assert_ne!(task.loss[1], task.loss[0]);
+        assert!(task.loss[2..].iter().all(|&l| l == task.loss[1]), "steps 2 to 4 take the second step's rates, 0: {:?}", task.loss);
+    }
+
+    // the weights of a run without them, and the other way round, are refused with the reason
+    let mut other = Trainer::new(plain.clone(), &[], &Device::flex()).unwrap();
+    let err = other.load_weights(&t.weights().wait()).unwrap_err().to_string();
+    assert!(err.contains("learned per-step rates for 2 inner steps") && err.contains("this run has no learned per-step rates"), "{err}");
+    assert!(t.load_weights(&other.weights().wait()).is_err());
+    // nor can a live change add, drop or resize them
+    let err = t.set_maml(MamlConfig { per_step_rates: Some(3), inner_steps: 3, ..lslr.maml.clone() }).unwrap_err().to_string();
+    assert!(err.contains("per-step rates are the run's"), "{err}");
+    t.set_maml(MamlConfig { inner_steps: 3, ..lslr.maml.clone() }).unwrap();
+    t.step().wait().unwrap(); // the third step takes the second's rates
+
+    let refused = |c: &TrainerConfig, why: &str| assert!(c.validate().unwrap_err().contains(why), "{:?}", c.validate());
+    for algorithm in [maml_lab::config::Algorithm::Anil, maml_lab::config::Algorithm::MetaSgd, maml_lab::config::Algorithm::Reptile] {
+        let mut c = small(TaskKind::Glyphs).with_algorithm(algorithm);
+        c.maml.per_step_rates = Some(1);
+        refused(&c, "MAML's");
+    }
+    let mut c = small(TaskKind::Glyphs);
+    c.maml.per_step_rates = Some(0);
+    refused(&c, "at least 1 inner step");
+}

@@ -3,7 +3,7 @@
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 
-use super::params::{Detach, Fill, MetaParams, Tile};
+use super::params::{Detach, Fill, MetaParams, Tile, step_rates};
 use crate::config::{Algorithm, MamlConfig};
 use crate::model::{Grads, Network, Target};
 use crate::tasks::{InputShape, Labels, Set, Task};
@@ -64,21 +64,23 @@ pub struct Inner {
     support: Target,
     lr: Lr,
     first_order: bool,
+    /// Inner steps taken so far (per-step rates: which step's rates the next one takes).
+    steps: usize,
 }
 
 impl Inner {
     /// The start of the inner loop from the meta-parameters (one task) for the tasks of `t`.
     pub fn start(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Self {
         let theta = tile(&params.theta, t.tasks);
-        let lr = params.rates_by_param().map_or(Lr::Scalar(config.inner_lr), Lr::PerParam);
+        let lr = params.inner_lr(config.inner_lr);
         let (support, first_order) = (t.support.clone(), config.first_order);
         let (query_x, query_features) = (t.query_x.clone(), Default::default());
         if config.algorithm == Algorithm::Anil {
             // the body's features are computed once, from θ; only the head steps
             let support_x = theta.body(t.support_x.clone());
-            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x, query_features, support, lr, first_order }
+            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x, query_features, support, lr, first_order, steps: 0 }
         } else {
-            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x, query_features, support, lr, first_order }
+            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x, query_features, support, lr, first_order, steps: 0 }
         }
     }
 
@@ -98,7 +100,8 @@ impl Inner {
             (self.fast.clone(), self.support_x.clone())
         };
         let grads = at.loss_and_grads(x, &self.support).grads;
-        self.fast = self.fast.map(&mut SgdStep { grads: &grads, lr: &self.lr });
+        self.fast = self.fast.map(&mut SgdStep { grads: &grads, lr: &self.lr, step: self.steps });
+        self.steps += 1;
         self
     }
 
@@ -152,27 +155,35 @@ pub fn adapt(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Inner
     (0..config.inner_steps).fold(Inner::start(params, t, config), |inner, _| inner.step())
 }
 
-/// The meta-parameters a run starts from with θ: θ itself, and for Meta-SGD a learned inner
-/// learning rate per parameter, each starting at α.
+/// The meta-parameters a run starts from with θ: θ itself, for Meta-SGD a learned inner
+/// learning rate per parameter, and with per-step rates (MAML++'s LSLR) one per parameter
+/// tensor and inner step; every rate starts at α.
 pub fn meta_params(theta: Network, config: &MamlConfig) -> MetaParams {
     let rates = (config.algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: config.inner_lr }));
-    MetaParams { theta, rates }
+    let step_rates = config.per_step_rates.map(|steps| step_rates(&theta, steps, config.inner_lr));
+    MetaParams { theta, rates, step_rates }
 }
 
-/// The inner learning rate: one α for every parameter, or one per parameter (Meta-SGD).
+/// The inner learning rate: one α for every parameter, one per parameter (Meta-SGD), or one per
+/// parameter tensor and inner step (MAML++'s LSLR).
 #[derive(Clone, Debug)]
 pub enum Lr {
     Scalar(f64),
     /// Rates keyed by θ's parameter ids, each with one task (broadcast over the tasks).
     PerParam(Grads),
+    /// For each inner step, a rate of one element per θ's parameter id (broadcast over the
+    /// parameter and the tasks); the steps after the last take the last one's.
+    PerStep(Vec<Grads>),
 }
 
 /// θ' = θ − α g for every parameter with a gradient. `Param::map` keeps the tensor's lineage,
 /// so θ' stays connected to θ; with tracked g (exact MAML) the meta-gradient flows through g
-/// too, and with tracked rates (Meta-SGD) through α.
+/// too, and with tracked rates (Meta-SGD, per-step rates) through α.
 pub struct SgdStep<'a> {
     pub grads: &'a Grads,
     pub lr: &'a Lr,
+    /// The inner step this is (0 for the first): which of per-step rates apply.
+    pub step: usize,
 }
 
 impl ModuleMapper for SgdStep<'_> {
@@ -188,6 +199,12 @@ impl ModuleMapper for SgdStep<'_> {
                 let mut one = g.dims();
                 one[0] = 1;
                 let rate = rate.reshape(one).expand(g.dims());
+                param.map(|t| t - g * rate)
+            }
+            Lr::PerStep(steps) => {
+                let rates = &steps[self.step.min(steps.len() - 1)];
+                let rate = rates.0.get(&param.id).expect("a rate per parameter tensor").clone();
+                let rate = rate.reshape([1; D]).expand(g.dims());
                 param.map(|t| t - g * rate)
             }
         }

@@ -156,7 +156,7 @@ impl Plane {
     /// The summed query loss after adaptation at θ + a·u + b·v.
     fn loss_at(&self, a: f64, b: f64) -> Tensor<1> {
         let theta = self.origin.theta.clone().map(&mut Offset { terms: vec![(&self.u, a), (&self.v, b)] });
-        let params = MetaParams { theta, rates: self.origin.rates.clone() };
+        let params = MetaParams { theta, rates: self.origin.rates.clone(), step_rates: self.origin.step_rates.clone() };
         let adapted = adapt(&params, &self.tasks, &self.config);
         self.tasks.query.loss(adapted.query_outputs()).sum()
     }
@@ -192,7 +192,7 @@ pub fn plane(learner: &MetaLearner, tasks: Vec<Task>, shape: InputShape, config:
     let device = theta.device();
     let order = Order::of(theta);
     let n_tasks = tasks.len() as f64;
-    let without_rates = |p: &MetaParams| MetaParams { theta: p.theta.clone(), rates: None };
+    let without_rates = |p: &MetaParams| MetaParams::theta_only(p.theta.clone());
 
     // the run's own exact and first-order meta-gradients (Reptile's exact counterpart is MAML's)
     let own = if config.algorithm == Algorithm::Reptile { Algorithm::Maml } else { config.algorithm };

@@ -3,7 +3,7 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 
-use super::adapt::{TaskTensors, adapt};
+use super::adapt::{Inner, TaskTensors, adapt};
 use super::outer::{MetaLearner, Readings, update};
 use super::params::{Detach, MetaParams, autodiff_grads};
 use super::shares::{Shares, Sum};
@@ -36,18 +36,40 @@ pub(super) fn maml(learner: &mut MetaLearner, sample: &mut dyn FnMut() -> Task, 
 /// autodiff carries it back through the inner loop alone, as the gradient of Σ_i ⟨θ'_i, g'_i⟩:
 /// the vector-Jacobian product (dθ'_i/dθ)ᵀ g'_i, which is the meta-gradient (the chain rule,
 /// exactly). The query's forward records no graph and keeps only what its backward needs.
+///
+/// With the multi-step loss (`MamlConfig::step_loss_weights`, MAML++) the loss differentiated is
+/// Σ_k w_k L_query(θ'_k) over the inner steps k = 1..K, and the product Σ_k w_k ⟨θ'_k, g'_k⟩,
+/// each step's query gradient taken at that step's fast weights; the loss and number correct
+/// reported are still those after the last step.
 pub fn meta_gradient(params: &MetaParams, tasks: &[Task], shape: InputShape, config: &MamlConfig, at_once: usize) -> Sum {
     let leaves = params.clone().map(&mut Detach { leaf: true });
     let (mut loss, mut correct, mut product) = (None::<Tensor<1>>, None::<Tensor<1>>, None::<Tensor<1>>);
     for chunk in tasks.chunks(at_once) {
         let t = TaskTensors::new(chunk, shape, &params.theta.device());
-        let adapted = adapt(&leaves, &t, config); // 5-7: the support set D
-        let (net, x) = adapted.query_network(); // 8: the query set D'
         let target = t.query.inner();
-        let query = net.valid().loss_and_grads(x.inner(), &target);
-        accumulate(&mut correct, target.correct(query.outputs));
-        accumulate(&mut loss, Some(query.loss));
-        accumulate(&mut product, Some(inner_product(&net, &query.grads)));
+        // 8: the query set D' at the fast weights after the last inner step, its loss and
+        // number correct reported; with the multi-step loss also after every earlier step,
+        // each gradient w_k times
+        let mut score = |adapted: &Inner, weight: f64, last: bool| {
+            let (net, x) = adapted.query_network();
+            let query = net.valid().loss_and_grads(x.inner(), &target);
+            let term = inner_product(&net, &query.grads);
+            accumulate(&mut product, Some(if weight == 1.0 { term } else { term.mul_scalar(weight) }));
+            if last {
+                accumulate(&mut correct, target.correct(query.outputs));
+                accumulate(&mut loss, Some(query.loss));
+            }
+        };
+        match &config.step_loss_weights {
+            None => score(&adapt(&leaves, &t, config), 1.0, true), // 5-7: the support set D
+            Some(weights) => {
+                let mut adapted = Inner::start(&leaves, &t, config);
+                for (k, &w) in weights.iter().enumerate() {
+                    adapted = adapted.step();
+                    score(&adapted, w, k + 1 == weights.len());
+                }
+            }
+        }
     }
     let loss = loss.expect("a part of a meta-batch has at least one task");
     let direction = autodiff_grads(&leaves, &product.expect("some tasks").backward());

@@ -1,20 +1,79 @@
-//! What the outer loop learns (θ, and Meta-SGD's rates), and maps over every parameter: filling, tiling over tasks, detaching, collecting burn's gradients.
+//! What the outer loop learns (θ, Meta-SGD's rates, MAML++'s per-step rates), and maps over every parameter: filling, tiling over tasks, detaching, collecting burn's gradients.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 
 use crate::model::{Grads, Network};
 
-/// The meta-parameters: θ, and for Meta-SGD a learned inner learning rate per parameter (a
-/// network of θ's shapes whose values are rates). Adam updates both.
+/// The meta-parameters: θ, for Meta-SGD a learned inner learning rate per parameter (a network
+/// of θ's shapes whose values are rates), and with per-step rates (MAML++'s LSLR) a learned
+/// rate per parameter tensor and inner step, `[1, steps, θ's tensors]` in θ's visit order. Adam
+/// updates them all.
 #[derive(Module, Debug)]
 pub struct MetaParams {
     pub theta: Network,
     pub rates: Option<Network>,
+    pub step_rates: Option<Param<Tensor<3>>>,
+}
+
+/// Per-step rates of `steps` inner steps for every parameter tensor of `theta`, all `value`, as
+/// a new parameter.
+pub fn step_rates(theta: &Network, steps: usize, value: f64) -> Param<Tensor<3>> {
+    Param::from_tensor(Tensor::full([1, steps.max(1), tensors(theta)], value, &theta.device()))
+}
+
+/// How many parameter tensors `net` has.
+pub fn tensors<M: Module>(net: &M) -> usize {
+    struct Count(usize);
+    impl ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
+            self.0 += 1;
+        }
+    }
+    let mut c = Count(0);
+    net.visit(&mut c);
+    c.0
 }
 
 impl MetaParams {
+    /// θ alone, without learned rates.
+    pub fn theta_only(theta: Network) -> Self {
+        Self { theta, rates: None, step_rates: None }
+    }
+
+    /// The inner loop's learning rate: α, or the learned rates (Meta-SGD's, or per step).
+    pub fn inner_lr(&self, alpha: f64) -> super::adapt::Lr {
+        use super::adapt::Lr;
+        if let Some(rates) = self.rates_by_param() {
+            return Lr::PerParam(rates);
+        }
+        match self.step_rates_by_param() {
+            Some(steps) => Lr::PerStep(steps),
+            None => Lr::Scalar(alpha),
+        }
+    }
+
+    /// The per-step rates keyed by the ids of θ's parameters, one `Grads` per inner step, each
+    /// rate a one-element slice of the parameter (tracked: the meta-gradient reaches it).
+    pub fn step_rates_by_param(&self) -> Option<Vec<Grads>> {
+        let rates = self.step_rates.as_ref()?.val();
+        let [_, steps, _] = rates.dims();
+        struct Ids(Vec<ParamId>);
+        impl ModuleVisitor for Ids {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.push(p.id);
+            }
+        }
+        let mut ids = Ids(Vec::new());
+        self.theta.visit(&mut ids);
+        Some(
+            (0..steps)
+                .map(|k| Grads(ids.0.iter().enumerate().map(|(i, id)| (*id, rates.clone().slice([0..1, k..k + 1, i..i + 1]).reshape([1]))).collect()))
+                .collect(),
+        )
+    }
+
     /// Meta-SGD's rates keyed by the ids of the θ parameters they belong to.
     pub fn rates_by_param(&self) -> Option<Grads> {
         let rates = self.rates.as_ref()?;
@@ -77,6 +136,36 @@ pub fn rate_summaries(rates: &Network) -> crate::pending::Pending<'static, Vec<R
     crate::pending::Pending::new(c.stats, move |v| {
         names.into_iter().zip(v.chunks(3)).map(|(name, s)| RateSummary { name, mean: s[0], min: s[1], max: s[2] }).collect()
     })
+}
+
+/// The learned per-step rates (MAML++'s LSLR) of each of θ's parameter tensors, by name (e.g.
+/// `blocks.0.conv.weight`), one rate per inner step, pending their read.
+pub fn step_rate_table(params: &MetaParams) -> Option<crate::pending::Pending<'static, Vec<(String, Vec<f64>)>>> {
+    #[derive(Default)]
+    struct Names {
+        path: Vec<String>,
+        names: Vec<String>,
+    }
+    impl ModuleVisitor for Names {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
+            self.names.push(self.path.join("."));
+        }
+    }
+    let rates = params.step_rates.as_ref()?.val().detach();
+    let [_, steps, tensors] = rates.dims();
+    let mut n = Names::default();
+    params.theta.visit(&mut n);
+    let names = n.names;
+    let flat = if rates.is_autodiff() { rates.inner() } else { rates }.reshape([steps * tensors]);
+    Some(crate::pending::Pending::new(vec![flat], move |v| {
+        names.into_iter().enumerate().map(|(i, name)| (name, (0..steps).map(|k| v[k * tensors + i]).collect())).collect()
+    }))
 }
 
 /// A network of `net`'s shapes with every value `value`, as new parameters (ids of their own):

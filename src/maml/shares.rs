@@ -258,7 +258,7 @@ mod tests {
             let s = sampler(&config.task, &[], 0).unwrap();
             let mut rng = Rng::stream(7, 7);
             let theta = Network::new(&config.model, s.input_shape(), s.outputs(), &mut rng, &device).unwrap();
-            let net = MetaParams { theta, rates: None };
+            let net = MetaParams::theta_only(theta);
             let tasks: Vec<Task> = (0..5).map(|_| s.sample(Split::MetaTrain, &mut rng)).collect();
             let m = &config.maml;
 

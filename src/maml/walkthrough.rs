@@ -82,7 +82,7 @@ pub fn walk(params: &MetaParams, task: &Task, shape: InputShape, config: &MamlCo
     // L(θ) and ∇L(θ), tracked: a function of θ
     let support = theta.loss_and_grads(t.support_x.clone(), &t.support);
     // θ' = θ − α ∇L(θ)
-    let adapted = theta.clone().map(&mut SgdStep { grads: &support.grads, lr: &Lr::Scalar(alpha) });
+    let adapted = theta.clone().map(&mut SgdStep { grads: &support.grads, lr: &Lr::Scalar(alpha), step: 0 });
     // L'(θ') and ∇L'(θ') off the graph: constants
     let plain_adapted = adapted.valid();
     let query = plain_adapted.loss_and_grads(t.query_x.clone().inner(), &t.query.inner());
@@ -93,8 +93,8 @@ pub fn walk(params: &MetaParams, task: &Task, shape: InputShape, config: &MamlCo
     let hvp = autodiff_grads(&theta, &dot_with(&theta, &support.grads, &query.grads).backward());
 
     // the meta-gradient training computes, through θ' itself
-    let config = MamlConfig { algorithm: Algorithm::Maml, inner_lr: alpha, inner_steps: 1, first_order: false, grad_clip: None, ..config.clone() };
-    let one = MetaParams { theta: params.theta.clone(), rates: None };
+    let config = MamlConfig { algorithm: Algorithm::Maml, inner_lr: alpha, inner_steps: 1, first_order: false, grad_clip: None, step_loss_weights: None, ..config.clone() };
+    let one = MetaParams::theta_only(params.theta.clone());
     let training = meta_gradient(&one, std::slice::from_ref(task), shape, &config, 1).direction;
 
     let (order, plain_device) = (Order::of(&theta), device.clone().inner());

@@ -134,7 +134,7 @@ fn reference(theta: &Policy, sample: &MetaSample, coefficients: &[f64], inner: &
         }
         let objective = (log_prob * r.rows(r.inner_weights(estimator.discount), &device)).sum();
         let g = autodiff_grads(&fast, &objective.backward());
-        fast = fast.map(&mut SgdStep { grads: &g, lr: &Lr::Scalar(-inner.alpha) }).map(&mut Detach { leaf: true });
+        fast = fast.map(&mut SgdStep { grads: &g, lr: &Lr::Scalar(-inner.alpha), step: 0 }).map(&mut Detach { leaf: true });
     }
     let post = &sample.post;
     let (x, a) = post.tensors(&fast.device());

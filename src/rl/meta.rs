@@ -99,7 +99,7 @@ pub fn inner_step(fast: &Policy, r: &Rollouts, alpha: f64, first_order: bool, di
     let tasks = r.tasks();
     let log_p = (log_prob * mask).sum_dim(1).reshape([tasks]);
     // gradient ascent on the return: SGD on −L
-    (fast.clone().map(&mut SgdStep { grads: &grads, lr: &Lr::Scalar(-alpha) }), log_p)
+    (fast.clone().map(&mut SgdStep { grads: &grads, lr: &Lr::Scalar(-alpha), step: 0 }), log_p)
 }
 
 /// The weights of the post-adaptation policy gradient, `[tasks, post · horizon]`: each step's

@@ -6,6 +6,7 @@ use burn::prelude::Device;
 use serde_json::{Value, json};
 
 use maml_lab::config::{TaskKind, TrainerConfig};
+use maml_lab::maml::params::step_rate_table;
 use maml_lab::maml::{EvalReport, Stat};
 use maml_lab::tasks::baselines::{Distance, accuracy};
 use maml_lab::tasks::{ImageSet, InputShape, Task, test_run};
@@ -93,17 +94,19 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
         baselines["pixel_nn"] = nearest_neighbour(&tasks, shape, Distance::Pixels);
         baselines["hausdorff_nn"] = nearest_neighbour(&tasks, shape, Distance::Hausdorff);
     }
-    println!(
-        "{}",
-        json!({
-            "task": t.kind, "algorithm": config.maml.algorithm, "ways": t.ways, "shots": t.shots, "queries": t.queries,
-            "metric": if classification { "accuracy_percent" } else { "mse" },
-            "tasks": tasks.len(), "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
-            "classes": if asked.data.is_some() { json!({"rotations": t.rotations}) } else { json!("the run's meta-test split") },
-            "sampling": sampling,
-            "steps": headline(&maml), "baselines": baselines,
-        })
-    );
+    let mut out = json!({
+        "task": t.kind, "algorithm": config.maml.algorithm, "ways": t.ways, "shots": t.shots, "queries": t.queries,
+        "metric": if classification { "accuracy_percent" } else { "mse" },
+        "tasks": tasks.len(), "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
+        "classes": if asked.data.is_some() { json!({"rotations": t.rotations}) } else { json!("the run's meta-test split") },
+        "sampling": sampling,
+        "steps": headline(&maml), "baselines": baselines,
+    });
+    // MAML++'s learned rates, per parameter tensor, one per inner step (the later steps take the last)
+    if let Some(table) = step_rate_table(&trainer.meta_parameters()) {
+        out["per_step_rates"] = table.wait().into_iter().map(|(name, steps)| json!({"tensor": name, "steps": steps})).collect();
+    }
+    println!("{out}");
     Ok(())
 }
 

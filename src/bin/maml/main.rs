@@ -188,6 +188,14 @@ enum Command {
         model: Arch,
         #[arg(long, default_value_t = 1)]
         inner_steps: usize,
+        /// The multi-step loss (MAML++): the meta-loss weighs the query loss after each inner
+        /// step j of K by j / (1 + … + K) (maml, anil and meta-sgd).
+        #[arg(long)]
+        multi_step_loss: bool,
+        /// Learned per-layer per-step inner rates (MAML++'s LSLR; maml only), among the
+        /// coordinates compared.
+        #[arg(long)]
+        per_step_rates: bool,
         /// Parameter coordinates to compare (at least one per parameter tensor).
         #[arg(long, default_value_t = 16)]
         coords: usize,
@@ -326,7 +334,7 @@ fn run(command: Command) -> Result<(), Failure> {
             };
             compare::compare(base_for, &data, &learners, iterations, seeds, tasks, markdown)
         }
-        Command::Gradcheck { task, algorithm, model, inner_steps, coords, filters, seed } => {
+        Command::Gradcheck { task, algorithm, model, inner_steps, multi_step_loss, per_step_rates, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
             if task == Some(TaskKind::Navigation) {
@@ -334,7 +342,14 @@ fn run(command: Command) -> Result<(), Failure> {
                 println!("{}", serde_json::to_string(&report)?);
                 return Ok(());
             }
-            let report = gradcheck::gradcheck(algorithm, model, filters, inner_steps, coords, seed, &device);
+            if multi_step_loss && algorithm == Algorithm::Reptile {
+                return Err(Failure("the multi-step loss weighs MAML's query losses: Reptile's direction is not the gradient of a loss".into()));
+            }
+            if per_step_rates && algorithm != Algorithm::Maml {
+                return Err(Failure(format!("per-step learned inner rates (MAML++) are MAML's, not {algorithm}'s")));
+            }
+            let plus = gradcheck::PlusPlus { multi_step_loss, per_step_rates };
+            let report = gradcheck::gradcheck(algorithm, model, filters, inner_steps, plus, coords, seed, &device);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
