@@ -201,6 +201,11 @@ pub struct MamlConfig {
     /// and each of this many inner steps, all starting at α and meta-learned with θ; the steps
     /// after these (more steps at meta-test) take the last one's. None: α for every step.
     pub per_step_rates: Option<usize>,
+    /// MAML++'s per-step batch-norm weights and biases (BNWB) for this many inner steps: the
+    /// batch-norms' γ and β are not adapted in the inner loop; each inner step (its support
+    /// forward and the query after it) has its own, meta-learned, and the steps after these take
+    /// the last one's. Conv nets only. None: γ and β adapt with the other weights.
+    pub per_step_bn: Option<usize>,
 }
 
 impl MamlConfig {
@@ -395,6 +400,14 @@ impl TrainerConfig {
                     o.algorithm,
                     if t.kind == TaskKind::Navigation { " on navigation" } else { "" }
                 ));
+            }
+        }
+        if let Some(steps) = o.per_step_bn {
+            if steps == 0 {
+                return Err("per_step_bn must hold the batch-norms of at least 1 inner step".into());
+            }
+            if o.algorithm != Algorithm::Maml || m.arch == Arch::Mlp {
+                return Err(format!("per-step batch-norm (MAML++) is MAML's on a conv net (conv4 or seed-cnn): not {} with the {}", o.algorithm, m.arch));
             }
         }
         if let Some(w) = &o.step_loss_weights

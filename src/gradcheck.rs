@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::config::{Algorithm, Arch, MamlConfig, ModelConfig, TaskConfig, TaskKind};
 use crate::maml::adapt::{SgdStep, TaskTensors};
 use crate::maml::learners::{meta_gradient, reptile_direction};
-use crate::maml::params::{Detach, Fill, MetaParams, autodiff_grads, step_rates};
+use crate::maml::params::{Detach, Fill, MetaParams, autodiff_grads, step_norms, step_rates};
 use crate::model::{Grads, Network};
 use crate::rng::Rng;
 use crate::tasks::{self, Split, Task};
@@ -30,6 +30,8 @@ pub struct GradcheckReport {
     /// Learned per-step rates (MAML++'s LSLR), one per parameter tensor and inner step, among the
     /// coordinates compared.
     pub per_step_rates: bool,
+    /// Per-step batch-norm weights and biases among the coordinates compared.
+    pub per_step_bn: bool,
     /// Parameter coordinates compared (θ's, and for Meta-SGD the rates').
     pub coords: usize,
     /// Coordinates skipped because a kink of the piecewise-smooth meta-loss lay within the
@@ -86,10 +88,19 @@ fn adapt_by_autodiff(algorithm: Algorithm, start: &MetaParams, t: &TaskTensors, 
     };
     let mut m = start.theta.clone().map(&mut Detach { leaf: true });
     let mut each = Vec::new();
+    let norms = start.norms_by_step(1);
     for step in 0..steps {
+        if let Some(rows) = &norms {
+            // per-step batch-norm: the step's own, left as they are
+            m = m.with_norms(&rows[step.min(rows.len() - 1)]);
+        }
         let mut g = autodiff_grads(&m, &m.loss(t.support_x.clone(), &t.support).backward());
         if algorithm == Algorithm::Anil {
             g.0.retain(|id, _| head.contains(id)); // only the head adapts
+        }
+        if norms.is_some() {
+            let frozen: Vec<ParamId> = m.blocks.iter().flat_map(|b| [b.norm.gamma.id, b.norm.beta.id]).collect();
+            g.0.retain(|id, _| !frozen.contains(id));
         }
         m = m.map(&mut SgdStep { grads: &g, lr: &lr, step }).map(&mut Detach { leaf: true });
         each.push(m.clone());
@@ -116,6 +127,10 @@ pub struct PlusPlus {
     /// Learned per-step rates (MAML only), each drawn within ±50 % of α, so that a rate given to
     /// the wrong tensor or step shows; they are among the coordinates compared.
     pub per_step_rates: bool,
+    /// Per-step batch-norm weights and biases (MAML on a conv net), not adapted, each step's
+    /// drawn within ±50 % of θ's own, so that a step given another's shows; they are among the
+    /// coordinates compared.
+    pub per_step_bn: bool,
 }
 
 /// `device` must be configured for f64 (`Device::configure(FloatDType::F64)`) for the figures to
@@ -132,10 +147,16 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     let mut rng = Rng::stream(seed, 7);
     let theta = Network::new(&model_config, sampler.input_shape(), sampler.outputs(), &mut rng, &device).expect("a valid model");
     // Meta-SGD's rates start away from one value, so that a rate mixed up with another shows
-    let rates = (algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: alpha }).map(&mut Jitter { rng: Rng::stream(seed, 8), spread: 0.5 }));
+    let rates = (algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: alpha }).map(&mut Jitter { rng: Rng::stream(seed, 8), spread: 0.5, shift: 0.0 }));
     let per_step_rates = plus.per_step_rates && algorithm == Algorithm::Maml;
-    let step_rates = per_step_rates.then(|| Jitter { rng: Rng::stream(seed, 9), spread: 0.5 }.map_float(step_rates(&theta, inner_steps, alpha)));
-    let params = MetaParams { theta, rates, step_rates };
+    let step_rates = per_step_rates.then(|| Jitter { rng: Rng::stream(seed, 9), spread: 0.5, shift: 0.0 }.map_float(step_rates(&theta, inner_steps, alpha)));
+    let per_step_bn = plus.per_step_bn && algorithm == Algorithm::Maml && arch != Arch::Mlp;
+    let step_norms = per_step_bn.then(|| {
+        // (shifted too: β starts at 0, which no factor moves)
+        let mut jitter = Jitter { rng: Rng::stream(seed, 10), spread: 0.5, shift: 0.5 };
+        step_norms(&theta, inner_steps).into_iter().map(|s| s.map(&mut jitter)).collect()
+    });
+    let params = MetaParams { theta, rates, step_rates, step_norms };
     // the meta-gradients adapt both tasks at once (tiled weights); the references below adapt
     // each task alone
     let drawn: Vec<Task> = (0..2).map(|_| sampler.sample(Split::MetaTrain, &mut rng)).collect();
@@ -193,7 +214,7 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     let theta_tensors = read_params(&params.theta).len();
     let mut picks: Vec<(usize, usize)> = values.iter().enumerate().map(|(i, p)| (i, rng.int_below(p.values.len()))).collect();
     if per_step_rates {
-        let last = values.len() - 1; // [1, steps, θ's tensors], visited last
+        let last = theta_tensors + usize::from(params.rates.is_some()) * theta_tensors; // [1, steps, θ's tensors], after θ and Meta-SGD's rates
         picks.extend((0..inner_steps.max(1)).map(|k| (last, k * theta_tensors + rng.int_below(theta_tensors))));
     }
     let total: usize = values.iter().map(|p| p.values.len()).sum();
@@ -231,7 +252,7 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
             second_order_effect = second_order_effect.max(rel_err(fo, e));
         }
     }
-    GradcheckReport { algorithm, model: arch, inner_steps, step_loss_weights, per_step_rates, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect, multi_step_effect }
+    GradcheckReport { algorithm, model: arch, inner_steps, step_loss_weights, per_step_rates, per_step_bn, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect, multi_step_effect }
 }
 
 /// Reptile's direction Σ_i (θ − θ'_i) from the outer loop (tasks tiled, `maml::learners`) against
@@ -259,6 +280,7 @@ fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], sha
         inner_steps: config.inner_steps,
         step_loss_weights: None,
         per_step_rates: false,
+        per_step_bn: false,
         coords,
         kinks_skipped: 0,
         max_rel_err,
@@ -268,19 +290,21 @@ fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], sha
     }
 }
 
-/// Adds uniform noise of ± `spread` times each value (Meta-SGD's rates in the check).
+/// Adds uniform noise of ± `spread` times each value and of ± `shift` (learned rates and
+/// batch-norms in the check).
 struct Jitter {
     rng: Rng,
     spread: f64,
+    shift: f64,
 }
 
 impl ModuleMapper for Jitter {
     fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let spread = self.spread;
+        let (spread, shift) = (self.spread, self.shift);
         let rng = &mut self.rng;
         p.map(|t| {
             let (device, shape) = (t.device(), t.shape());
-            let v: Vec<f64> = t.into_data().convert::<f64>().try_to_vec::<f64>().expect("float").into_iter().map(|x| x * (1.0 + rng.uniform(-spread, spread))).collect();
+            let v: Vec<f64> = t.into_data().convert::<f64>().try_to_vec::<f64>().expect("float").into_iter().map(|x| x * (1.0 + rng.uniform(-spread, spread)) + rng.uniform(-shift, shift)).collect();
             Tensor::<D>::from_data(TensorData::new(v, shape), &device).require_grad()
         })
     }

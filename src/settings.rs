@@ -77,6 +77,10 @@ pub struct Settings {
     /// inner step (MAML only); the steps past the training ones take the last step's.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub per_step_rates: Option<bool>,
+    /// Per-step batch-norm weights and biases (MAML++'s BNWB; MAML on a conv net): γ and β are
+    /// not adapted in the inner loop, each inner step has its own, meta-learned.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub per_step_bn: Option<bool>,
     /// Omniglot: add each character rotated by 90°, 180° and 270° as new classes, as in the
     /// paper [default: true; `--rotations false` turns it off].
     #[arg(long, value_name = "BOOL")]
@@ -157,6 +161,11 @@ impl Settings {
                 Some(false) => None,
                 None => current.per_step_rates,
             },
+            per_step_bn: match self.per_step_bn {
+                Some(true) => current.per_step_bn.or(Some(inner_steps)),
+                Some(false) => None,
+                None => current.per_step_bn,
+            },
         }
     }
 
@@ -184,6 +193,7 @@ impl Settings {
             first_order_until: o.first_order_until,
             multi_step_loss: o.multi_step_loss,
             per_step_rates: o.per_step_rates.map(|_| true),
+            per_step_bn: o.per_step_bn.map(|_| true),
             rotations: Some(t.rotations),
             within_alphabet: Some(t.within_alphabet),
             different_drawers: Some(t.different_drawers),
@@ -220,7 +230,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `rotations`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `rotations`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -293,7 +303,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "rotations"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "rotations"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

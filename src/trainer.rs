@@ -189,8 +189,8 @@ impl Trainer {
         if maml.algorithm != self.config.maml.algorithm {
             return Err(TrainError::Config(format!("the algorithm is the run's ({}): changing it starts a new run", self.config.maml.algorithm)));
         }
-        if maml.per_step_rates != self.config.maml.per_step_rates {
-            return Err(TrainError::Config("the learned per-step rates are the run's: adding, dropping or resizing them starts a new run".into()));
+        if maml.per_step_rates != self.config.maml.per_step_rates || maml.per_step_bn != self.config.maml.per_step_bn {
+            return Err(TrainError::Config("the learned per-step rates and batch-norms are the run's: adding, dropping or resizing them starts a new run".into()));
         }
         let mut config = self.config.clone();
         config.maml = maml;
@@ -592,10 +592,14 @@ impl Trainer {
                     w.config.maml.algorithm, self.config.maml.algorithm, w.config.maml.algorithm
                 )));
             }
-            let steps = |s: Option<usize>| s.map_or("no learned per-step rates".to_string(), |k| format!("learned per-step rates for {k} inner steps"));
-            let (theirs_steps, mine_steps) = (w.config.maml.per_step_rates, self.config.maml.per_step_rates);
-            if theirs_steps != mine_steps {
-                return Err(TrainError::Weights(format!("{whose} have {} and this run has {}: train with the same to load them", steps(theirs_steps), steps(mine_steps))));
+            for (what, theirs_steps, mine_steps) in [
+                ("rates", w.config.maml.per_step_rates, self.config.maml.per_step_rates),
+                ("batch-norms", w.config.maml.per_step_bn, self.config.maml.per_step_bn),
+            ] {
+                let steps = |s: Option<usize>| s.map_or(format!("no learned per-step {what}"), |k| format!("learned per-step {what} for {k} inner steps"));
+                if theirs_steps != mine_steps {
+                    return Err(TrainError::Weights(format!("{whose} have {} and this run has {}: train with the same to load them", steps(theirs_steps), steps(mine_steps))));
+                }
             }
             return Err(TrainError::Weights(format!(
                 "{whose} belong to another model ({} with {} filters / {} hidden units, {} outputs, {}) and do not fit this one ({} with {} filters / {} hidden units, {} outputs, {})",

@@ -147,10 +147,11 @@ fn a_checkpoint_of_another_model_or_run_or_a_damaged_one_is_refused_and_the_run_
 
 #[test]
 fn maml_plus_plus_resumes_bit_for_bit() {
-    // per-step rates (more parameters for Adam), the multi-step loss and both annealings, which
+    // per-step rates and batch-norms (more parameters for Adam), the multi-step loss and both annealings, which
     // the resumed run continues from the checkpoint's meta-iteration
     let mut config = glyphs(Algorithm::Maml, false);
     config.maml.inner_steps = 2;
-    (config.maml.per_step_rates, config.maml.multi_step_loss, config.maml.first_order_until, config.maml.meta_lr_cosine) = (Some(2), Some(3), Some(2), Some(5));
+    (config.maml.per_step_rates, config.maml.per_step_bn, config.maml.multi_step_loss) = (Some(2), Some(2), Some(3));
+    (config.maml.first_order_until, config.maml.meta_lr_cosine) = (Some(2), Some(5));
     resumes_exactly("glyphs, MAML++", config, 2, 2);
 }

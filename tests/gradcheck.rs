@@ -1,8 +1,8 @@
 //! Every meta-learner's meta-gradient equals central finite differences (f64); first-order equals ∇L_query(θ').
 //!
 //! MAML, ANIL and Meta-SGD (θ and its learned rates) on the MLP, conv4 and seed-cnn with 1 and 3
-//! inner steps, and with MAML++'s multi-step loss over 3; Reptile's direction against the same
-//! inner steps taken task by task.
+//! inner steps, and with MAML++'s multi-step loss, learned per-step rates and per-step
+//! batch-norm; Reptile's direction against the same inner steps taken task by task.
 
 use burn::prelude::*;
 use burn::tensor::FloatDType;
@@ -63,7 +63,7 @@ fn reptile_direction() {
 fn multi_step_loss() {
     for algorithm in [Algorithm::Maml, Algorithm::Anil, Algorithm::MetaSgd] {
         for arch in [Arch::Mlp, Arch::Conv4] {
-            let r = check_with(algorithm, arch, 3, PlusPlus { multi_step_loss: true, per_step_rates: false });
+            let r = check_with(algorithm, arch, 3, PlusPlus { multi_step_loss: true, ..PlusPlus::default() });
             assert_eq!(r.step_loss_weights.as_deref(), Some(&[1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0][..]));
             assert!(r.multi_step_effect > 1e-2, "{algorithm}, {arch}: the earlier steps' losses too small to test ({:e})", r.multi_step_effect);
         }
@@ -77,8 +77,23 @@ fn multi_step_loss() {
 fn per_step_rates() {
     for arch in [Arch::Mlp, Arch::Conv4] {
         for (steps, multi_step_loss) in [(1, false), (3, false), (3, true)] {
-            let r = check_with(Algorithm::Maml, arch, steps, PlusPlus { multi_step_loss, per_step_rates: true });
+            let r = check_with(Algorithm::Maml, arch, steps, PlusPlus { multi_step_loss, per_step_rates: true, ..PlusPlus::default() });
             assert!(r.per_step_rates);
         }
+    }
+}
+
+/// MAML++'s per-step batch-norm weights and biases: not adapted, each step's own (each a
+/// different value) under the step's support forward and the query after it; the meta-gradient
+/// with respect to θ and every step's batch-norm equals finite differences, alone and with
+/// everything else of MAML++.
+#[test]
+fn per_step_batch_norm() {
+    for arch in [Arch::Conv4, Arch::SeedCnn] {
+        for steps in [1, 3] {
+            let r = check_with(Algorithm::Maml, arch, steps, PlusPlus { per_step_bn: true, ..PlusPlus::default() });
+            assert!(r.per_step_bn);
+        }
+        check_with(Algorithm::Maml, arch, 3, PlusPlus { multi_step_loss: true, per_step_rates: true, per_step_bn: true });
     }
 }

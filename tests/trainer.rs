@@ -431,7 +431,7 @@ fn per_step_rates_start_at_alpha_and_are_learned() {
     assert!(t.load_weights(&other.weights().wait()).is_err());
     // nor can a live change add, drop or resize them
     let err = t.set_maml(MamlConfig { per_step_rates: Some(3), inner_steps: 3, ..lslr.maml.clone() }).unwrap_err().to_string();
-    assert!(err.contains("per-step rates are the run's"), "{err}");
+    assert!(err.contains("per-step rates and batch-norms are the run"), "{err}");
     t.set_maml(MamlConfig { inner_steps: 3, ..lslr.maml.clone() }).unwrap();
     t.step().wait().unwrap(); // the third step takes the second's rates
 
@@ -444,4 +444,48 @@ fn per_step_rates_start_at_alpha_and_are_learned() {
     let mut c = small(TaskKind::Glyphs);
     c.maml.per_step_rates = Some(0);
     refused(&c, "at least 1 inner step");
+}
+
+/// MAML++'s per-step batch-norm weights and biases (`--per-step-bn`; the meta-gradient itself:
+/// tests/gradcheck.rs): the inner loop leaves every batch-norm as it is, the later steps' own
+/// are in the weights file (and a file without them is refused), and only MAML on a conv net
+/// takes them.
+#[test]
+fn per_step_batch_norm_is_not_adapted_and_is_learned() {
+    let mut plain = small(TaskKind::Glyphs);
+    plain.maml.inner_steps = 3;
+    let mut bn = plain.clone();
+    bn.maml.per_step_bn = Some(3);
+    bn.validate().unwrap();
+    let mut t = Trainer::new(bn.clone(), &[], &Device::flex()).unwrap();
+    let (p, b) = (values(&weights_each(&plain, 1, None)[0]), values(&t.weights().wait()));
+    let blocks = 4; // conv4
+    assert_eq!(b.len(), p.len() + 2 * 2 * blocks, "steps 2 and 3: γ and β per block");
+    t.step().wait().unwrap();
+    let after = values(&t.weights().wait());
+    assert!(after[p.len()..].iter().zip(&b[p.len()..]).all(|(x, y)| x != y), "every later step's batch-norm is learned");
+
+    // the view's inner loop: adaptation moves the convolutions but no batch-norm
+    let params = t.meta_parameters();
+    let task = t.meta_test_tasks(1);
+    let tensors = maml_lab::maml::TaskTensors::new(&task, t.input_shape(), &Device::flex());
+    let adapted = maml_lab::maml::adapt(&params, &tensors, &bn.maml);
+    let rows = params.norms_by_step(1).unwrap();
+    let last = &rows[2];
+    for (block, (theirs, start)) in adapted.fast.blocks.iter().zip(last.iter().zip(&params.theta.blocks)) {
+        let read = |x: &maml_lab::model::norm::BatchNorm| (x.gamma.val().into_data().to_vec::<f32>().unwrap(), x.beta.val().into_data().to_vec::<f32>().unwrap());
+        assert_eq!(read(&block.norm), read(theirs), "after the last step, the last step's batch-norm, as it was");
+        assert_ne!(block.conv.weight.val().into_data().to_vec::<f32>().unwrap(), start.conv.weight.val().into_data().to_vec::<f32>().unwrap(), "the convolution adapted");
+    }
+
+    let mut other = Trainer::new(plain.clone(), &[], &Device::flex()).unwrap();
+    let err = other.load_weights(&t.weights().wait()).unwrap_err().to_string();
+    assert!(err.contains("learned per-step batch-norms for 3 inner steps"), "{err}");
+    let refused = |c: &TrainerConfig, why: &str| assert!(c.validate().unwrap_err().contains(why), "{:?}", c.validate());
+    let mut c = small(TaskKind::Sinusoid);
+    c.maml.per_step_bn = Some(1);
+    refused(&c, "conv net");
+    let mut c = small(TaskKind::Glyphs).with_algorithm(maml_lab::config::Algorithm::Anil);
+    c.maml.per_step_bn = Some(1);
+    refused(&c, "MAML's");
 }

@@ -378,7 +378,7 @@ fn derivative_order_annealing_shared_among_workers_is_the_one_workers_run() {
 fn maml_plus_plus_shared_among_workers_is_the_one_workers_run() {
     // (the settings JSON takes the CLI's fields; the page has no controls for them)
     let plain = alone(r#"{"task":"glyphs","filters":16,"queries":5,"meta_batch":8,"seed":12,"inner_steps":2}"#, 4, usize::MAX).0;
-    for extra in [r#""multi_step_loss":3"#, r#""per_step_rates":true"#, r#""multi_step_loss":3,"per_step_rates":true"#] {
+    for extra in [r#""multi_step_loss":3"#, r#""per_step_rates":true"#, r#""per_step_bn":true"#, r#""multi_step_loss":3,"per_step_rates":true,"per_step_bn":true"#] {
         let settings = format!(r#"{{"task":"glyphs","filters":16,"queries":5,"meta_batch":8,"seed":12,"inner_steps":2,{extra}}}"#);
         let (weights, reports) = alone(&settings, 4, usize::MAX);
         for workers in [2, 3] {

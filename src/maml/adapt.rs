@@ -3,8 +3,9 @@
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 
-use super::params::{Detach, Fill, MetaParams, Tile, step_rates};
+use super::params::{Detach, Fill, MetaParams, Tile, step_norms, step_rates};
 use crate::config::{Algorithm, MamlConfig};
+use crate::model::norm::BatchNorm;
 use crate::model::{Grads, Network, Target};
 use crate::tasks::{InputShape, Labels, Set, Task};
 
@@ -66,6 +67,9 @@ pub struct Inner {
     first_order: bool,
     /// Inner steps taken so far (per-step rates: which step's rates the next one takes).
     steps: usize,
+    /// Per-step batch-norm (MAML++'s BNWB): each inner step's batch-norms, tiled over the tasks;
+    /// they are not adapted, and step k's support forward and the query after it use step k's.
+    norms: Option<Vec<Vec<BatchNorm>>>,
 }
 
 impl Inner {
@@ -73,14 +77,15 @@ impl Inner {
     pub fn start(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Self {
         let theta = tile(&params.theta, t.tasks);
         let lr = params.inner_lr(config.inner_lr);
+        let norms = params.norms_by_step(t.tasks);
         let (support, first_order) = (t.support.clone(), config.first_order);
         let (query_x, query_features) = (t.query_x.clone(), Default::default());
         if config.algorithm == Algorithm::Anil {
             // the body's features are computed once, from θ; only the head steps
             let support_x = theta.body(t.support_x.clone());
-            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x, query_features, support, lr, first_order, steps: 0 }
+            Self { fast: theta.head_only(), body: Some(theta), support_x, query_x, query_features, support, lr, first_order, steps: 0, norms }
         } else {
-            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x, query_features, support, lr, first_order, steps: 0 }
+            Self { fast: theta, body: None, support_x: t.support_x.clone(), query_x, query_features, support, lr, first_order, steps: 0, norms }
         }
     }
 
@@ -93,13 +98,21 @@ impl Inner {
     /// parameters and applied as a constant, so dθ'/dθ = I. On a plain device (meta-test) the
     /// two coincide.
     pub fn step(mut self) -> Self {
+        // per-step batch-norm: this step's own, which the step leaves as they are
+        let frozen = self.norms.as_ref().map(|rows| {
+            self.fast = self.fast.clone().with_norms(&rows[self.steps.min(rows.len() - 1)]);
+            self.fast.blocks.iter().flat_map(|b| [b.norm.gamma.id, b.norm.beta.id]).collect::<Vec<_>>()
+        });
         // first-order: the gradient as a constant, also through ANIL's features of the support set
         let (at, x) = if self.first_order {
             (self.fast.clone().map(&mut Detach { leaf: false }), self.support_x.clone().detach())
         } else {
             (self.fast.clone(), self.support_x.clone())
         };
-        let grads = at.loss_and_grads(x, &self.support).grads;
+        let mut grads = at.loss_and_grads(x, &self.support).grads;
+        for id in frozen.iter().flatten() {
+            grads.0.remove(id);
+        }
         self.fast = self.fast.map(&mut SgdStep { grads: &grads, lr: &self.lr, step: self.steps });
         self.steps += 1;
         self
@@ -161,7 +174,8 @@ pub fn adapt(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Inner
 pub fn meta_params(theta: Network, config: &MamlConfig) -> MetaParams {
     let rates = (config.algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: config.inner_lr }));
     let step_rates = config.per_step_rates.map(|steps| step_rates(&theta, steps, config.inner_lr));
-    MetaParams { theta, rates, step_rates }
+    let step_norms = config.per_step_bn.map(|steps| step_norms(&theta, steps));
+    MetaParams { theta, rates, step_rates, step_norms }
 }
 
 /// The inner learning rate: one α for every parameter, one per parameter (Meta-SGD), or one per

@@ -156,7 +156,7 @@ impl Plane {
     /// The summed query loss after adaptation at θ + a·u + b·v.
     fn loss_at(&self, a: f64, b: f64) -> Tensor<1> {
         let theta = self.origin.theta.clone().map(&mut Offset { terms: vec![(&self.u, a), (&self.v, b)] });
-        let params = MetaParams { theta, rates: self.origin.rates.clone(), step_rates: self.origin.step_rates.clone() };
+        let params = MetaParams { theta, rates: self.origin.rates.clone(), step_rates: self.origin.step_rates.clone(), step_norms: self.origin.step_norms.clone() };
         let adapted = adapt(&params, &self.tasks, &self.config);
         self.tasks.query.loss(adapted.query_outputs()).sum()
     }

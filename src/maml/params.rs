@@ -15,6 +15,23 @@ pub struct MetaParams {
     pub theta: Network,
     pub rates: Option<Network>,
     pub step_rates: Option<Param<Tensor<3>>>,
+    /// With per-step batch-norm (MAML++'s BNWB), the batch-norm weights and biases of inner
+    /// steps 2..K, one per conv block each; step 1's (and the start's) are θ's own.
+    pub step_norms: Option<Vec<StepNorms>>,
+}
+
+/// One inner step's batch-norm weights and biases, one per conv block (MAML++'s BNWB).
+#[derive(Module, Debug)]
+pub struct StepNorms {
+    pub blocks: Vec<crate::model::norm::BatchNorm>,
+}
+
+/// Per-step batch-norms for `steps` inner steps of `theta`: steps 2..K's, each as θ's own start
+/// (γ = 1, β = 0), new parameters.
+pub fn step_norms(theta: &Network, steps: usize) -> Vec<StepNorms> {
+    let device = theta.device();
+    let fresh = || StepNorms { blocks: theta.blocks.iter().map(|b| crate::model::norm::BatchNorm::new(b.norm.gamma.dims()[1], &device)).collect() };
+    (1..steps.max(1)).map(|_| fresh()).collect()
 }
 
 /// Per-step rates of `steps` inner steps for every parameter tensor of `theta`, all `value`, as
@@ -39,7 +56,7 @@ pub fn tensors<M: Module>(net: &M) -> usize {
 impl MetaParams {
     /// θ alone, without learned rates.
     pub fn theta_only(theta: Network) -> Self {
-        Self { theta, rates: None, step_rates: None }
+        Self { theta, rates: None, step_rates: None, step_norms: None }
     }
 
     /// The inner loop's learning rate: α, or the learned rates (Meta-SGD's, or per step).
@@ -52,6 +69,18 @@ impl MetaParams {
             Some(steps) => Lr::PerStep(steps),
             None => Lr::Scalar(alpha),
         }
+    }
+
+    /// With per-step batch-norm, every inner step's batch-norms (step 1's are θ's own), each
+    /// broadcast to `tasks` tasks.
+    pub fn norms_by_step(&self, tasks: usize) -> Option<Vec<Vec<crate::model::norm::BatchNorm>>> {
+        let later = self.step_norms.as_ref()?;
+        let tile = |norms: Vec<crate::model::norm::BatchNorm>| -> Vec<_> {
+            norms.into_iter().map(|n| if tasks == 1 { n } else { n.map(&mut Tile { tasks }) }).collect()
+        };
+        let mut rows = vec![tile(self.theta.norms())];
+        rows.extend(later.iter().map(|s| tile(s.blocks.clone())));
+        Some(rows)
     }
 
     /// The per-step rates keyed by the ids of θ's parameters, one `Grads` per inner step, each

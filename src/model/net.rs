@@ -81,6 +81,21 @@ impl Network {
         Self { layout, ..self }
     }
 
+    /// Its conv blocks' batch-norms, in order.
+    pub fn norms(&self) -> Vec<BatchNorm> {
+        self.blocks.iter().map(|b| b.norm.clone()).collect()
+    }
+
+    /// The same network with its conv blocks' batch-norms replaced by `norms`, in order (MAML++'s
+    /// per-step batch-norm: each inner step's own).
+    pub fn with_norms(mut self, norms: &[BatchNorm]) -> Self {
+        assert_eq!(norms.len(), self.blocks.len(), "a batch-norm per conv block");
+        for (block, norm) in self.blocks.iter_mut().zip(norms) {
+            block.norm = norm.clone();
+        }
+        self
+    }
+
     /// The device its parameters live on.
     pub fn device(&self) -> Device {
         self.head.bias.val().device()

@@ -196,6 +196,10 @@ enum Command {
         /// coordinates compared.
         #[arg(long)]
         per_step_rates: bool,
+        /// Per-step batch-norm weights and biases (MAML++'s BNWB; maml on conv4 or seed-cnn),
+        /// among the coordinates compared.
+        #[arg(long)]
+        per_step_bn: bool,
         /// Parameter coordinates to compare (at least one per parameter tensor).
         #[arg(long, default_value_t = 16)]
         coords: usize,
@@ -334,7 +338,7 @@ fn run(command: Command) -> Result<(), Failure> {
             };
             compare::compare(base_for, &data, &learners, iterations, seeds, tasks, markdown)
         }
-        Command::Gradcheck { task, algorithm, model, inner_steps, multi_step_loss, per_step_rates, coords, filters, seed } => {
+        Command::Gradcheck { task, algorithm, model, inner_steps, multi_step_loss, per_step_rates, per_step_bn, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
             if task == Some(TaskKind::Navigation) {
@@ -348,7 +352,10 @@ fn run(command: Command) -> Result<(), Failure> {
             if per_step_rates && algorithm != Algorithm::Maml {
                 return Err(Failure(format!("per-step learned inner rates (MAML++) are MAML's, not {algorithm}'s")));
             }
-            let plus = gradcheck::PlusPlus { multi_step_loss, per_step_rates };
+            if per_step_bn && (algorithm != Algorithm::Maml || model == Arch::Mlp) {
+                return Err(Failure(format!("per-step batch-norm (MAML++) is MAML's on a conv net, not {algorithm}'s on the {model}")));
+            }
+            let plus = gradcheck::PlusPlus { multi_step_loss, per_step_rates, per_step_bn };
             let report = gradcheck::gradcheck(algorithm, model, filters, inner_steps, plus, coords, seed, &device);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
