@@ -369,6 +369,9 @@ test('the algorithm selector starts that algorithm\'s preset, keeps seed and bac
   // a link naming another algorithm
   await page.evaluate(() => { location.hash = location.hash.replace('algorithm=meta-sgd', 'algorithm=anil'); });
   await until(page, () => window.lab.ready && window.lab.config.maml.algorithm === 'anil');
+  // the previous run's rates go on the animation frame after the new run is ready (a loaded
+  // machine may draw it late): wait for what a person sees
+  await until(page, () => document.getElementById('rates').hidden);
   seen = await shown(page);
   assert.equal(seen.selected, 'anil');
   assert.match(seen.explanation, /^ANIL:/);
