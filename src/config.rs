@@ -189,10 +189,11 @@ pub struct MamlConfig {
     /// Derivative-order annealing (MAML++): the first this many meta-iterations first-order, the
     /// rest as `first_order` says (`at`). None: as `first_order` says throughout.
     pub first_order_until: Option<usize>,
-    /// The multi-step loss (MAML++), annealed over this many meta-iterations: the meta-objective
-    /// is Σ_k w_k L_query(θ'_k), the query loss after every inner step k = 1..K weighted, from
-    /// w_k = 1/K for all k towards the last step's alone (each earlier w_k down to 0.03/K) as the
-    /// run goes on (`step_loss_weights`). None: the query loss after the last step alone.
+    /// The multi-step loss (MAML++) for this many meta-iterations: the meta-objective is
+    /// Σ_k w_k L_query(θ'_k), the query loss after every inner step k = 1..K weighted, from
+    /// w_k = 1/K for all k towards the last step's alone (each earlier w_k down to 0.03/K)
+    /// (`multi_step_loss_weights`), and after these meta-iterations the last step's loss alone.
+    /// None: the last step's loss alone throughout.
     pub multi_step_loss: Option<usize>,
     /// The weights w_1..w_K of the query loss after each inner step for the meta-iteration at
     /// hand: `at` sets them from `multi_step_loss`. None: the last step's loss alone.
@@ -213,8 +214,10 @@ impl MamlConfig {
     /// these, first-order while `first_order_until` has not passed.
     pub fn at(&self, iteration: usize) -> MamlConfig {
         let annealing = self.first_order_until.is_some_and(|until| iteration < until);
+        // (once annealed, the last step's loss alone, as MAML++ does after its epochs of it)
         let step_loss_weights = match self.multi_step_loss {
-            Some(anneal) => Some(multi_step_loss_weights(self.inner_steps, iteration, anneal)),
+            Some(anneal) if iteration < anneal => Some(multi_step_loss_weights(self.inner_steps, iteration, anneal)),
+            Some(_) => None,
             None => self.step_loss_weights.clone(),
         };
         MamlConfig { first_order: self.first_order || annealing, step_loss_weights, ..self.clone() }
@@ -406,8 +409,11 @@ impl TrainerConfig {
             if steps == 0 {
                 return Err("per_step_bn must hold the batch-norms of at least 1 inner step".into());
             }
-            if o.algorithm != Algorithm::Maml || m.arch == Arch::Mlp {
-                return Err(format!("per-step batch-norm (MAML++) is MAML's on a conv net (conv4 or seed-cnn): not {} with the {}", o.algorithm, m.arch));
+            if o.algorithm != Algorithm::Maml {
+                return Err(format!("per-step batch-norm (MAML++) is MAML's, not {}'s", o.algorithm));
+            }
+            if m.arch == Arch::Mlp {
+                return Err("per-step batch-norm (MAML++) needs a conv net's batch-norms: the mlp has none".into());
             }
         }
         if let Some(w) = &o.step_loss_weights

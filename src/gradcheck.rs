@@ -88,27 +88,71 @@ fn adapt_by_autodiff(algorithm: Algorithm, start: &MetaParams, t: &TaskTensors, 
     };
     let mut m = start.theta.clone().map(&mut Detach { leaf: true });
     let mut each = Vec::new();
-    let norms = start.norms_by_step(1);
     for step in 0..steps {
-        if let Some(rows) = &norms {
-            // per-step batch-norm: the step's own, left as they are
-            m = m.with_norms(&rows[step.min(rows.len() - 1)]);
+        if let Some(later) = &start.step_norms {
+            // per-step batch-norm: step 1's are θ's own, step k's the (k−1)-th of the later ones
+            if let Some(own) = later.get(step.min(later.len()).wrapping_sub(1)) {
+                m = m.with_norms(&own.blocks);
+            }
         }
         let mut g = autodiff_grads(&m, &m.loss(t.support_x.clone(), &t.support).backward());
         if algorithm == Algorithm::Anil {
             g.0.retain(|id, _| head.contains(id)); // only the head adapts
         }
-        if norms.is_some() {
-            let frozen: Vec<ParamId> = m.blocks.iter().flat_map(|b| [b.norm.gamma.id, b.norm.beta.id]).collect();
-            g.0.retain(|id, _| !frozen.contains(id));
+        m = match &start.step_rates {
+            // per-step rates: the step's row of [1, steps, tensors], the tensors taken by their
+            // position in the network (not by id, as the training path finds them), and no
+            // step for a batch-norm when they are per step (found by their module's name)
+            Some(rates) => {
+                let [_, rows, _] = rates.dims();
+                let row = rates.val().slice([0..1, step.min(rows - 1)..step.min(rows - 1) + 1]);
+                m.map(&mut ByPosition { grads: &g, row, at: 0, path: Vec::new(), frozen_norms: start.step_norms.is_some() })
+            }
+            None => {
+                if start.step_norms.is_some() {
+                    let frozen: Vec<ParamId> = m.blocks.iter().flat_map(|b| [b.norm.gamma.id, b.norm.beta.id]).collect();
+                    g.0.retain(|id, _| !frozen.contains(id));
+                }
+                m.map(&mut SgdStep { grads: &g, lr: &lr, step })
+            }
         }
-        m = m.map(&mut SgdStep { grads: &g, lr: &lr, step }).map(&mut Detach { leaf: true });
+        .map(&mut Detach { leaf: true });
         each.push(m.clone());
     }
     if each.is_empty() {
         each.push(m);
     }
     each
+}
+
+/// The gradient check's own per-step-rate step: p − r_i g for the i-th parameter tensor in the
+/// order the network maps them, r_i the i-th rate of `row` (`[1, 1, tensors]`); with
+/// `frozen_norms`, the tensors of a module named `norm` stay.
+struct ByPosition<'a> {
+    grads: &'a Grads,
+    row: Tensor<3>,
+    at: usize,
+    path: Vec<String>,
+    frozen_norms: bool,
+}
+
+impl ModuleMapper for ByPosition<'_> {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let i = self.at;
+        self.at += 1;
+        if self.frozen_norms && self.path.iter().any(|m| m == "norm") {
+            return p;
+        }
+        let Some(g) = self.grads.get(&p) else { return p };
+        let rate = self.row.clone().slice([0..1, 0..1, i..i + 1]).reshape([1; D]);
+        p.map(|t| t - g * rate)
+    }
 }
 
 struct Ids(Vec<ParamId>);

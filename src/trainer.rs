@@ -482,7 +482,7 @@ impl Trainer {
     pub fn landscape(&self, options: &LandscapeOptions) -> Result<Pending<'static, Plane>, TrainError> {
         options.check().map_err(TrainError::Config)?;
         let path: Vec<(usize, Network)> = self.path.iter().filter(|(it, _)| *it < self.learner.iteration).cloned().collect();
-        Ok(landscape::plane(&self.learner, self.landscape_tasks(), self.sampler.input_shape(), &self.config.maml, &self.shares(), &path, options))
+        Ok(landscape::plane(&self.learner, self.landscape_tasks(), self.sampler.input_shape(), &self.config.maml.at(self.learner.iteration), &self.shares(), &path, options))
     }
 
     /// The meta-loss the next meta-iteration would report on the landscape's tasks: the
@@ -582,24 +582,26 @@ impl Trainer {
     /// Whether `w` fits this run's meta-parameters: the reason, one sentence about `whose` ("these
     /// weights"), if they do not.
     fn check_fits(&self, w: &Weights, whose: &str) -> Result<(), TrainError> {
+        // MAML++'s per-step rates and batch-norms: a file without them may have the same shapes
+        // (batch-norms of one step are θ's own), but not the same inner loop
+        for (what, theirs_steps, mine_steps) in [
+            ("rates", w.config.maml.per_step_rates, self.config.maml.per_step_rates),
+            ("batch-norms", w.config.maml.per_step_bn, self.config.maml.per_step_bn),
+        ] {
+            let steps = |s: Option<usize>| s.map_or(format!("no learned per-step {what}"), |k| format!("learned per-step {what} for {k} inner steps"));
+            if theirs_steps != mine_steps {
+                return Err(TrainError::Weights(format!("{whose} have {} and this run has {}: train with the same to load them", steps(theirs_steps), steps(mine_steps))));
+            }
+        }
         let ours: Vec<Vec<usize>> = param_tensors(&self.learner.params).into_iter().map(|(s, _)| s).collect();
         if w.shapes != ours {
             let (theirs, mine) = (&w.config.model, &self.config.model);
             let (their_rates, my_rates) = (w.config.maml.algorithm == Algorithm::MetaSgd, self.learner.params.rates.is_some());
             if their_rates != my_rates && w.shapes.len() != ours.len() {
                 return Err(TrainError::Weights(format!(
-                    "{whose} are of a {} run and this run is {}: only Meta-SGD has learned rates; choose the algorithm {} to load them",
+                    "{whose} are of a {} run and this run is {}: only Meta-SGD has a learned rate per parameter; choose the algorithm {} to load them",
                     w.config.maml.algorithm, self.config.maml.algorithm, w.config.maml.algorithm
                 )));
-            }
-            for (what, theirs_steps, mine_steps) in [
-                ("rates", w.config.maml.per_step_rates, self.config.maml.per_step_rates),
-                ("batch-norms", w.config.maml.per_step_bn, self.config.maml.per_step_bn),
-            ] {
-                let steps = |s: Option<usize>| s.map_or(format!("no learned per-step {what}"), |k| format!("learned per-step {what} for {k} inner steps"));
-                if theirs_steps != mine_steps {
-                    return Err(TrainError::Weights(format!("{whose} have {} and this run has {}: train with the same to load them", steps(theirs_steps), steps(mine_steps))));
-                }
             }
             return Err(TrainError::Weights(format!(
                 "{whose} belong to another model ({} with {} filters / {} hidden units, {} outputs, {}) and do not fit this one ({} with {} filters / {} hidden units, {} outputs, {})",

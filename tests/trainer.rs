@@ -361,7 +361,8 @@ fn the_multi_step_loss_follows_its_schedule() {
     let mut msl = plain.clone();
     msl.maml.multi_step_loss = Some(2);
     msl.validate().unwrap();
-    let schedule = |i| Some(maml_lab::config::multi_step_loss_weights(2, i, 2));
+    // weighted for the first 2 meta-iterations, then the last step's loss alone
+    let schedule = |i| (i < 2).then(|| maml_lab::config::multi_step_loss_weights(2, i, 2));
     let (annealed, by_hand) = (weights_each(&msl, 3, None), weights_by_hand(&plain, 3, schedule));
     for i in 0..3 {
         assert_eq!(values(&annealed[i]), values(&by_hand[i]), "meta-iteration {}", i + 1);
@@ -370,7 +371,9 @@ fn the_multi_step_loss_follows_its_schedule() {
     // and the weights by hand are not ignored: the uniform ones throughout are another run
     let uniform = weights_by_hand(&plain, 3, |_| Some(vec![0.5, 0.5]));
     assert_eq!(values(&uniform[0]), values(&annealed[0]), "the schedule starts uniform");
-    assert_ne!(values(&uniform[2]), values(&annealed[2]), "and then anneals");
+    assert_ne!(values(&uniform[1]), values(&annealed[1]), "and then anneals");
+    let weighted_on = weights_by_hand(&plain, 3, |i| Some(maml_lab::config::multi_step_loss_weights(2, i, 2)));
+    assert_ne!(values(&weighted_on[2]), values(&annealed[2]), "and then stops");
 
     let mut one = small(TaskKind::Glyphs);
     let plain_one = weights_each(&one, 2, None);
@@ -484,7 +487,7 @@ fn per_step_batch_norm_is_not_adapted_and_is_learned() {
     let refused = |c: &TrainerConfig, why: &str| assert!(c.validate().unwrap_err().contains(why), "{:?}", c.validate());
     let mut c = small(TaskKind::Sinusoid);
     c.maml.per_step_bn = Some(1);
-    refused(&c, "conv net");
+    refused(&c, "the mlp has none");
     let mut c = small(TaskKind::Glyphs).with_algorithm(maml_lab::config::Algorithm::Anil);
     c.maml.per_step_bn = Some(1);
     refused(&c, "MAML's");

@@ -386,6 +386,29 @@ fn maml_plus_plus_shared_among_workers_is_the_one_workers_run() {
             assert_eq!(r, reports, "{extra}, {workers} workers: the reports differ");
             assert!(w == weights, "{extra}, {workers} workers: the weights differ from the one worker's");
         }
-        assert!(weights != plain, "{extra} changed nothing");
+        let theta = |bytes: &[u8]| maml_lab::weights::Weights::decode(bytes).unwrap().values;
+        let (ours, plain) = (theta(&weights), theta(&plain));
+        assert!(ours[..plain.len()] != plain[..], "{extra} changed nothing in θ");
     }
+}
+
+/// A share keeps the skeleton of the last run it served: a run of the same model whose MAML++
+/// settings differ (per-step batch-norm of one step has the plain run's shapes) gets its own.
+#[test]
+fn one_share_serving_two_runs_in_turn_computes_each_ones_sums() {
+    let plain = r#"{"task":"glyphs","filters":16,"queries":5,"meta_batch":8,"seed":12,"inner_steps":1}"#;
+    let bn = r#"{"task":"glyphs","filters":16,"queries":5,"meta_batch":8,"seed":12,"inner_steps":1,"per_step_bn":true}"#;
+    let unit = |settings: &str| {
+        let mut lab = Lab::new(settings).unwrap();
+        lab.plan_step();
+        (block_on(lab.export_weights()).unwrap(), lab.unit_tasks(0, 1).unwrap())
+    };
+    let ((pw, pt), (bw, bt)) = (unit(plain), unit(bn));
+    let mut share = Share::new();
+    for (weights, tasks) in [(&pw, &pt), (&bw, &bt), (&pw, &pt)] {
+        share.keep(tasks).unwrap();
+        let kept = share.sums_kept(weights).unwrap();
+        assert!(kept == Share::new().sums(weights, tasks).unwrap(), "the sums of a share that served another run first");
+    }
+    assert!(Share::new().sums(&pw, &pt).unwrap() != Share::new().sums(&bw, &bt).unwrap(), "frozen batch-norms change the sums");
 }

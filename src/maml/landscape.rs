@@ -212,7 +212,9 @@ pub fn plane(learner: &MetaLearner, tasks: Vec<Task>, shape: InputShape, config:
     for (name, algorithm, first_order) in learners(config.algorithm) {
         let c = MamlConfig { algorithm, first_order, ..config.clone() };
         let mut clone = learner.clone();
-        if algorithm != Algorithm::MetaSgd {
+        // the run's own learner with everything it learns (Meta-SGD's rates, MAML++'s per-step
+        // rates and batch-norms); the others with θ alone
+        if algorithm != config.algorithm {
             clone.params = without_rates(&clone.params);
         }
         let sum: Sum = match algorithm {

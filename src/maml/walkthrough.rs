@@ -72,7 +72,8 @@ pub struct BiasTrace {
 
 /// MAML's one inner step on `task` at θ (`params`, on an autodiff device) with `config`'s α and β
 /// (its other settings are not used: the walk is MAML's one exact step, with the scalar α, and
-/// Meta-SGD's rates are left aside), pending one read.
+/// Meta-SGD's rates and MAML++'s per-step rates, batch-norms and multi-step loss are left aside),
+/// pending one read.
 pub fn walk(params: &MetaParams, task: &Task, shape: InputShape, config: &MamlConfig) -> Pending<'static, Walk> {
     let (alpha, beta) = (config.inner_lr, config.meta_lr);
     let device = params.theta.device();

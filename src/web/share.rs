@@ -160,7 +160,8 @@ impl Share {
         let shape = input_shape(&config);
         let outputs = if config.task.kind == TaskKind::Sinusoid { 1 } else { config.task.ways };
         // what the parameters' structure depends on (their values are all the file's)
-        let structure = format!("{}|{shape:?}|{outputs}|{}", serde_json::to_string(&config.model).expect("a model config serialises"), config.maml.algorithm);
+        let m = &config.maml;
+        let structure = format!("{}|{shape:?}|{outputs}|{}|{:?}|{:?}", serde_json::to_string(&config.model).expect("a model config serialises"), m.algorithm, m.per_step_rates, m.per_step_bn);
         let cached = keep.then(|| self.skeleton.borrow().as_ref().filter(|k| k.structure == structure).map(|k| (k.params.clone(), k.shapes.clone()))).flatten();
         let (params, shapes) = match cached {
             Some(kept) => kept,

@@ -103,8 +103,10 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
         "steps": headline(&maml), "baselines": baselines,
     });
     // MAML++'s learned rates, per parameter tensor, one per inner step (the later steps take the last)
+    // (with per-step batch-norm, the batch-norms do not adapt: their rates are never used)
     if let Some(table) = step_rate_table(&trainer.meta_parameters()) {
-        out["per_step_rates"] = table.wait().into_iter().map(|(name, steps)| json!({"tensor": name, "steps": steps})).collect();
+        let frozen = |name: &str| config.maml.per_step_bn.is_some() && name.contains(".norm.");
+        out["per_step_rates"] = table.wait().into_iter().filter(|(name, _)| !frozen(name)).map(|(name, steps)| json!({"tensor": name, "steps": steps})).collect();
     }
     println!("{out}");
     Ok(())
