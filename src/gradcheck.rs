@@ -256,17 +256,13 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     // and per-step rates at every step
     let values = read_params(&params);
     let theta_tensors = read_params(&params.theta).len();
-    let mut picks: Vec<(usize, usize)> = values.iter().enumerate().map(|(i, p)| (i, rng.int_below(p.values.len()))).collect();
-    if per_step_rates {
-        let last = theta_tensors + usize::from(params.rates.is_some()) * theta_tensors; // [1, steps, θ's tensors], after θ and Meta-SGD's rates
-        picks.extend((0..inner_steps.max(1)).map(|k| (last, k * theta_tensors + rng.int_below(theta_tensors))));
-    }
-    let total: usize = values.iter().map(|p| p.values.len()).sum();
-    while picks.len() < coords.max(values.len()) {
-        let mut flat = rng.int_below(total);
-        let i = values.iter().position(|p| flat < p.values.len() || { flat -= p.values.len(); false }).expect("in range");
-        picks.push((i, flat));
-    }
+    let picks = pick_coords(&values, coords, &mut rng, |rng| {
+        if !per_step_rates {
+            return Vec::new();
+        }
+        let at = theta_tensors + usize::from(params.rates.is_some()) * theta_tensors; // [1, steps, θ's tensors], after θ and Meta-SGD's rates
+        (0..inner_steps.max(1)).map(|k| (at, k * theta_tensors + rng.int_below(theta_tensors))).collect()
+    });
 
     let value = |g: &Grads, i: usize, index: usize| to_f64(g.0[&values[i].id].clone())[index];
     let central = |id, index, eps: f64| {
@@ -360,6 +356,20 @@ fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 
 fn scalar(t: Tensor<1>) -> f64 {
     to_f64(t)[0]
+}
+
+/// The coordinates a check compares, as (tensor, index) of `values`: one in every tensor, then
+/// `extra`'s, then random ones over all values until there are `coords`.
+pub fn pick_coords(values: &[ParamValues], coords: usize, rng: &mut Rng, extra: impl FnOnce(&mut Rng) -> Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    let mut picks: Vec<(usize, usize)> = values.iter().enumerate().map(|(i, p)| (i, rng.int_below(p.values.len()))).collect();
+    picks.extend(extra(rng));
+    let total: usize = values.iter().map(|p| p.values.len()).sum();
+    while picks.len() < coords.max(values.len()) {
+        let mut flat = rng.int_below(total);
+        let i = values.iter().position(|p| flat < p.values.len() || { flat -= p.values.len(); false }).expect("in range");
+        picks.push((i, flat));
+    }
+    picks
 }
 
 /// A parameter's id, shape and values.

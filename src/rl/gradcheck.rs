@@ -15,7 +15,7 @@ use super::env::{self, Point};
 use super::meta::{Estimator, InnerLoop, MetaSample, post_weights, surrogate};
 use super::policy::Policy;
 use super::rollout;
-use crate::gradcheck::{Perturb, read_params, rel_err};
+use crate::gradcheck::{Perturb, pick_coords, read_params, rel_err};
 use crate::maml::adapt::{Lr, SgdStep};
 use crate::maml::params::{Detach, Tile, autodiff_grads};
 use crate::model::Grads;
@@ -69,13 +69,7 @@ pub fn gradcheck(inner_steps: usize, coords: usize, seed: u64, device: &Device) 
     let no_score = replay(inner, Estimator { score_term: false, ..estimator });
 
     let values = read_params(&theta);
-    let mut picks: Vec<(usize, usize)> = values.iter().enumerate().map(|(i, p)| (i, rng.int_below(p.values.len()))).collect();
-    let total: usize = values.iter().map(|p| p.values.len()).sum();
-    while picks.len() < coords.max(values.len()) {
-        let mut flat = rng.int_below(total);
-        let i = values.iter().position(|p| flat < p.values.len() || { flat -= p.values.len(); false }).expect("in range");
-        picks.push((i, flat));
-    }
+    let picks = pick_coords(&values, coords, &mut rng, |_| Vec::new());
     let value = |g: &Grads, i: usize, index: usize| to_f64(g.0[&values[i].id].clone())[index];
     let objective = |p: &Policy| reference(p, &sample, &coefficients, &inner, &estimator);
     let central = |id, index, eps: f64| {
