@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::config::{Algorithm, Arch, MamlConfig, ModelConfig, TaskConfig, TaskKind};
 use crate::maml::adapt::{SgdStep, TaskTensors};
 use crate::maml::learners::{meta_gradient, reptile_direction};
-use crate::maml::params::{Detach, Fill, MetaParams, autodiff_grads, step_norms, step_rates};
+use crate::maml::params::{Detach, Fill, MetaParams, autodiff_grads, param_paths, step_norms, step_rates};
 use crate::model::{Grads, Network};
 use crate::rng::Rng;
 use crate::tasks::{self, Split, Task};
@@ -81,11 +81,7 @@ fn setting(arch: Arch, filters: usize) -> (TaskConfig, ModelConfig, f64) {
 /// the last the adapted one (the start itself for no steps).
 fn adapt_by_autodiff(algorithm: Algorithm, start: &MetaParams, t: &TaskTensors, alpha: f64, steps: usize) -> Vec<Network> {
     let lr = start.inner_lr(alpha);
-    let head: Vec<ParamId> = {
-        let mut ids = Ids(Vec::new());
-        start.theta.head.visit(&mut ids);
-        ids.0
-    };
+    let head: Vec<ParamId> = param_paths(&start.theta.head).into_iter().map(|(id, _)| id).collect();
     let mut m = start.theta.clone().map(&mut Detach { leaf: true });
     let mut each = Vec::new();
     for step in 0..steps {
@@ -155,12 +151,6 @@ impl ModuleMapper for ByPosition<'_> {
     }
 }
 
-struct Ids(Vec<ParamId>);
-impl ModuleVisitor for Ids {
-    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-        self.0.push(p.id);
-    }
-}
 
 /// MAML++'s pieces that change the meta-gradient, checked with it.
 #[derive(Clone, Copy, Debug, Default)]

@@ -104,6 +104,17 @@ pub struct Settings {
     pub seed: Option<u64>,
 }
 
+/// A per-step setting (MAML++'s rates or batch-norms) asked on or off: on, as many steps as the
+/// run trains with, unless the run already has them (their number is a shape); unasked, the
+/// run's.
+fn per_step(asked: Option<bool>, current: Option<usize>, inner_steps: usize) -> Option<usize> {
+    match asked {
+        Some(true) => current.or(Some(inner_steps)),
+        Some(false) => None,
+        None => current,
+    }
+}
+
 impl Settings {
     fn kind(&self) -> TaskKind {
         self.task.unwrap_or(TaskKind::Sinusoid)
@@ -155,17 +166,8 @@ impl Settings {
             first_order_until: self.first_order_until.or(current.first_order_until),
             multi_step_loss: self.multi_step_loss.or(current.multi_step_loss),
             step_loss_weights: current.step_loss_weights.clone(),
-            // as many steps' rates as the run trains with, once set: their number is a shape
-            per_step_rates: match self.per_step_rates {
-                Some(true) => current.per_step_rates.or(Some(inner_steps)),
-                Some(false) => None,
-                None => current.per_step_rates,
-            },
-            per_step_bn: match self.per_step_bn {
-                Some(true) => current.per_step_bn.or(Some(inner_steps)),
-                Some(false) => None,
-                None => current.per_step_bn,
-            },
+            per_step_rates: per_step(self.per_step_rates, current.per_step_rates, inner_steps),
+            per_step_bn: per_step(self.per_step_bn, current.per_step_bn, inner_steps),
         }
     }
 

@@ -6,6 +6,11 @@ use maml_lab::weights::Weights;
 use maml_lab::maml::Diverged;
 use maml_lab::{Start, TrainError, Trainer};
 
+/// Asserts that `c` is refused for a reason that says `why`.
+fn refused(c: &TrainerConfig, why: &str) {
+    assert!(c.validate().unwrap_err().contains(why), "{:?}", c.validate());
+}
+
 fn small(kind: TaskKind) -> TrainerConfig {
     let mut c = TrainerConfig::preset(kind);
     c.model.filters = 4;
@@ -380,7 +385,6 @@ fn the_multi_step_loss_follows_its_schedule() {
     one.maml.multi_step_loss = Some(5);
     assert_eq!(values(&weights_each(&one, 2, None)[1]), values(&plain_one[1]), "one inner step: the plain run");
 
-    let refused = |c: &TrainerConfig, why: &str| assert!(c.validate().unwrap_err().contains(why), "{:?}", c.validate());
     let mut c = small(TaskKind::Glyphs).with_algorithm(maml_lab::config::Algorithm::Reptile);
     c.maml.multi_step_loss = Some(5);
     refused(&c, "Reptile");
@@ -438,7 +442,6 @@ fn per_step_rates_start_at_alpha_and_are_learned() {
     t.set_maml(MamlConfig { inner_steps: 3, ..lslr.maml.clone() }).unwrap();
     t.step().wait().unwrap(); // the third step takes the second's rates
 
-    let refused = |c: &TrainerConfig, why: &str| assert!(c.validate().unwrap_err().contains(why), "{:?}", c.validate());
     for algorithm in [maml_lab::config::Algorithm::Anil, maml_lab::config::Algorithm::MetaSgd, maml_lab::config::Algorithm::Reptile] {
         let mut c = small(TaskKind::Glyphs).with_algorithm(algorithm);
         c.maml.per_step_rates = Some(1);
@@ -484,7 +487,6 @@ fn per_step_batch_norm_is_not_adapted_and_is_learned() {
     let mut other = Trainer::new(plain.clone(), &[], &Device::flex()).unwrap();
     let err = other.load_weights(&t.weights().wait()).unwrap_err().to_string();
     assert!(err.contains("learned per-step batch-norms for 3 inner steps"), "{err}");
-    let refused = |c: &TrainerConfig, why: &str| assert!(c.validate().unwrap_err().contains(why), "{:?}", c.validate());
     let mut c = small(TaskKind::Sinusoid);
     c.maml.per_step_bn = Some(1);
     refused(&c, "the mlp has none");

@@ -4,6 +4,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 
+use crate::model::norm::BatchNorm;
 use crate::model::{Grads, Network};
 
 /// The meta-parameters: θ, for Meta-SGD a learned inner learning rate per parameter (a network
@@ -23,34 +24,45 @@ pub struct MetaParams {
 /// One inner step's batch-norm weights and biases, one per conv block (MAML++'s BNWB).
 #[derive(Module, Debug)]
 pub struct StepNorms {
-    pub blocks: Vec<crate::model::norm::BatchNorm>,
+    pub blocks: Vec<BatchNorm>,
 }
 
 /// Per-step batch-norms for `steps` inner steps of `theta`: steps 2..K's, each as θ's own start
 /// (γ = 1, β = 0), new parameters.
 pub fn step_norms(theta: &Network, steps: usize) -> Vec<StepNorms> {
     let device = theta.device();
-    let fresh = || StepNorms { blocks: theta.blocks.iter().map(|b| crate::model::norm::BatchNorm::new(b.norm.gamma.dims()[1], &device)).collect() };
+    let fresh = || StepNorms { blocks: theta.blocks.iter().map(|b| BatchNorm::new(b.norm.gamma.dims()[1], &device)).collect() };
     (1..steps.max(1)).map(|_| fresh()).collect()
 }
 
 /// Per-step rates of `steps` inner steps for every parameter tensor of `theta`, all `value`, as
 /// a new parameter.
 pub fn step_rates(theta: &Network, steps: usize, value: f64) -> Param<Tensor<3>> {
-    Param::from_tensor(Tensor::full([1, steps.max(1), tensors(theta)], value, &theta.device()))
+    Param::from_tensor(Tensor::full([1, steps.max(1), param_paths(theta).len()], value, &theta.device()))
 }
 
-/// How many parameter tensors `net` has.
-pub fn tensors<M: Module>(net: &M) -> usize {
-    struct Count(usize);
-    impl ModuleVisitor for Count {
-        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
-            self.0 += 1;
+/// Every parameter tensor of `net`, in visit order: its id and its path, e.g.
+/// `blocks.0.conv.weight` or `head.bias`.
+pub fn param_paths<M: Module>(net: &M) -> Vec<(ParamId, String)> {
+    #[derive(Default)]
+    struct Paths {
+        path: Vec<String>,
+        all: Vec<(ParamId, String)>,
+    }
+    impl ModuleVisitor for Paths {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.all.push((p.id, self.path.join(".")));
         }
     }
-    let mut c = Count(0);
-    net.visit(&mut c);
-    c.0
+    let mut paths = Paths::default();
+    net.visit(&mut paths);
+    paths.all
 }
 
 impl MetaParams {
@@ -73,9 +85,9 @@ impl MetaParams {
 
     /// With per-step batch-norm, every inner step's batch-norms (step 1's are θ's own), each
     /// broadcast to `tasks` tasks.
-    pub fn norms_by_step(&self, tasks: usize) -> Option<Vec<Vec<crate::model::norm::BatchNorm>>> {
+    pub fn norms_by_step(&self, tasks: usize) -> Option<Vec<Vec<BatchNorm>>> {
         let later = self.step_norms.as_ref()?;
-        let tile = |norms: Vec<crate::model::norm::BatchNorm>| -> Vec<_> {
+        let tile = |norms: Vec<BatchNorm>| -> Vec<_> {
             norms.into_iter().map(|n| if tasks == 1 { n } else { n.map(&mut Tile { tasks }) }).collect()
         };
         let mut rows = vec![tile(self.theta.norms())];
@@ -88,17 +100,10 @@ impl MetaParams {
     pub fn step_rates_by_param(&self) -> Option<Vec<Grads>> {
         let rates = self.step_rates.as_ref()?.val();
         let [_, steps, _] = rates.dims();
-        struct Ids(Vec<ParamId>);
-        impl ModuleVisitor for Ids {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                self.0.push(p.id);
-            }
-        }
-        let mut ids = Ids(Vec::new());
-        self.theta.visit(&mut ids);
+        let ids = param_paths(&self.theta);
         Some(
             (0..steps)
-                .map(|k| Grads(ids.0.iter().enumerate().map(|(i, id)| (*id, rates.clone().slice([0..1, k..k + 1, i..i + 1]).reshape([1]))).collect()))
+                .map(|k| Grads(ids.iter().enumerate().map(|(i, (id, _))| (*id, rates.clone().slice([0..1, k..k + 1, i..i + 1]).reshape([1]))).collect()))
                 .collect(),
         )
     }
@@ -140,29 +145,17 @@ pub struct RateSummary {
 
 /// Meta-SGD's rates per parameter tensor (mean, min, max), pending their read.
 pub fn rate_summaries(rates: &Network) -> crate::pending::Pending<'static, Vec<RateSummary>> {
-    #[derive(Default)]
-    struct Collect {
-        path: Vec<String>,
-        names: Vec<String>,
-        stats: Vec<Tensor<1>>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _container: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container: &str) {
-            self.path.pop();
-        }
+    struct Stats(Vec<Tensor<1>>);
+    impl ModuleVisitor for Stats {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
             let flat = p.val().detach().flatten::<1>(0, D - 1);
-            self.names.push(self.path.join("."));
-            self.stats.extend([flat.clone().mean(), flat.clone().min(), flat.max()]);
+            self.0.extend([flat.clone().mean(), flat.clone().min(), flat.max()]);
         }
     }
-    let mut c = Collect::default();
-    rates.visit(&mut c);
-    let names = c.names;
-    crate::pending::Pending::new(c.stats, move |v| {
+    let mut stats = Stats(Vec::new());
+    rates.visit(&mut stats);
+    let names: Vec<String> = param_paths(rates).into_iter().map(|(_, name)| name).collect();
+    crate::pending::Pending::new(stats.0, move |v| {
         names.into_iter().zip(v.chunks(3)).map(|(name, s)| RateSummary { name, mean: s[0], min: s[1], max: s[2] }).collect()
     })
 }
@@ -170,27 +163,9 @@ pub fn rate_summaries(rates: &Network) -> crate::pending::Pending<'static, Vec<R
 /// The learned per-step rates (MAML++'s LSLR) of each of θ's parameter tensors, by name (e.g.
 /// `blocks.0.conv.weight`), one rate per inner step, pending their read.
 pub fn step_rate_table(params: &MetaParams) -> Option<crate::pending::Pending<'static, Vec<(String, Vec<f64>)>>> {
-    #[derive(Default)]
-    struct Names {
-        path: Vec<String>,
-        names: Vec<String>,
-    }
-    impl ModuleVisitor for Names {
-        fn enter_module(&mut self, name: &str, _container: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
-            self.names.push(self.path.join("."));
-        }
-    }
     let rates = params.step_rates.as_ref()?.val().detach();
     let [_, steps, tensors] = rates.dims();
-    let mut n = Names::default();
-    params.theta.visit(&mut n);
-    let names = n.names;
+    let names: Vec<String> = param_paths(&params.theta).into_iter().map(|(_, name)| name).collect();
     let flat = if rates.is_autodiff() { rates.inner() } else { rates }.reshape([steps * tensors]);
     Some(crate::pending::Pending::new(vec![flat], move |v| {
         names.into_iter().enumerate().map(|(i, name)| (name, (0..steps).map(|k| v[k * tensors + i]).collect())).collect()
