@@ -8,7 +8,7 @@ use maml_lab::config::{TaskKind, TrainerConfig};
 use maml_lab::gradcheck::{Perturb, read_params};
 use maml_lab::maml::params::{Detach, Tile, autodiff_grads};
 use maml_lab::rl::env::{self, GOAL_BOX, MAX_SPEED};
-use maml_lab::rl::meta::{Estimator, InnerLoop, inner_step, surrogate};
+use maml_lab::rl::meta::{Estimator, InnerLoop, ReturnHistory, inner_step, surrogate};
 use maml_lab::rl::{NavTrainer, Policy, gradcheck, rollout};
 use maml_lab::rng::Rng;
 
@@ -118,7 +118,7 @@ const GOAL: [f64; 2] = [0.5, -0.5];
 const ALPHA: f64 = 1.0;
 
 fn estimator(score_term: bool) -> Estimator {
-    Estimator { discount: 1.0, horizon: STEPS, post_baseline: false, score_term }
+    Estimator { discount: 1.0, horizon: STEPS, post_baseline: false, score_term, baseline_history: 400 }
 }
 
 fn inner() -> InnerLoop {
@@ -127,15 +127,19 @@ fn inner() -> InnerLoop {
 
 /// The mean, over `batches` meta-batches of `tasks` tasks (all the same goal), of the
 /// estimator's gradient of the mean post-adaptation return, per coordinate of θ: each batch's
-/// mean, so that their spread gives the confidence interval.
+/// mean, so that their spread gives the confidence interval. The score term's baseline is fit on
+/// the batch's other tasks and the batches before, as in training.
 fn estimates(theta: &Policy, score_term: bool, batches: usize, tasks: usize, seed: u64) -> Vec<Vec<f64>> {
     let mut rng = Rng::stream(seed, 1);
     let goals = vec![GOAL; tasks];
     let ids: Vec<_> = read_params(theta).into_iter().map(|p| p.id).collect();
+    let mut history = ReturnHistory::default();
     (0..batches)
         .map(|_| {
             let leaves = theta.clone().map(&mut Detach { leaf: true });
-            let s = surrogate(&leaves, tasks, &inner(), &estimator(score_term), &mut |_, fast| rollout::sample(fast, &goals, TRAJECTORIES, STEPS, &mut rng));
+            let e = estimator(score_term);
+            let s = surrogate(&leaves, tasks, &inner(), &e, &history, &mut |_, fast| rollout::sample(fast, &goals, TRAJECTORIES, STEPS, &mut rng));
+            history.record(&goals, &s.sample.post.task_returns(), e.baseline_history);
             let g = autodiff_grads(&leaves, &s.value.backward());
             ids.iter().flat_map(|id| to_f64(g.0[id].clone())).map(|v| v / tasks as f64).collect()
         })
@@ -258,5 +262,6 @@ fn the_cli_checks_and_benchmarks_navigation() {
     assert!(r["it_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(r["task"], "navigation");
     refused(&["train", "--task", "navigation", "--algorithm", "reptile", "--iterations", "1", "--out", "/nonexistent"], "navigation meta-learns with MAML");
-    refused(&["train", "--task", "sinusoid", "--score-term", "false", "--iterations", "1", "--out", "/nonexistent"], "--score-term is navigation's");
+    refused(&["train", "--task", "sinusoid", "--score-term", "false", "--iterations", "1", "--out", "/nonexistent"], "--score-term and --baseline-history are navigation's");
+    refused(&["train", "--task", "glyphs", "--baseline-history", "0", "--iterations", "1", "--out", "/nonexistent"], "--score-term and --baseline-history are navigation's");
 }

@@ -27,17 +27,28 @@ pub fn returns(rewards: &[f64], discount: f64) -> Vec<f64> {
 }
 
 /// The fitted coefficients for rows `x` of features and their `targets`.
-pub fn fit(x: &[[f64; FEATURES]], targets: &[f64]) -> [f64; FEATURES] {
-    let mut xtx = [[0.0; FEATURES]; FEATURES];
-    let mut xty = [0.0; FEATURES];
+pub fn fit<const F: usize>(x: &[[f64; F]], targets: &[f64]) -> [f64; F] {
+    let (xtx, xty) = normal_equations(x, targets);
+    fit_normal(xtx, xty)
+}
+
+/// XᵀX and XᵀR of rows `x` and their `targets`.
+pub fn normal_equations<const F: usize>(x: &[[f64; F]], targets: &[f64]) -> ([[f64; F]; F], [f64; F]) {
+    let mut xtx = [[0.0; F]; F];
+    let mut xty = [0.0; F];
     for (row, &y) in x.iter().zip(targets) {
-        for i in 0..FEATURES {
+        for i in 0..F {
             xty[i] += row[i] * y;
-            for j in 0..FEATURES {
+            for j in 0..F {
                 xtx[i][j] += row[i] * row[j];
             }
         }
     }
+    (xtx, xty)
+}
+
+/// The fit's coefficients from its normal equations, regularised as rllab's.
+pub fn fit_normal<const F: usize>(xtx: [[f64; F]; F], xty: [f64; F]) -> [f64; F] {
     let mut reg = 1e-5;
     for _ in 0..5 {
         let mut a = xtx;
@@ -49,24 +60,24 @@ pub fn fit(x: &[[f64; FEATURES]], targets: &[f64]) -> [f64; FEATURES] {
         }
         reg *= 10.0;
     }
-    [0.0; FEATURES] // rllab keeps its last (non-finite) fit; a zero baseline is the safe reading
+    [0.0; F] // rllab keeps its last (non-finite) fit; a zero baseline is the safe reading
 }
 
-pub fn predict(c: &[f64; FEATURES], f: &[f64; FEATURES]) -> f64 {
+pub fn predict<const F: usize>(c: &[f64; F], f: &[f64; F]) -> f64 {
     c.iter().zip(f).map(|(a, b)| a * b).sum()
 }
 
 /// Gaussian elimination with partial pivoting (numpy's `lstsq` of a square, regularised system
 /// is its solution); `None` for a singular matrix.
-fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> Option<[f64; FEATURES]> {
-    for col in 0..FEATURES {
-        let pivot = (col..FEATURES).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+fn solve<const F: usize>(mut a: [[f64; F]; F], mut b: [f64; F]) -> Option<[f64; F]> {
+    for col in 0..F {
+        let pivot = (col..F).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         if a[pivot][col] == 0.0 {
             return None;
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..FEATURES {
+        for row in col + 1..F {
             let (f, pivot_row) = (a[row][col] / a[col][col], a[col]);
             for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
                 *x -= f * p;
@@ -74,9 +85,9 @@ fn solve(mut a: [[f64; FEATURES]; FEATURES], mut b: [f64; FEATURES]) -> Option<[
             b[row] -= f * b[col];
         }
     }
-    let mut x = [0.0; FEATURES];
-    for row in (0..FEATURES).rev() {
-        let s: f64 = (row + 1..FEATURES).map(|k| a[row][k] * x[k]).sum();
+    let mut x = [0.0; F];
+    for row in (0..F).rev() {
+        let s: f64 = (row + 1..F).map(|k| a[row][k] * x[k]).sum();
         x[row] = (b[row] - s) / a[row][row];
     }
     Some(x)

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use super::env::{self, Point};
-use super::meta::{Estimator, InnerLoop, MetaSample, post_weights, surrogate};
+use super::meta::{Estimator, InnerLoop, MetaSample, ReturnHistory, post_weights, surrogate};
 use super::policy::Policy;
 use super::rollout;
 use crate::gradcheck::{Perturb, pick_coords, read_params, rel_err};
@@ -55,14 +55,14 @@ pub fn gradcheck(inner_steps: usize, coords: usize, seed: u64, device: &Device) 
     let goals: Vec<Point> = (0..TASKS).map(|_| env::sample_goal(&mut rng)).collect();
     let estimator = Estimator { horizon: HORIZON, ..Estimator::paper() };
     let inner = InnerLoop { alpha: ALPHA, steps: inner_steps, first_order: false, pre: TRAJECTORIES, post: TRAJECTORIES };
-    let s = surrogate(&theta, TASKS, &inner, &estimator, &mut |_, fast| rollout::sample(fast, &goals, TRAJECTORIES, HORIZON, &mut rng));
+    let s = surrogate(&theta, TASKS, &inner, &estimator, &ReturnHistory::default(), &mut |_, fast| rollout::sample(fast, &goals, TRAJECTORIES, HORIZON, &mut rng));
     let exact = autodiff_grads(&theta, &s.value.backward());
     let (sample, coefficients) = (s.sample, s.coefficients);
     // the same trajectories, replayed: first-order, and without the score term
     let replay = |inner: InnerLoop, estimator: Estimator| -> Grads {
         let leaves = theta.clone().map(&mut Detach { leaf: true });
         let mut stages = sample.pre.iter().chain([&sample.post]);
-        let s = surrogate(&leaves, TASKS, &inner, &estimator, &mut |_, _| stages.next().expect("a stage per draw").clone());
+        let s = surrogate(&leaves, TASKS, &inner, &estimator, &ReturnHistory::default(), &mut |_, _| stages.next().expect("a stage per draw").clone());
         autodiff_grads(&leaves, &s.value.backward())
     };
     let first_order = replay(InnerLoop { first_order: true, ..inner }, estimator);

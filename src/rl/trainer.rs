@@ -5,7 +5,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use super::env::{self, Point};
-use super::meta::{Estimator, InnerLoop, inner_step, surrogate};
+use super::meta::{Estimator, InnerLoop, ReturnHistory, inner_step, surrogate};
 use super::policy::Policy;
 use super::rollout::{self, Rollouts};
 use crate::config::{TaskKind, TrainerConfig};
@@ -61,6 +61,8 @@ pub struct NavTrainer {
     goals: Rng,
     noise: Rng,
     estimator: Estimator,
+    /// The past meta-iterations' returns that the score term's baseline is fit on.
+    history: ReturnHistory,
 }
 
 impl NavTrainer {
@@ -73,7 +75,7 @@ impl NavTrainer {
         let device = Device::flex().autodiff();
         let theta = Self::init(&config, streams::INIT, &device);
         let seed = config.seed;
-        Ok(Self { config, theta, optim: Adam::default(), iteration: 0, goals: Rng::stream(seed, streams::META_TRAIN), noise: Rng::stream(seed, streams::NOISE), estimator: Estimator::paper() })
+        Ok(Self { config, theta, optim: Adam::default(), iteration: 0, goals: Rng::stream(seed, streams::META_TRAIN), noise: Rng::stream(seed, streams::NOISE), estimator: Estimator::paper(), history: ReturnHistory::default() })
     }
 
     fn init(config: &TrainerConfig, stream: u64, device: &Device) -> Policy {
@@ -96,6 +98,10 @@ impl NavTrainer {
     pub fn set_maml(&mut self, maml: crate::config::MamlConfig) -> Result<(), TrainError> {
         let config = TrainerConfig { maml, ..self.config.clone() };
         config.validate().map_err(TrainError::Config)?;
+        let (old, new) = (&self.config.maml, &config.maml);
+        if (old.inner_lr, old.inner_steps, old.first_order) != (new.inner_lr, new.inner_steps, new.first_order) {
+            self.history.clear();
+        }
         self.config = config;
         Ok(())
     }
@@ -120,7 +126,7 @@ impl NavTrainer {
         let inner = self.inner_loop(m.inner_steps);
         let (horizon, noise) = (self.estimator.horizon, &mut self.noise);
         let leaves = self.theta.clone().map(&mut Detach { leaf: true });
-        let s = surrogate(&leaves, goals.len(), &inner, &self.estimator, &mut |stage, fast| {
+        let s = surrogate(&leaves, goals.len(), &inner, &self.estimator, &self.history, &mut |stage, fast| {
             let n = if stage < inner.steps { inner.pre } else { inner.post };
             rollout::sample(fast, &goals, n, horizon, noise)
         });
@@ -138,9 +144,11 @@ impl NavTrainer {
         };
         self.theta = self.optim.step(m.meta_lr_at(self.iteration), self.theta.clone(), direction, &layout);
         self.iteration = iteration;
-        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        let after = mean(s.sample.post.task_returns());
-        let before = s.sample.pre.first().map_or(after, |r| mean(r.task_returns()));
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let returns = s.sample.post.task_returns();
+        self.history.record(&goals, &returns, self.estimator.baseline_history);
+        let after = mean(&returns);
+        let before = s.sample.pre.first().map_or(after, |r| mean(&r.task_returns()));
         Ok(NavReport { iteration, return_before: before, return_after: after, grad_norm })
     }
 
@@ -214,6 +222,7 @@ impl NavTrainer {
         }
         self.theta = write_params(self.theta.clone(), &w.values);
         (self.iteration, self.optim) = (w.iteration, Adam::default());
+        self.history.clear();
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use maml_lab::maml::{Directions, Fit, LandscapeOptions};
 use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
 use maml_lab::gradcheck;
+use maml_lab::rl::meta::{BASELINE_HISTORY, Estimator};
 
 /// Model-Agnostic Meta-Learning (Finn, Abbeel, Levine 2017), exact or first-order, on burn's CPU backend.
 ///
@@ -67,6 +68,10 @@ enum Command {
         /// which leaves it out].
         #[arg(long, value_name = "BOOL")]
         score_term: Option<bool>,
+        /// Navigation: tasks of past meta-iterations that the score term's baseline is fit on,
+        /// besides the meta-batch's other tasks [default: 400; 0: those alone].
+        #[arg(long, value_name = "N")]
+        baseline_history: Option<usize>,
     },
     /// The meta-objective around a run's θ: the mean query loss after adaptation of a fixed
     /// meta-batch on a plane through θ (spanned by the exact and first-order meta-gradients, or
@@ -280,7 +285,7 @@ fn keep_freed_memory() {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume, score_term } => {
+        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume, score_term, baseline_history } => {
             if resume.is_some() && (setup.settings != Settings::default() || pretrained) {
                 return Err(Failure("--resume takes every setting from the checkpoint: give no other setting (nor --pretrained) with it".into()));
             }
@@ -290,10 +295,11 @@ fn run(command: Command) -> Result<(), Failure> {
                 }
                 let config = setup.config();
                 config.validate().map_err(Failure)?;
-                return navigation::train(config, iterations, &out, (log_every, path_every), pretrained, score_term.unwrap_or(true));
+                let estimator = Estimator { score_term: score_term.unwrap_or(true), baseline_history: baseline_history.unwrap_or(BASELINE_HISTORY), ..Estimator::paper() };
+                return navigation::train(config, iterations, &out, (log_every, path_every), pretrained, estimator);
             }
-            if score_term.is_some() {
-                return Err(Failure("--score-term is navigation's: the supervised tasks sample nothing from the policy".into()));
+            if score_term.is_some() || baseline_history.is_some() {
+                return Err(Failure("--score-term and --baseline-history are navigation's: the supervised tasks sample nothing from the policy".into()));
             }
             train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())
         }

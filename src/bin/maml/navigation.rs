@@ -16,9 +16,10 @@ use super::Failure;
 /// `pretrained` the joint-training baseline beside it (pretrained.bin: the same policy, budget
 /// and optimiser, no inner step: policy gradient on the return before adaptation, all goals).
 /// Every `path_every` meta-iterations (0: never) the weights so far go to OUT/path/<iteration>.bin.
-pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, path_every): (usize, usize), pretrained: bool, score_term: bool) -> Result<(), Failure> {
+pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, path_every): (usize, usize), pretrained: bool, estimator: Estimator) -> Result<(), Failure> {
     let mut trainer = NavTrainer::new(config.clone())?;
-    trainer.set_estimator(Estimator { score_term, ..Estimator::paper() });
+    trainer.set_estimator(estimator);
+    let score_term = estimator.score_term;
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
@@ -34,7 +35,7 @@ pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, p
         train_loop(&mut baseline, iterations, (log_every, 0), "pretrained", &out.join("pretrained-metrics.jsonl"), None)?;
         std::fs::write(out.join("pretrained.bin"), baseline.weights())?;
     }
-    println!("{}", json!({"iterations": trainer.iteration(), "score_term": score_term, "return_before": last.0, "return_after": last.1, "seconds": seconds}));
+    println!("{}", json!({"iterations": trainer.iteration(), "score_term": score_term, "baseline_history": estimator.baseline_history, "return_before": last.0, "return_after": last.1, "seconds": seconds}));
     Ok(())
 }
 
