@@ -19,9 +19,9 @@ train() { # task iterations flags...
 }
 train sinusoid 10000
 train glyphs 2000 --filters 16 --queries 5 --meta-batch 8
-# navigation's page preset (10 trajectories before and after the step, 10 goals per meta-batch):
-# 500 meta-iterations, where its return has levelled off; longer runs at β 0.01 can collapse
-train navigation 500 --shots 10 --queries 10 --meta-batch 10
+# navigation's page preset (10 trajectories before and after the step, 10 goals per meta-batch,
+# β 0.003, the authors' estimator): 500 meta-iterations, where its return has levelled off
+train navigation 500 --shots 10 --queries 10 --meta-batch 10 --meta-lr 0.003 --score-term false
 
 # the manifest the page and tests/starts.rs read: each file, its size, and its measured meta-test
 # (on 600 held-out tasks, and on the page's: 24 tasks, or navigation's 20 goals)

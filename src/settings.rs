@@ -60,6 +60,11 @@ pub struct Settings {
     /// First-order MAML: the inner gradient as a constant (no second derivatives).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub first_order: Option<bool>,
+    /// Navigation: the score-function term of the pre-adaptation trajectories, which makes the
+    /// meta-gradient unbiased [default: true; false: the authors' estimator, which leaves it
+    /// out].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub score_term: Option<bool>,
     /// Clip the meta-gradient to this global L2 norm.
     #[arg(long, allow_negative_numbers = true)]
     pub grad_clip: Option<f64>,
@@ -161,6 +166,9 @@ impl Settings {
             test_inner_steps,
             meta_batch: self.meta_batch.unwrap_or(current.meta_batch),
             first_order: self.first_order.unwrap_or(current.first_order),
+            // navigation's alone, and held as None for on (`MamlConfig::score_term`), so that one
+            // setting has one config
+            score_term: (kind == TaskKind::Navigation && self.score_term.or(current.score_term) == Some(false)).then_some(false),
             grad_clip: self.grad_clip.or(current.grad_clip),
             meta_lr_cosine: self.meta_lr_cosine.or(current.meta_lr_cosine),
             first_order_until: self.first_order_until.or(current.first_order_until),
@@ -190,6 +198,7 @@ impl Settings {
             test_inner_steps: Some(o.test_inner_steps),
             meta_batch: Some(o.meta_batch),
             first_order: Some(o.first_order),
+            score_term: Some(o.score_term()),
             grad_clip: o.grad_clip,
             meta_lr_cosine: o.meta_lr_cosine,
             first_order_until: o.first_order_until,
@@ -255,6 +264,7 @@ pub fn controls() -> Vec<Control> {
         c("inner_steps", "inner steps", int(1, 10), true, false),
         c("meta_batch", "meta-batch", int(1, 64), true, false),
         c("first_order", "first-order", Kind::Bool, true, false),
+        Control { key: "score_term", label: "unbiased (score term)", kind: Kind::Bool, live: true, images: false, only: &[TaskKind::Navigation] },
     ]
 }
 
@@ -317,6 +327,18 @@ mod tests {
         for field in &fields {
             assert!(keys.contains(&field.as_str()) != cli_only.contains(&field.as_str()), "setting '{field}': a control, or the CLI's, not both or neither");
         }
+    }
+
+    /// The score term is navigation's and held one way: off as Some(false), on as None (the
+    /// config of a run from before the switch).
+    #[test]
+    fn the_score_term_has_one_config_per_setting() {
+        let with = |task, score_term| Settings { task: Some(task), score_term, ..Settings::default() }.config().maml.score_term;
+        assert_eq!(with(TaskKind::Navigation, Some(false)), Some(false));
+        assert_eq!(with(TaskKind::Navigation, Some(true)), None);
+        assert_eq!(with(TaskKind::Navigation, None), None);
+        assert_eq!(with(TaskKind::Glyphs, Some(false)), None, "the supervised tasks ignore it");
+        assert!(!TrainerConfig::page_preset(TaskKind::Navigation, Algorithm::Maml).maml.score_term());
     }
 
     /// The page's presets, read back as settings, give the page's preset configs.

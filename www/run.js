@@ -33,6 +33,7 @@ export function workShape(settings) {
 export function fileName(settings) {
   const parts = ['maml', settings.task, settings.algorithm, `alpha${settings.inner_lr}`];
   if (settings.first_order) parts.push('first_order');
+  if (settings.task === 'navigation') parts.push(settings.score_term ? 'unbiased' : 'authors_estimator');
   if (settings.start === 'meta-trained') parts.push('meta-trained');
   return parts.join('-').replace(/[^A-Za-z0-9._-]/g, '_');
 }

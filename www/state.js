@@ -106,6 +106,8 @@ export function parseHash(table, hash) {
   if (algorithmProblem) problems.push(algorithmProblem);
   const state = preset(table, task, algorithm);
   if (params.size > 0 && !params.has('start')) state.start = 'scratch'; // a link from before the meta-trained starts
+  // a navigation link from before the score term's switch ran the unbiased estimator
+  if (task === 'navigation' && params.size > 0 && !params.has('score_term')) state.score_term = true;
   for (const [key, raw] of params) {
     if (key === 'live') continue; // the run's live changes: schedule.js reads them
     const c = control(table, key);

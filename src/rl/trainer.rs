@@ -106,7 +106,8 @@ impl NavTrainer {
         Ok(())
     }
 
-    /// The estimator's choices beyond the config (the paper's unless changed: tests, ablations).
+    /// The estimator's choices beyond the config (the paper's unless changed: tests, ablations);
+    /// the score term is the config's (`MamlConfig::score_term`).
     pub fn set_estimator(&mut self, estimator: Estimator) {
         self.estimator = estimator;
     }
@@ -126,7 +127,8 @@ impl NavTrainer {
         let inner = self.inner_loop(m.inner_steps);
         let (horizon, noise) = (self.estimator.horizon, &mut self.noise);
         let leaves = self.theta.clone().map(&mut Detach { leaf: true });
-        let s = surrogate(&leaves, goals.len(), &inner, &self.estimator, &self.history, &mut |stage, fast| {
+        let estimator = Estimator { score_term: m.score_term(), ..self.estimator };
+        let s = surrogate(&leaves, goals.len(), &inner, &estimator, &self.history, &mut |stage, fast| {
             let n = if stage < inner.steps { inner.pre } else { inner.post };
             rollout::sample(fast, &goals, n, horizon, noise)
         });

@@ -127,3 +127,31 @@ test('navigation: weights of another task are refused with a sentence, and the r
   await steps(page, 1);
   assert.equal(await page.evaluate(() => window.lab.iteration), 1);
 }));
+
+test('navigation: the page\'s preset uses the authors\' estimator, the unbiased one is a live switch, and a link from before the switch keeps the unbiased one', () => withPage({ query: '?eval_tasks=4', hash: '#task=sinusoid&start=scratch' }, async ({ page, consoleErrors }) => {
+  await until(page, () => window.lab.ready && window.lab.config?.task.kind === 'sinusoid');
+  // a supervised task has no score term to switch
+  assert.equal(await page.evaluate(() => document.getElementById('score_term').closest('.row').hidden), true);
+  await page.selectOption('#task', 'navigation');
+  await ready(page);
+  assert.equal(await page.isVisible('#score_term'), true);
+  assert.equal(await page.isChecked('#score_term'), false, 'the preset: the authors\' estimator');
+  assert.equal(await page.evaluate(() => window.lab.config.maml.score_term), false);
+  // on is held as null in a config (as in one from before the switch)
+  const on = () => (window.lab.config.maml.score_term ?? true) === true;
+  assert.match(await page.textContent('#score_term ~ .about'), /unbiased.*authors' estimator/s);
+  assert.match(await page.evaluate(() => location.hash), /score_term=false/);
+  await steps(page, 1);
+  await page.check('#score_term');
+  await until(page, on);
+  await steps(page, 1);
+  // switching to navigation brings its meta-trained start, so the change is at its iteration
+  assert.match(await page.evaluate(() => location.hash), /start=meta-trained&live=\d+:score_term=true$/);
+  assert.ok(await page.evaluate(() => window.lab.nav.history.after.filter((v) => v !== null).every(Number.isFinite)));
+  // a link written before the switch existed ran the unbiased estimator, and still does
+  await page.evaluate(() => { location.hash = '#task=navigation&start=scratch&seed=2'; });
+  await until(page, () => window.lab.ready && window.lab.config?.seed === 2 && window.lab.nav?.evaluation, undefined, 120_000);
+  assert.equal(await page.isChecked('#score_term'), true);
+  assert.equal(await page.evaluate(on), true);
+  assert.deepEqual(consoleErrors, []);
+}));

@@ -22,6 +22,11 @@ function input(c) {
   return el('input', { type: 'number', min: c.min, max: c.max, step: 1 });
 }
 
+/** A sentence under a control, for the tasks it applies to. */
+const HINTS = {
+  score_term: 'On, the meta-gradient is exact and unbiased: it adds the score-function term of the trajectories the inner step learned from. Off, the authors\' estimator: biased, but hundreds of times less noisy. At this page\'s 10 goals of 10 trajectories the unbiased one can make a run collapse.',
+};
+
 /** What shots and queries are for navigation: trajectories per goal. */
 const NAV_LABELS = { shots: 'trajectories before a step', queries: 'trajectories after' };
 
@@ -65,6 +70,7 @@ export class Controls {
       row.querySelector('.limit')?.remove();
       // the rule once, under the second of the fields it binds
       if (b.hint && c.key === 'queries') row.append(el('p', { className: 'hint limit', textContent: b.hint }));
+      if (HINTS[c.key] && !row.querySelector('.about')) row.append(el('p', { className: 'hint about', textContent: HINTS[c.key] }));
       const v = state[c.key];
       if (c.kind === 'bool') field.checked = v;
       else if (c.kind === 'log') {

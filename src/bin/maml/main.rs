@@ -63,11 +63,6 @@ enum Command {
         /// would have: every setting comes from it, so no other setting may be given.
         #[arg(long)]
         resume: Option<PathBuf>,
-        /// Navigation: add the score-function term of the pre-adaptation trajectories, which
-        /// makes the meta-gradient unbiased [default: true; false: the authors' estimator,
-        /// which leaves it out].
-        #[arg(long, value_name = "BOOL")]
-        score_term: Option<bool>,
         /// Navigation: tasks of past meta-iterations that the score term's baseline is fit on,
         /// besides the meta-batch's other tasks [default: 400; 0: those alone].
         #[arg(long, value_name = "N")]
@@ -285,7 +280,7 @@ fn keep_freed_memory() {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume, score_term, baseline_history } => {
+        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume, baseline_history } => {
             if resume.is_some() && (setup.settings != Settings::default() || pretrained) {
                 return Err(Failure("--resume takes every setting from the checkpoint: give no other setting (nor --pretrained) with it".into()));
             }
@@ -295,10 +290,10 @@ fn run(command: Command) -> Result<(), Failure> {
                 }
                 let config = setup.config();
                 config.validate().map_err(Failure)?;
-                let estimator = Estimator { score_term: score_term.unwrap_or(true), baseline_history: baseline_history.unwrap_or(BASELINE_HISTORY), ..Estimator::paper() };
+                let estimator = Estimator { baseline_history: baseline_history.unwrap_or(BASELINE_HISTORY), ..Estimator::paper() };
                 return navigation::train(config, iterations, &out, (log_every, path_every), pretrained, estimator);
             }
-            if score_term.is_some() || baseline_history.is_some() {
+            if setup.settings.score_term.is_some() || baseline_history.is_some() {
                 return Err(Failure("--score-term and --baseline-history are navigation's: the supervised tasks sample nothing from the policy".into()));
             }
             train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())

@@ -19,7 +19,7 @@ use super::Failure;
 pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, path_every): (usize, usize), pretrained: bool, estimator: Estimator) -> Result<(), Failure> {
     let mut trainer = NavTrainer::new(config.clone())?;
     trainer.set_estimator(estimator);
-    let score_term = estimator.score_term;
+    let score_term = config.maml.score_term();
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
