@@ -339,6 +339,12 @@ mod tests {
         assert_eq!(with(TaskKind::Navigation, None), None);
         assert_eq!(with(TaskKind::Glyphs, Some(false)), None, "the supervised tasks ignore it");
         assert!(!TrainerConfig::page_preset(TaskKind::Navigation, Algorithm::Maml).maml.score_term());
+        // the page's live changes, from its preset's off
+        let page = TrainerConfig::page_preset(TaskKind::Navigation, Algorithm::Maml).maml;
+        let live = |score_term| Settings { score_term, ..Settings::default() }.maml(TaskKind::Navigation, &page).score_term;
+        assert_eq!(live(Some(true)), None);
+        assert_eq!(live(None), Some(false));
+        assert_eq!(live(Some(false)), Some(false));
     }
 
     /// The page's presets, read back as settings, give the page's preset configs.

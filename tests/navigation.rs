@@ -110,34 +110,40 @@ fn the_meta_gradient_matches_finite_differences_of_its_surrogate() {
 }
 
 /// The tiny problem of the unbiasedness check: a linear-Gaussian policy, 5 trajectories of 4
-/// steps per stage (the goal is out of reach in 4 steps: no episode ends early), one inner step
-/// of α = 1, returns undiscounted and no baseline in the post-adaptation term.
+/// steps per stage, one inner step of α = 1, returns undiscounted and no baseline in the
+/// post-adaptation term. Goals are uniform in a corner of the square that 4 steps cannot reach
+/// (no episode ends early), so that the score term's baseline has goals to fit.
 const STEPS: usize = 4;
 const TRAJECTORIES: usize = 5;
-const GOAL: [f64; 2] = [0.5, -0.5];
 const ALPHA: f64 = 1.0;
 
-fn estimator(score_term: bool) -> Estimator {
-    Estimator { discount: 1.0, horizon: STEPS, post_baseline: false, score_term, baseline_history: 400 }
+fn goals(tasks: usize, rng: &mut Rng) -> Vec<[f64; 2]> {
+    (0..tasks).map(|_| [rng.uniform(0.45, 0.6), rng.uniform(-0.6, -0.45)]).collect()
+}
+
+fn estimator(score_term: bool, baseline_history: usize) -> Estimator {
+    Estimator { discount: 1.0, horizon: STEPS, post_baseline: false, score_term, baseline_history }
 }
 
 fn inner() -> InnerLoop {
     InnerLoop { alpha: ALPHA, steps: 1, first_order: false, pre: TRAJECTORIES, post: TRAJECTORIES }
 }
 
-/// The mean, over `batches` meta-batches of `tasks` tasks (all the same goal), of the
-/// estimator's gradient of the mean post-adaptation return, per coordinate of θ: each batch's
-/// mean, so that their spread gives the confidence interval. The score term's baseline is fit on
-/// the batch's other tasks and the batches before, as in training.
-fn estimates(theta: &Policy, score_term: bool, batches: usize, tasks: usize, seed: u64) -> Vec<Vec<f64>> {
+/// The mean, over `batches` meta-batches of `tasks` tasks, of the estimator's gradient of the
+/// mean post-adaptation return, per coordinate of θ: each batch's mean, so that their spread
+/// gives the confidence interval. The score term's baseline is fit on the batch's other tasks
+/// and `history` tasks of the batches before, as in training: a surface over the goal once they
+/// hold 200 tasks, a line in its distance before.
+fn estimates(theta: &Policy, score_term: bool, (batches, tasks, history): (usize, usize, usize), seed: u64) -> Vec<Vec<f64>> {
     let mut rng = Rng::stream(seed, 1);
-    let goals = vec![GOAL; tasks];
+    let mut goal_rng = Rng::stream(seed, 3);
     let ids: Vec<_> = read_params(theta).into_iter().map(|p| p.id).collect();
+    let e = estimator(score_term, history);
     let mut history = ReturnHistory::default();
     (0..batches)
         .map(|_| {
+            let goals = goals(tasks, &mut goal_rng);
             let leaves = theta.clone().map(&mut Detach { leaf: true });
-            let e = estimator(score_term);
             let s = surrogate(&leaves, tasks, &inner(), &e, &history, &mut |_, fast| rollout::sample(fast, &goals, TRAJECTORIES, STEPS, &mut rng));
             history.record(&goals, &s.sample.post.task_returns(), e.baseline_history);
             let g = autodiff_grads(&leaves, &s.value.backward());
@@ -151,7 +157,7 @@ fn estimates(theta: &Policy, score_term: bool, batches: usize, tasks: usize, see
 /// measures the slope of the expectation.
 fn post_return(theta: &Policy, tasks: usize, seed: u64) -> f64 {
     let mut rng = Rng::stream(seed, 2);
-    let goals = vec![GOAL; tasks];
+    let goals = goals(tasks, &mut Rng::stream(seed, 3));
     let fast = theta.clone().map(&mut Tile { tasks });
     let pre = rollout::sample(&fast, &goals, TRAJECTORIES, STEPS, &mut rng);
     let (adapted, _) = inner_step(&fast, &pre, ALPHA, false, 1.0);
@@ -201,13 +207,16 @@ fn the_estimator_is_unbiased_and_the_one_without_the_score_term_is_not() {
             reference.push(mean_and_se(&slopes)[0]);
         }
     }
-    let with = mean_and_se(&estimates(&theta, true, 200, 400, 7));
-    let without = mean_and_se(&estimates(&theta, false, 200, 400, 7));
+    // the goal surface over the batch and 400 tasks before; the line, 100 tasks and no history
+    let with = mean_and_se(&estimates(&theta, true, (200, 400, 400), 7));
+    let with_line = mean_and_se(&estimates(&theta, true, (800, 100, 0), 8));
+    let without = mean_and_se(&estimates(&theta, false, (200, 400, 400), 7));
     let z = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() / (a.1 * a.1 + b.1 * b.1).sqrt();
     let mut worst_without = 0f64;
-    for (c, ((r, w), wo)) in reference.iter().zip(&with).zip(&without).enumerate() {
-        println!("coordinate {c}: finite differences {:.4} ± {:.4}, estimator {:.4} ± {:.4}, without the score term {:.4} ± {:.4}", r.0, r.1, w.0, w.1, wo.0, wo.1);
+    for (c, (((r, w), l), wo)) in reference.iter().zip(&with).zip(&with_line).zip(&without).enumerate() {
+        println!("coordinate {c}: finite differences {:.4} ± {:.4}, estimator {:.4} ± {:.4} (with the line baseline {:.4} ± {:.4}), without the score term {:.4} ± {:.4}", r.0, r.1, w.0, w.1, l.0, l.1, wo.0, wo.1);
         assert!(z(*r, *w) < 4.0, "coordinate {c}: the estimator {w:?} against the finite differences {r:?}");
+        assert!(z(*r, *l) < 4.0, "coordinate {c}: the estimator with the line baseline {l:?} against the finite differences {r:?}");
         worst_without = worst_without.max(z(*r, *wo));
     }
     assert!(worst_without > 6.0, "without the score term the estimate should be visibly biased (largest gap {worst_without:.1} standard errors)");

@@ -106,8 +106,9 @@ export function parseHash(table, hash) {
   if (algorithmProblem) problems.push(algorithmProblem);
   const state = preset(table, task, algorithm);
   if (params.size > 0 && !params.has('start')) state.start = 'scratch'; // a link from before the meta-trained starts
-  // a navigation link from before the score term's switch ran the unbiased estimator
-  if (task === 'navigation' && params.size > 0 && !params.has('score_term')) state.score_term = true;
+  // a link the page wrote before the score term's switch existed (it wrote every control, first_order
+  // among them) ran navigation with the unbiased estimator; a shorter hand-written one takes the preset
+  if (task === 'navigation' && params.has('first_order') && !params.has('score_term')) state.score_term = true;
   for (const [key, raw] of params) {
     if (key === 'live') continue; // the run's live changes: schedule.js reads them
     const c = control(table, key);

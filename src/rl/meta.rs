@@ -170,7 +170,8 @@ impl ReturnHistory {
         }
     }
 
-    /// Forgets every task: returns under other settings (α, the inner steps) predict these poorly.
+    /// Forgets every task: returns after another inner loop (α, the inner steps) predict these
+    /// poorly.
     pub fn clear(&mut self) {
         self.tasks.clear();
     }
@@ -211,8 +212,8 @@ fn surface_features(goal: Point) -> [f64; SURFACE] {
 /// the meta-batch and the `history` of past meta-iterations. With at least `SURFACE_MIN_TASKS`
 /// of them, b is a least-squares surface over the goal (`surface_features`); otherwise a
 /// least-squares line of the other tasks' returns against their goal's distance from the start,
-/// or their mean where the distances do not spread (one goal for all); 0 for a single task and
-/// no history (b = 0).
+/// or their mean where the distances do not spread (one goal for all); for a single task, with
+/// too little history for the surface, b = 0.
 pub fn score_coefficients(returns: &[f64], goals: &[Point], history: &ReturnHistory) -> Vec<f64> {
     let k = returns.len();
     if k + history.len() > SURFACE_MIN_TASKS {

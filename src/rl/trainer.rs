@@ -99,7 +99,7 @@ impl NavTrainer {
         let config = TrainerConfig { maml, ..self.config.clone() };
         config.validate().map_err(TrainError::Config)?;
         let (old, new) = (&self.config.maml, &config.maml);
-        if (old.inner_lr, old.inner_steps, old.first_order) != (new.inner_lr, new.inner_steps, new.first_order) {
+        if (old.inner_lr, old.inner_steps) != (new.inner_lr, new.inner_steps) {
             self.history.clear();
         }
         self.config = config;

@@ -128,7 +128,7 @@ test('navigation: weights of another task are refused with a sentence, and the r
   assert.equal(await page.evaluate(() => window.lab.iteration), 1);
 }));
 
-test('navigation: the page\'s preset uses the authors\' estimator, the unbiased one is a live switch, and a link from before the switch keeps the unbiased one', () => withPage({ query: '?eval_tasks=4', hash: '#task=sinusoid&start=scratch' }, async ({ page, consoleErrors }) => {
+test('navigation: the page\'s preset uses the authors\' estimator, the unbiased one is a live switch, and a link the page wrote before the switch keeps the unbiased one', () => withPage({ query: '?eval_tasks=4', hash: '#task=sinusoid&start=scratch' }, async ({ page, consoleErrors }) => {
   await until(page, () => window.lab.ready && window.lab.config?.task.kind === 'sinusoid');
   // a supervised task has no score term to switch
   assert.equal(await page.evaluate(() => document.getElementById('score_term').closest('.row').hidden), true);
@@ -148,9 +148,13 @@ test('navigation: the page\'s preset uses the authors\' estimator, the unbiased 
   // switching to navigation brings its meta-trained start, so the change is at its iteration
   assert.match(await page.evaluate(() => location.hash), /start=meta-trained&live=\d+:score_term=true$/);
   assert.ok(await page.evaluate(() => window.lab.nav.history.after.filter((v) => v !== null).every(Number.isFinite)));
-  // a link written before the switch existed ran the unbiased estimator, and still does
+  // a link the page wrote before the switch existed (every control but score_term) ran the unbiased
+  // estimator, and still does; a short hand-written one takes the preset
   await page.evaluate(() => { location.hash = '#task=navigation&start=scratch&seed=2'; });
   await until(page, () => window.lab.ready && window.lab.config?.seed === 2 && window.lab.nav?.evaluation, undefined, 120_000);
+  assert.equal(await page.isChecked('#score_term'), false);
+  await page.evaluate(() => { location.hash = '#task=navigation&algorithm=maml&ways=5&shots=10&queries=10&filters=64&within_alphabet=false&different_drawers=false&augment=false&seed=3&inner_lr=0.5&meta_lr=0.01&inner_steps=1&meta_batch=10&first_order=false&backend=auto&threads=auto&start=scratch'; });
+  await until(page, () => window.lab.ready && window.lab.config?.seed === 3 && window.lab.nav?.evaluation, undefined, 120_000);
   assert.equal(await page.isChecked('#score_term'), true);
   assert.equal(await page.evaluate(on), true);
   assert.deepEqual(consoleErrors, []);

@@ -64,7 +64,9 @@ enum Command {
         #[arg(long)]
         resume: Option<PathBuf>,
         /// Navigation: tasks of past meta-iterations that the score term's baseline is fit on,
-        /// besides the meta-batch's other tasks [default: 400; 0: those alone].
+        /// besides the meta-batch's other tasks; it fits a surface over the goal once the two
+        /// hold 200 tasks, a line in the goal's distance before [default: 400; 0: the
+        /// meta-batch's others alone].
         #[arg(long, value_name = "N")]
         baseline_history: Option<usize>,
     },
