@@ -13,14 +13,10 @@ use maml_lab::rl::meta::{BASELINE_HISTORY, Estimator, InnerLoop, ReturnHistory, 
 use maml_lab::rl::trainer::NavStart;
 use maml_lab::rl::{NavTrainer, Policy, env, rollout};
 use maml_lab::rng::Rng;
-use maml_lab::weights::{param_tensors, write_params};
+use maml_lab::weights::{Weights, write_params};
 
 const TASKS: usize = 40;
 const WARM: usize = 10;
-
-fn values<M: Module>(m: &M) -> Vec<Vec<f32>> {
-    param_tensors(m).into_iter().map(|(_, t)| t.into_data().convert::<f32>().try_to_vec::<f32>().expect("float data")).collect()
-}
 
 fn mean_square(v: impl Iterator<Item = f64>) -> f64 {
     let (s, n) = v.fold((0.0, 0.0), |(s, n), x| (s + x * x, n + 1.0));
@@ -31,9 +27,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("a navigation run's weights.bin");
     let batches: usize = args.next().map_or(30, |s| s.parse().expect("a number of meta-batches"));
-    let trainer = NavTrainer::from_weights(&std::fs::read(path).expect("readable weights")).expect("a navigation policy");
+    let bytes = std::fs::read(path).expect("readable weights");
+    let trainer = NavTrainer::from_weights(&bytes).expect("a navigation policy");
     let (config, theta) = (trainer.config().clone(), trainer.start(NavStart::MetaLearned));
-    let (alpha, per_task, horizon) = (config.maml.inner_lr, config.task.shots, env::HORIZON);
+    let (alpha, horizon) = (config.maml.inner_lr, env::HORIZON);
+    let (per_task, post) = (config.task.shots, config.task.queries);
 
     // R̄' three ways per goal: D₁ then post₁, D₁ then post₂, D₂ then post₃
     let (mut goals_rng, mut noise) = (Rng::new(101), Rng::new(102));
@@ -47,10 +45,10 @@ fn main() {
             inner_step(&theta.clone().map(&mut Tile { tasks: TASKS }), &pre, alpha, true, env::DISCOUNT).0
         };
         let (fast1, fast2) = (adapt(&mut noise), adapt(&mut noise));
-        let y1 = rollout::sample(&fast1, &goals, per_task, horizon, &mut noise).task_returns();
+        let y1 = rollout::sample(&fast1, &goals, post, horizon, &mut noise).task_returns();
         if b >= WARM {
-            let y2 = rollout::sample(&fast1, &goals, per_task, horizon, &mut noise).task_returns();
-            let y3 = rollout::sample(&fast2, &goals, per_task, horizon, &mut noise).task_returns();
+            let y2 = rollout::sample(&fast1, &goals, post, horizon, &mut noise).task_returns();
+            let y3 = rollout::sample(&fast2, &goals, post, horizon, &mut noise).task_returns();
             let m = y1.iter().sum::<f64>() / TASKS as f64;
             for k in 0..TASKS {
                 total += (y1[k] - m).powi(2);
@@ -69,9 +67,9 @@ fn main() {
 
     // the meta-gradient at θ over `batches` meta-batches
     let device = theta.device().autodiff();
-    let leaf = write_params(Policy::new(&[config.model.hidden; 2], &mut Rng::new(0), &device).map(&mut Detach { leaf: true }), &values(&theta));
+    let leaf = write_params(Policy::new(&[config.model.hidden; 2], &mut Rng::new(0), &device).map(&mut Detach { leaf: true }), &Weights::decode(&bytes).expect("a weights file").values);
     let ids: Vec<_> = read_params(&leaf).into_iter().map(|p| p.id).collect();
-    let inner = InnerLoop { alpha, steps: 1, first_order: false, pre: per_task, post: config.task.queries };
+    let inner = InnerLoop { alpha, steps: 1, first_order: false, pre: per_task, post };
     let estimators = [
         ("the authors' (no score term)", Estimator { score_term: false, ..Estimator::paper() }),
         ("unbiased, the meta-batch's line", Estimator { baseline_history: 0, ..Estimator::paper() }),
@@ -84,7 +82,7 @@ fn main() {
         for b in 0..batches + WARM {
             let goals: Vec<_> = (0..TASKS).map(|_| env::sample_goal(&mut goals_rng)).collect();
             let leaves = leaf.clone().map(&mut Detach { leaf: true });
-            let s = surrogate(&leaves, TASKS, &inner, &estimator, &history, &mut |_, fast| rollout::sample(fast, &goals, per_task, horizon, &mut noise));
+            let s = surrogate(&leaves, TASKS, &inner, &estimator, &history, &mut |stage, fast| rollout::sample(fast, &goals, if stage < inner.steps { inner.pre } else { inner.post }, horizon, &mut noise));
             history.record(&goals, &s.sample.post.task_returns(), estimator.baseline_history);
             if b >= WARM {
                 let g = autodiff_grads(&leaves, &s.value.backward());

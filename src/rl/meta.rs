@@ -239,8 +239,8 @@ pub fn score_coefficients(returns: &[f64], goals: &[Point], history: &ReturnHist
 /// The goal surface's coefficients: one fit per task, on the history and the meta-batch less
 /// that task (its row taken out of the normal equations).
 fn surface_coefficients(returns: &[f64], goals: &[Point], history: &ReturnHistory) -> Vec<f64> {
-    let rows = |it: &mut dyn Iterator<Item = (Point, f64)>| -> (Vec<[f64; SURFACE]>, Vec<f64>) { it.map(|(g, r)| (surface_features(g), r)).unzip() };
-    let (x, y) = rows(&mut history.tasks.iter().copied().chain(goals.iter().copied().zip(returns.iter().copied())));
+    let meta_batch = goals.iter().copied().zip(returns.iter().copied());
+    let (x, y): (Vec<[f64; SURFACE]>, Vec<f64>) = history.tasks.iter().copied().chain(meta_batch).map(|(g, r)| (surface_features(g), r)).unzip();
     let (xtx, xty) = baseline::normal_equations(&x, &y);
     let own = history.len();
     (0..returns.len())
