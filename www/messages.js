@@ -9,7 +9,7 @@ import { count } from './words.js';
 import { forgetPreviousRun, keepResults, lab, notice, play, post, resolve, setButtons, showCounters, showState, startRun, markPrevious } from './page.js';
 import { crashed, restart } from './lifecycle.js';
 import { addGradients } from './views/gradients.js';
-import { addNavEvaluation, addNavReports, emptyNav } from './nav-results.js';
+import { addNavEvaluation, addNavReports, collapseSentence, emptyNav } from './nav-results.js';
 
 const $ = (id) => document.getElementById(id);
 const DIVERGED_KEY = { training: 'diverged', 'meta-test': 'test-diverged', view: 'view-diverged' };
@@ -190,6 +190,9 @@ const aboutRun = {
   },
   navEvaluation(m) {
     addNavEvaluation(lab.nav, m, lab.config?.maml.inner_steps ?? 1);
+    const collapsed = lab.config && collapseSentence(m, lab.config);
+    if (collapsed) notice(collapsed, 'warn', 'nav-collapse');
+    else resolve('nav-collapse');
     lab.dirty.nav = true;
   },
   arena(m) {

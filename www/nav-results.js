@@ -37,3 +37,19 @@ export function addNavEvaluation(nav, e, trainingSteps) {
     for (const [k, v] of Object.entries({ x: e.iteration, after: null, avg: null, before: null, test: value })) h[k].push(v);
   }
 }
+
+/** A sentence when the meta-learned start, after the training's inner steps, returns less than
+ *  twice what the random start does on the held-out goals (returns are negative), the two
+ *  intervals apart: training has driven the policy away from the goals (a collapse, all finite,
+ *  so no divergence catches it). One random start is not another, by up to half as much again,
+ *  hence twice. Null while it does not. `config` is the run's. */
+export function collapseSentence(e, config) {
+  const k = Math.min(config.maml.inner_steps, e.maml.length - 1, e.random.length - 1);
+  const [m, r] = [e.maml[k], e.random[k]];
+  if (!(m.mean + m.ci < r.mean - r.ci && m.mean < 2 * r.mean)) return null;
+  const unbiased = config.maml.score_term !== false;
+  const f = (v) => v.toFixed(1).replace('-', '−');
+  return `Training has collapsed: after ${k} inner step${k === 1 ? '' : 's'} the meta-learned start returns ${f(m.mean)} on the held-out goals, `
+    + `far worse than a random start (${f(r.mean)}), its policy driven away from the goals. β ${config.maml.meta_lr} is too large a meta step here: `
+    + `lower β (meta_lr)${unbiased ? ', or turn off "unbiased (score term)", whose meta-gradient is hundreds of times noisier,' : ''} and press Reset.`;
+}

@@ -3,12 +3,13 @@
 //   - a newer notice with the same key replaces it;
 //   - the next success of the same thing removes it (`resolve(key)`): a request's error when that
 //     request next succeeds, a divergence when training (or the meta-test, or the display task)
-//     next comes out finite, a complaint about a setting when it next takes a valid value;
+//     next comes out finite, a navigation run's collapse when its next meta-test shows none, a
+//     complaint about a setting when it next takes a valid value;
 //   - a new run removes those about the run it replaces (RUN_NOTICES).
 // Notices about the page itself (a link's values, a failed engine) stay until dismissed.
 import { el } from './views/dom.js';
 
-export const RUN_NOTICES = ['start', 'diverged', 'test-diverged', 'view-diverged', 'draw', 'weights', 'importWeights', 'maml', 'replay'];
+export const RUN_NOTICES = ['start', 'diverged', 'nav-collapse', 'test-diverged', 'view-diverged', 'draw', 'weights', 'importWeights', 'maml', 'replay'];
 
 export class Notices {
   /** The notices shown in `box`. */

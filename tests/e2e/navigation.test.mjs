@@ -128,6 +128,26 @@ test('navigation: weights of another task are refused with a sentence, and the r
   assert.equal(await page.evaluate(() => window.lab.iteration), 1);
 }));
 
+test('navigation: a run driven away from the goals, all finite, is said to have collapsed, and a new run clears the sentence', () => withPage({ hash: '#task=navigation&start=scratch&seed=0&inner_lr=2&meta_lr=0.1&score_term=true' }, async ({ page, consoleErrors }) => {
+  const collapse = () => page.evaluate(() => document.querySelector('#notices [data-key="nav-collapse"]')?.textContent ?? null);
+  await ready(page);
+  assert.equal(await collapse(), null, 'a fresh start has not collapsed');
+  // β 0.1 with α 2: by the second meta-iteration the returns are some ten times a random start's
+  await steps(page, 2);
+  await until(page, () => window.lab.nav.evaluation.iteration === 2);
+  const e = await page.evaluate(() => window.lab.nav.evaluation);
+  assert.ok(e.maml[1].mean < 2 * e.random[1].mean, JSON.stringify([e.maml[1], e.random[1]]));
+  const text = await collapse();
+  assert.match(text ?? '', /Training has collapsed: after 1 inner step the meta-learned start returns −\d+\.\d on the held-out goals, far worse than a random start \(−\d+\.\d\).*β 0\.1 is too large.*lower β \(meta_lr\), or turn off "unbiased \(score term\)".*press Reset/);
+  // the page is alive: a new run at the preset's β, and the sentence about the old run leaves
+  await page.evaluate(() => { location.hash = '#task=navigation&start=scratch&seed=0&meta_lr=0.003'; });
+  await until(page, () => window.lab.ready && window.lab.config.maml.meta_lr === 0.003 && window.lab.nav?.evaluation?.iteration === 0, undefined, 120_000);
+  await steps(page, 2);
+  await until(page, () => window.lab.nav.evaluation.iteration === 2);
+  assert.equal(await collapse(), null);
+  assert.deepEqual(consoleErrors, []);
+}));
+
 test('navigation: the page\'s preset uses the authors\' estimator, the unbiased one is a live switch, and a link the page wrote before the switch keeps the unbiased one', () => withPage({ query: '?eval_tasks=4', hash: '#task=sinusoid&start=scratch' }, async ({ page, consoleErrors }) => {
   await until(page, () => window.lab.ready && window.lab.config?.task.kind === 'sinusoid');
   // a supervised task has no score term to switch
