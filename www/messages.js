@@ -190,19 +190,24 @@ const aboutRun = {
   },
   navEvaluation(m) {
     addNavEvaluation(lab.nav, m, lab.config?.maml.inner_steps ?? 1);
-    const collapsed = lab.config && collapseSentence(m, lab.config);
+    // (the β it collapsed at is kept: lowering β afterwards does not undo a collapse)
+    const collapsed = lab.config && collapseSentence(m, lab.config, lab.nav.collapsedAt ?? lab.config.maml.meta_lr);
+    lab.nav.collapsedAt = collapsed ? (lab.nav.collapsedAt ?? lab.config.maml.meta_lr) : null;
     if (collapsed) notice(collapsed, 'warn', 'nav-collapse');
     else resolve('nav-collapse');
     lab.dirty.nav = true;
   },
   arena(m) {
     lab.nav.arena = m;
-    lab.views.charts.arena.update(m);
+    const arena = lab.views.charts.arena;
+    arena.update(m);
+    // the sentence is about the goal shown: an answer for one since moved or replaced says nothing
+    if (arena.pending) return;
     if (m.clamped) {
       const at = (p) => `(${p.map((v) => +v.toFixed(2)).join(', ')})`;
       $('arena-notice').textContent = `The goal ${at(m.asked)} lies outside the square goals are drawn from, [−0.5, 0.5]²: it was moved to its nearest point, ${at(m.goal)}.`;
       $('arena-notice').hidden = false;
-    }
+    } else $('arena-notice').hidden = true;
   },
   adapted(m) {
     lab.views.charts.draw.adapted(m);

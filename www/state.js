@@ -106,9 +106,11 @@ export function parseHash(table, hash) {
   if (algorithmProblem) problems.push(algorithmProblem);
   const state = preset(table, task, algorithm);
   if (params.size > 0 && !params.has('start')) state.start = 'scratch'; // a link from before the meta-trained starts
-  // a link the page wrote before the score term's switch existed (it wrote every control, first_order
-  // among them) ran navigation with the unbiased estimator; a shorter hand-written one takes the preset
-  if (task === 'navigation' && params.has('first_order') && !params.has('score_term')) state.score_term = true;
+  // a link the page wrote before the score term's switch existed (it wrote every control: the seed,
+  // the start and every live one but the switch) ran navigation with the unbiased estimator; a
+  // shorter hand-written one takes the preset
+  const written = ['seed', 'start', 'inner_lr', 'meta_lr', 'inner_steps', 'meta_batch', 'first_order'];
+  if (task === 'navigation' && written.every((k) => params.has(k)) && !params.has('score_term')) state.score_term = true;
   for (const [key, raw] of params) {
     if (key === 'live') continue; // the run's live changes: schedule.js reads them
     const c = control(table, key);

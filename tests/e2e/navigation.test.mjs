@@ -79,6 +79,42 @@ test('navigation: the link reproduces the run, same seed, same first returns', a
   assert.match(c.link, /live=1:inner_lr=0\.1/);
 });
 
+test('navigation: the arena\'s sentence and goal are the goal shown\'s: an answer for one since replaced, or a refresh while training, changes neither', () => withPage({ hash: '#task=navigation&start=scratch&seed=3' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  // two goals placed at once, the first outside the square: its answer comes after the second is
+  // placed and must not bring the sentence back
+  await page.evaluate(() => {
+    const c = document.querySelector('#arena canvas');
+    const r = c.getBoundingClientRect();
+    const at = (x, y) => c.dispatchEvent(new PointerEvent('pointerdown', { clientX: r.left + ((x + 0.75) / 1.5) * r.width, clientY: r.top + ((0.75 - y) / 1.5) * r.width }));
+    at(0, 0.7);
+    at(0.15, -0.15);
+  });
+  await until(page, () => Math.abs(window.lab.nav.arena.asked[1] + 0.15) < 0.02);
+  await settled(page);
+  assert.equal(await page.isVisible('#arena-notice'), false, 'the goal shown is inside the square');
+  // while training, the arena refreshes on the goal placed; a goal moved with the keys, not yet
+  // placed, stays where it was moved to, and Enter places it
+  const arena = () => page.evaluate(() => ({ goal: window.lab.views.charts.arena.goal, pending: window.lab.views.charts.arena.pending }));
+  await page.click('#play');
+  await page.focus('#arena canvas');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowLeft');
+  const moved = await arena();
+  assert.equal(moved.pending, true);
+  await page.uncheck('#arena-legend input >> nth=0'); // the trajectories before adapting hidden
+  const seen = await page.evaluate(() => window.lab.nav.arena.iteration);
+  await until(page, (k) => window.lab.nav.arena.iteration > k, seen, 60_000); // a refresh, on the goal placed before
+  assert.deepEqual(await arena(), moved);
+  assert.equal(await page.isChecked('#arena-legend input >> nth=0'), false, 'a step ticked off stays off');
+  await page.focus('#arena canvas');
+  await page.keyboard.press('Enter');
+  await until(page, (g) => window.lab.nav.arena.asked.every((v, i) => Math.abs(v - g[i]) < 1e-9), moved.goal);
+  assert.equal((await arena()).pending, false);
+  await page.click('#play');
+  await settled(page);
+  assert.deepEqual(consoleErrors, []);
+}));
+
 test('navigation: a hand-edited link is clamped with a notice, and another learner is refused with a sentence', () => withPage({ hash: '#task=navigation&start=scratch&shots=999&algorithm=reptile' }, async ({ page }) => {
   await ready(page);
   const notices = await page.textContent('#notices');
@@ -139,6 +175,12 @@ test('navigation: a run driven away from the goals, all finite, is said to have 
   assert.ok(e.maml[1].mean < 2 * e.random[1].mean, JSON.stringify([e.maml[1], e.random[1]]));
   const text = await collapse();
   assert.match(text ?? '', /Training has collapsed: after 1 inner step the meta-learned start returns −\d+\.\d on the held-out goals, far worse than a random start \(−\d+\.\d\).*β 0\.1 is too large.*lower β \(meta_lr\), or turn off "unbiased \(score term\)".*press Reset/);
+  // β lowered after the collapse: the sentence names the β it collapsed at and says to reset
+  await page.$eval('#meta_lr', (el) => { el.value = el.min; el.dispatchEvent(new Event('input', { bubbles: true })); });
+  await until(page, () => window.lab.config.maml.meta_lr < 0.1);
+  await steps(page, 1);
+  await until(page, () => window.lab.nav.evaluation.iteration === 3);
+  assert.match(await collapse() ?? '', /Training collapsed at β 0\.1 and has not come back at β [\d.e-]+: after 1 inner step .* press Reset/);
   // the page is alive: a new run at the preset's β, and the sentence about the old run leaves
   await page.evaluate(() => { location.hash = '#task=navigation&start=scratch&seed=0&meta_lr=0.003'; });
   await until(page, () => window.lab.ready && window.lab.config.maml.meta_lr === 0.003 && window.lab.nav?.evaluation?.iteration === 0, undefined, 120_000);
@@ -173,6 +215,11 @@ test('navigation: the page\'s preset uses the authors\' estimator, the unbiased 
   await page.evaluate(() => { location.hash = '#task=navigation&start=scratch&seed=2'; });
   await until(page, () => window.lab.ready && window.lab.config?.seed === 2 && window.lab.nav?.evaluation, undefined, 120_000);
   assert.equal(await page.isChecked('#score_term'), false);
+  // first-order alone does not make a link the page wrote
+  await page.evaluate(() => { location.hash = '#task=navigation&start=scratch&seed=4&first_order=true'; });
+  await until(page, () => window.lab.ready && window.lab.config?.seed === 4 && window.lab.nav?.evaluation, undefined, 120_000);
+  assert.equal(await page.isChecked('#score_term'), false);
+  assert.equal(await page.evaluate(() => window.lab.config.maml.first_order), true);
   await page.evaluate(() => { location.hash = '#task=navigation&algorithm=maml&ways=5&shots=10&queries=10&filters=64&within_alphabet=false&different_drawers=false&augment=false&seed=3&inner_lr=0.5&meta_lr=0.01&inner_steps=1&meta_batch=10&first_order=false&backend=auto&threads=auto&start=scratch'; });
   await until(page, () => window.lab.ready && window.lab.config?.seed === 3 && window.lab.nav?.evaluation, undefined, 120_000);
   assert.equal(await page.isChecked('#score_term'), true);

@@ -110,12 +110,17 @@ export class Arena {
     new ResizeObserver(() => this.redraw()).observe(box);
   }
 
-  /** The worker's answer: {goal, asked, clamped, iteration, maml: [{paths, return}...], random}. */
+  /** The worker's answer: {goal, asked, clamped, iteration, maml: [{paths, return}...], random}.
+   *  While training it comes again and again for the goal placed last: a goal being moved with
+   *  the keys, or placed and not yet answered, stays as it is, and so do the steps ticked off
+   *  (all shown again when their number changes). */
   update(result) {
+    if (this.result?.maml.length !== result.maml.length) this.shown = new Set(result.maml.map((_, i) => i));
     this.result = result;
-    this.goal = result.goal;
-    this.pending = false;
-    this.shown = new Set(result.maml.map((_, i) => i));
+    if (!this.pending || result.asked.every((v, i) => v === this.goal[i])) {
+      this.goal = result.goal;
+      this.pending = false;
+    }
     this.redraw();
     this.showLegend();
   }
