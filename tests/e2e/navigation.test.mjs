@@ -115,6 +115,21 @@ test('navigation: the arena\'s sentence and goal are the goal shown\'s: an answe
   assert.deepEqual(consoleErrors, []);
 }));
 
+test('navigation: a slow configuration\'s meta-iteration is announced on the status line, and a pause waits for it with the line saying so', () => withPage({ query: '?min_call_ms=1500', hash: '#task=navigation&start=scratch&seed=3' }, async ({ page, consoleErrors }) => {
+  await ready(page);
+  await page.click('#play');
+  await until(page, () => window.lab.iteration >= 1, undefined, 60_000);
+  await until(page, () => /running meta-iteration \d+ \(some \d+ s each at these settings\)/.test(document.getElementById('activity-text').textContent) && !document.getElementById('activity').hidden, undefined, 60_000);
+  await page.click('#play'); // pause while the call is under way
+  assert.match(await page.textContent('#play'), /Play/);
+  assert.match(await page.textContent('#activity-text'), /running meta-iteration/);
+  await until(page, () => document.getElementById('activity').hidden, undefined, 60_000);
+  const at = await page.evaluate(() => window.lab.iteration);
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal(await page.evaluate(() => window.lab.iteration), at, 'paused after the call under way');
+  assert.deepEqual(consoleErrors, []);
+}));
+
 test('navigation: a hand-edited link is clamped with a notice, and another learner is refused with a sentence', () => withPage({ hash: '#task=navigation&start=scratch&shots=999&algorithm=reptile' }, async ({ page }) => {
   await ready(page);
   const notices = await page.textContent('#notices');

@@ -15,7 +15,7 @@ const EVAL_GOALS = 20;
 
 export const WHY_CPU = 'navigation runs on the CPU: its policy is a tiny network and each trajectory takes its hundred steps one after another, so WebGPU would gain nothing';
 
-const nav = { lab: null, batch: 1, lastEval: 0, lastArena: 0, goal: null, schedule: [] };
+const nav = { lab: null, batch: 1, msPerIteration: 0, lastEval: 0, lastArena: 0, goal: null, schedule: [] };
 
 /** Whether the worker holds a navigation run now. */
 export const onNavigation = () => nav.lab !== null;
@@ -40,7 +40,7 @@ export async function startNavigation(msg) {
     }
   }
   leaveNavigation();
-  Object.assign(nav, { lab, batch: 1, lastEval: 0, lastArena: 0, goal: nav.goal ?? [0.3, -0.2], schedule: msg.schedule ?? [] });
+  Object.assign(nav, { lab, batch: 1, msPerIteration: 0, lastEval: 0, lastArena: 0, goal: nav.goal ?? [0.3, -0.2], schedule: msg.schedule ?? [] });
   state.config = JSON.parse(lab.config());
   post('backend', { backend: 'cpu', adapter: '', why: WHY_CPU, slow: false, rates: null });
   post('ready', { config: state.config, iteration: lab.iteration() });
@@ -90,10 +90,15 @@ function stepOnce() {
   const t0 = performance.now();
   const next = nav.schedule[0]?.iteration;
   const n = next === undefined ? nav.batch : Math.max(1, Math.min(nav.batch, next - nav.lab.iteration()));
+  // a call of a slow configuration is announced (as loop.js's): a pause waits for it to end
+  if (nav.msPerIteration > 1000) busy('step', `running meta-iteration ${nav.lab.iteration() + 1} (some ${Math.round(nav.msPerIteration / 1000)} s each at these settings)…`, n * nav.msPerIteration);
   const out = JSON.parse(nav.lab.step(n));
+  while (performance.now() - t0 < state.minCallMs); // test-only (`?min_call_ms=N`): a call this slow, on any machine
+  if (nav.msPerIteration > 1000) busy(null);
   applyDue();
   const ms = performance.now() - t0;
   const done = Math.max(1, out.reports.length);
+  nav.msPerIteration = ms / done;
   nav.batch = Math.max(1, Math.min(64, Math.round((done * BATCH_MS) / Math.max(1, ms))));
   if (out.reports.length) post('navReports', { reports: out.reports, msPerIteration: ms / done });
   if (out.error) {
