@@ -162,7 +162,9 @@ export function onControl(c, raw) {
   const before = lab.record.settings;
   const { problem, key, same, reset, changed } = lab.record.change(c, raw);
   if (problem) notice(problem, 'warn', key);
-  else if (!same && c.key !== 'task' && c.key !== 'algorithm') resolve(key); // (a field re-committed on blur changes nothing)
+  // (a field re-committed on blur changes nothing); the sentence about the preset a task or
+  // learner brought leaves once the person changes another setting: it no longer says what runs
+  else if (!same && c.key !== 'task' && c.key !== 'algorithm') resolve(key, 'preset');
   if (reset && !same && (c.key === 'task' || c.key === 'algorithm')) sayPreset(c, before, lab.record.settings);
   showState();
   if (reset) {

@@ -218,9 +218,11 @@ test('navigation: the page\'s preset uses the authors\' estimator, the unbiased 
   const on = () => (window.lab.config.maml.score_term ?? true) === true;
   assert.match(await page.textContent('#score_term ~ .about'), /unbiased.*authors' estimator/s);
   assert.match(await page.evaluate(() => location.hash), /score_term=false/);
+  assert.match(await page.textContent('#notices [data-key="preset"]'), /The navigation task brings its preset/);
   await steps(page, 1);
   await page.check('#score_term');
   await until(page, on);
+  assert.equal(await page.$('#notices [data-key="preset"]'), null, 'the preset\'s sentence leaves once another setting changes');
   await steps(page, 1);
   // switching to navigation brings its meta-trained start, so the change is at its iteration
   assert.match(await page.evaluate(() => location.hash), /start=meta-trained&live=\d+:score_term=true$/);
