@@ -182,6 +182,7 @@ const aboutRun = {
   },
   navReports(m) {
     addNavReports(lab.nav, m.reports);
+    lab.nav.trainedBeta = lab.config?.maml.meta_lr ?? null;
     lab.results.iteration = m.reports[m.reports.length - 1].iteration;
     lab.results.stopwatch.mark(lab.results.iteration);
     showCounters();
@@ -190,11 +191,19 @@ const aboutRun = {
   },
   navEvaluation(m) {
     addNavEvaluation(lab.nav, m, lab.config?.maml.inner_steps ?? 1);
-    // (the β it collapsed at is kept: lowering β afterwards does not undo a collapse)
-    const collapsed = lab.config && collapseSentence(m, lab.config, lab.nav.collapsedAt ?? lab.config.maml.meta_lr);
-    lab.nav.collapsedAt = collapsed ? (lab.nav.collapsedAt ?? lab.config.maml.meta_lr) : null;
-    if (collapsed) notice(collapsed, 'warn', 'nav-collapse');
-    else resolve('nav-collapse');
+    // the β it collapsed at is the one it trained with (a β lowered since, even before a step at
+    // it, does not undo a collapse); the sentence goes up once, and again only when it says
+    // something else, not at every meta-test (a dismissed one stays dismissed)
+    const at = lab.nav.collapse?.beta ?? lab.nav.trainedBeta ?? lab.config?.maml.meta_lr;
+    const collapsed = lab.config && collapseSentence(m, lab.config, at);
+    if (!collapsed) {
+      lab.nav.collapse = null;
+      resolve('nav-collapse');
+    } else {
+      const kind = lab.config.maml.meta_lr < at ? 'reset' : 'lower';
+      if (lab.nav.collapse?.kind !== kind) notice(collapsed, 'warn', 'nav-collapse');
+      lab.nav.collapse = { beta: at, kind };
+    }
     lab.dirty.nav = true;
   },
   arena(m) {
@@ -285,6 +294,9 @@ function navReady(m) {
   Object.assign(lab, { ready: true, config: m.config });
   lab.results.iteration = m.iteration;
   $('arena-notice').hidden = true;
+  // a goal placed (or moved) while no run was ready to take it: the new run adapts to it
+  const arena = lab.views.charts.arena;
+  if (arena.pending) post({ type: 'goal', x: arena.goal[0], y: arena.goal[1] });
   if (resumed?.play) play();
   lab.dirty.nav = true;
   showCounters();

@@ -4,7 +4,14 @@
 const MAX_POINTS = 4000; // thinned past this, as results.js's loss history
 
 export function emptyNav() {
-  return { history: { x: [], after: [], avg: [], before: [], test: [] }, average: { value: 0, n: 0 }, evaluation: null, arena: null };
+  return {
+    history: { x: [], after: [], avg: [], before: [], test: [] },
+    average: { value: 0, n: 0 },
+    evaluation: null,
+    arena: null,
+    trainedBeta: null, // the β of the last meta-iterations reported
+    collapse: null, // while collapsed: {beta it collapsed at, kind of sentence shown ('lower' or 'reset')}
+  };
 }
 
 /** Meta-iterations done: their returns after and before adapting, and the moving average. */

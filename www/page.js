@@ -23,7 +23,7 @@ const SILENT_MS = 120_000;
 /** Query flags, none part of a run's link: `?eval_tasks=N` meta-tests on N tasks (lower for slow
  *  devices and tests); `?allow_software_webgpu=1` lets auto time a software WebGPU adapter
  *  against the CPU; `?gpu_counts=1` counts every WebGPU call (worker/gpu-counts.js); test-only,
- *  `?min_call_ms=N` makes each training, meta-test and landscape-row call last at least N ms, so a test of the
+ *  `?min_call_ms=N` makes each training, meta-test and landscape-row call (navigation: each training call) last at least N ms, so a test of the
  *  status line does not depend on the machine's speed, and `?silent_ms=N` takes a worker silent
  *  for N ms while training for hung; for benchmarks, `?checkpoint_ms=N` checkpoints every N ms
  *  (0: never), to measure what checkpoints cost. */

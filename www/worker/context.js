@@ -10,7 +10,7 @@ export const state = {
   backend: null, // the backend `lab` was made for ('auto', 'webgpu' or 'cpu'): another needs a new handle
   memory: null, // the wasm instance's memory: its size goes out with the reports, so a leak would show
   evalTasks: 24, // meta-test tasks per evaluation (`?eval_tasks=N` on the page's URL)
-  minCallMs: 0, // test-only: each training, meta-test and landscape-row call lasts at least this long (`?min_call_ms=N`)
+  minCallMs: 0, // test-only: each training, meta-test and landscape-row call lasts at least this long (`?min_call_ms=N`; navigation: its training calls)
   generation: 0, // the page's number for the current run
   config: null, // the run's full TrainerConfig, read from the handle after every change
   running: false, // Play is on
