@@ -200,9 +200,8 @@ const aboutRun = {
       lab.nav.collapse = null;
       resolve('nav-collapse');
     } else {
-      const kind = lab.config.maml.meta_lr < at ? 'reset' : 'lower';
-      if (lab.nav.collapse?.kind !== kind) notice(collapsed, 'warn', 'nav-collapse');
-      lab.nav.collapse = { beta: at, kind };
+      if (lab.nav.collapse?.kind !== collapsed.kind) notice(collapsed.text, 'warn', 'nav-collapse');
+      lab.nav.collapse = { beta: at, kind: collapsed.kind };
     }
     lab.dirty.nav = true;
   },

@@ -49,9 +49,10 @@ export function addNavEvaluation(nav, e, trainingSteps) {
  *  twice what the random start does on the held-out goals (returns are negative), the two
  *  intervals apart: training has driven the policy away from the goals (a collapse, all finite,
  *  so no divergence catches it). One random start is not another, by up to half as much again,
- *  hence twice. Null while it does not. `config` is the run's now, `atBeta` the β it collapsed at
- *  (a lower β since does not bring a collapsed policy back: the sentence then says to reset). */
-export function collapseSentence(e, config, atBeta = config.maml.meta_lr) {
+ *  hence twice. Null while it does not; else {kind, text}, kind 'lower' (lower β) or 'reset' (β
+ *  is lower than `atBeta`, the β it collapsed at, and a lower β since does not bring a collapsed
+ *  policy back). `config` is the run's now. */
+export function collapseSentence(e, config, atBeta) {
   const k = Math.min(config.maml.inner_steps, e.maml.length - 1, e.random.length - 1);
   const [m, r] = [e.maml[k], e.random[k]];
   if (!(m.mean + m.ci < r.mean - r.ci && m.mean < 2 * r.mean)) return null;
@@ -59,9 +60,9 @@ export function collapseSentence(e, config, atBeta = config.maml.meta_lr) {
   const returns = `after ${k} inner step${k === 1 ? '' : 's'} the meta-learned start returns ${f(m.mean)} on the held-out goals, far worse than a random start (${f(r.mean)})`;
   const beta = config.maml.meta_lr;
   if (beta < atBeta) {
-    return `Training collapsed at β ${atBeta} and has not come back at β ${beta}: ${returns}. A collapsed policy seldom finds its way back: press Reset to start again from the settings shown.`;
+    return { kind: 'reset', text: `Training collapsed at β ${atBeta} and has not come back at β ${beta}: ${returns}. A collapsed policy seldom finds its way back: press Reset to start again from the settings shown.` };
   }
   const unbiased = config.maml.score_term !== false;
-  return `Training has collapsed: ${returns}, its policy driven away from the goals. β ${beta} is too large a meta step here: `
-    + `lower β (meta_lr)${unbiased ? ', or turn off "unbiased (score term)", whose meta-gradient is hundreds of times noisier,' : ''} and press Reset.`;
+  return { kind: 'lower', text: `Training has collapsed: ${returns}, its policy driven away from the goals. β ${beta} is too large a meta step here: `
+    + `lower β (meta_lr)${unbiased ? ', or turn off "unbiased (score term)", whose meta-gradient is hundreds of times noisier,' : ''} and press Reset.` };
 }

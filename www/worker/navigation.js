@@ -100,7 +100,7 @@ function stepOnce() {
   const done = Math.max(1, out.reports.length);
   nav.msPerIteration = ms / done;
   nav.batch = Math.max(1, Math.min(64, Math.round((done * BATCH_MS) / Math.max(1, ms))));
-  if (out.reports.length) post('navReports', { reports: out.reports, msPerIteration: ms / done });
+  if (out.reports.length) post('navReports', { reports: out.reports, msPerIteration: nav.msPerIteration });
   if (out.error) {
     state.running = false;
     post('diverged', { what: 'training', message: out.error });
