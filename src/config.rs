@@ -185,6 +185,10 @@ pub struct MamlConfig {
     /// nothing from the model and hold None. None: on, as in a config saved before it existed
     /// (`score_term()`); the settings write off as Some(false) and on as None.
     pub score_term: Option<bool>,
+    /// Navigation: how many tasks of past meta-iterations the score term's baseline is fit on,
+    /// besides the meta-batch's other tasks (`rl::meta::Baseline`). None: 400, as in a config
+    /// saved before it existed (`baseline_history()`).
+    pub baseline_history: Option<usize>,
     /// Rescale the meta-gradient to at most this global L2 norm.
     pub grad_clip: Option<f64>,
     /// Anneal β along a half cosine from `meta_lr` to 0 over this many meta-iterations, and 0
@@ -219,6 +223,11 @@ impl MamlConfig {
     /// Whether navigation's meta-gradient has the score-function term (`score_term`).
     pub fn score_term(&self) -> bool {
         self.score_term.unwrap_or(true)
+    }
+
+    /// How many past tasks navigation's score-term baseline is fit on (`baseline_history`).
+    pub fn baseline_history(&self) -> usize {
+        self.baseline_history.unwrap_or(crate::rl::meta::BASELINE_HISTORY)
     }
 
     /// The settings the meta-iteration that follows `iteration` meta-iterations computes with:
@@ -389,6 +398,9 @@ impl TrainerConfig {
             && !(c.is_finite() && c > 0.0)
         {
             return Err(format!("grad_clip must be a finite number > 0, not {c}"));
+        }
+        if o.baseline_history.is_some() && t.kind != TaskKind::Navigation {
+            return Err("baseline_history is navigation's (its score term's baseline): the supervised tasks sample nothing from the model".into());
         }
         if o.meta_lr_cosine == Some(0) {
             return Err("meta_lr_cosine (β's cosine annealing) must be at least 1 meta-iteration".into());

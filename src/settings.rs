@@ -65,6 +65,12 @@ pub struct Settings {
     /// out].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub score_term: Option<bool>,
+    /// Navigation: tasks of past meta-iterations that the score term's baseline is fit on,
+    /// besides the meta-batch's other tasks; it fits a surface over the goal once the two hold
+    /// 200 tasks, a line in the goal's distance before [default: 400; 0: the meta-batch's others
+    /// alone].
+    #[arg(long, value_name = "N")]
+    pub baseline_history: Option<usize>,
     /// Clip the meta-gradient to this global L2 norm.
     #[arg(long, allow_negative_numbers = true)]
     pub grad_clip: Option<f64>,
@@ -169,6 +175,7 @@ impl Settings {
             // navigation's alone, and held as None for on (`MamlConfig::score_term`), so that one
             // setting has one config
             score_term: (kind == TaskKind::Navigation && self.score_term.or(current.score_term) == Some(false)).then_some(false),
+            baseline_history: self.baseline_history.or(current.baseline_history).filter(|_| kind == TaskKind::Navigation),
             grad_clip: self.grad_clip.or(current.grad_clip),
             meta_lr_cosine: self.meta_lr_cosine.or(current.meta_lr_cosine),
             first_order_until: self.first_order_until.or(current.first_order_until),
@@ -199,6 +206,7 @@ impl Settings {
             meta_batch: Some(o.meta_batch),
             first_order: Some(o.first_order),
             score_term: Some(o.score_term()),
+            baseline_history: o.baseline_history,
             grad_clip: o.grad_clip,
             meta_lr_cosine: o.meta_lr_cosine,
             first_order_until: o.first_order_until,
@@ -241,7 +249,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `rotations`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `rotations`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -315,7 +323,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "rotations"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "rotations"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

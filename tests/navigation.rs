@@ -229,8 +229,13 @@ fn train_then_eval_a_navigation_run_and_refuse_another_tasks_weights() {
     let dir = std::env::temp_dir().join(format!("maml-nav-{}", std::process::id()));
     let (nav, sine) = (dir.join("nav"), dir.join("sine"));
     let small = ["--meta-batch", "4", "--shots", "4", "--queries", "4", "--hidden", "16"];
-    let r = last_json(&maml(&[&["train", "--task", "navigation", "--iterations", "3", "--path-every", "2", "--out", nav.to_str().unwrap(), "--pretrained"][..], &small].concat()));
+    let r = last_json(&maml(&[&["train", "--task", "navigation", "--iterations", "3", "--path-every", "2", "--baseline-history", "0", "--out", nav.to_str().unwrap(), "--pretrained"][..], &small].concat()));
     assert_eq!(r["iterations"], 3);
+    // the baseline's history is a setting of the run: in its config and its weights, so the
+    // run can be repeated from them
+    assert_eq!(r["baseline_history"], 0);
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(nav.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["maml"]["baseline_history"], 0);
     assert!(r["return_after"].as_f64().unwrap() < 0.0);
     for file in ["config.json", "weights.bin", "metrics.jsonl", "pretrained.bin", "pretrained-metrics.jsonl", "path/2.bin"] {
         assert!(nav.join(file).exists(), "{file}");
@@ -238,6 +243,7 @@ fn train_then_eval_a_navigation_run_and_refuse_another_tasks_weights() {
     // the weights every --path-every meta-iterations: the policy's file after that many
     let kept = NavTrainer::from_weights(&std::fs::read(nav.join("path/2.bin")).unwrap()).unwrap();
     assert_eq!(kept.iteration(), 2);
+    assert_eq!(kept.config().maml.baseline_history, Some(0));
     assert!(!nav.join("path/3.bin").exists() && !nav.join("path/1.bin").exists());
     assert_eq!(std::fs::read_to_string(nav.join("metrics.jsonl")).unwrap().lines().count(), 3);
     let e = last_json(&maml(&["eval", "--task", "navigation", "--run", nav.to_str().unwrap(), "--tasks", "5"]));
@@ -260,6 +266,28 @@ fn train_then_eval_a_navigation_run_and_refuse_another_tasks_weights() {
     let e = maml_lab::Trainer::from_weights(&nav_weights, &[], &Device::flex()).err().unwrap().to_string();
     assert!(e.contains("navigation is a reinforcement-learning task"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The trainer fits the score term's baseline on as many past tasks as its config says: 400 when
+/// the config says nothing (a config saved before the setting), the meta-batch's others alone at
+/// 0, which changes the run once the history holds enough tasks for the goal surface.
+#[test]
+fn the_baseline_history_is_the_configs() {
+    f64_device();
+    let weights = |history: Option<usize>| {
+        let mut c = TrainerConfig::preset(TaskKind::Navigation);
+        (c.model.hidden, c.task.shots, c.task.queries) = (16, 2, 2);
+        c.maml.baseline_history = history;
+        let mut t = NavTrainer::new(c).unwrap();
+        // 40 tasks a meta-iteration: the history holds the surface's 200 from the sixth on
+        for _ in 0..7 {
+            t.step().unwrap();
+        }
+        maml_lab::weights::Weights::decode(&t.weights()).unwrap().values
+    };
+    let default = weights(None);
+    assert_eq!(default, weights(Some(maml_lab::rl::meta::BASELINE_HISTORY)), "no setting is the default's 400");
+    assert_ne!(default, weights(Some(0)), "0 keeps the baseline to the meta-batch's others: another run");
 }
 
 #[test]

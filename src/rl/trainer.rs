@@ -107,7 +107,8 @@ impl NavTrainer {
     }
 
     /// The estimator's choices beyond the config (the paper's unless changed: tests, ablations);
-    /// the score term is the config's (`MamlConfig::score_term`).
+    /// the score term and the baseline's history are the config's (`MamlConfig::score_term`,
+    /// `MamlConfig::baseline_history`).
     pub fn set_estimator(&mut self, estimator: Estimator) {
         self.estimator = estimator;
     }
@@ -127,7 +128,7 @@ impl NavTrainer {
         let inner = self.inner_loop(m.inner_steps);
         let (horizon, noise) = (self.estimator.horizon, &mut self.noise);
         let leaves = self.theta.clone().map(&mut Detach { leaf: true });
-        let estimator = Estimator { score_term: m.score_term(), ..self.estimator };
+        let estimator = Estimator { score_term: m.score_term(), baseline_history: m.baseline_history(), ..self.estimator };
         let s = surrogate(&leaves, goals.len(), &inner, &estimator, &self.history, &mut |stage, fast| {
             let n = if stage < inner.steps { inner.pre } else { inner.post };
             rollout::sample(fast, &goals, n, horizon, noise)
@@ -148,7 +149,7 @@ impl NavTrainer {
         self.iteration = iteration;
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let returns = s.sample.post.task_returns();
-        self.history.record(&goals, &returns, self.estimator.baseline_history);
+        self.history.record(&goals, &returns, estimator.baseline_history);
         let after = mean(&returns);
         let before = s.sample.pre.first().map_or(after, |r| mean(&r.task_returns()));
         Ok(NavReport { iteration, return_before: before, return_after: after, grad_norm })

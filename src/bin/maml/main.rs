@@ -12,7 +12,6 @@ use maml_lab::maml::{Directions, Fit, LandscapeOptions};
 use maml_lab::settings::Settings;
 use maml_lab::tasks::ImageSet;
 use maml_lab::gradcheck;
-use maml_lab::rl::meta::{BASELINE_HISTORY, Estimator};
 
 /// Model-Agnostic Meta-Learning (Finn, Abbeel, Levine 2017), exact or first-order, on burn's CPU backend.
 ///
@@ -63,12 +62,6 @@ enum Command {
         /// would have: every setting comes from it, so no other setting may be given.
         #[arg(long)]
         resume: Option<PathBuf>,
-        /// Navigation: tasks of past meta-iterations that the score term's baseline is fit on,
-        /// besides the meta-batch's other tasks; it fits a surface over the goal once the two
-        /// hold 200 tasks, a line in the goal's distance before [default: 400; 0: the
-        /// meta-batch's others alone].
-        #[arg(long, value_name = "N")]
-        baseline_history: Option<usize>,
     },
     /// The meta-objective around a run's θ: the mean query loss after adaptation of a fixed
     /// meta-batch on a plane through θ (spanned by the exact and first-order meta-gradients, or
@@ -282,7 +275,7 @@ fn keep_freed_memory() {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume, baseline_history } => {
+        Command::Train { setup, iterations, out, log_every, pretrained, compare_every, path_every, resume } => {
             if resume.is_some() && (setup.settings != Settings::default() || pretrained) {
                 return Err(Failure("--resume takes every setting from the checkpoint: give no other setting (nor --pretrained) with it".into()));
             }
@@ -292,10 +285,9 @@ fn run(command: Command) -> Result<(), Failure> {
                 }
                 let config = setup.config();
                 config.validate().map_err(Failure)?;
-                let estimator = Estimator { baseline_history: baseline_history.unwrap_or(BASELINE_HISTORY), ..Estimator::paper() };
-                return navigation::train(config, iterations, &out, (log_every, path_every), pretrained, estimator);
+                return navigation::train(config, iterations, &out, (log_every, path_every), pretrained);
             }
-            if setup.settings.score_term.is_some() || baseline_history.is_some() {
+            if setup.settings.score_term.is_some() || setup.settings.baseline_history.is_some() {
                 return Err(Failure("--score-term and --baseline-history are navigation's: the supervised tasks sample nothing from the policy".into()));
             }
             train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())

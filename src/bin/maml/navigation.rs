@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use maml_lab::TrainerConfig;
 use maml_lab::maml::Stat;
 use maml_lab::rl::trainer::NavStart;
-use maml_lab::rl::{Estimator, NavTrainer};
+use maml_lab::rl::NavTrainer;
 
 use super::Failure;
 
@@ -16,10 +16,9 @@ use super::Failure;
 /// `pretrained` the joint-training baseline beside it (pretrained.bin: the same policy, budget
 /// and optimiser, no inner step: policy gradient on the return before adaptation, all goals).
 /// Every `path_every` meta-iterations (0: never) the weights so far go to OUT/path/<iteration>.bin.
-pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, path_every): (usize, usize), pretrained: bool, estimator: Estimator) -> Result<(), Failure> {
+pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, path_every): (usize, usize), pretrained: bool) -> Result<(), Failure> {
     let mut trainer = NavTrainer::new(config.clone())?;
-    trainer.set_estimator(estimator);
-    let score_term = config.maml.score_term();
+    let (score_term, baseline_history) = (config.maml.score_term(), config.maml.baseline_history());
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
@@ -35,7 +34,7 @@ pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, p
         train_loop(&mut baseline, iterations, (log_every, 0), "pretrained", &out.join("pretrained-metrics.jsonl"), None)?;
         std::fs::write(out.join("pretrained.bin"), baseline.weights())?;
     }
-    println!("{}", json!({"iterations": trainer.iteration(), "score_term": score_term, "baseline_history": estimator.baseline_history, "return_before": last.0, "return_after": last.1, "seconds": seconds}));
+    println!("{}", json!({"iterations": trainer.iteration(), "score_term": score_term, "baseline_history": baseline_history, "return_before": last.0, "return_after": last.1, "seconds": seconds}));
     Ok(())
 }
 
