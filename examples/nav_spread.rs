@@ -30,14 +30,15 @@ fn main() {
     let mut fast = trainer.start(NavStart::MetaLearned).map(&mut Tile { tasks: GOALS });
     println!("{GOALS} held-out goals, {} trajectories each; the return with the log std as it is, then set to {LOG_STDS:?}", config.task.shots);
     for step in 0..=steps {
-        let r = rollout::sample(&fast, &goals, config.task.shots, env::HORIZON, &mut noise);
-        print!("after {step} steps: log std {:.3}, return {:.2}", log_std(&fast), mean(&r.task_returns()));
+        let acting = fast.at_stage(step);
+        let r = rollout::sample(&acting, &goals, config.task.shots, env::HORIZON, &mut noise);
+        print!("after {step} steps: log std {:.3}, return {:.2}", log_std(&acting), mean(&r.task_returns()));
         for target in LOG_STDS {
-            let mut narrow = fast.clone();
+            let mut narrow = acting.clone();
             narrow.log_std = Param::from_tensor(Tensor::full(narrow.log_std.dims(), target, &narrow.device()));
             print!(" | {:.2}", mean(&rollout::sample(&narrow, &goals, config.task.shots, env::HORIZON, &mut noise).task_returns()));
         }
         println!();
-        fast = inner_step(&fast, &r, config.maml.inner_lr, true, env::DISCOUNT).0;
+        fast = inner_step(&fast, &r, step, config.maml.inner_lr, true, env::DISCOUNT).0;
     }
 }

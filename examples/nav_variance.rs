@@ -42,13 +42,13 @@ fn main() {
         let goals: Vec<_> = (0..TASKS).map(|_| env::sample_goal(&mut goals_rng)).collect();
         let adapt = |noise: &mut Rng| {
             let pre = rollout::sample(&theta, &goals, per_task, horizon, noise);
-            inner_step(&theta.clone().map(&mut Tile { tasks: TASKS }), &pre, alpha, true, env::DISCOUNT).0
+            inner_step(&theta.clone().map(&mut Tile { tasks: TASKS }), &pre, 0, alpha, true, env::DISCOUNT).0
         };
         let (fast1, fast2) = (adapt(&mut noise), adapt(&mut noise));
-        let y1 = rollout::sample(&fast1, &goals, post, horizon, &mut noise).task_returns();
+        let y1 = rollout::sample(&fast1.at_stage(1), &goals, post, horizon, &mut noise).task_returns();
         if b >= WARM {
-            let y2 = rollout::sample(&fast1, &goals, post, horizon, &mut noise).task_returns();
-            let y3 = rollout::sample(&fast2, &goals, post, horizon, &mut noise).task_returns();
+            let y2 = rollout::sample(&fast1.at_stage(1), &goals, post, horizon, &mut noise).task_returns();
+            let y3 = rollout::sample(&fast2.at_stage(1), &goals, post, horizon, &mut noise).task_returns();
             let m = y1.iter().sum::<f64>() / TASKS as f64;
             for k in 0..TASKS {
                 total += (y1[k] - m).powi(2);

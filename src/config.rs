@@ -217,6 +217,12 @@ pub struct MamlConfig {
     /// forward and the query after it) has its own, meta-learned, and the steps after these take
     /// the last one's. Conv nets only. None: γ and β adapt with the other weights.
     pub per_step_bn: Option<usize>,
+    /// Navigation: per-step spreads for this many inner steps, in the spirit of MAML++'s per-step
+    /// batch-norm: the policy's log std is not adapted in the inner loop; the policy after inner
+    /// step k has its own, meta-learned (before adapting, θ's), and the steps after these take
+    /// the last one's. So the start may explore while the adapted policy acts narrowly. None:
+    /// one log std, adapted with the other weights (the authors' policy).
+    pub per_step_std: Option<usize>,
 }
 
 impl MamlConfig {
@@ -440,6 +446,14 @@ impl TrainerConfig {
             }
             if m.arch == Arch::Mlp {
                 return Err("per-step batch-norm (MAML++) needs a conv net's batch-norms: the mlp has none".into());
+            }
+        }
+        if let Some(steps) = o.per_step_std {
+            if steps == 0 {
+                return Err("per_step_std must hold the spreads of at least 1 inner step".into());
+            }
+            if t.kind != TaskKind::Navigation {
+                return Err(format!("per-step spreads are the navigation policy's (its log std): task {} has no spread", t.kind));
             }
         }
         if let Some(w) = &o.step_loss_weights

@@ -92,6 +92,10 @@ pub struct Settings {
     /// not adapted in the inner loop, each inner step has its own, meta-learned.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub per_step_bn: Option<bool>,
+    /// Navigation: per-step spreads, after per-step batch-norm (MAML++): the policy's log std is
+    /// not adapted in the inner loop, the policy after each inner step has its own, meta-learned.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub per_step_std: Option<bool>,
     /// Omniglot: add each character rotated by 90°, 180° and 270° as new classes, as in the
     /// paper [default: true; `--rotations false` turns it off].
     #[arg(long, value_name = "BOOL")]
@@ -183,6 +187,7 @@ impl Settings {
             step_loss_weights: current.step_loss_weights.clone(),
             per_step_rates: per_step(self.per_step_rates, current.per_step_rates, inner_steps),
             per_step_bn: per_step(self.per_step_bn, current.per_step_bn, inner_steps),
+            per_step_std: per_step(self.per_step_std, current.per_step_std, inner_steps),
         }
     }
 
@@ -213,6 +218,7 @@ impl Settings {
             multi_step_loss: o.multi_step_loss,
             per_step_rates: o.per_step_rates.map(|_| true),
             per_step_bn: o.per_step_bn.map(|_| true),
+            per_step_std: o.per_step_std.map(|_| true),
             rotations: Some(t.rotations),
             within_alphabet: Some(t.within_alphabet),
             different_drawers: Some(t.different_drawers),
@@ -249,7 +255,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `rotations`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `per_step_std`, `rotations`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -323,7 +329,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "rotations"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "per_step_std", "rotations"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

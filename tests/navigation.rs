@@ -9,6 +9,8 @@ use maml_lab::gradcheck::{Perturb, read_params};
 use maml_lab::maml::params::{Detach, Tile, autodiff_grads};
 use maml_lab::rl::env::{self, GOAL_BOX, MAX_SPEED};
 use maml_lab::rl::meta::{Estimator, InnerLoop, ReturnHistory, inner_step, surrogate};
+use maml_lab::rl::rollout::Rollouts;
+use maml_lab::rl::trainer::NavStart;
 use maml_lab::rl::{NavTrainer, Policy, gradcheck, rollout};
 use maml_lab::rng::Rng;
 
@@ -70,9 +72,9 @@ impl burn::module::ModuleMapper for Zero {
 
 /// `policy` with `by` added to its head's bias and its log std lowered to −30 (deterministic).
 fn shifted(policy: Policy, by: f64) -> Policy {
-    let Policy { hidden, mut head, log_std } = policy;
+    let Policy { hidden, mut head, log_std, step_log_std } = policy;
     head.bias = head.bias.map(|b| b.add_scalar(by));
-    Policy { hidden, head, log_std: log_std.map(|l| l.sub_scalar(30.0)) }
+    Policy { hidden, head, log_std: log_std.map(|l| l.sub_scalar(30.0)), step_log_std }
 }
 
 #[test]
@@ -100,8 +102,8 @@ fn goals_of_stream(seed: u64, stream: u64) -> Vec<[f64; 2]> {
 
 #[test]
 fn the_meta_gradient_matches_finite_differences_of_its_surrogate() {
-    for steps in [1, 2] {
-        let r = gradcheck::gradcheck(steps, 24, 0, &f64_device());
+    for (steps, per_step_std) in [(1, false), (2, false), (1, true), (2, true)] {
+        let r = gradcheck::gradcheck(steps, per_step_std, 24, 0, &f64_device());
         assert!(r.coords >= 20, "{r:?}");
         assert!(r.max_rel_err < 1e-5, "{r:?}");
         // both the second-order terms and the score-function term are large enough to see
@@ -160,7 +162,7 @@ fn post_return(theta: &Policy, tasks: usize, seed: u64) -> f64 {
     let goals = goals(tasks, &mut Rng::stream(seed, 3));
     let fast = theta.clone().map(&mut Tile { tasks });
     let pre = rollout::sample(&fast, &goals, TRAJECTORIES, STEPS, &mut rng);
-    let (adapted, _) = inner_step(&fast, &pre, ALPHA, false, 1.0);
+    let (adapted, _) = inner_step(&fast, &pre, 0, ALPHA, false, 1.0);
     let post = rollout::sample(&adapted, &goals, TRAJECTORIES, STEPS, &mut rng);
     post.task_returns().iter().sum::<f64>() / tasks as f64
 }
@@ -301,4 +303,60 @@ fn the_cli_checks_and_benchmarks_navigation() {
     refused(&["train", "--task", "navigation", "--algorithm", "reptile", "--iterations", "1", "--out", "/nonexistent"], "navigation meta-learns with MAML");
     refused(&["train", "--task", "sinusoid", "--score-term", "false", "--iterations", "1", "--out", "/nonexistent"], "--score-term and --baseline-history are navigation's");
     refused(&["train", "--task", "glyphs", "--baseline-history", "0", "--iterations", "1", "--out", "/nonexistent"], "--score-term and --baseline-history are navigation's");
+}
+
+/// Per-step spreads (`--per-step-std`): the policy after each inner step acts with a log std of
+/// its own, which the inner loop leaves alone and the meta-gradient trains; the steps past the
+/// last take the last one's; a run keeps them in its weights, and a run without them refuses
+/// those weights with a sentence, and the other way.
+#[test]
+fn per_step_spreads_are_each_stages_own_and_the_runs() {
+    f64_device();
+    let mut c = TrainerConfig::preset(TaskKind::Navigation);
+    (c.model.hidden, c.task.shots, c.task.queries, c.maml.meta_batch, c.maml.inner_steps) = (16, 4, 4, 4, 2);
+    c.maml.per_step_std = Some(2);
+    let mut t = NavTrainer::new(c.clone()).unwrap();
+    assert_eq!(t.log_stds(), vec![vec![0.0; 2]; 3], "θ's spread, then one per inner step, all from θ's");
+    for _ in 0..3 {
+        t.step().unwrap();
+    }
+    let s = t.log_stds();
+    assert!(s.iter().flatten().all(|v| *v != 0.0) && s[0] != s[1] && s[1] != s[2], "every stage's spread is trained, its own way: {s:?}");
+
+    // the inner loop adapts the mean, not the spreads
+    let device = Device::flex();
+    let policy = Policy::new(&[8], &mut Rng::new(2), &device).with_step_spreads(2);
+    let goals = vec![[0.3, -0.2], [-0.4, 0.1]];
+    let fast = policy.clone().map(&mut Tile { tasks: 2 });
+    let r = rollout::sample(&fast.at_stage(1), &goals, 4, 20, &mut Rng::new(3));
+    let (adapted, _) = inner_step(&fast, &r, 1, 0.5, true, env::DISCOUNT);
+    let values = |p: &Policy| read_params(p).into_iter().map(|p| p.values).collect::<Vec<_>>();
+    let (before, after) = (values(&fast), values(&adapted));
+    assert_ne!(before[..4], after[..4], "the weights adapt");
+    assert_eq!(before[4..], after[4..], "θ's spread and the per-step ones do not");
+
+    // the adapted policy acts with its stage's spread: stage 2's set narrow, the trajectories
+    // after two inner steps (and after three: the last spread's) are one path per goal
+    let mut w = maml_lab::weights::Weights::decode(&t.weights()).unwrap();
+    *w.values.last_mut().unwrap() = vec![-12.0; 2];
+    t.load_weights(&w.encode()).unwrap();
+    let stages = t.adapt_and_rollout(&t.start(NavStart::MetaLearned), &t.meta_test_goals(2), 3);
+    let spread = |r: &Rollouts| {
+        let (a, b) = (r.path(0), r.path(1));
+        a.iter().zip(&b).map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs())).fold(0f32, f32::max)
+    };
+    let spreads: Vec<f32> = stages.iter().map(spread).collect();
+    assert!(spreads[0] > 0.05 && spreads[1] > 0.05 && spreads[2] < 1e-3 && spreads[3] < 1e-3, "{spreads:?}");
+
+    // a run's spreads are part of its shapes
+    let mut one = NavTrainer::new(TrainerConfig { maml: maml_lab::config::MamlConfig { per_step_std: None, ..c.maml.clone() }, ..c.clone() }).unwrap();
+    let e = one.load_weights(&t.weights()).unwrap_err().to_string();
+    assert!(e.contains("have per-step spreads for 2 inner steps and this run has one spread"), "{e}");
+    let e = t.load_weights(&one.weights()).unwrap_err().to_string();
+    assert!(e.contains("have one spread and this run has per-step spreads for 2 inner steps"), "{e}");
+    let e = one.set_maml(c.maml.clone()).unwrap_err().to_string();
+    assert!(e.contains("per-step spreads are the run's"), "{e}");
+    let mut glyphs = TrainerConfig::preset(TaskKind::Glyphs);
+    glyphs.maml.per_step_std = Some(1);
+    assert!(glyphs.validate().unwrap_err().contains("the navigation policy's"));
 }

@@ -25,6 +25,9 @@ use crate::rng::Rng;
 pub struct NavGradcheckReport {
     pub task: &'static str,
     pub inner_steps: usize,
+    /// Per-step spreads (`MamlConfig::per_step_std`): the policy after each inner step has its
+    /// own log std, not adapted.
+    pub per_step_std: bool,
     /// Coordinates of θ compared.
     pub coords: usize,
     /// Coordinates skipped because a ReLU's kink lay within the finite-difference step.
@@ -46,12 +49,15 @@ const HIDDEN: [usize; 2] = [16, 16];
 const ALPHA: f64 = 0.5;
 
 /// `device` must be configured for f64 for the figures to mean anything.
-pub fn gradcheck(inner_steps: usize, coords: usize, seed: u64, device: &Device) -> NavGradcheckReport {
+pub fn gradcheck(inner_steps: usize, per_step_std: bool, coords: usize, seed: u64, device: &Device) -> NavGradcheckReport {
     let device = device.clone().autodiff();
     let mut rng = Rng::stream(seed, 11);
     // away from the initialisation's zero biases, where every trajectory's first observation,
     // the origin, sits on the kink of every first-layer ReLU
-    let theta = Policy::new(&HIDDEN, &mut rng, &device).map(&mut Shift { rng: Rng::stream(seed, 12), by: 0.1 }).map(&mut Detach { leaf: true });
+    // (the shift also sets every stage's spread apart from the others)
+    let theta = Policy::new(&HIDDEN, &mut rng, &device);
+    let theta = if per_step_std { theta.with_step_spreads(inner_steps) } else { theta };
+    let theta = theta.map(&mut Shift { rng: Rng::stream(seed, 12), by: 0.1 }).map(&mut Detach { leaf: true });
     let goals: Vec<Point> = (0..TASKS).map(|_| env::sample_goal(&mut rng)).collect();
     let estimator = Estimator { horizon: HORIZON, ..Estimator::paper() };
     let inner = InnerLoop { alpha: ALPHA, steps: inner_steps, first_order: false, pre: TRAJECTORIES, post: TRAJECTORIES };
@@ -70,14 +76,15 @@ pub fn gradcheck(inner_steps: usize, coords: usize, seed: u64, device: &Device) 
 
     let values = read_params(&theta);
     let picks = pick_coords(&values, coords, &mut rng, |_| Vec::new());
-    let value = |g: &Grads, i: usize, index: usize| to_f64(g.0[&values[i].id].clone())[index];
+    // a parameter the surrogate does not reach has no gradient: 0
+    let value = |g: &Grads, i: usize, index: usize| g.0.get(&values[i].id).map_or(0.0, |g| to_f64(g.clone())[index]);
     let objective = |p: &Policy| reference(p, &sample, &coefficients, &inner, &estimator);
     let central = |id, index, eps: f64| {
         let plus = objective(&theta.clone().map(&mut Perturb { id, index, eps }));
         let minus = objective(&theta.clone().map(&mut Perturb { id, index, eps: -eps }));
         (plus - minus) / (2.0 * eps)
     };
-    let mut report = NavGradcheckReport { task: "navigation", inner_steps, coords: 0, kinks_skipped: 0, max_rel_err: 0.0, second_order_effect: 0.0, score_term_effect: 0.0 };
+    let mut report = NavGradcheckReport { task: "navigation", inner_steps, per_step_std, coords: 0, kinks_skipped: 0, max_rel_err: 0.0, second_order_effect: 0.0, score_term_effect: 0.0 };
     for &(i, index) in &picks {
         let id = values[i].id;
         // the surrogate's terms are sums over hundreds of steps: a step of 1e-5 keeps f64's
@@ -113,26 +120,39 @@ impl ModuleMapper for Shift {
     }
 }
 
-/// S(θ) on the recorded trajectories, each inner step's gradient by burn's autodiff.
+/// The policy acting after `stage` inner steps, its spread found by position among the
+/// per-step ones (as `Policy::at_stage` finds it, written again).
+fn acting(fast: &Policy, stage: usize) -> Policy {
+    let n = fast.step_log_std.len();
+    let log_std = if stage == 0 || n == 0 { fast.log_std.clone() } else { fast.step_log_std[stage.min(n) - 1].clone() };
+    Policy { hidden: fast.hidden.clone(), head: fast.head.clone(), log_std, step_log_std: Vec::new() }
+}
+
+/// S(θ) on the recorded trajectories, each inner step's gradient by burn's autodiff (with
+/// per-step spreads, the spread's left out: it does not adapt).
 fn reference(theta: &Policy, sample: &MetaSample, coefficients: &[f64], inner: &InnerLoop, estimator: &Estimator) -> f64 {
     let mut fast = theta.clone().map(&mut Tile { tasks: TASKS }).map(&mut Detach { leaf: true });
     let mut score = 0.0;
-    for r in &sample.pre {
+    for (stage, r) in sample.pre.iter().enumerate() {
         let device = fast.device();
         let (x, a) = r.tensors(&device);
-        let log_prob = fast.log_prob(x, a);
+        let policy = acting(&fast, stage);
+        let log_prob = policy.log_prob(x, a);
         let lp = to_f64(log_prob.clone().inner());
         let per = r.per_task * r.horizon;
         for (i, (l, m)) in lp.iter().zip(r.mask()).enumerate() {
             score += coefficients[i / per] * l * m as f64;
         }
         let objective = (log_prob * r.rows(r.inner_weights(estimator.discount), &device)).sum();
-        let g = autodiff_grads(&fast, &objective.backward());
+        let mut g = autodiff_grads(&fast, &objective.backward());
+        if !fast.step_log_std.is_empty() {
+            g.0.remove(&policy.log_std.id);
+        }
         fast = fast.map(&mut SgdStep { grads: &g, lr: &Lr::Scalar(-inner.alpha), step: 0 }).map(&mut Detach { leaf: true });
     }
     let post = &sample.post;
     let (x, a) = post.tensors(&fast.device());
-    let lp = to_f64(fast.log_prob(x, a).inner());
+    let lp = to_f64(acting(&fast, sample.pre.len()).log_prob(x, a).inner());
     let pg: f64 = lp.iter().zip(post_weights(post, estimator)).map(|(l, w)| l * w as f64).sum();
     if estimator.score_term && !sample.pre.is_empty() { pg + score } else { pg }
 }

@@ -96,17 +96,23 @@ pub struct Surrogate {
     pub coefficients: Vec<f64>,
 }
 
-/// One inner step of every task from `fast` on its trajectories `r`: the fast weights after it,
-/// θ' = θ + α ∇θ L, and each task's Σ log π_θ(a|s) over `r`'s steps, `[tasks]` (tracked: the
-/// score-function term's). First-order: ∇θ L is taken at a detached copy, a constant.
-pub fn inner_step(fast: &Policy, r: &Rollouts, alpha: f64, first_order: bool, discount: f64) -> (Policy, Tensor<1>) {
+/// Inner step `stage + 1` of every task from `fast` on its trajectories `r` (drawn by
+/// `fast.at_stage(stage)`): the fast weights after it, θ' = θ + α ∇θ L, and each task's Σ log
+/// π(a|s) over `r`'s steps under the policy that drew them, `[tasks]` (tracked: the
+/// score-function term's). First-order: ∇θ L is taken at a detached copy, a constant. With
+/// per-step spreads the spread is not adapted: its gradient is left out of the step.
+pub fn inner_step(fast: &Policy, r: &Rollouts, stage: usize, alpha: f64, first_order: bool, discount: f64) -> (Policy, Tensor<1>) {
     let device = fast.device();
     let (x, a) = r.tensors(&device);
     let (weights, mask) = (r.rows(r.inner_weights(discount), &device), r.rows(r.mask(), &device));
-    let at = if first_order { fast.clone().map(&mut Detach { leaf: false }) } else { fast.clone() };
-    let (log_prob, grads) = at.weighted_log_prob_grads(x.clone(), a.clone(), weights);
+    let acting = fast.at_stage(stage);
+    let at = if first_order { acting.clone().map(&mut Detach { leaf: false }) } else { acting.clone() };
+    let (log_prob, mut grads) = at.weighted_log_prob_grads(x.clone(), a.clone(), weights);
+    if fast.per_step_spread() {
+        grads.0.remove(&acting.log_std.id);
+    }
     // first-order on the graph: the score term still needs log π tracked at the fast weights
-    let log_prob = if first_order && device.is_autodiff() { fast.log_prob(x, a) } else { log_prob };
+    let log_prob = if first_order && device.is_autodiff() { acting.log_prob(x, a) } else { log_prob };
     let tasks = r.tasks();
     let log_p = (log_prob * mask).sum_dim(1).reshape([tasks]);
     // gradient ascent on the return: SGD on −L
@@ -121,15 +127,15 @@ pub fn post_weights(r: &Rollouts, estimator: &Estimator) -> Vec<f32> {
 }
 
 /// Builds the surrogate from `theta` (one task; on an autodiff device for a gradient), drawing
-/// each stage's trajectories from `draw(stage, fast weights on the plain device)`: stages
+/// each stage's trajectories from `draw(stage, the policy acting at that stage, on the plain device)`: stages
 /// 0..steps are the inner steps', stage `steps` the post-adaptation one. Training samples there;
 /// a gradient check replays recorded trajectories.
 pub fn surrogate(theta: &Policy, tasks: usize, inner: &InnerLoop, estimator: &Estimator, history: &ReturnHistory, draw: &mut dyn FnMut(usize, &Policy) -> Rollouts) -> Surrogate {
     let mut fast = if tasks == 1 { theta.clone() } else { theta.clone().map(&mut Tile { tasks }) };
     let (mut pre, mut log_p) = (Vec::with_capacity(inner.steps), None::<Tensor<1>>);
     for stage in 0..inner.steps {
-        let r = draw(stage, &fast.valid());
-        let (next, lp) = inner_step(&fast, &r, inner.alpha, inner.first_order, estimator.discount);
+        let r = draw(stage, &fast.at_stage(stage).valid());
+        let (next, lp) = inner_step(&fast, &r, stage, inner.alpha, inner.first_order, estimator.discount);
         log_p = Some(match log_p {
             Some(acc) => acc + lp,
             None => lp,
@@ -139,11 +145,12 @@ pub fn surrogate(theta: &Policy, tasks: usize, inner: &InnerLoop, estimator: &Es
     }
     // the post-adaptation policy gradient off the graph: g' = ∇θ' Σ_t log π_θ'(a'|s') Â' / N' by
     // the hand-written backward at θ' (constants), carried back as the gradient of ⟨θ', g'⟩
-    let post = draw(inner.steps, &fast.valid());
-    let plain = fast.valid();
+    let adapted = fast.at_stage(inner.steps);
+    let plain = adapted.valid();
+    let post = draw(inner.steps, &plain);
     let (x, a) = post.tensors(&plain.device());
     let (_, g) = plain.weighted_log_prob_grads(x, a, post.rows(post_weights(&post, estimator), &plain.device()));
-    let mut value = inner_product(&fast, &g);
+    let mut value = inner_product(&adapted, &g);
     let coefficients = score_coefficients(&post.task_returns(), &post.goals, history);
     if let (Some(log_p), true) = (log_p, estimator.score_term) {
         let c: Vec<f32> = coefficients.iter().map(|&c| c as f32).collect();

@@ -26,6 +26,10 @@ pub struct Policy {
     pub hidden: Vec<Dense>,
     pub head: Dense,
     pub log_std: Param<Tensor<2>>, // [tasks, actions]
+    /// Per-step spreads (`MamlConfig::per_step_std`): the log std of the policy after each inner
+    /// step k = 1..K, meta-learned and not adapted (stage 0's is `log_std`, which then does not
+    /// adapt either); empty: one log std, adapted with the rest.
+    pub step_log_std: Vec<Param<Tensor<2>>>, // K × [tasks, actions]
 }
 
 /// Glorot's uniform initialisation, U(±sqrt(6 / (fan_in + fan_out))) (TensorFlow's
@@ -44,7 +48,31 @@ impl Policy {
             width = h;
             d
         }).collect();
-        Self { hidden, head: xavier(width, ACTIONS, rng, device), log_std: constant([1, ACTIONS], 0.0, device) }
+        Self { hidden, head: xavier(width, ACTIONS, rng, device), log_std: constant([1, ACTIONS], 0.0, device), step_log_std: Vec::new() }
+    }
+
+    /// This policy with a spread of its own for each of the stages after `steps` inner steps,
+    /// each starting at its log std (`MamlConfig::per_step_std`).
+    pub fn with_step_spreads(mut self, steps: usize) -> Self {
+        self.step_log_std = (0..steps).map(|_| Param::from_tensor(self.log_std.val())).collect();
+        self
+    }
+
+    /// Whether its spread is per step (`step_log_std`), and so not adapted in the inner loop.
+    pub fn per_step_spread(&self) -> bool {
+        !self.step_log_std.is_empty()
+    }
+
+    /// The policy that acts after `stage` inner steps: these weights with that stage's spread
+    /// (stages past the last take the last one's), and no per-step spreads of its own. The
+    /// spread is the same parameter, so a gradient of the result reaches it. Without per-step
+    /// spreads, this policy.
+    pub fn at_stage(&self, stage: usize) -> Policy {
+        if stage == 0 || self.step_log_std.is_empty() {
+            return Policy { step_log_std: Vec::new(), ..self.clone() };
+        }
+        let log_std = self.step_log_std[stage.min(self.step_log_std.len()) - 1].clone();
+        Policy { hidden: self.hidden.clone(), head: self.head.clone(), log_std, step_log_std: Vec::new() }
     }
 
     /// Tasks whose weights it holds (1 for θ).

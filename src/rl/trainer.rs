@@ -80,7 +80,10 @@ impl NavTrainer {
 
     fn init(config: &TrainerConfig, stream: u64, device: &Device) -> Policy {
         let hidden = config.model.hidden;
-        let policy = Policy::new(&[hidden, hidden], &mut Rng::stream(config.seed, stream), device);
+        let mut policy = Policy::new(&[hidden, hidden], &mut Rng::stream(config.seed, stream), device);
+        if let Some(steps) = config.maml.per_step_std {
+            policy = policy.with_step_spreads(steps);
+        }
         if device.is_autodiff() { policy.map(&mut Detach { leaf: true }) } else { policy }
     }
 
@@ -99,6 +102,9 @@ impl NavTrainer {
         let config = TrainerConfig { maml, ..self.config.clone() };
         config.validate().map_err(TrainError::Config)?;
         let (old, new) = (&self.config.maml, &config.maml);
+        if old.per_step_std != new.per_step_std {
+            return Err(TrainError::Config("the per-step spreads are the run's: adding, dropping or resizing them starts a new run".into()));
+        }
         if (old.inner_lr, old.inner_steps) != (new.inner_lr, new.inner_steps) {
             self.history.clear();
         }
@@ -170,6 +176,13 @@ impl NavTrainer {
         }
     }
 
+    /// θ's log std per action dimension, then with per-step spreads each stage's after it
+    /// (`Policy::step_log_std`), one row per stage.
+    pub fn log_stds(&self) -> Vec<Vec<f64>> {
+        let read = |p: &burn::module::Param<Tensor<2>>| p.val().into_data().convert::<f64>().try_to_vec::<f64>().expect("float data");
+        std::iter::once(&self.theta.log_std).chain(&self.theta.step_log_std).map(read).collect()
+    }
+
     /// Adapts `start` to every goal at once with `steps` inner steps of the run's rule, `shots`
     /// trajectories each: the trajectories sampled before each step and after the last
     /// (`steps + 1` batches; their returns are the meta-test's). The noise is the meta-test's,
@@ -182,9 +195,9 @@ impl NavTrainer {
         let mut fast = start.clone().map(&mut Tile { tasks: goals.len() });
         let mut out = Vec::with_capacity(steps + 1);
         for step in 0..=steps {
-            let r = rollout::sample(&fast, goals, self.config.task.shots, self.estimator.horizon, noise);
+            let r = rollout::sample(&fast.at_stage(step), goals, self.config.task.shots, self.estimator.horizon, noise);
             if step < steps {
-                fast = inner_step(&fast, &r, self.config.maml.inner_lr, true, self.estimator.discount).0;
+                fast = inner_step(&fast, &r, step, self.config.maml.inner_lr, true, self.estimator.discount).0;
             }
             out.push(r);
         }
@@ -215,6 +228,11 @@ impl NavTrainer {
         let w = Weights::decode(bytes).map_err(TrainError::Weights)?;
         if w.config.task.kind != TaskKind::Navigation {
             return Err(TrainError::Weights(format!("these weights are of a {} run, not a navigation policy: train one with `maml train --task navigation`", w.config.task.kind)));
+        }
+        let (theirs_steps, mine_steps) = (w.config.maml.per_step_std, self.config.maml.per_step_std);
+        if theirs_steps != mine_steps {
+            let spreads = |s: Option<usize>| s.map_or("one spread".to_string(), |k| format!("per-step spreads for {k} inner step{}", if k == 1 { "" } else { "s" }));
+            return Err(TrainError::Weights(format!("these weights have {} and this run has {}: train with the same to load them", spreads(theirs_steps), spreads(mine_steps))));
         }
         let ours: Vec<Vec<usize>> = param_tensors(&self.theta).into_iter().map(|(s, _)| s).collect();
         if w.shapes != ours {

@@ -195,6 +195,10 @@ enum Command {
         /// among the coordinates compared.
         #[arg(long)]
         per_step_bn: bool,
+        /// Navigation: per-step spreads (the policy after each inner step has its own log std,
+        /// not adapted), among the coordinates compared.
+        #[arg(long)]
+        per_step_std: bool,
         /// Parameter coordinates to compare (at least one per parameter tensor).
         #[arg(long, default_value_t = 16)]
         coords: usize,
@@ -333,13 +337,22 @@ fn run(command: Command) -> Result<(), Failure> {
             };
             compare::compare(base_for, &data, &learners, iterations, seeds, tasks, markdown)
         }
-        Command::Gradcheck { task, algorithm, model, inner_steps, multi_step_loss, per_step_rates, per_step_bn, coords, filters, seed } => {
+        Command::Gradcheck { task, algorithm, model, inner_steps, multi_step_loss, per_step_rates, per_step_bn, per_step_std, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
             if task == Some(TaskKind::Navigation) {
-                let report = maml_lab::rl::gradcheck::gradcheck(inner_steps, coords, seed, &device);
+                if multi_step_loss || per_step_rates || per_step_bn {
+                    return Err(Failure("the multi-step loss, per-step rates and per-step batch-norm are the supervised tasks': navigation's own is --per-step-std".into()));
+                }
+                if per_step_std && inner_steps == 0 {
+                    return Err(Failure("per-step spreads are the policy's after each inner step: --inner-steps must be at least 1".into()));
+                }
+                let report = maml_lab::rl::gradcheck::gradcheck(inner_steps, per_step_std, coords, seed, &device);
                 println!("{}", serde_json::to_string(&report)?);
                 return Ok(());
+            }
+            if per_step_std {
+                return Err(Failure("per-step spreads are the navigation policy's (its log std): check them with --task navigation".into()));
             }
             if multi_step_loss && algorithm == Algorithm::Reptile {
                 return Err(Failure("the multi-step loss weighs MAML's query losses: Reptile's direction is not the gradient of a loss".into()));

@@ -29,7 +29,7 @@ pub fn train(config: TrainerConfig, iterations: usize, out: &Path, (log_every, p
     let seconds = start.elapsed().as_secs_f64();
     if pretrained {
         let mut joint = config;
-        joint.maml.inner_steps = 0;
+        (joint.maml.inner_steps, joint.maml.per_step_std) = (0, None);
         let mut baseline = NavTrainer::new(joint)?;
         train_loop(&mut baseline, iterations, (log_every, 0), "pretrained", &out.join("pretrained-metrics.jsonl"), None)?;
         std::fs::write(out.join("pretrained.bin"), baseline.weights())?;
@@ -63,7 +63,8 @@ fn train_loop(trainer: &mut NavTrainer, iterations: usize, (log_every, path_ever
 }
 
 /// Meta-tests a navigation run on `tasks` held-out goals: the mean return after 0..=steps inner
-/// steps from the meta-learned start, a random start and (if trained) the joint-trained one.
+/// steps from the meta-learned start, a random start and (if trained) the joint-trained one;
+/// and the start's log std (with per-step spreads, each stage's).
 pub fn eval(run: &Path, weights: &[u8], tasks: usize, steps: Option<usize>) -> Result<(), Failure> {
     let trainer = NavTrainer::from_weights(weights)?;
     let config = trainer.config().clone();
@@ -85,6 +86,7 @@ pub fn eval(run: &Path, weights: &[u8], tasks: usize, steps: Option<usize>) -> R
             "task": config.task.kind, "algorithm": config.maml.algorithm, "first_order": config.maml.first_order,
             "metric": "return", "tasks": goals.len(), "trajectories": config.task.shots, "inner_lr": config.maml.inner_lr,
             "iterations": trainer.iteration(), "steps": curve(&trainer, NavStart::MetaLearned), "baselines": baselines,
+            "per_step_std": config.maml.per_step_std, "log_std": trainer.log_stds(),
         })
     );
     Ok(())
