@@ -24,6 +24,7 @@ fn eval(file: &Path, tasks: usize) -> Value {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(file, dir.join("weights.bin")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_maml")).args(["eval", "--run", dir.to_str().unwrap(), "--tasks", &tasks.to_string()]).output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.status.success(), "maml eval failed: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
