@@ -449,6 +449,9 @@ impl TrainerConfig {
             }
         }
         if let Some(steps) = o.per_step_std {
+            if o.inner_steps == 0 {
+                return Err("per-step spreads are the policy's after each inner step: inner_steps must be at least 1".into());
+            }
             if steps == 0 {
                 return Err("per_step_std must hold the spreads of at least 1 inner step".into());
             }

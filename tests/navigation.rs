@@ -102,7 +102,9 @@ fn goals_of_stream(seed: u64, stream: u64) -> Vec<[f64; 2]> {
 
 #[test]
 fn the_meta_gradient_matches_finite_differences_of_its_surrogate() {
-    for (steps, per_step_std) in [(1, false), (2, false), (1, true), (2, true)] {
+    // per-step spreads for as many steps as the inner loop, and for fewer (the last spread
+    // acting at more than one stage)
+    for (steps, per_step_std) in [(1, None), (2, None), (1, Some(1)), (2, Some(2)), (2, Some(1))] {
         let r = gradcheck::gradcheck(steps, per_step_std, 24, 0, &f64_device());
         assert!(r.coords >= 20, "{r:?}");
         assert!(r.max_rel_err < 1e-5, "{r:?}");
@@ -347,6 +349,32 @@ fn per_step_spreads_are_each_stages_own_and_the_runs() {
     };
     let spreads: Vec<f32> = stages.iter().map(spread).collect();
     assert!(spreads[0] > 0.05 && spreads[1] > 0.05 && spreads[2] < 1e-3 && spreads[3] < 1e-3, "{spreads:?}");
+
+    // and stage 1's set narrow: one path per goal after one step, not before (what comes after
+    // is not compared: an inner step on trajectories that narrow is huge, its gradient ∝ 1/σ)
+    let n = w.values.len();
+    (w.values[n - 2], w.values[n - 1]) = (vec![-12.0; 2], vec![0.0; 2]);
+    t.load_weights(&w.encode()).unwrap();
+    let stages = t.adapt_and_rollout(&t.start(NavStart::MetaLearned), &t.meta_test_goals(2), 1);
+    let spreads: Vec<f32> = stages.iter().map(spread).collect();
+    assert!(spreads[0] > 0.05 && spreads[1] < 1e-3, "{spreads:?}");
+
+    // in training too, each stage's trajectories are drawn with its spread: θ's, then each
+    // step's, and past the last, the last one's
+    let mut theta = Policy::new(&[8], &mut Rng::new(4), &device).with_step_spreads(2);
+    let full = |v: f32| burn::module::Param::from_tensor(Tensor::<2>::full([1, 2], v, &device));
+    (theta.log_std, theta.step_log_std) = (full(-0.3), vec![full(0.4), full(-0.7)]);
+    let want = [-0.3, 0.4, -0.7, -0.7];
+    let inner = InnerLoop { alpha: 0.5, steps: 3, first_order: false, pre: 3, post: 3 };
+    let mut noise = Rng::new(5);
+    let mut drawn = Vec::new();
+    surrogate(&theta, 2, &inner, &Estimator::paper(), &ReturnHistory::default(), &mut |stage, acting| {
+        let log_std = to_f64(acting.log_std.val());
+        assert!(log_std.iter().all(|v| (v - want[stage]).abs() < 1e-6), "stage {stage}: {log_std:?}");
+        drawn.push(stage);
+        rollout::sample(acting, &goals, 3, 10, &mut noise)
+    });
+    assert_eq!(drawn, [0, 1, 2, 3]);
 
     // a run's spreads are part of its shapes
     let mut one = NavTrainer::new(TrainerConfig { maml: maml_lab::config::MamlConfig { per_step_std: None, ..c.maml.clone() }, ..c.clone() }).unwrap();

@@ -25,9 +25,9 @@ use crate::rng::Rng;
 pub struct NavGradcheckReport {
     pub task: &'static str,
     pub inner_steps: usize,
-    /// Per-step spreads (`MamlConfig::per_step_std`): the policy after each inner step has its
-    /// own log std, not adapted.
-    pub per_step_std: bool,
+    /// Per-step spreads (`MamlConfig::per_step_std`) for this many inner steps: the policy after
+    /// each has its own log std, not adapted (the steps after these take the last one's).
+    pub per_step_std: Option<usize>,
     /// Coordinates of θ compared.
     pub coords: usize,
     /// Coordinates skipped because a ReLU's kink lay within the finite-difference step.
@@ -49,14 +49,17 @@ const HIDDEN: [usize; 2] = [16, 16];
 const ALPHA: f64 = 0.5;
 
 /// `device` must be configured for f64 for the figures to mean anything.
-pub fn gradcheck(inner_steps: usize, per_step_std: bool, coords: usize, seed: u64, device: &Device) -> NavGradcheckReport {
+pub fn gradcheck(inner_steps: usize, per_step_std: Option<usize>, coords: usize, seed: u64, device: &Device) -> NavGradcheckReport {
     let device = device.clone().autodiff();
     let mut rng = Rng::stream(seed, 11);
     // away from the initialisation's zero biases, where every trajectory's first observation,
     // the origin, sits on the kink of every first-layer ReLU
     // (the shift also sets every stage's spread apart from the others)
     let theta = Policy::new(&HIDDEN, &mut rng, &device);
-    let theta = if per_step_std { theta.with_step_spreads(inner_steps) } else { theta };
+    let theta = match per_step_std {
+        Some(k) => theta.with_step_spreads(k),
+        None => theta,
+    };
     let theta = theta.map(&mut Shift { rng: Rng::stream(seed, 12), by: 0.1 }).map(&mut Detach { leaf: true });
     let goals: Vec<Point> = (0..TASKS).map(|_| env::sample_goal(&mut rng)).collect();
     let estimator = Estimator { horizon: HORIZON, ..Estimator::paper() };

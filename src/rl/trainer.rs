@@ -1,6 +1,6 @@
 //! The navigation run: θ and Adam, the goal and noise streams, and what a driver (the CLI, later the page) asks of it; plain data back, no printing.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use serde::Serialize;
 
@@ -12,6 +12,7 @@ use crate::config::{TaskKind, TrainerConfig};
 use crate::maml::Diverged;
 use crate::maml::optim::{Adam, clip_on_device, meta_gradient_vector};
 use crate::maml::params::{Detach, Tile, autodiff_grads};
+use crate::model::Grads;
 use crate::rng::Rng;
 use crate::trainer::TrainError;
 use crate::weights::{self, Weights, param_tensors, write_params};
@@ -51,6 +52,24 @@ pub enum NavStart {
 /// Goals adapted together in a meta-test: the meta-batch's size, so a meta-test holds no more
 /// than a meta-iteration does.
 const EVAL_CHUNK: usize = 40;
+
+/// `grads` with a zero gradient for every parameter of `net` that has none, so that Adam's
+/// layout is all of θ at every meta-iteration. (With per-step spreads, a first-order step and no
+/// score term, the spreads before the last reach nothing; without the zeros Adam's layout would
+/// change when `first_order_until` passes, and its moments start again.)
+fn with_zeros(net: &Policy, mut grads: Grads) -> Grads {
+    struct Fill<'a>(&'a mut Grads, Device);
+    impl ModuleVisitor for Fill<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let n = p.shape().num_elements();
+            let device = &self.1;
+            self.0.0.entry(p.id).or_insert_with(|| Tensor::zeros([n], device));
+        }
+    }
+    let device = grads.0.values().next().expect("the surrogate reaches θ's mean").device();
+    net.visit(&mut Fill(&mut grads, device));
+    grads
+}
 
 pub struct NavTrainer {
     config: TrainerConfig,
@@ -139,7 +158,7 @@ impl NavTrainer {
             let n = if stage < inner.steps { inner.pre } else { inner.post };
             rollout::sample(fast, &goals, n, horizon, noise)
         });
-        let grads = autodiff_grads(&leaves, &s.value.backward());
+        let grads = with_zeros(&leaves, autodiff_grads(&leaves, &s.value.backward()));
         // ascent on the mean over the meta-batch: Adam descends −S / tasks
         let (direction, layout, norm2) = meta_gradient_vector(&self.theta, &grads, -1.0 / goals.len() as f64);
         let grad_norm = norm2.clone().into_scalar::<f64>().sqrt();

@@ -347,7 +347,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 if per_step_std && inner_steps == 0 {
                     return Err(Failure("per-step spreads are the policy's after each inner step: --inner-steps must be at least 1".into()));
                 }
-                let report = maml_lab::rl::gradcheck::gradcheck(inner_steps, per_step_std, coords, seed, &device);
+                let report = maml_lab::rl::gradcheck::gradcheck(inner_steps, per_step_std.then_some(inner_steps), coords, seed, &device);
                 println!("{}", serde_json::to_string(&report)?);
                 return Ok(());
             }
