@@ -66,6 +66,59 @@ impl Weights {
     }
 }
 
+impl Weights {
+    /// These weights as a network for `ways`-way tasks, no more than they were trained for, whose
+    /// parameters have `shapes`: the head keeps its first `ways` classes (weight columns and
+    /// biases; a Meta-SGD run's rates for them too), everything else is kept as it is. The
+    /// classes' order within a task is drawn at random in training, so any `ways` of the head's
+    /// classes are as good as the first.
+    pub fn with_fewer_ways(mut self, ways: usize, shapes: &[Vec<usize>]) -> Result<Self, String> {
+        let trained = self.config.task.ways;
+        if ways > trained {
+            return Err(format!("these weights were trained for {trained}-way tasks: their head has {trained} classes and cannot answer {ways}-way tasks (ask for {trained} or fewer)"));
+        }
+        if shapes.len() != self.shapes.len() {
+            return Err(format!("these weights have {} parameter tensors and a {ways}-way network of their model {}", self.shapes.len(), shapes.len()));
+        }
+        for (i, target) in shapes.iter().enumerate() {
+            let source = &self.shapes[i];
+            let fits = source.len() == target.len() && source.iter().zip(target).all(|(&s, &t)| s == t || (s == trained && t == ways));
+            if !fits {
+                return Err(format!("these weights' parameter {i} has shape {source:?} and the {ways}-way network's {target:?}: only the head's classes may differ"));
+            }
+            if source != target {
+                self.values[i] = take_leading(&self.values[i], source, target);
+                self.shapes[i] = target.clone();
+            }
+        }
+        self.config.task.ways = ways;
+        Ok(self)
+    }
+}
+
+/// The row-major block `target` at the origin of a tensor of shape `source` (every `target[d] <= source[d]`).
+fn take_leading(values: &[f32], source: &[usize], target: &[usize]) -> Vec<f32> {
+    let mut strides = vec![1; source.len()];
+    for d in (0..source.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * source[d + 1];
+    }
+    let n: usize = target.iter().product();
+    let mut out = Vec::with_capacity(n);
+    let mut index = vec![0; target.len()];
+    for _ in 0..n {
+        out.push(values[index.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>()]);
+        // the next index in row-major order
+        for d in (0..target.len()).rev() {
+            index[d] += 1;
+            if index[d] < target[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    out
+}
+
 /// serde's reason for the unreadable header of a `file` ("weights file", "checkpoint"), when it
 /// reads as one short line: it quotes the file's own text, which may hold line breaks or run to
 /// any length.

@@ -202,6 +202,12 @@ fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_t
     let args = ["eval", "--run", &run5, "--tasks", "3", "--within-alphabet", "false", "--different-drawers", "false"];
     let e = last_json(&maml(&args));
     assert_eq!(e["sampling"], serde_json::json!({"within_alphabet": false, "different_drawers": false}));
+    // a 20-way run asked 5-way tasks: its head's first five classes
+    let e = last_json(&maml(&["eval", "--run", &run20, "--data", &path(&pool), "--tasks", "3", "--ways", "5"]));
+    assert_eq!((e["ways"].as_u64(), e["trained_ways"].as_u64()), (Some(5), Some(20)));
+    assert!(e["steps"].as_array().unwrap().iter().all(|s| s["mean"].as_f64().is_some()));
+    refused(&["eval", "--run", &run5, "--ways", "20"], "trained for 5-way tasks");
+    refused(&["eval", "--run", &run20, "--data", &path(&run_zip), "--ways", "5"], "a 20-way task, and --ways asks for 5-way tasks");
     characters_zip(&pool, &[("Big", 12), ("Small", 12)], 4);
     refused(&["eval", "--run", &run20, "--data", &path(&pool)], "largest alphabet has 12 classes, fewer than ways = 20");
     std::fs::remove_dir_all(dir).ok();

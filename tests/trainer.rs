@@ -158,6 +158,52 @@ fn weights_round_trip_and_reproduce_the_evaluation() {
     assert_eq!(loaded.weights().wait(), bytes);
 }
 
+/// A run meta-tested at fewer ways than trained (`maml eval --ways`): its head keeps its first
+/// classes (weight columns, biases), every other parameter as it was, MAML++'s per-step rates
+/// and batch-norms included; the result loads into a network of those ways and meta-tests there.
+#[test]
+fn weights_at_fewer_ways_keep_the_heads_first_classes_and_everything_else() {
+    let mut c = small(TaskKind::Glyphs);
+    c.task.ways = 7;
+    (c.maml.inner_steps, c.maml.per_step_rates, c.maml.per_step_bn) = (2, Some(2), Some(2));
+    let mut t = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
+    t.step().wait().unwrap();
+    let seven = Weights::decode(&t.weights().wait()).unwrap();
+    c.task.ways = 3;
+    let mut three = Trainer::new(c, &[], &Device::flex()).unwrap();
+    let shapes = Weights::decode(&three.weights().wait()).unwrap().shapes;
+    let sliced = seven.clone().with_fewer_ways(3, &shapes).unwrap();
+    assert_eq!(sliced.shapes, shapes);
+    assert_eq!(sliced.config.task.ways, 3);
+    let mut changed = 0;
+    for ((before, after), shape) in seven.values.iter().zip(&sliced.values).zip(&seven.shapes) {
+        match shape.as_slice() {
+            [inputs, 7] => {
+                changed += 1;
+                for row in 0..*inputs {
+                    assert_eq!(after[3 * row..3 * row + 3], before[7 * row..7 * row + 3], "row {row} of the head's weight");
+                }
+            }
+            [7] => {
+                changed += 1;
+                assert_eq!(after[..], before[..3], "the head's bias");
+            }
+            _ => assert_eq!(after, before, "a parameter of shape {shape:?} is not the head's"),
+        }
+    }
+    assert_eq!(changed, 2, "the head's weight and bias, nothing else");
+    three.load_weights(&sliced.encode()).unwrap();
+    assert_eq!(three.iteration(), 1);
+    let report = three.evaluate(3, 2, Start::MetaLearned).wait();
+    assert!(report.steps.iter().all(|s| s.accuracy.is_some_and(|a| a.mean.is_finite())));
+    // as many ways as trained is the file itself; more, or another model, a sentence
+    assert_eq!(seven.clone().with_fewer_ways(7, &seven.shapes).unwrap().encode(), seven.encode());
+    assert!(seven.clone().with_fewer_ways(9, &shapes).unwrap_err().contains("trained for 7-way tasks"));
+    let mut other = shapes.clone();
+    other[0][0] += 1;
+    assert!(seven.with_fewer_ways(3, &other).unwrap_err().contains("only the head's classes may differ"));
+}
+
 #[test]
 fn weights_of_another_model_or_a_corrupt_file_are_refused_and_change_nothing() {
     let mut glyphs = Trainer::new(small(TaskKind::Glyphs), &[], &Device::flex()).unwrap();

@@ -24,6 +24,8 @@ pub struct Asked<'a> {
     /// Omniglot's samplers [default for Omniglot: both on, the standard test's hard question].
     pub within_alphabet: Option<bool>,
     pub different_drawers: Option<bool>,
+    /// Classes per task, no more than the run was trained for [default: the run's].
+    pub ways: Option<usize>,
 }
 
 /// The run's config as this evaluation draws its tasks: Omniglot within one alphabet and by
@@ -31,6 +33,7 @@ pub struct Asked<'a> {
 /// that is one test run, with as many queries as its characters have.
 fn configure(mut config: TrainerConfig, asked: &Asked, given: Option<&ImageSet>, one_run: bool) -> TrainerConfig {
     let t = &mut config.task;
+    t.ways = asked.ways.unwrap_or(t.ways);
     let omniglot = t.kind == TaskKind::Omniglot;
     t.within_alphabet = asked.within_alphabet.unwrap_or(omniglot);
     t.different_drawers = asked.different_drawers.unwrap_or(omniglot);
@@ -50,6 +53,14 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
     let weights = read("weights.bin")?;
     let given = asked.data.map(|path| load_data(&[path])).transpose()?.map(|mut sets| sets.remove(0));
     let trained = Weights::decode(&weights)?.config;
+    let ways = asked.ways.unwrap_or(trained.task.ways);
+    if trained.task.kind == TaskKind::Sinusoid && asked.ways.is_some() {
+        return Err(Failure("--ways is the classification tasks': a sinusoid run regresses one curve per task".into()));
+    }
+    if ways > trained.task.ways || ways < 2 {
+        let t = trained.task.ways;
+        return Err(Failure(format!("--ways {ways}: this run was trained for {t}-way tasks, so its head answers between 2 and {t} classes")));
+    }
     let one_run = given.as_ref().is_some_and(|set| test_run::is_one_run(set, trained.task.shots, trained.task.queries));
     if one_run && asked.rotations {
         return Err(Failure("--rotations does not apply to a zip that is one test run: its task is its characters as they are".into()));
@@ -57,20 +68,33 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
     if !one_run && asked.tasks < 2 {
         return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
     }
-    // a run from its weights file, its classes from --data (as they are, or rotated) if given
+    // a run from its weights file, its classes from --data (as they are, or rotated) if given,
+    // and with fewer ways than trained, the head's first classes
     let load = |bytes: &[u8]| -> Result<Trainer, Failure> {
-        let config = configure(Weights::decode(bytes)?.config, &asked, given.as_ref(), one_run);
+        let saved = Weights::decode(bytes)?;
+        let config = configure(saved.config.clone(), &asked, given.as_ref(), one_run);
         let sets = match &given {
             Some(set) => vec![set.clone(), set.clone()], // every class of that zip is meta-test (and, unused, meta-train)
             None => load_data(&config.task.data)?,
         };
         let mut trainer = Trainer::new(config, &sets, &Device::flex())?;
-        trainer.load_weights(bytes)?;
+        if ways == saved.config.task.ways {
+            trainer.load_weights(bytes)?;
+        } else {
+            let shapes = Weights::decode(&trainer.weights().wait())?.shapes;
+            trainer.load_weights(&saved.with_fewer_ways(ways, &shapes)?.encode())?;
+        }
         Ok(trainer)
     };
     // a zip that is one test run is checked against the run before anything is built
+    if let (Some(set), Some(asked_ways), true) = (&given, asked.ways, one_run) {
+        let n = set.images.len();
+        if n != asked_ways {
+            return Err(Failure(format!("the zip is one test run of {n} characters, a {n}-way task, and --ways asks for {asked_ways}-way tasks: leave --ways out, or give {n}")));
+        }
+    }
     let one_task = match &given {
-        Some(set) if one_run => Some(test_run::one_task(set, trained.task.ways, trained.task.shots).map_err(Failure)?),
+        Some(set) if one_run => Some(test_run::one_task(set, ways, trained.task.shots).map_err(Failure)?),
         _ => None,
     };
     let trainer = load(&weights)?;
@@ -95,7 +119,7 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
         baselines["hausdorff_nn"] = nearest_neighbour(&tasks, shape, Distance::Hausdorff);
     }
     let mut out = json!({
-        "task": t.kind, "algorithm": config.maml.algorithm, "ways": t.ways, "shots": t.shots, "queries": t.queries,
+        "task": t.kind, "algorithm": config.maml.algorithm, "ways": t.ways, "trained_ways": trained.task.ways, "shots": t.shots, "queries": t.queries,
         "metric": if classification { "accuracy_percent" } else { "mse" },
         "tasks": tasks.len(), "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
         "classes": if asked.data.is_some() { json!({"rotations": t.rotations}) } else { json!("the run's meta-test split") },

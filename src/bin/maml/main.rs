@@ -130,6 +130,10 @@ enum Command {
         /// [default: true; `false` draws any images].
         #[arg(long, value_name = "BOOL")]
         different_drawers: Option<bool>,
+        /// Classes per meta-test task, fewer than the run was trained for: the head's first ones
+        /// [default: the run's ways].
+        #[arg(long)]
+        ways: Option<usize>,
     },
     /// Trains several meta-learners on the same tasks over several seeds and meta-tests each on
     /// the same held-out tasks: one table, mean ± 95 % CI over every seed's tasks, after one
@@ -297,22 +301,22 @@ fn run(command: Command) -> Result<(), Failure> {
             train(&setup, iterations, &out, log_every, pretrained, (compare_every, path_every), resume.as_deref())
         }
         Command::Landscape { run, directions, size, fit, zoom, span, seed, out } => landscape::landscape(&run, &LandscapeOptions { directions, size, fit, zoom, span, seed }, out.as_deref()),
-        Command::Eval { run, task, tasks, inner_steps, data, rotations, within_alphabet, different_drawers } => {
+        Command::Eval { run, task, tasks, inner_steps, data, rotations, within_alphabet, different_drawers, ways } => {
             let weights = std::fs::read(run.join("weights.bin")).map_err(|e| Failure(format!("cannot read {}: {e}", run.join("weights.bin").display())))?;
             let trained = maml_lab::weights::Weights::decode(&weights)?.config.task.kind;
             if let Some(task) = task.filter(|&t| t != trained) {
                 return Err(Failure(format!("{} is a run of task {trained}, not {task}", run.display())));
             }
             if trained == TaskKind::Navigation {
-                if data.is_some() || within_alphabet.is_some() || different_drawers.is_some() {
-                    return Err(Failure("--data, --within-alphabet and --different-drawers are Omniglot's: a navigation run meta-tests on held-out goals".into()));
+                if data.is_some() || within_alphabet.is_some() || different_drawers.is_some() || ways.is_some() {
+                    return Err(Failure("--data, --within-alphabet, --different-drawers and --ways are the image tasks': a navigation run meta-tests on held-out goals".into()));
                 }
                 if tasks < 2 {
                     return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
                 }
                 return navigation::eval(&run, &weights, tasks, inner_steps);
             }
-            eval(&run, Asked { tasks, inner_steps, data: data.as_deref(), rotations, within_alphabet, different_drawers })
+            eval(&run, Asked { tasks, inner_steps, data: data.as_deref(), rotations, within_alphabet, different_drawers, ways })
         }
         Command::Bench { setup, iterations, threads, backend } => {
             if setup.settings.task == Some(TaskKind::Navigation) {
