@@ -106,6 +106,10 @@ pub struct TaskConfig {
     /// Omniglot: add each character rotated by 90, 180 and 270 degrees as new classes (paper).
     #[config(default = true)]
     pub rotations: bool,
+    /// Omniglot: add each class (each rotation too, with `rotations`) mirrored left to right as
+    /// one more class; off: none (runs saved before it existed).
+    #[config(default = false)]
+    pub mirrors: bool,
     /// Omniglot: every class of a task from one alphabet (a rotated alphabet is an alphabet of
     /// its own), as in the standard 20-way test; off: classes from anywhere (runs saved before
     /// it existed).
@@ -291,7 +295,7 @@ impl TrainerConfig {
         use serde::Deserialize;
         let mut value = serde_json::Value::deserialize(deserializer)?;
         if let Some(task) = value.get_mut("task").and_then(serde_json::Value::as_object_mut) {
-            for added in ["within_alphabet", "different_drawers", "augment"] {
+            for added in ["within_alphabet", "different_drawers", "augment", "mirrors"] {
                 task.entry(added).or_insert(false.into());
             }
         }
@@ -477,6 +481,9 @@ impl TrainerConfig {
         }
         if t.kind != TaskKind::Omniglot && (t.within_alphabet || t.different_drawers) {
             return Err(format!("within_alphabet and different_drawers are Omniglot's: task {} has no alphabets or drawers", t.kind));
+        }
+        if t.mirrors && t.kind != TaskKind::Omniglot {
+            return Err(format!("mirrors makes new classes of Omniglot's characters: task {} has none", t.kind));
         }
         if t.augment && !matches!(t.kind, TaskKind::Glyphs | TaskKind::Omniglot) {
             return Err(format!("augment shifts, turns, scales and thickens strokes of ink: task {} has no strokes (glyphs and omniglot have)", t.kind));

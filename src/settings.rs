@@ -100,6 +100,10 @@ pub struct Settings {
     /// paper [default: true; `--rotations false` turns it off].
     #[arg(long, value_name = "BOOL")]
     pub rotations: Option<bool>,
+    /// Omniglot: add each class (each rotation too) mirrored left to right as one more class
+    /// [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub mirrors: Option<bool>,
     /// Omniglot: every class of a task from one alphabet (a rotated alphabet is one of its own)
     /// [default: false in training; `maml eval` asks it].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -147,7 +151,7 @@ impl Settings {
         macro_rules! set {
             ($($field:ident => $target:expr),* $(,)?) => { $(if let Some(v) = self.$field { $target = v; })* };
         }
-        set!(ways => t.ways, shots => t.shots, queries => t.queries, rotations => t.rotations,
+        set!(ways => t.ways, shots => t.shots, queries => t.queries, rotations => t.rotations, mirrors => t.mirrors,
              within_alphabet => t.within_alphabet, different_drawers => t.different_drawers, augment => t.augment,
              model => m.arch,
              filters => m.filters, hidden => m.hidden, downsample => m.downsample, seed => c.seed);
@@ -220,6 +224,7 @@ impl Settings {
             per_step_bn: o.per_step_bn.map(|_| true),
             per_step_std: o.per_step_std.map(|_| true),
             rotations: Some(t.rotations),
+            mirrors: Some(t.mirrors),
             within_alphabet: Some(t.within_alphabet),
             different_drawers: Some(t.different_drawers),
             augment: Some(t.augment),
@@ -255,7 +260,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `per_step_std`, `rotations`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `per_step_std`, `rotations`, `mirrors`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -329,7 +334,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "per_step_std", "rotations"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "per_step_std", "rotations", "mirrors"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

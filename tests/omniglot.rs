@@ -91,6 +91,48 @@ fn a_rotated_class_is_the_character_turned_a_quarter() {
     assert_eq!(corners.len(), 4, "8 classes of 2 characters x 4 rotations cover all four corners: {seen:?}");
 }
 
+/// `mirrors`: each class (each rotation too) mirrored left to right is one more class: twice the
+/// classes, each mirrored image its turned original read right to left, an alphabet of its own,
+/// and a name that says so.
+#[test]
+fn mirrors_add_a_mirrored_class_per_class() {
+    use maml_lab::tasks::ClassPool;
+    use maml_lab::tasks::omniglot::Pool;
+    let set = ImageSet::from_zip(&omniglot_zip(2, 3, 3)).unwrap();
+    let (turned, mirrored) = (Pool::new(set.clone(), true, false), Pool::new(set.clone(), true, true));
+    assert_eq!((turned.num_classes(), mirrored.num_classes()), (24, 48));
+    for character in 0..6 {
+        for turns in 0..4 {
+            let (plain, mirror) = (4 * character + turns, 8 * character + 4 + turns);
+            assert_eq!(mirrored.class_name(8 * character + turns), turned.class_name(plain));
+            let name = mirrored.class_name(mirror);
+            assert!(name.starts_with(&set.names[character]) && name.ends_with("mirrored)"), "{name}");
+            assert_eq!(mirrored.alphabet(mirror), Some(8 * (character / 3) + 4 + turns), "an alphabet of its own");
+            for instance in 0..3 {
+                let (a, b) = (turned.image(plain, instance), mirrored.image(mirror, instance));
+                assert_eq!(*mirrored.image(8 * character + turns, instance), *a);
+                assert!((0..28).all(|r| (0..28).all(|c| b[28 * r + c] == a[28 * r + 27 - c])), "class {mirror}, image {instance}");
+                assert_ne!(*a, *b, "the test square is off-centre: its mirror image differs");
+            }
+        }
+    }
+    // through the sampler: twice the classes for as many characters, and refused past them
+    let base = TaskConfig::new(TaskKind::Omniglot).with_ways(48).with_shots(1).with_queries(1);
+    assert!(tasks::sampler(&base, &[set.clone(), set.clone()], 0).is_err(), "24 classes without mirrors");
+    let sampler = tasks::sampler(&base.clone().with_mirrors(true), &[set.clone(), set.clone()], 0).unwrap();
+    let task = sampler.sample(Split::MetaTest, &mut Rng::new(5));
+    let TaskMeta::Classes(classes) = &task.meta else { panic!() };
+    assert_eq!(classes.iter().collect::<std::collections::BTreeSet<_>>().len(), 48);
+    let within = base.with_mirrors(true).with_ways(3).with_within_alphabet(true);
+    let sampler = tasks::sampler(&within, &[set.clone(), set], 0).unwrap();
+    for seed in 0..20 {
+        let task = sampler.sample(Split::MetaTrain, &mut Rng::new(seed));
+        let TaskMeta::Classes(classes) = &task.meta else { panic!() };
+        let variants: std::collections::BTreeSet<usize> = classes.iter().map(|c| c % 8).collect();
+        assert_eq!(variants.len(), 1, "a task within one alphabet has its characters all turned and mirrored alike: {classes:?}");
+    }
+}
+
 #[test]
 fn one_zip_splits_characters_disjointly_and_reproducibly_by_seed() {
     let set = ImageSet::from_zip(&omniglot_zip(4, 5, 2)).unwrap();

@@ -120,7 +120,7 @@ pub fn sampler(config: &TaskConfig, data: &[ImageSet], seed: u64) -> Result<Box<
                 [one] => one.split(config.meta_train_fraction, seed),
                 [train, test, ..] => (train.clone(), test.clone()),
             };
-            let (train, test) = (omniglot::Pool::new(train, config.rotations), omniglot::Pool::new(test, config.rotations));
+            let (train, test) = (omniglot::Pool::new(train, config.rotations, config.mirrors), omniglot::Pool::new(test, config.rotations, config.mirrors));
             Box::new(ClassTasks::new(config, train, test)?)
         }
     })

@@ -159,9 +159,9 @@ fn meta_train_characters(n: usize, meta_train_fraction: f64) -> usize {
 
 /// The fewest characters one zip needs for `config`'s tasks: split into meta-train and
 /// meta-test by `meta_train_fraction` (as `ImageSet::split` does), each character 4 classes with
-/// its rotations, and each side needs `ways` classes.
+/// its rotations (twice as many mirrored), and each side needs `ways` classes.
 pub fn characters_needed(config: &TaskConfig) -> usize {
-    let per_character = if config.rotations { 4 } else { 1 };
+    let per_character = if config.rotations { 4 } else { 1 } * if config.mirrors { 2 } else { 1 };
     let enough = |n: usize| {
         let train = meta_train_characters(n, config.meta_train_fraction);
         train * per_character >= config.ways && (n - train) * per_character >= config.ways
@@ -175,7 +175,12 @@ pub fn check_characters(set: &ImageSet, config: &TaskConfig) -> Result<(), Strin
     if have >= need {
         return Ok(());
     }
-    let rotations = if config.rotations { ", each with its 3 rotations as more classes" } else { "" };
+    let rotations = match (config.rotations, config.mirrors) {
+        (true, false) => ", each with its 3 rotations as more classes",
+        (true, true) => ", each with its 3 rotations and the 4 mirrored as more classes",
+        (false, true) => ", each with its mirror image as one more class",
+        (false, false) => "",
+    };
     Err(format!(
         "the zip has {have} character{}; {}-way tasks need at least {need} (split {:.0} % / {:.0} % into meta-train and meta-test{rotations}, each side needs {} classes)",
         if have == 1 { "" } else { "s" },
@@ -213,44 +218,57 @@ fn shown(name: &str) -> String {
 }
 
 /// The classes of an `ImageSet`, each character optionally also rotated by 90, 180 and 270
-/// degrees as three new classes (as in the MAML paper).
+/// degrees as three new classes (as in the MAML paper), and optionally each of those mirrored
+/// left to right as one more.
 pub struct Pool {
     set: ImageSet,
+    /// Classes per character: its quarter turns (4 or 1), then as many mirrored.
+    per_character: usize,
     rotations: usize,
     /// Each character's alphabet, numbered in name order.
     alphabets: Vec<usize>,
 }
 
 impl Pool {
-    pub fn new(set: ImageSet, rotations: bool) -> Self {
+    pub fn new(set: ImageSet, rotations: bool, mirrors: bool) -> Self {
         let mut alphabets = Vec::with_capacity(set.names.len());
         for (i, name) in set.names.iter().enumerate() {
             // names are sorted, so an alphabet's characters are consecutive
             let same = i > 0 && alphabet_of(&set.names[i - 1]) == alphabet_of(name);
             alphabets.push(if same { alphabets[i - 1] } else { alphabets.last().map_or(0, |a| a + 1) });
         }
-        Self { set, rotations: if rotations { 4 } else { 1 }, alphabets }
+        let rotations = if rotations { 4 } else { 1 };
+        Self { set, per_character: rotations * if mirrors { 2 } else { 1 }, rotations, alphabets }
+    }
+
+    /// Class `class`'s character, quarter turns and whether it is mirrored.
+    fn of(&self, class: usize) -> (usize, usize, bool) {
+        let variant = class % self.per_character;
+        (class / self.per_character, variant % self.rotations, variant >= self.rotations)
     }
 }
 
 impl ClassPool for Pool {
     fn num_classes(&self) -> usize {
-        self.set.names.len() * self.rotations
+        self.set.names.len() * self.per_character
     }
     fn instances(&self, class: usize) -> usize {
-        self.set.images[class / self.rotations].len()
+        self.set.images[self.of(class).0].len()
     }
     fn image(&self, class: usize, instance: usize) -> Cow<'_, [f32]> {
-        let img = &self.set.images[class / self.rotations][instance];
-        let quarter_turns = class % self.rotations;
-        if quarter_turns == 0 {
+        let (character, quarter_turns, mirrored) = self.of(class);
+        let img = &self.set.images[character][instance];
+        if quarter_turns == 0 && !mirrored {
             return Cow::Borrowed(img);
         }
         (0..SIDE * SIDE)
             .map(|k| {
                 let (r, c) = (k / SIDE, k % SIDE);
+                // mirrored: the turned image read right to left
+                let c = if mirrored { SIDE - 1 - c } else { c };
                 // source pixel of (r, c) after `quarter_turns` counter-clockwise rotations
                 let (sr, sc) = match quarter_turns {
+                    0 => (r, c),
                     1 => (c, SIDE - 1 - r),
                     2 => (SIDE - 1 - r, SIDE - 1 - c),
                     _ => (SIDE - 1 - c, r),
@@ -263,19 +281,22 @@ impl ClassPool for Pool {
     fn shape(&self) -> InputShape {
         InputShape::image(1, SIDE)
     }
-    /// A rotated alphabet is an alphabet of its own: a task within one alphabet has its
-    /// characters all turned the same way, as unrotated tasks have them all upright.
+    /// A rotated or mirrored alphabet is an alphabet of its own: a task within one alphabet has
+    /// its characters all turned (and mirrored) the same way, as unrotated tasks have them all upright.
     fn alphabet(&self, class: usize) -> Option<usize> {
-        Some(self.alphabets[class / self.rotations] * self.rotations + class % self.rotations)
+        Some(self.alphabets[class / self.per_character] * self.per_character + class % self.per_character)
     }
     fn drawer(&self, class: usize, instance: usize) -> Option<u32> {
-        self.set.drawers[class / self.rotations][instance]
+        self.set.drawers[self.of(class).0][instance]
     }
     fn class_name(&self, class: usize) -> String {
-        let name = &self.set.names[class / self.rotations];
-        match class % self.rotations {
-            0 => name.clone(),
-            q => format!("{name} (rotated {}°)", 90 * q),
+        let (character, quarter_turns, mirrored) = self.of(class);
+        let name = &self.set.names[character];
+        match (quarter_turns, mirrored) {
+            (0, false) => name.clone(),
+            (0, true) => format!("{name} (mirrored)"),
+            (q, false) => format!("{name} (rotated {}°)", 90 * q),
+            (q, true) => format!("{name} (rotated {}°, mirrored)", 90 * q),
         }
     }
 }

@@ -38,7 +38,7 @@ fn configure(mut config: TrainerConfig, asked: &Asked, given: Option<&ImageSet>,
     t.within_alphabet = asked.within_alphabet.unwrap_or(omniglot);
     t.different_drawers = asked.different_drawers.unwrap_or(omniglot);
     if let (Some(set), Some(path)) = (given, asked.data) {
-        (t.rotations, t.data) = (asked.rotations, vec![path.display().to_string(); 2]);
+        (t.rotations, t.mirrors, t.data) = (asked.rotations, false, vec![path.display().to_string(); 2]);
         if one_run {
             // the task is the zip's: nothing is drawn, and its images set the queries
             (t.within_alphabet, t.different_drawers) = (false, false);
