@@ -110,8 +110,8 @@ pub struct TaskConfig {
     /// one more class; off: none (runs saved before it existed).
     #[config(default = false)]
     pub mirrors: bool,
-    /// Omniglot: every class of a task from one alphabet (a rotated alphabet is an alphabet of
-    /// its own), as in the standard 20-way test; off: classes from anywhere (runs saved before
+    /// Omniglot: every class of a task from one alphabet (a rotated or mirrored alphabet is an
+    /// alphabet of its own), as in the standard 20-way test; off: classes from anywhere (runs saved before
     /// it existed).
     #[config(default = false)]
     pub within_alphabet: bool,

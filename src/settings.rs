@@ -104,7 +104,7 @@ pub struct Settings {
     /// [default: false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub mirrors: Option<bool>,
-    /// Omniglot: every class of a task from one alphabet (a rotated alphabet is one of its own)
+    /// Omniglot: every class of a task from one alphabet (a rotated or mirrored one is one of its own)
     /// [default: false in training; `maml eval` asks it].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub within_alphabet: Option<bool>,

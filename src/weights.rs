@@ -82,7 +82,9 @@ impl Weights {
         }
         for (i, target) in shapes.iter().enumerate() {
             let source = &self.shapes[i];
-            let fits = source.len() == target.len() && source.iter().zip(target).all(|(&s, &t)| s == t || (s == trained && t == ways));
+            // the head's classes are the last dimension of its weight `[inputs, classes]` and its bias
+            let (last, rest) = (source.len().saturating_sub(1), source.len() == target.len());
+            let fits = rest && source[..last] == target[..last] && (source[last..] == target[last..] || (source[last] == trained && target[last] == ways));
             if !fits {
                 return Err(format!("these weights' parameter {i} has shape {source:?} and the {ways}-way network's {target:?}: only the head's classes may differ"));
             }

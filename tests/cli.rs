@@ -39,6 +39,7 @@ fn train_then_eval_writes_a_run_and_reports_every_step() {
     assert_eq!(e["baselines"]["pretrained"].as_array().unwrap().len(), 11);
     let e = last_json(&maml(&["eval", "--run", out, "--tasks", "4", "--inner-steps", "2"]));
     assert_eq!(e["steps"].as_array().unwrap().len(), 3);
+    refused(&["eval", "--run", out, "--ways", "2"], "--ways is the classification tasks'");
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -207,6 +208,15 @@ fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_t
     assert_eq!((e["ways"].as_u64(), e["trained_ways"].as_u64()), (Some(5), Some(20)));
     assert!(e["steps"].as_array().unwrap().iter().all(|s| s["mean"].as_f64().is_some()));
     refused(&["eval", "--run", &run5, "--ways", "20"], "trained for 5-way tasks");
+    refused(&["eval", "--run", &run20, "--ways", "1"], "between 2 and 20 classes");
+    refused(&["eval", "--run", &run20, "--data", &path(&run_zip), "--ways", "4"], "leave --ways out, or give 20");
+    // a test run of 5 characters for the 20-way run: at 5 ways, its one task
+    let run_zip5 = dir.join("run5.zip");
+    characters_zip(&run_zip5, &[("Runic", 5)], 2);
+    refused(&["eval", "--run", &run20, "--data", &path(&run_zip5)], "`maml eval --ways 5`");
+    let e = last_json(&maml(&["eval", "--run", &run20, "--data", &path(&run_zip5), "--ways", "5"]));
+    assert_eq!((e["ways"].as_u64(), e["tasks"].as_u64(), e["sampling"]["one_test_run"].as_bool()), (Some(5), Some(1), Some(true)));
+    assert_eq!(e["baselines"]["pixel_nn"]["mean"].as_f64(), Some(100.0));
     refused(&["eval", "--run", &run20, "--data", &path(&run_zip), "--ways", "5"], "a 20-way task, and --ways asks for 5-way tasks");
     characters_zip(&pool, &[("Big", 12), ("Small", 12)], 4);
     refused(&["eval", "--run", &run20, "--data", &path(&pool)], "largest alphabet has 12 classes, fewer than ways = 20");

@@ -116,6 +116,12 @@ fn mirrors_add_a_mirrored_class_per_class() {
             }
         }
     }
+    // without rotations, two classes per character: it and its mirror image
+    let upright = Pool::new(set.clone(), false, true);
+    assert_eq!(upright.num_classes(), 12);
+    assert_eq!(upright.class_name(3), format!("{} (mirrored)", set.names[1]));
+    assert_eq!(*upright.image(3, 2), *mirrored.image(12, 2), "character 1 mirrored, unturned");
+    assert_eq!(*upright.image(2, 1), *set.images[1][1]);
     // through the sampler: twice the classes for as many characters, and refused past them
     let base = TaskConfig::new(TaskKind::Omniglot).with_ways(48).with_shots(1).with_queries(1);
     assert!(tasks::sampler(&base, &[set.clone(), set.clone()], 0).is_err(), "24 classes without mirrors");

@@ -201,7 +201,26 @@ fn weights_at_fewer_ways_keep_the_heads_first_classes_and_everything_else() {
     assert!(seven.clone().with_fewer_ways(9, &shapes).unwrap_err().contains("trained for 7-way tasks"));
     let mut other = shapes.clone();
     other[0][0] += 1;
-    assert!(seven.with_fewer_ways(3, &other).unwrap_err().contains("only the head's classes may differ"));
+    assert!(seven.clone().with_fewer_ways(3, &other).unwrap_err().contains("only the head's classes may differ"));
+    // only a last dimension of the trained ways may shrink: the head's weight as [classes, inputs] may not
+    let head = shapes.iter().position(|s| s.len() == 2 && s[1] == 3).unwrap();
+    let mut transposed = shapes.clone();
+    transposed[head] = vec![3, seven.shapes[head][0]];
+    let mut swapped = seven.clone();
+    swapped.shapes[head] = vec![7, swapped.shapes[head][0]];
+    assert!(swapped.with_fewer_ways(3, &transposed).unwrap_err().contains("only the head's classes may differ"));
+
+    // Meta-SGD: its learned rate for each head parameter is sliced with it
+    let mut c = small(TaskKind::Glyphs).with_algorithm(maml_lab::config::Algorithm::MetaSgd);
+    c.task.ways = 7;
+    let seven = Weights::decode(&Trainer::new(c.clone(), &[], &Device::flex()).unwrap().weights().wait()).unwrap();
+    c.task.ways = 3;
+    let mut three = Trainer::new(c, &[], &Device::flex()).unwrap();
+    let shapes = Weights::decode(&three.weights().wait()).unwrap().shapes;
+    let sliced = seven.clone().with_fewer_ways(3, &shapes).unwrap();
+    let changed = seven.values.iter().zip(&sliced.values).filter(|(a, b)| a != b).count();
+    assert_eq!(changed, 4, "the head's weight and bias and their two rates");
+    three.load_weights(&sliced.encode()).unwrap();
 }
 
 #[test]

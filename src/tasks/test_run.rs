@@ -20,9 +20,12 @@ pub fn is_one_run(set: &ImageSet, shots: usize, queries: usize) -> bool {
 pub fn one_task(set: &ImageSet, ways: usize, shots: usize) -> Result<Task, String> {
     let n = set.names.len();
     if n != ways {
-        return Err(format!(
-            "the zip is one test run of {n} characters (too few images each to draw tasks from), a {n}-way task, but the run was trained for {ways}-way tasks: evaluate it with a {n}-way run (`maml train --ways {n}`)"
-        ));
+        let advice = if n < ways {
+            format!("meta-test it with the head's first {n} classes (`maml eval --ways {n}`) or with a {n}-way run (`maml train --ways {n}`)")
+        } else {
+            format!("evaluate it with a run of at least {n} ways (`maml train --ways {n}`)")
+        };
+        return Err(format!("the zip is one test run of {n} characters (too few images each to draw tasks from), a {n}-way task, but the run was trained for {ways}-way tasks: {advice}"));
     }
     let per_class = set.images[0].len();
     if let Some(c) = (0..n).find(|&c| set.images[c].len() != per_class || set.images[c].len() <= shots) {

@@ -57,9 +57,9 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
     if trained.task.kind == TaskKind::Sinusoid && asked.ways.is_some() {
         return Err(Failure("--ways is the classification tasks': a sinusoid run regresses one curve per task".into()));
     }
-    if ways > trained.task.ways || ways < 2 {
+    if let Some(w) = asked.ways.filter(|&w| w > trained.task.ways || w < 2) {
         let t = trained.task.ways;
-        return Err(Failure(format!("--ways {ways}: this run was trained for {t}-way tasks, so its head answers between 2 and {t} classes")));
+        return Err(Failure(format!("--ways {w}: this run was trained for {t}-way tasks, so its head answers between 2 and {t} classes")));
     }
     let one_run = given.as_ref().is_some_and(|set| test_run::is_one_run(set, trained.task.shots, trained.task.queries));
     if one_run && asked.rotations {
@@ -90,7 +90,13 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
     if let (Some(set), Some(asked_ways), true) = (&given, asked.ways, one_run) {
         let n = set.images.len();
         if n != asked_ways {
-            return Err(Failure(format!("the zip is one test run of {n} characters, a {n}-way task, and --ways asks for {asked_ways}-way tasks: leave --ways out, or give {n}")));
+            let t = trained.task.ways;
+            let advice = match n {
+                n if n > t => format!("this run answers at most {t} classes"),
+                n if n == t => format!("leave --ways out, or give {n}"),
+                n => format!("give --ways {n}"),
+            };
+            return Err(Failure(format!("the zip is one test run of {n} characters, a {n}-way task, and --ways asks for {asked_ways}-way tasks: {advice}")));
         }
     }
     let one_task = match &given {
