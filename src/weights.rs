@@ -64,9 +64,7 @@ impl Weights {
         }
         Ok(Self { config: header.config, iteration: header.iteration, shapes: header.shapes, values })
     }
-}
 
-impl Weights {
     /// These weights as a network for `ways`-way tasks, no more than they were trained for, whose
     /// parameters have `shapes`: the head keeps its first `ways` classes (weight columns and
     /// biases; a Meta-SGD run's rates for them too), everything else is kept as it is. The
@@ -89,36 +87,14 @@ impl Weights {
                 return Err(format!("these weights' parameter {i} has shape {source:?} and the {ways}-way network's {target:?}: only the head's classes may differ"));
             }
             if source != target {
-                self.values[i] = take_leading(&self.values[i], source, target);
+                // row-major: each run of the last dimension keeps its first `ways`
+                self.values[i] = self.values[i].chunks(trained).flat_map(|classes| &classes[..ways]).copied().collect();
                 self.shapes[i] = target.clone();
             }
         }
         self.config.task.ways = ways;
         Ok(self)
     }
-}
-
-/// The row-major block `target` at the origin of a tensor of shape `source` (every `target[d] <= source[d]`).
-fn take_leading(values: &[f32], source: &[usize], target: &[usize]) -> Vec<f32> {
-    let mut strides = vec![1; source.len()];
-    for d in (0..source.len().saturating_sub(1)).rev() {
-        strides[d] = strides[d + 1] * source[d + 1];
-    }
-    let n: usize = target.iter().product();
-    let mut out = Vec::with_capacity(n);
-    let mut index = vec![0; target.len()];
-    for _ in 0..n {
-        out.push(values[index.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>()]);
-        // the next index in row-major order
-        for d in (0..target.len()).rev() {
-            index[d] += 1;
-            if index[d] < target[d] {
-                break;
-            }
-            index[d] = 0;
-        }
-    }
-    out
 }
 
 /// serde's reason for the unreadable header of a `file` ("weights file", "checkpoint"), when it

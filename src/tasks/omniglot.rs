@@ -161,7 +161,7 @@ fn meta_train_characters(n: usize, meta_train_fraction: f64) -> usize {
 /// meta-test by `meta_train_fraction` (as `ImageSet::split` does), each character 4 classes with
 /// its rotations (twice as many mirrored), and each side needs `ways` classes.
 pub fn characters_needed(config: &TaskConfig) -> usize {
-    let per_character = if config.rotations { 4 } else { 1 } * if config.mirrors { 2 } else { 1 };
+    let per_character = classes_per_character(config.rotations, config.mirrors);
     let enough = |n: usize| {
         let train = meta_train_characters(n, config.meta_train_fraction);
         train * per_character >= config.ways && (n - train) * per_character >= config.ways
@@ -217,6 +217,12 @@ fn shown(name: &str) -> String {
     }
 }
 
+/// Classes made of each character: its 4 quarter turns with `rotations` (else itself), twice as
+/// many with `mirrors`.
+fn classes_per_character(rotations: bool, mirrors: bool) -> usize {
+    (if rotations { 4 } else { 1 }) * if mirrors { 2 } else { 1 }
+}
+
 /// The classes of an `ImageSet`, each character optionally also rotated by 90, 180 and 270
 /// degrees as three new classes (as in the MAML paper), and optionally each of those mirrored
 /// left to right as one more.
@@ -237,8 +243,7 @@ impl Pool {
             let same = i > 0 && alphabet_of(&set.names[i - 1]) == alphabet_of(name);
             alphabets.push(if same { alphabets[i - 1] } else { alphabets.last().map_or(0, |a| a + 1) });
         }
-        let rotations = if rotations { 4 } else { 1 };
-        Self { set, per_character: rotations * if mirrors { 2 } else { 1 }, rotations, alphabets }
+        Self { set, per_character: classes_per_character(rotations, mirrors), rotations: classes_per_character(rotations, false), alphabets }
     }
 
     /// Class `class`'s character, quarter turns and whether it is mirrored.
