@@ -221,6 +221,14 @@ pub struct MamlConfig {
     /// forward and the query after it) has its own, meta-learned, and the steps after these take
     /// the last one's. Conv nets only. None: γ and β adapt with the other weights.
     pub per_step_bn: Option<usize>,
+    /// The zeroing trick (Kao et al., 2022; Ye and Chao's UNICORN-MAML, 2022, learns one row
+    /// that every class starts from instead): the head's weights and biases start every task at zero and are
+    /// not meta-learned (their meta-gradient is dropped), so the start treats every class alike
+    /// and the adapted network does not depend on how a task's classes are numbered. The body,
+    /// and Meta-SGD's or the per-step rates, are meta-learned as before. Classification only;
+    /// off: the head meta-learned with the rest (runs saved before it existed).
+    #[config(default = false)]
+    pub zero_head: bool,
     /// Navigation: per-step spreads for this many inner steps, in the spirit of MAML++'s per-step
     /// batch-norm: the policy's log std is not adapted in the inner loop; the policy after inner
     /// step k has its own, meta-learned (before adapting, θ's), and the steps after these take
@@ -299,7 +307,17 @@ impl TrainerConfig {
                 task.entry(added).or_insert(false.into());
             }
         }
+        if let Some(maml) = value.get_mut("maml").and_then(serde_json::Value::as_object_mut) {
+            maml.entry("zero_head").or_insert(false.into());
+        }
         serde_json::from_value(value).map_err(serde::de::Error::custom)
+    }
+
+    /// Whether this run's start answers any number of classes: its head is held at zero
+    /// (`MamlConfig::zero_head`) and has no learned rate per class (Meta-SGD's), so every class
+    /// starts alike however many there are.
+    pub fn any_ways(&self) -> bool {
+        self.maml.zero_head && self.maml.algorithm != Algorithm::MetaSgd
     }
 
     /// The paper's settings for a task family; the noise control uses the seed article's
@@ -451,6 +469,9 @@ impl TrainerConfig {
             if m.arch == Arch::Mlp {
                 return Err("per-step batch-norm (MAML++) needs a conv net's batch-norms: the mlp has none".into());
             }
+        }
+        if o.zero_head && matches!(t.kind, TaskKind::Sinusoid | TaskKind::Navigation) {
+            return Err(format!("zero_head starts a classifier's head at zero so that every class starts alike: task {}'s outputs are not classes", t.kind));
         }
         if let Some(steps) = o.per_step_std {
             if o.inner_steps == 0 {

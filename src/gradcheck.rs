@@ -32,6 +32,8 @@ pub struct GradcheckReport {
     pub per_step_rates: bool,
     /// Per-step batch-norm weights and biases among the coordinates compared.
     pub per_step_bn: bool,
+    /// Checked at θ with its head at zero (the zeroing trick's start).
+    pub zero_head: bool,
     /// Parameter coordinates compared (θ's, and for Meta-SGD the rates').
     pub coords: usize,
     /// Coordinates skipped because a kink of the piecewise-smooth meta-loss lay within the
@@ -165,6 +167,10 @@ pub struct PlusPlus {
     /// drawn within ±50 % of θ's own, so that a step given another's shows; they are among the
     /// coordinates compared.
     pub per_step_bn: bool,
+    /// The zeroing trick (a conv net's head at zero, `MamlConfig::zero_head`): the meta-gradient
+    /// at the start such a run has, every algorithm (the head's own is compared too, though the
+    /// run drops it).
+    pub zero_head: bool,
 }
 
 /// `device` must be configured for f64 (`Device::configure(FloatDType::F64)`) for the figures to
@@ -179,7 +185,11 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     let config = MamlConfig::new().with_algorithm(algorithm).with_inner_lr(alpha).with_inner_steps(inner_steps).with_step_loss_weights(step_loss_weights.clone());
     let sampler = tasks::sampler(&task_config, &[], seed).expect("built-in tasks need no data");
     let mut rng = Rng::stream(seed, 7);
-    let theta = Network::new(&model_config, sampler.input_shape(), sampler.outputs(), &mut rng, &device).expect("a valid model");
+    let mut theta = Network::new(&model_config, sampler.input_shape(), sampler.outputs(), &mut rng, &device).expect("a valid model");
+    let zero_head = plus.zero_head && arch != Arch::Mlp;
+    if zero_head {
+        theta.head = theta.head.clone().map(&mut Fill { value: 0.0 });
+    }
     // Meta-SGD's rates start away from one value, so that a rate mixed up with another shows
     let rates = (algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: alpha }).map(&mut Jitter { rng: Rng::stream(seed, 8), spread: 0.5, shift: 0.0 }));
     let per_step_rates = plus.per_step_rates && algorithm == Algorithm::Maml;
@@ -197,7 +207,7 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
     let batch: Vec<TaskTensors> = drawn.iter().map(|t| TaskTensors::new(std::slice::from_ref(t), sampler.input_shape(), &device)).collect();
 
     if algorithm == Algorithm::Reptile {
-        return reptile_check(&params, &drawn, &batch, sampler.input_shape(), &config, arch);
+        return reptile_check(&params, &drawn, &batch, sampler.input_shape(), &config, arch, zero_head);
     }
     // the training path's meta-gradient (`maml::learners::meta_gradient`: the query set off the
     // graph, its gradient carried back through the inner loop), as the mean over the tasks
@@ -282,12 +292,12 @@ pub fn gradcheck(algorithm: Algorithm, arch: Arch, filters: usize, inner_steps: 
             second_order_effect = second_order_effect.max(rel_err(fo, e));
         }
     }
-    GradcheckReport { algorithm, model: arch, inner_steps, step_loss_weights, per_step_rates, per_step_bn, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect, multi_step_effect }
+    GradcheckReport { algorithm, model: arch, inner_steps, step_loss_weights, per_step_rates, per_step_bn, zero_head, coords: compared, kinks_skipped, max_rel_err, first_order_max_rel_err, second_order_effect, multi_step_effect }
 }
 
 /// Reptile's direction Σ_i (θ − θ'_i) from the outer loop (tasks tiled, `maml::learners`) against
 /// each task's θ' from `adapt_by_autodiff`; with one step both equal the closed form α Σ_i ∇L_i(θ).
-fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], shape: crate::tasks::InputShape, config: &MamlConfig, arch: Arch) -> GradcheckReport {
+fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], shape: crate::tasks::InputShape, config: &MamlConfig, arch: Arch, zero_head: bool) -> GradcheckReport {
     let direction = reptile_direction(params, drawn, shape, config, drawn.len()).direction;
     let start = Grads::values(&params.theta);
     let mut reference = Grads::default();
@@ -311,6 +321,7 @@ fn reptile_check(params: &MetaParams, drawn: &[Task], batch: &[TaskTensors], sha
         step_loss_weights: None,
         per_step_rates: false,
         per_step_bn: false,
+        zero_head,
         coords,
         kinks_skipped: 0,
         max_rel_err,

@@ -92,6 +92,10 @@ pub struct Settings {
     /// not adapted in the inner loop, each inner step has its own, meta-learned.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub per_step_bn: Option<bool>,
+    /// The zeroing trick (Kao et al., 2022; classification): the head starts every task at zero
+    /// and is not meta-learned, so every class starts alike [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub zero_head: Option<bool>,
     /// Navigation: per-step spreads, after per-step batch-norm (MAML++): the policy's log std is
     /// not adapted in the inner loop, the policy after each inner step has its own, meta-learned.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -192,6 +196,9 @@ impl Settings {
             per_step_rates: per_step(self.per_step_rates, current.per_step_rates, inner_steps),
             per_step_bn: per_step(self.per_step_bn, current.per_step_bn, inner_steps),
             per_step_std: per_step(self.per_step_std, current.per_step_std, inner_steps),
+            // (a run's own carried to another task only where that task classifies; asked for,
+            // the config's check refuses it there with a sentence)
+            zero_head: self.zero_head.unwrap_or(current.zero_head && !matches!(kind, TaskKind::Sinusoid | TaskKind::Navigation)),
         }
     }
 
@@ -223,6 +230,7 @@ impl Settings {
             per_step_rates: o.per_step_rates.map(|_| true),
             per_step_bn: o.per_step_bn.map(|_| true),
             per_step_std: o.per_step_std.map(|_| true),
+            zero_head: Some(o.zero_head),
             rotations: Some(t.rotations),
             mirrors: Some(t.mirrors),
             within_alphabet: Some(t.within_alphabet),
@@ -260,7 +268,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `per_step_std`, `rotations`, `mirrors`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `per_step_std`, `zero_head`, `rotations`, `mirrors`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -334,7 +342,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "per_step_std", "rotations", "mirrors"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "per_step_std", "zero_head", "rotations", "mirrors"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

@@ -192,6 +192,9 @@ impl Trainer {
         if maml.per_step_rates != self.config.maml.per_step_rates || maml.per_step_bn != self.config.maml.per_step_bn {
             return Err(TrainError::Config("the learned per-step rates and batch-norms are the run's: adding, dropping or resizing them starts a new run".into()));
         }
+        if maml.zero_head != self.config.maml.zero_head {
+            return Err(TrainError::Config("whether the head is held at zero (zero_head) is the run's: changing it starts a new run".into()));
+        }
         let mut config = self.config.clone();
         config.maml = maml;
         config.validate().map_err(TrainError::Config)?;
@@ -592,6 +595,10 @@ impl Trainer {
             if theirs_steps != mine_steps {
                 return Err(TrainError::Weights(format!("{whose} have {} and this run has {}: train with the same to load them", steps(theirs_steps), steps(mine_steps))));
             }
+        }
+        // the zeroing trick holds the head at zero: a meta-learned head would stay where it is
+        if self.config.maml.zero_head && !w.config.maml.zero_head {
+            return Err(TrainError::Weights(format!("{whose} have a meta-learned head and this run holds its head at zero (zero_head): train without it to load them")));
         }
         let ours: Vec<Vec<usize>> = param_tensors(&self.learner.params).into_iter().map(|(s, _)| s).collect();
         if w.shapes != ours {

@@ -65,14 +65,16 @@ impl Weights {
         Ok(Self { config: header.config, iteration: header.iteration, shapes: header.shapes, values })
     }
 
-    /// These weights as a network for `ways`-way tasks, no more than they were trained for, whose
-    /// parameters have `shapes`: the head keeps its first `ways` classes (weight columns and
-    /// biases; a Meta-SGD run's rates for them too), everything else is kept as it is. The
-    /// classes' order within a task is drawn at random in training, so any `ways` of the head's
-    /// classes are as good as the first.
-    pub fn with_fewer_ways(mut self, ways: usize, shapes: &[Vec<usize>]) -> Result<Self, String> {
+    /// These weights as a network for `ways`-way tasks whose parameters have `shapes`: with
+    /// fewer ways than trained, the head keeps its first `ways` classes (weight columns and
+    /// biases; a Meta-SGD run's rates for them too); a run whose head is held at zero
+    /// (`zero_head`, not Meta-SGD's, whose head has a rate per class) takes any number, its head
+    /// zeros of the new width. Everything else is kept as it is. The classes' order within a
+    /// task is drawn at random in training, so any `ways` of the head's classes are as good as
+    /// the first.
+    pub fn with_ways(mut self, ways: usize, shapes: &[Vec<usize>]) -> Result<Self, String> {
         let trained = self.config.task.ways;
-        if ways > trained {
+        if ways > trained && !self.config.any_ways() {
             return Err(format!("these weights were trained for {trained}-way tasks: their head has {trained} classes and cannot answer {ways}-way tasks (ask for {trained} or fewer)"));
         }
         if shapes.len() != self.shapes.len() {
@@ -86,11 +88,17 @@ impl Weights {
             if !fits {
                 return Err(format!("these weights' parameter {i} has shape {source:?} and the {ways}-way network's {target:?}: only the head's classes may differ"));
             }
-            if source != target {
+            if source != target && ways < trained {
                 // row-major: each run of the last dimension keeps its first `ways`
                 self.values[i] = self.values[i].chunks(trained).flat_map(|classes| &classes[..ways]).copied().collect();
-                self.shapes[i] = target.clone();
+            } else if source != target {
+                // a head held at zero, wider
+                if self.values[i].iter().any(|&v| v != 0.0) {
+                    return Err(format!("these weights' parameter {i} has shape {source:?} and is not zero: only a head held at zero answers more classes than trained"));
+                }
+                self.values[i] = vec![0.0; target.iter().product()];
             }
+            self.shapes[i] = target.clone();
         }
         self.config.task.ways = ways;
         Ok(self)

@@ -173,13 +173,14 @@ fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_t
     // drawer 2's copy is the same bar one column to the right: each query is nearest its support
     characters_zip(&run_zip, &[("Runic", 20)], 2);
     let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let train = |ways: &str, out: &str| {
-        let out = path(&dir.join(out));
-        let args = ["train", "--task", "omniglot", "--data", &path(&pool), "--data", &path(&pool), "--ways", ways, "--queries", "2", "--filters", "4", "--meta-batch", "1", "--iterations", "2", "--out", &out];
+    let train = |ways: &str, out: &str, more: &[&str]| {
+        let (out, pool) = (path(&dir.join(out)), path(&pool));
+        let mut args = vec!["train", "--task", "omniglot", "--data", &pool, "--data", &pool, "--ways", ways, "--queries", "2", "--filters", "4", "--meta-batch", "1", "--iterations", "2", "--out", &out];
+        args.extend(more);
         last_json(&maml(&args));
         out
     };
-    let (run20, run5) = (train("20", "run20"), train("5", "run5"));
+    let (run20, run5) = (train("20", "run20", &[]), train("5", "run5", &[]));
 
     let e = last_json(&maml(&["eval", "--run", &run20, "--data", &path(&run_zip)]));
     assert_eq!((e["ways"].as_u64(), e["shots"].as_u64(), e["queries"].as_u64(), e["tasks"].as_u64()), (Some(20), Some(1), Some(1), Some(1)));
@@ -207,7 +208,7 @@ fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_t
     let e = last_json(&maml(&["eval", "--run", &run20, "--data", &path(&pool), "--tasks", "3", "--ways", "5"]));
     assert_eq!((e["ways"].as_u64(), e["trained_ways"].as_u64()), (Some(5), Some(20)));
     assert!(e["steps"].as_array().unwrap().iter().all(|s| s["mean"].as_f64().is_some()));
-    refused(&["eval", "--run", &run5, "--ways", "20"], "trained for 5-way tasks");
+    refused(&["eval", "--run", &run5, "--ways", "20"], "answers between 2 and 5 classes: its head was meta-learned for 5");
     refused(&["eval", "--run", &run20, "--ways", "1"], "between 2 and 20 classes");
     refused(&["eval", "--run", &run20, "--data", &path(&run_zip), "--ways", "4"], "leave --ways out, or give 20");
     // a test run of 5 characters for the 20-way run: at 5 ways, its one task
@@ -218,6 +219,16 @@ fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_t
     assert_eq!((e["ways"].as_u64(), e["tasks"].as_u64(), e["sampling"]["one_test_run"].as_bool()), (Some(5), Some(1), Some(true)));
     assert_eq!(e["baselines"]["pixel_nn"]["mean"].as_f64(), Some(100.0));
     refused(&["eval", "--run", &run20, "--data", &path(&run_zip), "--ways", "5"], "a 20-way task, and --ways asks for 5-way tasks");
+    // a run whose head is held at zero answers any number of classes: 20-way tasks from a 5-way
+    // run, and a test run's 20 characters without --ways; not Meta-SGD's, with a rate per class
+    let zero5 = train("5", "zero5", &["--zero-head"]);
+    let e = last_json(&maml(&["eval", "--run", &zero5, "--data", &path(&pool), "--tasks", "3", "--ways", "20"]));
+    assert_eq!((e["ways"].as_u64(), e["trained_ways"].as_u64()), (Some(20), Some(5)));
+    assert!(e["steps"].as_array().unwrap().iter().all(|s| s["mean"].as_f64().is_some()));
+    let e = last_json(&maml(&["eval", "--run", &zero5, "--data", &path(&run_zip)]));
+    assert_eq!((e["ways"].as_u64(), e["tasks"].as_u64(), e["sampling"]["one_test_run"].as_bool()), (Some(20), Some(1), Some(true)));
+    let sgd5 = train("5", "sgd5", &["--zero-head", "--algorithm", "meta-sgd"]);
+    refused(&["eval", "--run", &sgd5, "--ways", "20"], "a learned rate for each of its 5 classes");
     characters_zip(&pool, &[("Big", 12), ("Small", 12)], 4);
     refused(&["eval", "--run", &run20, "--data", &path(&pool)], "largest alphabet has 12 classes, fewer than ways = 20");
     std::fs::remove_dir_all(dir).ok();

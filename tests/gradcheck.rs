@@ -2,7 +2,8 @@
 //!
 //! MAML, ANIL and Meta-SGD (θ and its learned rates) on the MLP, conv4 and seed-cnn with 1 and 3
 //! inner steps, and with MAML++'s multi-step loss, learned per-step rates and per-step
-//! batch-norm; Reptile's direction against the same inner steps taken task by task.
+//! batch-norm, and at a head held at zero (the zeroing trick); Reptile's direction against the
+//! same inner steps taken task by task.
 
 use burn::prelude::*;
 use burn::tensor::FloatDType;
@@ -94,6 +95,21 @@ fn per_step_batch_norm() {
             let r = check_with(Algorithm::Maml, arch, steps, PlusPlus { per_step_bn: true, ..PlusPlus::default() });
             assert!(r.per_step_bn);
         }
-        check_with(Algorithm::Maml, arch, 3, PlusPlus { multi_step_loss: true, per_step_rates: true, per_step_bn: true });
+        check_with(Algorithm::Maml, arch, 3, PlusPlus { multi_step_loss: true, per_step_rates: true, per_step_bn: true, zero_head: false });
     }
+}
+
+/// The zeroing trick's start, a conv net's head at zero: the first inner step leaves the body as
+/// it is (no gradient reaches it through a zero head), so the meta-gradient reaches the body
+/// only through the adapted head, a second-order path the check must see. Every algorithm, and
+/// with all of MAML++'s pieces.
+#[test]
+fn at_a_zero_head() {
+    for &algorithm in Algorithm::ALL {
+        for (arch, steps) in [(Arch::Conv4, 1), (Arch::Conv4, 3), (Arch::SeedCnn, 3)] {
+            let r = check_with(algorithm, arch, steps, PlusPlus { zero_head: true, ..PlusPlus::default() });
+            assert!(r.zero_head);
+        }
+    }
+    check_with(Algorithm::Maml, Arch::Conv4, 3, PlusPlus { multi_step_loss: true, per_step_rates: true, per_step_bn: true, zero_head: true });
 }

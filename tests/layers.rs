@@ -114,3 +114,21 @@ fn max_pool_backward_sends_ties_to_one_element_like_autodiff() {
     let err = compare(&net, x, &onehot(2, 3, 3, &device));
     assert!(err < 1e-10, "manual vs autodiff gradient error {err:e}");
 }
+
+/// The accuracy's count: an example is correct when its class has the largest output; a largest
+/// output shared by several classes counts as its class's share of them, so that a start that
+/// answers every class alike (a head at zero) scores chance, and a non-finite output nothing.
+#[test]
+fn correct_counts_a_tie_as_a_guess_among_the_tied_classes() {
+    let device = device();
+    // two tasks of three examples, three ways; labels 0, 1, 2 in each
+    let labels: Vec<f64> = (0..18).map(|i| if i % 3 == (i / 3) % 3 { 1.0 } else { 0.0 }).collect();
+    let target = Target::Classes(Tensor::from_data(TensorData::new(labels, [2, 3, 3]), &device));
+    let out: [[f64; 3]; 6] = [
+        [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0], // right, wrong, right: 2
+        [0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [f64::NAN, 0.0, 0.0], // 1/3, 1/2, 0
+    ];
+    let out = Tensor::<3>::from_data(TensorData::new(out.concat(), [2, 3, 3]), &device);
+    let correct = target.correct(out).unwrap().into_data().convert::<f64>().try_into_vec::<f64>().unwrap();
+    assert!((correct[0] - 2.0).abs() < 1e-9 && (correct[1] - (1.0 / 3.0 + 0.5)).abs() < 1e-9, "{correct:?}");
+}

@@ -232,9 +232,10 @@ fn a_weights_file_from_before_the_options_reads_with_both_off() {
     let config = maml_lab::weights::Weights::decode(&bytes).unwrap().config;
     assert!(!config.task.within_alphabet && !config.task.different_drawers);
     assert!(!header.contains("mirrors") && !config.task.mirrors, "mirrors, added later still, reads as off");
+    assert!(!header.contains("zero_head") && !config.maml.zero_head, "the zero head, added later still, reads as off");
     // and a file written now keeps them
     let mut saved = maml_lab::weights::Weights::decode(&bytes).unwrap();
-    (saved.config.task.within_alphabet, saved.config.task.mirrors) = (true, true);
-    let read = maml_lab::weights::Weights::decode(&saved.encode()).unwrap().config.task;
-    assert!(read.within_alphabet && read.mirrors);
+    (saved.config.task.within_alphabet, saved.config.task.mirrors, saved.config.maml.zero_head) = (true, true, true);
+    let read = maml_lab::weights::Weights::decode(&saved.encode()).unwrap().config;
+    assert!(read.task.within_alphabet && read.task.mirrors && read.maml.zero_head);
 }

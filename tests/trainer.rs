@@ -162,7 +162,7 @@ fn weights_round_trip_and_reproduce_the_evaluation() {
 /// classes (weight columns, biases), every other parameter as it was, MAML++'s per-step rates
 /// and batch-norms included; the result loads into a network of those ways and meta-tests there.
 #[test]
-fn weights_at_fewer_ways_keep_the_heads_first_classes_and_everything_else() {
+fn weights_at_other_ways_keep_the_heads_first_classes_and_everything_else() {
     let mut c = small(TaskKind::Glyphs);
     c.task.ways = 7;
     (c.maml.inner_steps, c.maml.per_step_rates, c.maml.per_step_bn) = (2, Some(2), Some(2));
@@ -172,7 +172,7 @@ fn weights_at_fewer_ways_keep_the_heads_first_classes_and_everything_else() {
     c.task.ways = 3;
     let mut three = Trainer::new(c, &[], &Device::flex()).unwrap();
     let shapes = Weights::decode(&three.weights().wait()).unwrap().shapes;
-    let sliced = seven.clone().with_fewer_ways(3, &shapes).unwrap();
+    let sliced = seven.clone().with_ways(3, &shapes).unwrap();
     assert_eq!(sliced.shapes, shapes);
     assert_eq!(sliced.config.task.ways, 3);
     let mut changed = 0;
@@ -197,18 +197,18 @@ fn weights_at_fewer_ways_keep_the_heads_first_classes_and_everything_else() {
     let report = three.evaluate(3, 2, Start::MetaLearned).wait();
     assert!(report.steps.iter().all(|s| s.accuracy.is_some_and(|a| a.mean.is_finite())));
     // as many ways as trained is the file itself; more, or another model, a sentence
-    assert_eq!(seven.clone().with_fewer_ways(7, &seven.shapes).unwrap().encode(), seven.encode());
-    assert!(seven.clone().with_fewer_ways(9, &shapes).unwrap_err().contains("trained for 7-way tasks"));
+    assert_eq!(seven.clone().with_ways(7, &seven.shapes).unwrap().encode(), seven.encode());
+    assert!(seven.clone().with_ways(9, &shapes).unwrap_err().contains("trained for 7-way tasks"));
     let mut other = shapes.clone();
     other[0][0] += 1;
-    assert!(seven.clone().with_fewer_ways(3, &other).unwrap_err().contains("only the head's classes may differ"));
+    assert!(seven.clone().with_ways(3, &other).unwrap_err().contains("only the head's classes may differ"));
     // only a last dimension of the trained ways may shrink: the head's weight as [classes, inputs] may not
     let head = shapes.iter().position(|s| s.len() == 2 && s[1] == 3).unwrap();
     let mut transposed = shapes.clone();
     transposed[head] = vec![3, seven.shapes[head][0]];
     let mut swapped = seven.clone();
     swapped.shapes[head] = vec![7, swapped.shapes[head][0]];
-    assert!(swapped.with_fewer_ways(3, &transposed).unwrap_err().contains("only the head's classes may differ"));
+    assert!(swapped.with_ways(3, &transposed).unwrap_err().contains("only the head's classes may differ"));
 
     // Meta-SGD: its learned rate for each head parameter is sliced with it
     let mut c = small(TaskKind::Glyphs).with_algorithm(maml_lab::config::Algorithm::MetaSgd);
@@ -217,10 +217,34 @@ fn weights_at_fewer_ways_keep_the_heads_first_classes_and_everything_else() {
     c.task.ways = 3;
     let mut three = Trainer::new(c, &[], &Device::flex()).unwrap();
     let shapes = Weights::decode(&three.weights().wait()).unwrap().shapes;
-    let sliced = seven.clone().with_fewer_ways(3, &shapes).unwrap();
+    let sliced = seven.clone().with_ways(3, &shapes).unwrap();
     let changed = seven.values.iter().zip(&sliced.values).filter(|(a, b)| a != b).count();
     assert_eq!(changed, 4, "the head's weight and bias and their two rates");
     three.load_weights(&sliced.encode()).unwrap();
+
+    // a head held at zero answers more classes than trained: zeros of the new width, the rest as it was
+    let mut c = small(TaskKind::Glyphs);
+    (c.task.ways, c.maml.zero_head) = (3, true);
+    let mut t = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
+    t.step().wait().unwrap();
+    let three = Weights::decode(&t.weights().wait()).unwrap();
+    c.task.ways = 7;
+    let mut seven = Trainer::new(c, &[], &Device::flex()).unwrap();
+    let shapes = Weights::decode(&seven.weights().wait()).unwrap().shapes;
+    let widened = three.clone().with_ways(7, &shapes).unwrap();
+    assert_eq!((&widened.shapes, widened.config.task.ways), (&shapes, 7));
+    let head: Vec<usize> = (0..shapes.len()).filter(|&i| three.shapes[i] != shapes[i]).collect();
+    assert_eq!(head.len(), 2, "the head's weight and bias");
+    for i in 0..shapes.len() {
+        match head.contains(&i) {
+            true => assert!(three.values[i].iter().chain(&widened.values[i]).all(|&v| v == 0.0) && widened.values[i].len() == shapes[i].iter().product::<usize>()),
+            false => assert_eq!(three.values[i], widened.values[i]),
+        }
+    }
+    seven.load_weights(&widened.encode()).unwrap();
+    let mut not_zero = three.clone();
+    not_zero.values[head[0]][0] = 1.0;
+    assert!(not_zero.with_ways(7, &shapes).unwrap_err().contains("only a head held at zero answers more classes"));
 }
 
 #[test]
@@ -558,4 +582,66 @@ fn per_step_batch_norm_is_not_adapted_and_is_learned() {
     let mut c = small(TaskKind::Glyphs).with_algorithm(maml_lab::config::Algorithm::Anil);
     c.maml.per_step_bn = Some(1);
     refused(&c, "MAML's");
+}
+
+/// The zeroing trick (`zero_head`): the head starts at zero and stays there while the body
+/// learns, for every algorithm; so a task whose classes are numbered in another order adapts to
+/// the same losses, which a meta-learned head does not (nor Meta-SGD's, whose head has a rate
+/// per class). A file with a meta-learned head is refused, a live change cannot turn it on or
+/// off, and the sinusoid has no classes to start alike.
+#[test]
+fn a_zero_head_stays_at_zero_and_makes_the_class_order_irrelevant() {
+    use maml_lab::config::Algorithm;
+    use maml_lab::tasks::{Labels, Set, Task};
+    let read = |t: burn::Tensor<3>| t.into_data().try_to_vec::<f32>().unwrap();
+    let renumbered = |task: &Task| {
+        let shift = |set: &Set| match &set.labels {
+            Labels::Classes { labels, ways } => Set { labels: Labels::Classes { labels: labels.iter().map(|l| (l + 1) % ways).collect(), ways: *ways }, ..set.clone() },
+            Labels::Values(_) => unreachable!("glyphs are classes"),
+        };
+        Task { support: shift(&task.support), query: shift(&task.query), meta: task.meta.clone() }
+    };
+    // the largest relative difference of the query losses after 0..=5 steps, as numbered and renumbered
+    let reorder_effect = |t: &Trainer| {
+        let tasks = t.meta_test_tasks(2);
+        let as_drawn = t.evaluate_on(&tasks, 5, Start::MetaLearned).wait();
+        let other = t.evaluate_on(&tasks.iter().map(renumbered).collect::<Vec<_>>(), 5, Start::MetaLearned).wait();
+        let pairs = as_drawn.tasks.iter().zip(&other.tasks).flat_map(|(a, b)| a.loss.iter().zip(&b.loss).map(|(x, y)| (x - y).abs() / x.abs().max(1e-3)).collect::<Vec<_>>());
+        pairs.fold(0f64, f64::max)
+    };
+    for &algorithm in Algorithm::ALL {
+        let mut c = small(TaskKind::Glyphs).with_algorithm(algorithm);
+        c.maml.inner_steps = 2;
+        c.maml.zero_head = true;
+        let mut t = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
+        let body = |t: &Trainer| t.meta_parameters().theta.blocks[0].conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let start = body(&t);
+        for _ in 0..3 {
+            t.step().wait().unwrap();
+        }
+        let p = t.meta_parameters();
+        assert!(read(p.theta.head.weight.val()).iter().all(|&w| w == 0.0), "{algorithm}: the head's weights stay at zero");
+        assert!(p.theta.head.bias.val().into_data().try_to_vec::<f32>().unwrap().iter().all(|&b| b == 0.0), "{algorithm}: and its biases");
+        assert_ne!(body(&t), start, "{algorithm}: the body learns");
+        if algorithm == Algorithm::MetaSgd {
+            continue;
+        }
+        let zero = reorder_effect(&t);
+        assert!(zero < 1e-5, "{algorithm}: with a zero head the class order changes the losses by {zero:e}");
+        let mut plain = Trainer::new(TrainerConfig { maml: MamlConfig { zero_head: false, ..c.maml.clone() }, ..c.clone() }, &[], &Device::flex()).unwrap();
+        for _ in 0..3 {
+            plain.step().wait().unwrap();
+        }
+        let learned = reorder_effect(&plain);
+        assert!(learned > 1e-3, "{algorithm}: a meta-learned head should care about the class order ({learned:e})");
+        // a file with a meta-learned head is refused; the other way round starts a head at zero
+        let err = t.load_weights(&plain.weights().wait()).unwrap_err().to_string();
+        assert!(err.contains("holds its head at zero"), "{err}");
+        plain.load_weights(&t.weights().wait()).unwrap();
+        let err = t.set_maml(MamlConfig { zero_head: false, ..c.maml.clone() }).unwrap_err().to_string();
+        assert!(err.contains("zero_head") && err.contains("the run's"), "{err}");
+    }
+    let mut c = small(TaskKind::Sinusoid);
+    c.maml.zero_head = true;
+    refused(&c, "not classes");
 }

@@ -170,8 +170,12 @@ pub fn adapt(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Inner
 
 /// The meta-parameters a run starts from with θ: θ itself, for Meta-SGD a learned inner
 /// learning rate per parameter, and with per-step rates (MAML++'s LSLR) one per parameter
-/// tensor and inner step; every rate starts at α.
-pub fn meta_params(theta: Network, config: &MamlConfig) -> MetaParams {
+/// tensor and inner step; every rate starts at α. With the zeroing trick the head starts at
+/// zero (and stays there: `outer::update`).
+pub fn meta_params(mut theta: Network, config: &MamlConfig) -> MetaParams {
+    if config.zero_head {
+        theta.head = theta.head.clone().map(&mut Fill { value: 0.0 });
+    }
     let rates = (config.algorithm == Algorithm::MetaSgd).then(|| theta.clone().map(&mut Fill { value: config.inner_lr }));
     let step_rates = config.per_step_rates.map(|steps| step_rates(&theta, steps, config.inner_lr));
     let step_norms = config.per_step_bn.map(|steps| step_norms(&theta, steps));

@@ -30,6 +30,17 @@ impl Grads {
         v.0
     }
 
+    /// Drops the gradients of `net`'s parameters.
+    pub fn drop_params<M: Module>(&mut self, net: &M) {
+        struct Drop<'a>(&'a mut Grads);
+        impl ModuleVisitor for Drop<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.0.remove(&p.id);
+            }
+        }
+        net.visit(&mut Drop(self));
+    }
+
     pub fn get<const D: usize>(&self, p: &Param<Tensor<D>>) -> Option<Tensor<D>> {
         self.0.get(&p.id).map(|g| g.clone().reshape(p.shape()))
     }

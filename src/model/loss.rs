@@ -58,13 +58,19 @@ impl Target {
     }
 
     /// Each task's number of examples whose largest output is their class, `[tasks]`: the
-    /// accuracy's numerator (`None` for regression). A measurement, not part of any gradient.
+    /// accuracy's numerator (`None` for regression). An example whose largest output is shared
+    /// by several classes counts as the share its class has of them, a guess among them: a start
+    /// that answers every class alike (a head at zero) scores chance, not every example. A
+    /// measurement, not part of any gradient.
     pub fn correct(&self, out: Tensor<3>) -> Option<Tensor<1>> {
         match self {
             Target::Classes(onehot) => {
                 let tasks = out.dims()[0];
                 let best = out.clone().max_dim(2).expand(out.dims()); // [tasks, n, ways]
-                Some((out.equal(best).float() * onehot.clone()).sum_dims(&[1, 2]).reshape([tasks]))
+                let is_best = out.equal(best).float();
+                // (at least one: a non-finite output is best nowhere and counts as wrong)
+                let tied = is_best.clone().sum_dim(2).clamp_min(1.0); // [tasks, n, 1]
+                Some((is_best * onehot.clone()).sum_dim(2).div(tied).sum_dims(&[1, 2]).reshape([tasks]))
             }
             Target::Values(_) => None,
         }

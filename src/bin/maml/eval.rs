@@ -24,16 +24,17 @@ pub struct Asked<'a> {
     /// Omniglot's samplers [default for Omniglot: both on, the standard test's hard question].
     pub within_alphabet: Option<bool>,
     pub different_drawers: Option<bool>,
-    /// Classes per task, no more than the run was trained for [default: the run's].
+    /// Classes per task, no more than the run was trained for unless its head is held at zero
+    /// [default: the run's; a zero-head run's for a one-test-run zip: its characters].
     pub ways: Option<usize>,
 }
 
 /// The run's config as this evaluation draws its tasks: Omniglot within one alphabet and by
 /// different drawers unless told otherwise, from `--data`'s classes if given, and, for a zip
 /// that is one test run, with as many queries as its characters have.
-fn configure(mut config: TrainerConfig, asked: &Asked, given: Option<&ImageSet>, one_run: bool) -> TrainerConfig {
+fn configure(mut config: TrainerConfig, ways: usize, asked: &Asked, given: Option<&ImageSet>, one_run: bool) -> TrainerConfig {
     let t = &mut config.task;
-    t.ways = asked.ways.unwrap_or(t.ways);
+    t.ways = ways;
     let omniglot = t.kind == TaskKind::Omniglot;
     t.within_alphabet = asked.within_alphabet.unwrap_or(omniglot);
     t.different_drawers = asked.different_drawers.unwrap_or(omniglot);
@@ -53,15 +54,24 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
     let weights = read("weights.bin")?;
     let given = asked.data.map(|path| load_data(&[path])).transpose()?.map(|mut sets| sets.remove(0));
     let trained = Weights::decode(&weights)?.config;
-    let ways = asked.ways.unwrap_or(trained.task.ways);
     if trained.task.kind == TaskKind::Sinusoid && asked.ways.is_some() {
         return Err(Failure("--ways is the classification tasks': a sinusoid run regresses one curve per task".into()));
     }
-    if let Some(w) = asked.ways.filter(|&w| w > trained.task.ways || w < 2) {
-        let t = trained.task.ways;
-        return Err(Failure(format!("--ways {w}: this run was trained for {t}-way tasks, so its head answers between 2 and {t} classes")));
+    let t = trained.task.ways;
+    if let Some(w) = asked.ways.filter(|&w| w < 2 || (w > t && !trained.any_ways())) {
+        let why = match trained.maml.zero_head {
+            true => format!("its head is held at zero but has a learned rate for each of its {t} classes (Meta-SGD's)"),
+            false => format!("its head was meta-learned for {t} classes (a run trained with --zero-head answers any number)"),
+        };
+        return Err(Failure(format!("--ways {w}: this run answers between 2 and {t} classes: {why}")));
     }
     let one_run = given.as_ref().is_some_and(|set| test_run::is_one_run(set, trained.task.shots, trained.task.queries));
+    // a zero-head run answers a one-test-run zip with as many ways as it has characters
+    let ways = match (&given, asked.ways) {
+        (_, Some(w)) => w,
+        (Some(set), None) if one_run && trained.any_ways() => set.images.len(),
+        _ => t,
+    };
     if one_run && asked.rotations {
         return Err(Failure("--rotations does not apply to a zip that is one test run: its task is its characters as they are".into()));
     }
@@ -69,10 +79,10 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
         return Err(Failure("--tasks must be at least 2 for a confidence interval".into()));
     }
     // a run from its weights file, its classes from --data (as they are, or rotated) if given,
-    // and with fewer ways than trained, the head's first classes
+    // and with other ways than trained, the head's first classes (or a zero head's, wider)
     let load = |bytes: &[u8]| -> Result<Trainer, Failure> {
         let saved = Weights::decode(bytes)?;
-        let config = configure(saved.config.clone(), &asked, given.as_ref(), one_run);
+        let config = configure(saved.config.clone(), ways, &asked, given.as_ref(), one_run);
         let sets = match &given {
             Some(set) => vec![set.clone(), set.clone()], // every class of that zip is meta-test (and, unused, meta-train)
             None => load_data(&config.task.data)?,
@@ -82,7 +92,7 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
             trainer.load_weights(bytes)?;
         } else {
             let shapes = Weights::decode(&trainer.weights().wait())?.shapes;
-            trainer.load_weights(&saved.with_fewer_ways(ways, &shapes)?.encode())?;
+            trainer.load_weights(&saved.with_ways(ways, &shapes)?.encode())?;
         }
         Ok(trainer)
     };
@@ -90,10 +100,9 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
     if let (Some(set), Some(asked_ways), true) = (&given, asked.ways, one_run) {
         let n = set.images.len();
         if n != asked_ways {
-            let t = trained.task.ways;
             let advice = match n {
-                n if n > t => format!("this run answers at most {t} classes"),
-                n if n == t => format!("leave --ways out, or give {n}"),
+                n if n > t && !trained.any_ways() => format!("this run answers at most {t} classes"),
+                n if n == t || trained.any_ways() => format!("leave --ways out, or give {n}"),
                 n => format!("give --ways {n}"),
             };
             return Err(Failure(format!("the zip is one test run of {n} characters, a {n}-way task, and --ways asks for {asked_ways}-way tasks: {advice}")));

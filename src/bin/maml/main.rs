@@ -130,8 +130,9 @@ enum Command {
         /// [default: true; `false` draws any images].
         #[arg(long, value_name = "BOOL")]
         different_drawers: Option<bool>,
-        /// Classes per meta-test task, fewer than the run was trained for: the head's first ones
-        /// [default: the run's ways].
+        /// Classes per meta-test task: fewer than the run was trained for, the head's first
+        /// ones; any number for a run trained with --zero-head (not Meta-SGD) [default: the run's
+        /// ways; a zero-head run's for a one-test-run zip: its characters].
         #[arg(long)]
         ways: Option<usize>,
     },
@@ -199,6 +200,10 @@ enum Command {
         /// among the coordinates compared.
         #[arg(long)]
         per_step_bn: bool,
+        /// The zeroing trick: checked at θ with its head at zero (conv4 or seed-cnn; every
+        /// algorithm).
+        #[arg(long)]
+        zero_head: bool,
         /// Navigation: per-step spreads (the policy after each inner step has its own log std,
         /// not adapted), among the coordinates compared.
         #[arg(long)]
@@ -341,12 +346,12 @@ fn run(command: Command) -> Result<(), Failure> {
             };
             compare::compare(base_for, &data, &learners, iterations, seeds, tasks, markdown)
         }
-        Command::Gradcheck { task, algorithm, model, inner_steps, multi_step_loss, per_step_rates, per_step_bn, per_step_std, coords, filters, seed } => {
+        Command::Gradcheck { task, algorithm, model, inner_steps, multi_step_loss, per_step_rates, per_step_bn, zero_head, per_step_std, coords, filters, seed } => {
             let mut device = Device::flex();
             device.configure(FloatDType::F64).map_err(|e| Failure(format!("cannot switch the CPU backend to f64: {e:?}")))?;
             if task == Some(TaskKind::Navigation) {
-                if multi_step_loss || per_step_rates || per_step_bn {
-                    return Err(Failure("the multi-step loss, per-step rates and per-step batch-norm are the supervised tasks': navigation's own is --per-step-std".into()));
+                if multi_step_loss || per_step_rates || per_step_bn || zero_head {
+                    return Err(Failure("the multi-step loss, per-step rates, per-step batch-norm and the zero head are the supervised tasks': navigation's own is --per-step-std".into()));
                 }
                 if per_step_std && inner_steps == 0 {
                     return Err(Failure("per-step spreads are the policy's after each inner step: --inner-steps must be at least 1".into()));
@@ -367,7 +372,10 @@ fn run(command: Command) -> Result<(), Failure> {
             if per_step_bn && (algorithm != Algorithm::Maml || model == Arch::Mlp) {
                 return Err(Failure(format!("per-step batch-norm (MAML++) is MAML's on a conv net, not {algorithm}'s on the {model}")));
             }
-            let plus = gradcheck::PlusPlus { multi_step_loss, per_step_rates, per_step_bn };
+            if zero_head && model == Arch::Mlp {
+                return Err(Failure("the zero head is a classifier's: check it on conv4 or seed-cnn (the mlp's task here is the sinusoid's regression)".into()));
+            }
+            let plus = gradcheck::PlusPlus { multi_step_loss, per_step_rates, per_step_bn, zero_head };
             let report = gradcheck::gradcheck(algorithm, model, filters, inner_steps, plus, coords, seed, &device);
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
