@@ -223,7 +223,8 @@ fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_t
     // run, and a test run's 20 characters without --ways; not Meta-SGD's, with a rate per class
     let zero5 = train("5", "zero5", &["--zero-head"]);
     let e = last_json(&maml(&["eval", "--run", &zero5, "--data", &path(&pool), "--tasks", "3", "--ways", "20"]));
-    assert_eq!((e["ways"].as_u64(), e["trained_ways"].as_u64()), (Some(20), Some(5)));
+    assert_eq!((e["ways"].as_u64(), e["trained_ways"].as_u64(), e["zero_head"].as_bool()), (Some(20), Some(5), Some(true)));
+    assert!((e["steps"][0]["mean"].as_f64().unwrap() - 5.0).abs() < 1e-3, "a zero head's start answers every class alike: chance, 5 %");
     assert!(e["steps"].as_array().unwrap().iter().all(|s| s["mean"].as_f64().is_some()));
     let e = last_json(&maml(&["eval", "--run", &zero5, "--data", &path(&run_zip)]));
     assert_eq!((e["ways"].as_u64(), e["tasks"].as_u64(), e["sampling"]["one_test_run"].as_bool()), (Some(20), Some(1), Some(true)));
