@@ -473,6 +473,13 @@ impl TrainerConfig {
         if o.zero_head && matches!(t.kind, TaskKind::Sinusoid | TaskKind::Navigation) {
             return Err(format!("zero_head starts a classifier's head at zero so that every class starts alike: task {}'s outputs are not classes", t.kind));
         }
+        // no gradient reaches the body through a zero head: its first inner step moves the head alone
+        if o.zero_head && o.inner_steps == 0 {
+            return Err("zero_head needs at least 1 inner step: at a zero head the loss does not depend on the body, and the head is not meta-learned, so nothing would learn".into());
+        }
+        if o.zero_head && o.algorithm == Algorithm::Reptile && o.inner_steps < 2 {
+            return Err("zero_head with Reptile needs at least 2 inner steps: the first moves the zero head alone, and Reptile follows only where the body moved".into());
+        }
         if let Some(steps) = o.per_step_std {
             if o.inner_steps == 0 {
                 return Err("per-step spreads are the policy's after each inner step: inner_steps must be at least 1".into());

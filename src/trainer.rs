@@ -576,6 +576,11 @@ impl Trainer {
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), TrainError> {
         let w = Weights::decode(bytes).map_err(TrainError::Weights)?;
         self.check_fits(&w, "these weights")?;
+        // the zeroing trick holds the head at zero: a meta-learned head would stay where it is (a
+        // checkpoint resumed brings its own setting)
+        if self.config.maml.zero_head && !w.config.maml.zero_head {
+            return Err(TrainError::Weights("these weights have a meta-learned head and this run holds its head at zero (zero_head): train without it to load them".into()));
+        }
         self.learner = MetaLearner::new(write_params(self.learner.params.clone(), &w.values), w.iteration);
         self.path.clear(); // another run's θ: this run's path does not lead to it
         self.version = next_version();
@@ -595,10 +600,6 @@ impl Trainer {
             if theirs_steps != mine_steps {
                 return Err(TrainError::Weights(format!("{whose} have {} and this run has {}: train with the same to load them", steps(theirs_steps), steps(mine_steps))));
             }
-        }
-        // the zeroing trick holds the head at zero: a meta-learned head would stay where it is
-        if self.config.maml.zero_head && !w.config.maml.zero_head {
-            return Err(TrainError::Weights(format!("{whose} have a meta-learned head and this run holds its head at zero (zero_head): train without it to load them")));
         }
         let ours: Vec<Vec<usize>> = param_tensors(&self.learner.params).into_iter().map(|(s, _)| s).collect();
         if w.shapes != ours {

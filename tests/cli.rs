@@ -209,7 +209,7 @@ fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_t
     assert_eq!((e["ways"].as_u64(), e["trained_ways"].as_u64()), (Some(5), Some(20)));
     assert!(e["steps"].as_array().unwrap().iter().all(|s| s["mean"].as_f64().is_some()));
     refused(&["eval", "--run", &run5, "--ways", "20"], "answers between 2 and 5 classes: its head was meta-learned for 5");
-    refused(&["eval", "--run", &run20, "--ways", "1"], "between 2 and 20 classes");
+    refused(&["eval", "--run", &run20, "--ways", "1"], "at least 2");
     refused(&["eval", "--run", &run20, "--data", &path(&run_zip), "--ways", "4"], "leave --ways out, or give 20");
     // a test run of 5 characters for the 20-way run: at 5 ways, its one task
     let run_zip5 = dir.join("run5.zip");
@@ -221,8 +221,13 @@ fn eval_of_omniglot_draws_within_one_alphabet_by_different_drawers_and_reads_a_t
     refused(&["eval", "--run", &run20, "--data", &path(&run_zip), "--ways", "5"], "a 20-way task, and --ways asks for 5-way tasks");
     // a run whose head is held at zero answers any number of classes: 20-way tasks from a 5-way
     // run, and a test run's 20 characters without --ways; not Meta-SGD's, with a rate per class
-    let zero5 = train("5", "zero5", &["--zero-head"]);
+    let zero5 = train("5", "zero5", &["--zero-head", "--pretrained"]);
+    let joint = std::fs::read(std::path::Path::new(&zero5).join("pretrained.bin")).unwrap();
+    assert!(!maml_lab::weights::Weights::decode(&joint).unwrap().config.maml.zero_head, "the joint-trained baseline has a head of its own");
+    let e = last_json(&maml(&["eval", "--run", &zero5, "--data", &path(&pool), "--tasks", "3"]));
+    assert!(e["baselines"]["pretrained"].is_array(), "{}", e["baselines"]);
     let e = last_json(&maml(&["eval", "--run", &zero5, "--data", &path(&pool), "--tasks", "3", "--ways", "20"]));
+    assert!(e["baselines"]["pretrained"]["not_measured"].as_str().unwrap().contains("has 5 classes"), "{}", e["baselines"]);
     assert_eq!((e["ways"].as_u64(), e["trained_ways"].as_u64(), e["zero_head"].as_bool()), (Some(20), Some(5), Some(true)));
     assert!((e["steps"][0]["mean"].as_f64().unwrap() - 5.0).abs() < 1e-3, "a zero head's start answers every class alike: chance, 5 %");
     assert!(e["steps"].as_array().unwrap().iter().all(|s| s["mean"].as_f64().is_some()));

@@ -161,6 +161,7 @@ fn weights_round_trip_and_reproduce_the_evaluation() {
 /// A run meta-tested at fewer ways than trained (`maml eval --ways`): its head keeps its first
 /// classes (weight columns, biases), every other parameter as it was, MAML++'s per-step rates
 /// and batch-norms included; the result loads into a network of those ways and meta-tests there.
+/// A head held at zero widens to more ways than trained; any other head does not.
 #[test]
 fn weights_at_other_ways_keep_the_heads_first_classes_and_everything_else() {
     let mut c = small(TaskKind::Glyphs);
@@ -621,6 +622,17 @@ fn a_zero_head_stays_at_zero_and_makes_the_class_order_irrelevant() {
         }
         let p = t.meta_parameters();
         assert!(read(p.theta.head.weight.val()).iter().all(|&w| w == 0.0), "{algorithm}: the head's weights stay at zero");
+        // every direction of such a run leaves the head out (the landscape's, the comparison's)
+        struct Tracked;
+        impl burn::module::ModuleMapper for Tracked {
+            fn map_float<const D: usize>(&mut self, param: burn::module::Param<burn::Tensor<D>>) -> burn::module::Param<burn::Tensor<D>> {
+                param.map(|t| t.autodiff())
+            }
+        }
+        let tracked = burn::module::Module::map(p.clone(), &mut Tracked);
+        let sum = maml_lab::maml::learners::direction(&tracked, &t.meta_test_tasks(2), t.input_shape(), &c.maml, 2);
+        assert!(!sum.direction.0.contains_key(&p.theta.head.weight.id) && !sum.direction.0.contains_key(&p.theta.head.bias.id), "{algorithm}");
+        assert!(sum.direction.0.contains_key(&p.theta.blocks[0].conv.weight.id), "{algorithm}: the body's is there");
         assert!(p.theta.head.bias.val().into_data().try_to_vec::<f32>().unwrap().iter().all(|&b| b == 0.0), "{algorithm}: and its biases");
         assert_ne!(body(&t), start, "{algorithm}: the body learns");
         if algorithm == Algorithm::MetaSgd {
@@ -644,4 +656,11 @@ fn a_zero_head_stays_at_zero_and_makes_the_class_order_irrelevant() {
     let mut c = small(TaskKind::Sinusoid);
     c.maml.zero_head = true;
     refused(&c, "not classes");
+    // settings under which nothing would learn: no gradient reaches the body through a zero head
+    let mut c = small(TaskKind::Glyphs);
+    (c.maml.zero_head, c.maml.inner_steps) = (true, 0);
+    refused(&c, "needs at least 1 inner step");
+    let mut c = small(TaskKind::Glyphs).with_algorithm(Algorithm::Reptile);
+    (c.maml.zero_head, c.maml.inner_steps) = (true, 1);
+    refused(&c, "Reptile needs at least 2 inner steps");
 }

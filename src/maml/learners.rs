@@ -72,7 +72,10 @@ pub fn meta_gradient(params: &MetaParams, tasks: &[Task], shape: InputShape, con
         }
     }
     let loss = loss.expect("a part of a meta-batch has at least one task");
-    let direction = autodiff_grads(&leaves, &product.expect("some tasks").backward());
+    let mut direction = autodiff_grads(&leaves, &product.expect("some tasks").backward());
+    if config.zero_head {
+        direction.drop_params(&params.theta.head); // held at zero, not learned (`MamlConfig::zero_head`)
+    }
     Sum { loss, correct, direction }
 }
 
@@ -135,6 +138,9 @@ pub fn reptile_direction(params: &MetaParams, tasks: &[Task], shape: InputShape,
         accumulate(&mut correct, t.query.correct(out.clone()));
         accumulate(&mut loss, Some(t.query.loss(out)));
         direction = direction + toward(&plain.theta, &adapted.fast);
+    }
+    if config.zero_head {
+        direction.drop_params(&plain.theta.head); // held at zero, not learned (`MamlConfig::zero_head`)
     }
     Sum { loss: loss.expect("a part of a meta-batch has at least one task"), correct, direction }
 }

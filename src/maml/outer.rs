@@ -156,6 +156,7 @@ pub struct Readings {
 /// stepped, so it stays at zero. Returns the meta-iteration's readings.
 pub(super) fn update(learner: &mut MetaLearner, mut sum: Sum, tasks: &[Task], config: &MamlConfig) -> Readings {
     if config.zero_head {
+        // (the learners leave it out already; a sum from elsewhere, the page's workers', too)
         sum.direction.drop_params(&learner.params.theta.head);
     }
     // the meta-objective is the mean over the meta-batch

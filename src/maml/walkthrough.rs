@@ -94,7 +94,8 @@ pub fn walk(params: &MetaParams, task: &Task, shape: InputShape, config: &MamlCo
     let hvp = autodiff_grads(&theta, &dot_with(&theta, &support.grads, &query.grads).backward());
 
     // the meta-gradient training computes, through θ' itself
-    let config = MamlConfig { algorithm: Algorithm::Maml, inner_lr: alpha, inner_steps: 1, first_order: false, grad_clip: None, step_loss_weights: None, ..config.clone() };
+    // (the head's part too, which a zero-head run's training leaves out)
+    let config = MamlConfig { algorithm: Algorithm::Maml, inner_lr: alpha, inner_steps: 1, first_order: false, grad_clip: None, step_loss_weights: None, zero_head: false, ..config.clone() };
     let one = MetaParams::theta_only(params.theta.clone());
     let training = meta_gradient(&one, std::slice::from_ref(task), shape, &config, 1).direction;
 

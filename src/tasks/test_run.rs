@@ -23,7 +23,7 @@ pub fn one_task(set: &ImageSet, ways: usize, shots: usize) -> Result<Task, Strin
         let advice = if n < ways {
             format!("meta-test it with the head's first {n} classes (`maml eval --ways {n}`) or with a {n}-way run (`maml train --ways {n}`)")
         } else {
-            format!("evaluate it with a run of at least {n} ways (`maml train --ways {n}`), or with a run whose head is held at zero (`maml train --zero-head`), which answers any number")
+            format!("evaluate it with a run of at least {n} ways (`maml train --ways {n}`), or with a run whose head is held at zero (`maml train --zero-head`, not Meta-SGD), which answers any number")
         };
         return Err(format!("the zip is one test run of {n} characters (too few images each to draw tasks from), a {n}-way task, but the run was trained for {ways}-way tasks: {advice}"));
     }

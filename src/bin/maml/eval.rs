@@ -29,8 +29,8 @@ pub struct Asked<'a> {
     pub ways: Option<usize>,
 }
 
-/// The run's config as this evaluation draws its tasks: Omniglot within one alphabet and by
-/// different drawers unless told otherwise, from `--data`'s classes if given, and, for a zip
+/// The run's config as this evaluation draws its tasks: `ways` classes each, Omniglot within one
+/// alphabet and by different drawers unless told otherwise, from `--data`'s classes if given, and, for a zip
 /// that is one test run, with as many queries as its characters have.
 fn configure(mut config: TrainerConfig, ways: usize, asked: &Asked, given: Option<&ImageSet>, one_run: bool) -> TrainerConfig {
     let t = &mut config.task;
@@ -58,7 +58,10 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
         return Err(Failure("--ways is the classification tasks': a sinusoid run regresses one curve per task".into()));
     }
     let t = trained.task.ways;
-    if let Some(w) = asked.ways.filter(|&w| w < 2 || (w > t && !trained.any_ways())) {
+    if let Some(w) = asked.ways.filter(|&w| w < 2) {
+        return Err(Failure(format!("--ways {w}: a task tells classes apart, so it has at least 2")));
+    }
+    if let Some(w) = asked.ways.filter(|&w| w > t && !trained.any_ways()) {
         let why = match trained.maml.zero_head {
             true => format!("its head is held at zero but has a learned rate for each of its {t} classes (Meta-SGD's)"),
             false => format!("its head was meta-learned for {t} classes (a run trained with --zero-head answers any number)"),
@@ -125,7 +128,12 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
     let maml = trainer.evaluate_on(&tasks, steps, Start::MetaLearned).wait();
     let mut baselines = json!({"random_init": headline(&trainer.evaluate_on(&tasks, steps, Start::Random).wait())});
     if let Ok(bytes) = std::fs::read(run.join("pretrained.bin")) {
-        baselines["pretrained"] = headline(&load(&bytes)?.evaluate_on(&tasks, steps, Start::MetaLearned).wait());
+        // the joint-trained network has a meta-learned head of the run's ways: no more
+        let joint = Weights::decode(&bytes)?.config;
+        baselines["pretrained"] = match ways > joint.task.ways && !joint.any_ways() {
+            true => json!({"not_measured": format!("the joint-trained network's head has {} classes, fewer than the {ways} asked", joint.task.ways)}),
+            false => headline(&load(&bytes)?.evaluate_on(&tasks, steps, Start::MetaLearned).wait()),
+        };
     }
     let classification = maml.steps[0].accuracy.is_some();
     if classification {

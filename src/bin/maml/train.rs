@@ -38,9 +38,10 @@ pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pre
     // all a later command needs to go on exactly, or to draw the next step (`maml landscape`)
     std::fs::write(out.join("checkpoint.bin"), trainer.checkpoint().wait())?;
     if pretrained {
-        // plain joint training: no inner steps, whatever the algorithm
+        // plain joint training: no inner steps, whatever the algorithm, and a head of its own
+        // (a head held at zero with no inner step would pass no gradient to the body)
         let mut joint = config.clone().with_algorithm(Algorithm::Maml);
-        joint.maml.inner_steps = 0;
+        (joint.maml.inner_steps, joint.maml.zero_head) = (0, false);
         let mut baseline = Trainer::new(joint, &data, &Device::flex())?;
         let (_, metrics) = train_loop(&mut baseline, iterations, log_every, (0, 0), "pretrained", out)?;
         std::fs::write(out.join("pretrained-metrics.jsonl"), metrics)?;
