@@ -23,6 +23,12 @@ named_enum!(
 );
 
 impl TaskKind {
+    /// Whether its tasks are classification (ways, classes, a head per class): every family but
+    /// the sinusoid's regression and navigation's policy.
+    pub fn classifies(self) -> bool {
+        !matches!(self, TaskKind::Sinusoid | TaskKind::Navigation)
+    }
+
     /// Whether the supervised trainer (`Trainer`: support and query sets) runs it: every family
     /// but navigation, which has its own (`rl::NavTrainer`) and is not on the page yet.
     pub fn supervised(self) -> bool {
@@ -407,7 +413,7 @@ impl TrainerConfig {
         if t.kind == TaskKind::Navigation && o.algorithm != Algorithm::Maml {
             return Err(format!("navigation meta-learns with MAML (exact, or first-order with first_order), not {}", o.algorithm));
         }
-        if !matches!(t.kind, TaskKind::Sinusoid | TaskKind::Navigation) {
+        if t.kind.classifies() {
             positive("ways", t.ways)?;
             if t.ways < 2 {
                 return Err("ways must be at least 2: a 1-way task has nothing to learn".into());
@@ -470,7 +476,7 @@ impl TrainerConfig {
                 return Err("per-step batch-norm (MAML++) needs a conv net's batch-norms: the mlp has none".into());
             }
         }
-        if o.zero_head && matches!(t.kind, TaskKind::Sinusoid | TaskKind::Navigation) {
+        if o.zero_head && !t.kind.classifies() {
             return Err(format!("zero_head starts a classifier's head at zero so that every class starts alike: task {}'s outputs are not classes", t.kind));
         }
         // no gradient reaches the body through a zero head: its first inner step moves the head alone

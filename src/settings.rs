@@ -198,7 +198,7 @@ impl Settings {
             per_step_std: per_step(self.per_step_std, current.per_step_std, inner_steps),
             // (a run's own carried to another task only where that task classifies; asked for,
             // the config's check refuses it there with a sentence)
-            zero_head: self.zero_head.unwrap_or(current.zero_head && !matches!(kind, TaskKind::Sinusoid | TaskKind::Navigation)),
+            zero_head: self.zero_head.unwrap_or(current.zero_head && kind.classifies()),
         }
     }
 

@@ -164,15 +164,18 @@ fn weights_round_trip_and_reproduce_the_evaluation() {
 /// A head held at zero widens to more ways than trained; any other head does not.
 #[test]
 fn weights_at_other_ways_keep_the_heads_first_classes_and_everything_else() {
+    // the weights of `c` after one meta-iteration, and a fresh run of `c` at `ways` with its shapes
+    let trained_and_at = |c: &TrainerConfig, ways: usize| {
+        let mut t = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
+        t.step().wait().unwrap();
+        let at = Trainer::new(TrainerConfig { task: c.task.clone().with_ways(ways), ..c.clone() }, &[], &Device::flex()).unwrap();
+        let shapes = Weights::decode(&at.weights().wait()).unwrap().shapes;
+        (Weights::decode(&t.weights().wait()).unwrap(), at, shapes)
+    };
     let mut c = small(TaskKind::Glyphs);
     c.task.ways = 7;
     (c.maml.inner_steps, c.maml.per_step_rates, c.maml.per_step_bn) = (2, Some(2), Some(2));
-    let mut t = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
-    t.step().wait().unwrap();
-    let seven = Weights::decode(&t.weights().wait()).unwrap();
-    c.task.ways = 3;
-    let mut three = Trainer::new(c, &[], &Device::flex()).unwrap();
-    let shapes = Weights::decode(&three.weights().wait()).unwrap().shapes;
+    let (seven, mut three, shapes) = trained_and_at(&c, 3);
     let sliced = seven.clone().with_ways(3, &shapes).unwrap();
     assert_eq!(sliced.shapes, shapes);
     assert_eq!(sliced.config.task.ways, 3);
@@ -226,12 +229,7 @@ fn weights_at_other_ways_keep_the_heads_first_classes_and_everything_else() {
     // a head held at zero answers more classes than trained: zeros of the new width, the rest as it was
     let mut c = small(TaskKind::Glyphs);
     (c.task.ways, c.maml.zero_head) = (3, true);
-    let mut t = Trainer::new(c.clone(), &[], &Device::flex()).unwrap();
-    t.step().wait().unwrap();
-    let three = Weights::decode(&t.weights().wait()).unwrap();
-    c.task.ways = 7;
-    let mut seven = Trainer::new(c, &[], &Device::flex()).unwrap();
-    let shapes = Weights::decode(&seven.weights().wait()).unwrap().shapes;
+    let (three, mut seven, shapes) = trained_and_at(&c, 7);
     let widened = three.clone().with_ways(7, &shapes).unwrap();
     assert_eq!((&widened.shapes, widened.config.task.ways), (&shapes, 7));
     let head: Vec<usize> = (0..shapes.len()).filter(|&i| three.shapes[i] != shapes[i]).collect();

@@ -171,7 +171,7 @@ pub fn adapt(params: &MetaParams, t: &TaskTensors, config: &MamlConfig) -> Inner
 /// The meta-parameters a run starts from with θ: θ itself, for Meta-SGD a learned inner
 /// learning rate per parameter, and with per-step rates (MAML++'s LSLR) one per parameter
 /// tensor and inner step; every rate starts at α. With the zeroing trick the head starts at
-/// zero (and stays there: `outer::update`).
+/// zero (and stays there: the learners' directions leave it out, `learners::meta_gradient`).
 pub fn meta_params(mut theta: Network, config: &MamlConfig) -> MetaParams {
     if config.zero_head {
         theta.head = theta.head.clone().map(&mut Fill { value: 0.0 });

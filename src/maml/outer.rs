@@ -152,13 +152,9 @@ pub struct Readings {
 
 /// The update every learner ends with (Algorithm 2's line 10, Reptile's line 5): the mean over
 /// the meta-batch `tasks` of `sum`'s direction, clipped to `grad_clip` on the device, and Adam's
-/// step of β along it; with the zeroing trick (`MamlConfig::zero_head`) the head is not
-/// stepped, so it stays at zero. Returns the meta-iteration's readings.
-pub(super) fn update(learner: &mut MetaLearner, mut sum: Sum, tasks: &[Task], config: &MamlConfig) -> Readings {
-    if config.zero_head {
-        // (the learners leave it out already; a sum from elsewhere, the page's workers', too)
-        sum.direction.drop_params(&learner.params.theta.head);
-    }
+/// step of β along it: only the parameters the direction has are stepped (a zero head, which
+/// the learners leave out, stays at zero). Returns the meta-iteration's readings.
+pub(super) fn update(learner: &mut MetaLearner, sum: Sum, tasks: &[Task], config: &MamlConfig) -> Readings {
     // the meta-objective is the mean over the meta-batch
     let scale = 1.0 / tasks.len() as f64;
     let (direction, layout, norm2) = meta_gradient_vector(&learner.params, &sum.direction, scale);
