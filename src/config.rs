@@ -235,6 +235,12 @@ pub struct MamlConfig {
     /// off: the head meta-learned with the rest (runs saved before it existed).
     #[config(default = false)]
     pub zero_head: bool,
+    /// Supervised pre-training before the first meta-iteration (`maml::pretrain`): this many
+    /// steps of plain classification of every meta-train class at once, after which θ's body
+    /// starts from the classifier's and its head from its own initialisation. `maml train` runs
+    /// it; a run resumed, or weights loaded, are past it. Classification only. None: θ from its
+    /// initialisation alone (and in a config saved before it existed).
+    pub pretrain_steps: Option<usize>,
     /// Navigation: per-step spreads for this many inner steps, in the spirit of MAML++'s per-step
     /// batch-norm: the policy's log std is not adapted in the inner loop; the policy after inner
     /// step k has its own, meta-learned (before adapting, θ's), and the steps after these take
@@ -485,6 +491,14 @@ impl TrainerConfig {
         }
         if o.zero_head && o.algorithm == Algorithm::Reptile && o.inner_steps < 2 {
             return Err("zero_head with Reptile needs at least 2 inner steps: the first moves the zero head alone, and Reptile follows only where the body moved".into());
+        }
+        if let Some(steps) = o.pretrain_steps {
+            if steps == 0 {
+                return Err("pretrain_steps (supervised pre-training) must be at least 1 step".into());
+            }
+            if !t.kind.classifies() {
+                return Err(format!("pre-training classifies every meta-train class at once: task {}'s outputs are not classes", t.kind));
+            }
         }
         if let Some(steps) = o.per_step_std {
             if o.inner_steps == 0 {

@@ -96,6 +96,10 @@ pub struct Settings {
     /// and is not meta-learned, so every class starts alike [default: false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub zero_head: Option<bool>,
+    /// Supervised pre-training (classification): this many steps of plain classification of
+    /// every meta-train class before the first meta-iteration; θ's body starts from it.
+    #[arg(long, value_name = "STEPS")]
+    pub pretrain_steps: Option<usize>,
     /// Navigation: per-step spreads, after per-step batch-norm (MAML++): the policy's log std is
     /// not adapted in the inner loop, the policy after each inner step has its own, meta-learned.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -199,6 +203,7 @@ impl Settings {
             // (a run's own carried to another task only where that task classifies; asked for,
             // the config's check refuses it there with a sentence)
             zero_head: self.zero_head.unwrap_or(current.zero_head && kind.classifies()),
+            pretrain_steps: self.pretrain_steps.or(current.pretrain_steps.filter(|_| kind.classifies())),
         }
     }
 
@@ -231,6 +236,7 @@ impl Settings {
             per_step_bn: o.per_step_bn.map(|_| true),
             per_step_std: o.per_step_std.map(|_| true),
             zero_head: Some(o.zero_head),
+            pretrain_steps: o.pretrain_steps,
             rotations: Some(t.rotations),
             mirrors: Some(t.mirrors),
             within_alphabet: Some(t.within_alphabet),
@@ -268,7 +274,7 @@ pub struct Control {
 }
 
 /// The settings the page offers, in the order it shows them. The rest (`model`, `hidden`,
-/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `per_step_std`, `zero_head`, `rotations`, `mirrors`) are the CLI's: the page keeps the
+/// `downsample`, `test_inner_steps`, `baseline_history`, `grad_clip`, `meta_lr_cosine`, `first_order_until`, `multi_step_loss`, `per_step_rates`, `per_step_bn`, `per_step_std`, `zero_head`, `pretrain_steps`, `rotations`, `mirrors`) are the CLI's: the page keeps the
 /// preset's values.
 pub fn controls() -> Vec<Control> {
     let int = |min, max| Kind::Int { min, max, values: None };
@@ -342,7 +348,7 @@ mod tests {
     /// Every control is a setting, and every setting is a control or one of the CLI's.
     #[test]
     fn the_controls_and_the_settings_have_the_same_keys() {
-        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "per_step_std", "zero_head", "rotations", "mirrors"];
+        let cli_only = ["model", "hidden", "downsample", "test_inner_steps", "baseline_history", "grad_clip", "meta_lr_cosine", "first_order_until", "multi_step_loss", "per_step_rates", "per_step_bn", "per_step_std", "zero_head", "pretrain_steps", "rotations", "mirrors"];
         let fields: Vec<String> = match serde_json::to_value(Settings::of(&TrainerConfig::preset(TaskKind::Glyphs))).unwrap() {
             Value::Object(map) => map.keys().cloned().collect(),
             _ => unreachable!("settings serialise to an object"),

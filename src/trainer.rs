@@ -12,6 +12,7 @@ use crate::config::{Algorithm, MamlConfig, TaskKind, TrainerConfig};
 use crate::maml::adapt::meta_params;
 use crate::maml::optim::Adam;
 use crate::maml::params::{RateSummary, rate_summaries};
+use crate::maml::pretrain;
 use crate::maml::learners::direction;
 use crate::maml::outer::meta_step_summed;
 use crate::maml::shares::{Layout, Shares, Sum, fold};
@@ -35,6 +36,8 @@ pub mod streams {
     pub const RANDOM_INIT_BASELINE: u64 = 4;
     pub const VIEW: u64 = 5;
     pub const LANDSCAPE: u64 = 6;
+    /// Supervised pre-training's classifier head and examples (`maml::pretrain`).
+    pub const PRETRAIN: u64 = 8;
     /// Per meta-train task, from the meta-train stream's state before the task is drawn.
     pub const AUGMENT: u64 = crate::tasks::augment::STREAM;
 }
@@ -159,6 +162,23 @@ impl Trainer {
         Ok(meta_params(theta, &config.maml))
     }
 
+    /// Supervised pre-training of θ's body (`maml::pretrain`) for the run's `pretrain_steps`,
+    /// before its first meta-iteration: `each` sees every step's report. θ's head, Meta-SGD's
+    /// and the per-step rates and batch-norms start afresh from the pre-trained θ, as
+    /// `meta_params` makes them. Nothing to do for a run without it; refused once the run has
+    /// meta-trained (a resumed run, or loaded weights, are past their start).
+    pub fn pretrain(&mut self, each: impl FnMut(&StepReport)) -> Result<(), TrainError> {
+        let Some(steps) = self.config.maml.pretrain_steps else { return Ok(()) };
+        if self.learner.iteration > 0 {
+            return Err(TrainError::Config(format!("pre-training is a run's start: this run has meta-trained {} meta-iterations", self.learner.iteration)));
+        }
+        let mut rng = Rng::stream(self.config.seed, streams::PRETRAIN);
+        let theta = pretrain::pretrain(&self.learner.params.theta, self.sampler.as_ref(), &self.config, steps, &mut rng, &self.shares(), each).map_err(TrainError::Config)?;
+        self.learner = MetaLearner::new(meta_params(theta, &self.config.maml), 0);
+        self.version = next_version();
+        Ok(())
+    }
+
     /// Threads for the shares of a meta-batch (natively; default: the machine's cores). The
     /// results do not depend on it: the shares and their order are fixed (`maml::shares`).
     pub fn set_threads(&mut self, threads: usize) {
@@ -191,6 +211,9 @@ impl Trainer {
         }
         if maml.per_step_rates != self.config.maml.per_step_rates || maml.per_step_bn != self.config.maml.per_step_bn {
             return Err(TrainError::Config("the learned per-step rates and batch-norms are the run's: adding, dropping or resizing them starts a new run".into()));
+        }
+        if maml.pretrain_steps != self.config.maml.pretrain_steps {
+            return Err(TrainError::Config("pre-training (pretrain_steps) is the run's start: changing it starts a new run".into()));
         }
         if maml.zero_head != self.config.maml.zero_head {
             return Err(TrainError::Config("whether the head is held at zero (zero_head) is the run's: changing it starts a new run".into()));

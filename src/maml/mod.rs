@@ -8,6 +8,7 @@ pub mod learners;
 pub mod optim;
 pub mod outer;
 pub mod params;
+pub mod pretrain;
 pub mod shares;
 pub mod view;
 pub mod walkthrough;

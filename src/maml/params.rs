@@ -27,12 +27,12 @@ pub struct StepNorms {
     pub blocks: Vec<BatchNorm>,
 }
 
-/// Per-step batch-norms for `steps` inner steps of `theta`: steps 2..K's, each as θ's own start
-/// (γ = 1, β = 0), new parameters.
+/// Per-step batch-norms for `steps` inner steps of `theta`: steps 2..K's, each a copy of θ's own
+/// (γ = 1 and β = 0 at a fresh start; a pre-trained body's, `maml::pretrain`), new parameters.
 pub fn step_norms(theta: &Network, steps: usize) -> Vec<StepNorms> {
-    let device = theta.device();
-    let fresh = || StepNorms { blocks: theta.blocks.iter().map(|b| BatchNorm::new(b.norm.gamma.dims()[1], &device)).collect() };
-    (1..steps.max(1)).map(|_| fresh()).collect()
+    let copy = |p: &Param<Tensor<2>>| Param::from_tensor(p.val().detach());
+    let copied = || StepNorms { blocks: theta.blocks.iter().map(|b| BatchNorm { gamma: copy(&b.norm.gamma), beta: copy(&b.norm.beta) }).collect() };
+    (1..steps.max(1)).map(|_| copied()).collect()
 }
 
 /// Per-step rates of `steps` inner steps for every parameter tensor of `theta`, all `value`, as

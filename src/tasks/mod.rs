@@ -92,6 +92,17 @@ pub trait TaskSampler: Send {
     fn input_shape(&self) -> InputShape;
     /// Network outputs: N for classification, 1 for regression.
     fn outputs(&self) -> usize;
+    /// How many classes the meta-train side has, where a family has a fixed set of them to
+    /// pre-train on (`maml::pretrain`): None for the sinusoid and the noise.
+    fn pretraining_classes(&self) -> Option<usize> {
+        None
+    }
+    /// `n` meta-train examples drawn at random, each labelled by its class among all
+    /// `pretraining_classes`, not shuffled per task: plain supervised learning's batch, as a
+    /// task whose query is the batch (its support, the first example, is never adapted on).
+    fn pretraining_task(&self, _n: usize, _rng: &mut Rng) -> Option<Task> {
+        None
+    }
 }
 
 /// Images each class of `kind` has, where the task family fixes it: a task draws shots +
@@ -218,6 +229,30 @@ impl<P: ClassPool> TaskSampler for ClassTasks<P> {
 
     fn outputs(&self) -> usize {
         self.ways
+    }
+
+    fn pretraining_classes(&self) -> Option<usize> {
+        Some(self.train.0.num_classes())
+    }
+
+    fn pretraining_task(&self, n: usize, rng: &mut Rng) -> Option<Task> {
+        let pool = &self.train.0;
+        let (classes, shape) = (pool.num_classes(), pool.shape());
+        // augmented as a meta-train task is, from its own stream
+        let mut augmenting = self.augment.then(|| Rng::stream(rng.state(), augment::STREAM));
+        let (mut x, mut labels) = (Vec::with_capacity(n * shape.numel()), Vec::with_capacity(n));
+        for _ in 0..n.max(1) {
+            let class = rng.int_below(classes);
+            let instance = rng.int_below(pool.instances(class));
+            match augmenting.as_mut() {
+                Some(pixels) => x.extend(augment::augment(&pool.image(class, instance), shape, pixels)),
+                None => x.extend_from_slice(&pool.image(class, instance)),
+            }
+            labels.push(class);
+        }
+        let support = Set { x: x[..shape.numel()].to_vec(), n: 1, labels: Labels::Classes { labels: vec![labels[0]], ways: classes } };
+        let meta = TaskMeta::Classes(labels.iter().map(|&c| pool.class_id(c)).collect());
+        Some(Task { support, query: Set { n: labels.len(), x, labels: Labels::Classes { labels, ways: classes } }, meta })
     }
 }
 

@@ -33,6 +33,9 @@ pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pre
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     let start = Instant::now();
+    if resume.is_none() {
+        pretrain(&mut trainer, log_every, out)?;
+    }
     let (meta_loss, metrics) = train_loop(&mut trainer, iterations, log_every, every, "weights", out)?;
     std::fs::write(out.join("metrics.jsonl"), metrics)?;
     // all a later command needs to go on exactly, or to draw the next step (`maml landscape`)
@@ -47,6 +50,30 @@ pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pre
         std::fs::write(out.join("pretrained-metrics.jsonl"), metrics)?;
     }
     println!("{}", json!({"iterations": trainer.iteration(), "meta_loss": meta_loss, "seconds": start.elapsed().as_secs_f64()}));
+    Ok(())
+}
+
+/// Supervised pre-training of a fresh run's body, if its settings ask for it
+/// (`Trainer::pretrain`): its steps' reports in `OUT/pretrain-metrics.jsonl`, every
+/// `log_every`-th printed, as meta-training's are.
+fn pretrain(trainer: &mut Trainer, log_every: usize, out: &Path) -> Result<(), Failure> {
+    let Some(steps) = trainer.config().maml.pretrain_steps else { return Ok(()) };
+    let bar = progress(steps);
+    bar.set_message("pretraining");
+    let (mut metrics, start) = (String::new(), Instant::now());
+    trainer.pretrain(|report| {
+        let mut line = serde_json::to_value(report).expect("a report serialises");
+        line["run"] = json!("pretrain");
+        line["seconds"] = json!(start.elapsed().as_secs_f64());
+        metrics.push_str(&line.to_string());
+        metrics.push('\n');
+        if log_every > 0 && report.iteration % log_every == 0 {
+            bar.suspend(|| println!("{line}"));
+        }
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    std::fs::write(out.join("pretrain-metrics.jsonl"), metrics)?;
     Ok(())
 }
 
