@@ -81,6 +81,7 @@ fn train_pretrains_first_when_asked_and_resumes_without_it() {
     let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["maml"]["pretrain_steps"], 5);
     assert_eq!(std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().count(), 2);
+    assert_eq!(last_json(&maml(&["eval", "--run", out, "--tasks", "4"]))["pretrain_steps"], 5, "eval says the run was pre-trained");
     let more = dir.join("more");
     let r = last_json(&maml(&["train", "--resume", dir.join("checkpoint.bin").to_str().unwrap(), "--iterations", "1", "--out", more.to_str().unwrap()]));
     assert_eq!(r["iterations"], 3);

@@ -142,7 +142,7 @@ pub fn eval(run: &Path, asked: Asked) -> Result<(), Failure> {
         baselines["hausdorff_nn"] = nearest_neighbour(&tasks, shape, Distance::Hausdorff);
     }
     let mut out = json!({
-        "task": t.kind, "algorithm": config.maml.algorithm, "zero_head": config.maml.zero_head, "ways": t.ways, "trained_ways": trained.task.ways, "shots": t.shots, "queries": t.queries,
+        "task": t.kind, "algorithm": config.maml.algorithm, "zero_head": config.maml.zero_head, "pretrain_steps": config.maml.pretrain_steps, "ways": t.ways, "trained_ways": trained.task.ways, "shots": t.shots, "queries": t.queries,
         "metric": if classification { "accuracy_percent" } else { "mse" },
         "tasks": tasks.len(), "inner_lr": config.maml.inner_lr, "iterations": trainer.iteration(),
         "classes": if asked.data.is_some() { json!({"rotations": t.rotations}) } else { json!("the run's meta-test split") },
