@@ -499,6 +499,9 @@ impl TrainerConfig {
             if !t.kind.classifies() {
                 return Err(format!("pre-training classifies every meta-train class at once: task {}'s outputs are not classes", t.kind));
             }
+            if !matches!(t.kind, TaskKind::Glyphs | TaskKind::Omniglot) {
+                return Err(format!("pre-training classifies every meta-train class at once: task {}'s classes are drawn afresh for every task, so there is no fixed set of them", t.kind));
+            }
         }
         if let Some(steps) = o.per_step_std {
             if o.inner_steps == 0 {

@@ -96,8 +96,9 @@ pub struct Settings {
     /// and is not meta-learned, so every class starts alike [default: false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub zero_head: Option<bool>,
-    /// Supervised pre-training (classification): this many steps of plain classification of
-    /// every meta-train class before the first meta-iteration; θ's body starts from it.
+    /// Supervised pre-training (glyphs, Omniglot): this many steps of plain classification of
+    /// every meta-train class before the first meta-iteration; θ's body starts from it (not
+    /// --pretrained, the joint-training baseline beside a run).
     #[arg(long, value_name = "STEPS")]
     pub pretrain_steps: Option<usize>,
     /// Navigation: per-step spreads, after per-step batch-norm (MAML++): the policy's log std is

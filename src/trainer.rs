@@ -36,7 +36,8 @@ pub mod streams {
     pub const RANDOM_INIT_BASELINE: u64 = 4;
     pub const VIEW: u64 = 5;
     pub const LANDSCAPE: u64 = 6;
-    /// Supervised pre-training's classifier head and examples (`maml::pretrain`).
+    /// Supervised pre-training's classifier head and examples (`maml::pretrain`). (Navigation's
+    /// streams are its trainer's own: the two never meet.)
     pub const PRETRAIN: u64 = 8;
     /// Per meta-train task, from the meta-train stream's state before the task is drawn.
     pub const AUGMENT: u64 = crate::tasks::augment::STREAM;
@@ -90,6 +91,9 @@ pub struct Trainer {
     compare_plan: Option<ComparePlan>,
     /// Changes whenever θ, Adam's state or the settings do (`version`).
     version: u32,
+    /// θ is the run's initialisation, not yet pre-trained, loaded or resumed: what `pretrain`
+    /// starts from.
+    fresh: bool,
 }
 
 /// Versions are drawn from one counter for every trainer of the process, so a new run's never
@@ -151,6 +155,7 @@ impl Trainer {
             ahead: None,
             compare_plan: None,
             version: next_version(),
+            fresh: true,
         })
     }
 
@@ -169,13 +174,18 @@ impl Trainer {
     /// meta-trained (a resumed run, or loaded weights, are past their start).
     pub fn pretrain(&mut self, each: impl FnMut(&StepReport)) -> Result<(), TrainError> {
         let Some(steps) = self.config.maml.pretrain_steps else { return Ok(()) };
-        if self.learner.iteration > 0 {
-            return Err(TrainError::Config(format!("pre-training is a run's start: this run has meta-trained {} meta-iterations", self.learner.iteration)));
+        if !self.fresh {
+            let past = match self.learner.iteration {
+                0 => "its weights are pre-trained, loaded or resumed already".to_string(),
+                1 => "it has meta-trained 1 meta-iteration".to_string(),
+                n => format!("it has meta-trained {n} meta-iterations"),
+            };
+            return Err(TrainError::Config(format!("pre-training is a run's start, and this run is past it: {past}")));
         }
         let mut rng = Rng::stream(self.config.seed, streams::PRETRAIN);
         let theta = pretrain::pretrain(&self.learner.params.theta, self.sampler.as_ref(), &self.config, steps, &mut rng, &self.shares(), each).map_err(TrainError::Config)?;
         self.learner = MetaLearner::new(meta_params(theta, &self.config.maml), 0);
-        self.version = next_version();
+        (self.version, self.fresh) = (next_version(), false);
         Ok(())
     }
 
@@ -261,7 +271,7 @@ impl Trainer {
     pub fn steps(&mut self, n: usize) -> Pending<'_, (Vec<StepReport>, Option<TrainError>)> {
         self.plan = None;
         self.ahead = None;
-        self.version = next_version();
+        (self.version, self.fresh) = (next_version(), false);
         self.record_path();
         let shares = self.shares();
         let (sampler, rng) = (self.sampler.as_ref(), &mut self.rng);
@@ -370,7 +380,7 @@ impl Trainer {
             return Err(TrainError::Config(format!("unit {missing} of the meta-iteration's {units} has not been computed")));
         }
         let sums = plan.sums.into_iter().map(|s| s.expect("checked")).collect();
-        self.version = next_version();
+        (self.version, self.fresh) = (next_version(), false);
         Ok(meta_step_summed(&mut self.learner, &plan.tasks, sums, &plan.maml).map(|(reports, diverged)| (reports, diverged.map(TrainError::from))))
     }
 
@@ -605,6 +615,7 @@ impl Trainer {
             return Err(TrainError::Weights("these weights have a meta-learned head and this run holds its head at zero (zero_head): train without it to load them".into()));
         }
         self.learner = MetaLearner::new(write_params(self.learner.params.clone(), &w.values), w.iteration);
+        self.fresh = false;
         self.path.clear(); // another run's θ: this run's path does not lead to it
         self.version = next_version();
         Ok(())
@@ -689,6 +700,7 @@ impl Trainer {
             None => Adam::default(),
         };
         self.learner = MetaLearner::resumed(params, optim, c.weights.iteration);
+        self.fresh = false;
         self.rng = Rng::new(c.rng);
         self.config = config;
         self.version = next_version();

@@ -66,7 +66,7 @@ fn train_compares_the_meta_gradients_every_so_often_without_changing_the_run() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// `--pretrain-steps`: the steps' reports in `pretrain-metrics.jsonl`, the setting in the run's
+/// `--pretrain-steps`: the steps' reports in `pretraining.jsonl`, the setting in the run's
 /// config, then meta-training as usual; a resumed run takes it from its checkpoint and does
 /// not pre-train again; the sinusoid has no classes to pre-train on.
 #[test]
@@ -75,9 +75,9 @@ fn train_pretrains_first_when_asked_and_resumes_without_it() {
     let out = dir.to_str().unwrap();
     let r = last_json(&maml(&["train", "--task", "glyphs", "--filters", "4", "--meta-batch", "2", "--queries", "2", "--pretrain-steps", "5", "--iterations", "2", "--out", out]));
     assert_eq!(r["iterations"], 2);
-    let lines: Vec<Value> = std::fs::read_to_string(dir.join("pretrain-metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = std::fs::read_to_string(dir.join("pretraining.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 5);
-    assert!(lines.iter().all(|l| l["run"] == "pretrain" && l["meta_loss"].as_f64().unwrap().is_finite() && l["accuracy"].as_f64().is_some()));
+    assert!(lines.iter().all(|l| l["run"] == "pretraining" && l["meta_loss"].as_f64().unwrap().is_finite() && l["accuracy"].as_f64().is_some()));
     let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["maml"]["pretrain_steps"], 5);
     assert_eq!(std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().count(), 2);
@@ -85,9 +85,10 @@ fn train_pretrains_first_when_asked_and_resumes_without_it() {
     let more = dir.join("more");
     let r = last_json(&maml(&["train", "--resume", dir.join("checkpoint.bin").to_str().unwrap(), "--iterations", "1", "--out", more.to_str().unwrap()]));
     assert_eq!(r["iterations"], 3);
-    assert!(!more.join("pretrain-metrics.jsonl").exists(), "a resumed run is past its pre-training");
+    assert!(!more.join("pretraining.jsonl").exists(), "a resumed run is past its pre-training");
     refused(&["train", "--resume", dir.join("checkpoint.bin").to_str().unwrap(), "--pretrain-steps", "5", "--iterations", "1", "--out", out], "--resume takes every setting");
     refused(&["train", "--task", "sinusoid", "--pretrain-steps", "5", "--iterations", "1", "--out", out], "not classes");
+    refused(&["bench", "--task", "glyphs", "--pretrain-steps", "5"], "bench times meta-iterations");
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -54,6 +54,28 @@ fn a_pretraining_batch_labels_every_meta_train_class_the_same_way_every_time() {
         assert_eq!(task.support.n, 1, "a support of one example, never adapted on");
     }
     assert!(class_of_label.len() > classes / 2, "40 batches of 64 reach most of the {classes} classes ({})", class_of_label.len());
+    // the same image carries the same label in every batch, whichever stream drew it (the
+    // glyphs' classes have 20 images each, so 2 × 40 batches of 64 meet many images twice)
+    assert!(!c.task.augment);
+    let (mut label_of_image, mut met_again) = (HashMap::<Vec<u32>, usize>::new(), 0);
+    for seed in [5, 6] {
+        let mut rng = Rng::new(seed);
+        for _ in 0..40 {
+            let task = s.pretraining_task(PER_GROUP, &mut rng).unwrap();
+            let Labels::Classes { labels, .. } = &task.query.labels else { panic!("classes") };
+            for (image, &label) in task.query.x.chunks(s.input_shape().numel()).zip(labels) {
+                let key = image.iter().map(|v| v.to_bits()).collect();
+                match label_of_image.insert(key, label) {
+                    Some(before) => {
+                        assert_eq!(before, label, "one image, two labels");
+                        met_again += 1;
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    assert!(met_again > 100, "images met again: {met_again}");
     // the sinusoid has no classes to pre-train on
     let sinusoid = TrainerConfig::preset(TaskKind::Sinusoid);
     let s = sampler(&sinusoid);
@@ -72,7 +94,8 @@ fn a_pretraining_step_is_adams_step_along_the_autodiff_gradient() {
     let theta = Network::new(&c.model, s.input_shape(), s.outputs(), &mut Rng::new(1), &device).unwrap();
     let shares = Shares::new(&c.model, 2, &device, Layout::Shares);
     let rng = Rng::new(9);
-    let stepped = pretrain::pretrain(&theta, s.as_ref(), &c, 1, &mut rng.clone(), &shares, |_| {}).unwrap();
+    let mut reported = Vec::new();
+    let stepped = pretrain::pretrain(&theta, s.as_ref(), &c, 1, &mut rng.clone(), &shares, |r| reported.push(r.meta_loss)).unwrap();
 
     // the same classifier and batch, drawn as `pretrain` draws them, through burn's autodiff
     let mut replay = rng.clone();
@@ -82,6 +105,8 @@ fn a_pretraining_step_is_adams_step_along_the_autodiff_gradient() {
     let groups: Vec<_> = (0..GROUPS).map(|_| s.pretraining_task(PER_GROUP, &mut replay).unwrap()).collect();
     let t = TaskTensors::new(&groups, s.input_shape(), &device);
     let loss = tile(&classifier, GROUPS).loss(t.query_x, &t.query).mean();
+    let at_start = f64::from(floats(loss.clone())[0]);
+    assert!((reported[0] - at_start).abs() < 1e-4 * at_start, "the step's loss is the groups' mean loss: {} against {at_start}", reported[0]);
     let g = autodiff_grads(&classifier, &loss.backward());
 
     let beta = c.maml.meta_lr as f32;
@@ -89,11 +114,11 @@ fn a_pretraining_step_is_adams_step_along_the_autodiff_gradient() {
     let (mut checked, mut total) = (0, 0);
     for (id, start) in &before.0 {
         let (start, end) = (floats(start.clone()), floats(after.0[id].clone()));
-        let Some(grad) = g.0.get(id) else { continue };
         if theta.head.weight.id == *id || theta.head.bias.id == *id {
             assert_eq!(start, end, "θ's own head is kept");
             continue;
         }
+        let grad = g.0.get(id).expect("every body parameter has a gradient");
         for ((a, b), gi) in start.iter().zip(&end).zip(floats(grad.clone())) {
             let moved = b - a;
             total += 1;
@@ -152,13 +177,21 @@ fn a_runs_pretraining_replaces_the_body_keeps_its_head_and_repeats() {
     assert_eq!(t.iteration(), 0, "no meta-iteration yet");
     t.step().wait().unwrap();
     let err = t.pretrain(|_| {}).unwrap_err().to_string();
-    assert!(err.contains("a run's start") && err.contains("meta-trained 1"), "{err}");
+    assert!(err.contains("a run's start") && err.ends_with("meta-trained 1 meta-iteration"), "{err}");
     let err = t.set_maml(MamlConfig { pretrain_steps: Some(7), ..c.maml.clone() }).unwrap_err().to_string();
     assert!(err.contains("pretrain_steps") && err.contains("the run's start"), "{err}");
     // weights saved after it load into a run that never pre-trains, and give the same θ
     let mut same = Trainer::from_weights(&t.weights().wait(), &[], &Device::flex()).unwrap();
     assert_eq!(same.weights().wait(), t.weights().wait());
     assert!(matches!(same.pretrain(|_| {}), Err(TrainError::Config(_))), "a loaded run is past its start");
+    // even at iteration 0: weights saved right after pre-training are not pre-trained again
+    let (once, _) = run(&c, 2);
+    let mut again = Trainer::from_weights(&once.weights().wait(), &[], &Device::flex()).unwrap();
+    assert_eq!(again.iteration(), 0);
+    let err = again.pretrain(|_| {}).unwrap_err().to_string();
+    assert!(err.contains("pre-trained, loaded or resumed already"), "{err}");
+    let (mut twice, _) = run(&c, 2);
+    assert!(twice.pretrain(|_| {}).is_err(), "nor pre-trained twice");
 
     // with a zero head and MAML++'s per-step batch-norms: the head stays zero, every step's
     // batch-norm starts from the pre-trained one
@@ -174,6 +207,9 @@ fn a_runs_pretraining_replaces_the_body_keeps_its_head_and_repeats() {
     let mut bad = TrainerConfig::preset(TaskKind::Sinusoid);
     bad.maml.pretrain_steps = Some(10);
     assert!(bad.validate().unwrap_err().contains("not classes"));
+    let mut bad = TrainerConfig::preset(TaskKind::Noise);
+    bad.maml.pretrain_steps = Some(10);
+    assert!(bad.validate().unwrap_err().contains("no fixed set"));
     let mut bad = small();
     bad.maml.pretrain_steps = Some(0);
     assert!(bad.validate().unwrap_err().contains("at least 1 step"));

@@ -33,6 +33,9 @@ fn bench_device(backend: BenchBackend) -> Result<Device, Failure> {
 
 pub fn bench(setup: &Setup, iterations: usize, threads: Option<usize>, backend: BenchBackend) -> Result<(), Failure> {
     let config = setup.config();
+    if config.maml.pretrain_steps.is_some() {
+        return Err(Failure("bench times meta-iterations: --pretrain-steps is train's (and compare's) start, not a meta-iteration".into()));
+    }
     let data = load_data(&setup.data)?;
     let mut trainer = Trainer::new(config.clone(), &data, &bench_device(backend)?)?;
     if let Some(threads) = threads {

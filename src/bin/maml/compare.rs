@@ -77,6 +77,7 @@ pub fn compare(
             config.maml.first_order |= learner.first_order;
             let mut trainer = Trainer::new(config.clone(), data, &Device::flex())?;
             let start = Instant::now();
+            trainer.pretrain(|_| {})?;
             for _ in 0..iterations {
                 trainer.step().wait()?;
             }

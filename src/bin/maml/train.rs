@@ -44,7 +44,7 @@ pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pre
         // plain joint training: no inner steps, whatever the algorithm, and a head of its own
         // (a head held at zero with no inner step would pass no gradient to the body)
         let mut joint = config.clone().with_algorithm(Algorithm::Maml);
-        (joint.maml.inner_steps, joint.maml.zero_head) = (0, false);
+        (joint.maml.inner_steps, joint.maml.zero_head, joint.maml.pretrain_steps) = (0, false, None);
         let mut baseline = Trainer::new(joint, &data, &Device::flex())?;
         let (_, metrics) = train_loop(&mut baseline, iterations, log_every, (0, 0), "pretrained", out)?;
         std::fs::write(out.join("pretrained-metrics.jsonl"), metrics)?;
@@ -54,16 +54,16 @@ pub fn train(setup: &Setup, iterations: usize, out: &Path, log_every: usize, pre
 }
 
 /// Supervised pre-training of a fresh run's body, if its settings ask for it
-/// (`Trainer::pretrain`): its steps' reports in `OUT/pretrain-metrics.jsonl`, every
-/// `log_every`-th printed, as meta-training's are.
+/// (`Trainer::pretrain`): its steps' reports in `OUT/pretraining.jsonl` (written if it
+/// diverges too), every `log_every`-th printed, as meta-training's are.
 fn pretrain(trainer: &mut Trainer, log_every: usize, out: &Path) -> Result<(), Failure> {
     let Some(steps) = trainer.config().maml.pretrain_steps else { return Ok(()) };
     let bar = progress(steps);
     bar.set_message("pretraining");
     let (mut metrics, start) = (String::new(), Instant::now());
-    trainer.pretrain(|report| {
+    let done = trainer.pretrain(|report| {
         let mut line = serde_json::to_value(report).expect("a report serialises");
-        line["run"] = json!("pretrain");
+        line["run"] = json!("pretraining");
         line["seconds"] = json!(start.elapsed().as_secs_f64());
         metrics.push_str(&line.to_string());
         metrics.push('\n');
@@ -71,10 +71,10 @@ fn pretrain(trainer: &mut Trainer, log_every: usize, out: &Path) -> Result<(), F
             bar.suspend(|| println!("{line}"));
         }
         bar.inc(1);
-    })?;
+    });
     bar.finish_and_clear();
-    std::fs::write(out.join("pretrain-metrics.jsonl"), metrics)?;
-    Ok(())
+    std::fs::write(out.join("pretraining.jsonl"), metrics)?;
+    Ok(done?)
 }
 
 /// Trains, saving the weights (`OUT/<file>.bin`) even when it diverges. Each metrics line's
