@@ -12,7 +12,7 @@
 use super::outer::{MetaLearner, StepReport, meta_steps};
 use super::params::MetaParams;
 use super::shares::Shares;
-use crate::config::{Algorithm, MamlConfig, TrainerConfig};
+use crate::config::{MamlConfig, TrainerConfig};
 use crate::model::Network;
 use crate::model::dense::Dense;
 use crate::rng::Rng;
@@ -34,23 +34,8 @@ pub fn pretrain(theta: &Network, sampler: &dyn TaskSampler, config: &TrainerConf
     let features = theta.head.weight.dims()[1];
     let classifier = Network { head: Dense::new(features, classes, rng, &device), ..theta.clone() };
     let mut learner = MetaLearner::new(MetaParams::theta_only(classifier), 0);
-    let plain = MamlConfig {
-        algorithm: Algorithm::Maml,
-        inner_steps: 0,
-        meta_batch: GROUPS,
-        first_order: false,
-        grad_clip: None,
-        meta_lr_cosine: None,
-        first_order_until: None,
-        multi_step_loss: None,
-        step_loss_weights: None,
-        per_step_rates: None,
-        per_step_bn: None,
-        per_step_std: None,
-        zero_head: false,
-        pretrain_steps: None,
-        ..config.maml.clone()
-    };
+    // plain MAML's defaults (none of MAML++'s pieces) with no inner step: the loss at the weights
+    let plain = MamlConfig::new().with_inner_steps(0).with_meta_batch(GROUPS).with_meta_lr(config.maml.meta_lr);
     let shape = sampler.input_shape();
     for _ in 0..steps {
         let sample = || sampler.pretraining_task(PER_GROUP, rng).expect("a sampler with classes draws their examples");

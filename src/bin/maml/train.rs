@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use maml_lab::config::Algorithm;
+use maml_lab::maml::StepReport;
 use maml_lab::{TrainError, Trainer};
 
 use super::{Failure, Setup, load_data};
@@ -61,20 +62,29 @@ fn pretrain(trainer: &mut Trainer, log_every: usize, out: &Path) -> Result<(), F
     let bar = progress(steps);
     bar.set_message("pretraining");
     let (mut metrics, start) = (String::new(), Instant::now());
-    let done = trainer.pretrain(|report| {
-        let mut line = serde_json::to_value(report).expect("a report serialises");
-        line["run"] = json!("pretraining");
-        line["seconds"] = json!(start.elapsed().as_secs_f64());
-        metrics.push_str(&line.to_string());
-        metrics.push('\n');
-        if log_every > 0 && report.iteration % log_every == 0 {
-            bar.suspend(|| println!("{line}"));
-        }
-        bar.inc(1);
-    });
+    let done = trainer.pretrain(|report| record(&mut metrics, &metrics_line(report, "pretraining", start), report.iteration, log_every, &bar));
     bar.finish_and_clear();
     std::fs::write(out.join("pretraining.jsonl"), metrics)?;
     Ok(done?)
+}
+
+/// `report` as a metrics line: `run` names the loop, `seconds` counts from `start`.
+fn metrics_line(report: &StepReport, run: &str, start: Instant) -> Value {
+    let mut line = serde_json::to_value(report).expect("a report serialises");
+    line["run"] = json!(run);
+    line["seconds"] = json!(start.elapsed().as_secs_f64());
+    line
+}
+
+/// Adds `line`, meta-iteration (or step) `iteration`'s, to `metrics`, prints it every
+/// `log_every`-th, and moves `bar` on.
+fn record(metrics: &mut String, line: &Value, iteration: usize, log_every: usize, bar: &ProgressBar) {
+    metrics.push_str(&line.to_string());
+    metrics.push('\n');
+    if log_every > 0 && iteration % log_every == 0 {
+        bar.suspend(|| println!("{line}"));
+    }
+    bar.inc(1);
 }
 
 /// Trains, saving the weights (`OUT/<file>.bin`) even when it diverges. Each metrics line's
@@ -105,18 +115,11 @@ fn train_loop(trainer: &mut Trainer, iterations: usize, log_every: usize, (compa
             }
             Err(e) => return Err(e.into()),
         };
-        let mut line = serde_json::to_value(&report)?;
-        line["run"] = json!(name);
-        line["seconds"] = json!(start.elapsed().as_secs_f64());
+        let mut line = metrics_line(&report, &name, start);
         if let Some(g) = gradients {
             line["gradients"] = serde_json::to_value(g)?;
         }
-        metrics.push_str(&line.to_string());
-        metrics.push('\n');
-        if log_every > 0 && report.iteration % log_every == 0 {
-            bar.suspend(|| println!("{line}"));
-        }
-        bar.inc(1);
+        record(&mut metrics, &line, report.iteration, log_every, &bar);
         last = report.meta_loss;
     }
     bar.finish_and_clear();
